@@ -1,0 +1,175 @@
+#include "boot/multiboot2/mb2.h"
+#include "lib/format.h"
+#include "lib/string.h"
+
+struct mb2_tag {
+    uint32_t type;
+    uint32_t size;
+};
+
+struct mb2_tag_module {
+    uint32_t type, size;
+    uint32_t mod_start, mod_end;
+    char string[];
+};
+
+struct mb2_tag_mmap {
+    uint32_t type, size;
+    uint32_t entry_size, entry_version;
+};
+
+struct mb2_mmap_entry {
+    uint64_t base, len;
+    uint32_t type, reserved;
+};
+
+struct mb2_tag_framebuffer {
+    uint32_t type, size;
+    uint64_t addr;
+    uint32_t pitch, width, height;
+    uint8_t bpp, fb_type;
+    uint16_t reserved;
+};
+
+void module_string_split(const char *s, char *name, size_t namesz, char *rest, size_t restsz)
+{
+    while (*s == ' ')
+        s++;
+    size_t n = 0;
+    while (s[n] && s[n] != ' ')
+        n++;
+    size_t copy = n < namesz - 1 ? n : namesz - 1;
+    memcpy(name, s, copy);
+    name[copy] = 0;
+    s += n;
+    while (*s == ' ')
+        s++;
+    str_copy(rest, s, restsz);
+}
+
+static uint32_t mem_type_from_mb2(uint32_t t)
+{
+    switch (t) {
+    case MB2_MMAP_AVAILABLE: return MEM_USABLE;
+    case MB2_MMAP_ACPI: return MEM_ACPI_RECLAIM;
+    case MB2_MMAP_NVS: return MEM_ACPI_NVS;
+    case MB2_MMAP_BAD: return MEM_BAD;
+    default: return MEM_RESERVED;
+    }
+}
+
+/* Bounded string copy from a tag: the string must end inside the tag. */
+static bool tag_string(const char *s, size_t avail, char *dst, size_t dstsz)
+{
+    size_t n = 0;
+    while (n < avail && s[n])
+        n++;
+    if (n == avail)
+        return false;
+    str_copy(dst, s, dstsz);
+    return true;
+}
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        format(err, errsz, __VA_ARGS__);                                                           \
+        return false;                                                                              \
+    } while (0)
+
+static bool parse_mmap(const struct mb2_tag *tag, struct handoff *h, char *err, size_t errsz)
+{
+    const struct mb2_tag_mmap *mm = (const void *)tag;
+    if (tag->size < sizeof(*mm) || mm->entry_size < sizeof(struct mb2_mmap_entry))
+        FAIL("multiboot2: bad memory map tag (entry size %u)", tag->size < sizeof(*mm) ? 0 : mm->entry_size);
+    const uint8_t *p = (const uint8_t *)(mm + 1);
+    const uint8_t *end = (const uint8_t *)tag + tag->size;
+    for (; p + mm->entry_size <= end; p += mm->entry_size) {
+        const struct mb2_mmap_entry *e = (const void *)p;
+        if (!e->len)
+            continue;
+        if (h->mem_count == HANDOFF_MAX_MEM)
+            FAIL("multiboot2: more than %d memory map entries", HANDOFF_MAX_MEM);
+        h->mem[h->mem_count++] =
+            (struct handoff_mem_range){e->base, e->len, mem_type_from_mb2(e->type), 0};
+    }
+    return true;
+}
+
+static bool parse_module(const struct mb2_tag *tag, struct handoff *h, char *err, size_t errsz)
+{
+    const struct mb2_tag_module *mod = (const void *)tag;
+    if (tag->size < sizeof(*mod) + 1)
+        FAIL("multiboot2: module tag too small (%u bytes)", tag->size);
+    if (mod->mod_end < mod->mod_start)
+        FAIL("multiboot2: module ends (0x%x) before it starts (0x%x)", mod->mod_end, mod->mod_start);
+    if (h->module_count == HANDOFF_MAX_MODULES)
+        FAIL("multiboot2: more than %d modules", HANDOFF_MAX_MODULES);
+    char line[HANDOFF_NAME_MAX + HANDOFF_MODLINE_MAX];
+    if (!tag_string(mod->string, tag->size - sizeof(*mod), line, sizeof(line)))
+        FAIL("multiboot2: module string not terminated");
+    struct handoff_module *m = &h->modules[h->module_count++];
+    m->base = mod->mod_start;
+    m->size = mod->mod_end - mod->mod_start;
+    module_string_split(line, m->name, sizeof(m->name), m->cmdline, sizeof(m->cmdline));
+    return true;
+}
+
+bool mb2_parse(const void *mbi, struct handoff *h, char *err, size_t errsz)
+{
+    const uint8_t *base = mbi;
+    uint32_t total = *(const uint32_t *)base;
+    memset(h, 0, sizeof(*h));
+    h->magic = HANDOFF_MAGIC;
+    h->version = HANDOFF_VERSION;
+    h->loader = LOADER_MULTIBOOT2;
+    if (total < 16 || total > MB2_INFO_MAX_SIZE)
+        FAIL("multiboot2: implausible information size %u", total);
+    bool have_end = false, have_mmap = false;
+    for (uint32_t off = 8; off + sizeof(struct mb2_tag) <= total;) {
+        const struct mb2_tag *tag = (const void *)(base + off);
+        if (tag->size < sizeof(*tag) || tag->size > total - off)
+            FAIL("multiboot2: tag type %u at offset %u has bad size %u", tag->type, off, tag->size);
+        if (tag->type == MB2_TAG_END) {
+            have_end = true;
+            break;
+        }
+        const char *payload = (const char *)(tag + 1);
+        size_t payload_size = tag->size - sizeof(*tag);
+        switch (tag->type) {
+        case MB2_TAG_CMDLINE:
+            if (!tag_string(payload, payload_size, h->cmdline, sizeof(h->cmdline)))
+                FAIL("multiboot2: command line not terminated");
+            break;
+        case MB2_TAG_MODULE:
+            if (!parse_module(tag, h, err, errsz))
+                return false;
+            break;
+        case MB2_TAG_MMAP:
+            if (!parse_mmap(tag, h, err, errsz))
+                return false;
+            have_mmap = true;
+            break;
+        case MB2_TAG_FRAMEBUFFER: {
+            const struct mb2_tag_framebuffer *fb = (const void *)tag;
+            if (tag->size >= sizeof(*fb))
+                h->fb = (struct handoff_framebuffer){fb->addr, fb->width, fb->height, fb->pitch, fb->bpp};
+            break;
+        }
+        case MB2_TAG_ACPI_NEW:
+            h->acpi_rsdp = (uint64_t)(uintptr_t)payload; /* a copy of the RSDP */
+            break;
+        case MB2_TAG_ACPI_OLD:
+            if (!h->acpi_rsdp)
+                h->acpi_rsdp = (uint64_t)(uintptr_t)payload;
+            break;
+        default:
+            break;
+        }
+        off += (tag->size + 7) & ~7U;
+    }
+    if (!have_end)
+        FAIL("multiboot2: no end tag within %u bytes", total);
+    if (!have_mmap)
+        FAIL("multiboot2: the loader gave no memory map");
+    return true;
+}

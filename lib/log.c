@@ -1,0 +1,52 @@
+#include "lib/log.h"
+#include "lib/format.h"
+#include "lib/string.h"
+#include "drivers/console.h"
+
+#define LOG_LINE_MAX 256
+
+static enum log_level threshold = LOG_INFO;
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void log_set_level(enum log_level level) { threshold = level; }
+enum log_level log_get_level(void) { return threshold; }
+
+bool log_level_parse(const char *name, enum log_level *out)
+{
+    for (unsigned i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+        if (!strcmp(name, level_names[i])) {
+            *out = (enum log_level)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void emit(const char *prefix, const char *fmt, va_list ap)
+{
+    char line[LOG_LINE_MAX];
+    size_t n = 0;
+    if (prefix)
+        n = (size_t)format(line, sizeof(line), "[%s] ", prefix);
+    int len = format_v(line + n, sizeof(line) - n, fmt, ap);
+    n += (size_t)len < sizeof(line) - n ? (size_t)len : sizeof(line) - n - 1;
+    console_write(line, n);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    if (level > threshold)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    emit(level_names[level], fmt, ap);
+    va_end(ap);
+}
+
+void log_raw(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit(0, fmt, ap);
+    va_end(ap);
+}

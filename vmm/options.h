@@ -1,0 +1,28 @@
+/* nestvisor's kernel command-line options (docs/config.md lists them). */
+#ifndef VMM_OPTIONS_H
+#define VMM_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/log.h"
+
+#define OPTION_VALUE_MAX 64
+
+struct nv_options {
+    uint16_t serial_port; /* 0: off */
+    uint32_t baud;
+    bool e9;
+    enum log_level log_level;
+    bool vmxcaps;         /* print the capability table */
+    uint64_t l0mem;       /* nestvisor's pool besides guest images */
+    bool power_halt;      /* stop without powering off */
+    char selftest[OPTION_VALUE_MAX];
+    /* Set for each option whose value could not be parsed (reported, then
+     * the default is kept). */
+    char bad[OPTION_VALUE_MAX * 2];
+};
+
+void options_parse(const char *cmdline, struct nv_options *o);
+
+#endif
