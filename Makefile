@@ -50,3 +50,15 @@ clean:
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Every test rig; each appends PASS/FAIL lines to build/results.txt.
+check: deps
+	@rm -f $(BUILD)/results.txt
+	@$(MAKE) --no-print-directory all guests
+	@status=0; \
+	for t in test-unit test-bochs test-qemu; do \
+		echo "== $$t"; \
+		$(MAKE) --no-print-directory $$t || status=1; \
+	done; \
+	tools/summary.sh $(BUILD)/results.txt || status=1; \
+	exit $$status

@@ -217,4 +217,11 @@ void vmx_caps_print(const struct vmx_caps *c)
             yes_no(c->invvpid_single), yes_no(c->invvpid_all), yes_no(c->invvpid_single_ng));
     log_raw("  IA32_VMX_VMFUNC            0x%016llx (EPTP switching %s)\n",
             (unsigned long long)r->vmfunc, yes_no(c->eptp_switching));
+    log_raw("  raw: pin %llx proc %llx exit %llx entry %llx proc2 %llx\n",
+            (unsigned long long)r->pinbased, (unsigned long long)r->procbased,
+            (unsigned long long)r->exit, (unsigned long long)r->entry,
+            (unsigned long long)r->procbased2);
+    log_raw("  raw: true pin %llx proc %llx exit %llx entry %llx\n",
+            (unsigned long long)r->true_pinbased, (unsigned long long)r->true_procbased,
+            (unsigned long long)r->true_exit, (unsigned long long)r->true_entry);
 }
