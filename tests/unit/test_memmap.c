@@ -1,3 +1,4 @@
+/* unit-srcs: vmm/memmap.c */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
