@@ -119,6 +119,10 @@ int format_v(char *buf, size_t size, const char *fmt, va_list ap_in)
         }
         if (*fmt == '*') {
             sp.width = va_arg(ap, int);
+            if (sp.width < 0) { /* C11 7.21.6.1p5: a '-' flag and a positive width */
+                sp.left = true;
+                sp.width = -sp.width;
+            }
             fmt++;
         }
         while (*fmt >= '0' && *fmt <= '9')
