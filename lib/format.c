@@ -169,7 +169,13 @@ int format_v(char *buf, size_t size, const char *fmt, va_list ap_in)
             put_num(&o, (uintptr_t)va_arg(ap, void *), false, 16, false, "0x", &sp);
             break;
         case 's': put_str(&o, va_arg(ap, const char *), &sp); break;
-        case 'c': put(&o, (char)va_arg(ap, int)); break;
+        case 'c':
+            if (!sp.left)
+                pad(&o, ' ', sp.width - 1);
+            put(&o, (char)va_arg(ap, int));
+            if (sp.left)
+                pad(&o, ' ', sp.width - 1);
+            break;
         case '%': put(&o, '%'); break;
         case 0: fmt--; break;
         default:
