@@ -44,8 +44,7 @@ bool parse_u64(const char *s, uint64_t *out)
         base = 16;
         s += 2;
     }
-    if (!*s)
-        return false;
+    const char *digits = s;
     for (; *s; s++) {
         unsigned d;
         if (*s >= '0' && *s <= '9')
@@ -60,6 +59,8 @@ bool parse_u64(const char *s, uint64_t *out)
             return false;
         v = v * base + d;
     }
+    if (s == digits)
+        return false;
     unsigned shift = 0;
     if (*s == 'K' || *s == 'k')
         shift = 10;
