@@ -45,7 +45,12 @@ void options_parse(const char *cmdline, struct nv_options *o)
     }
     if (cmdline_get(cmdline, "loglevel", v, sizeof(v)) && !log_level_parse(v, &o->log_level))
         note_bad(o, "loglevel", v);
-    o->vmxcaps = cmdline_has(cmdline, "vmxcaps");
+    if (cmdline_get(cmdline, "vmxcaps", v, sizeof(v))) {
+        if (parse_bool(v, &b))
+            o->vmxcaps = b;
+        else
+            note_bad(o, "vmxcaps", v);
+    }
     if (cmdline_get(cmdline, "l0mem", v, sizeof(v))) {
         if (parse_u64(v, &n) && n >= (4ULL << 20) && n <= (512ULL << 20))
             o->l0mem = n;
