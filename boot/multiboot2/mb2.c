@@ -1,4 +1,5 @@
 #include "boot/multiboot2/mb2.h"
+#include "arch/x86/physmem.h"
 #include "lib/format.h"
 #include "lib/string.h"
 
@@ -156,11 +157,11 @@ bool mb2_parse(const void *mbi, struct handoff *h, char *err, size_t errsz)
             break;
         }
         case MB2_TAG_ACPI_NEW:
-            h->acpi_rsdp = (uint64_t)(uintptr_t)payload; /* a copy of the RSDP */
+            h->acpi_rsdp = virt_to_phys(payload); /* a copy of the RSDP */
             break;
         case MB2_TAG_ACPI_OLD:
             if (!h->acpi_rsdp)
-                h->acpi_rsdp = (uint64_t)(uintptr_t)payload;
+                h->acpi_rsdp = virt_to_phys(payload);
             break;
         default:
             break;
