@@ -80,7 +80,9 @@ static bool tag_string(const char *s, size_t avail, char *dst, size_t dstsz)
 static bool parse_mmap(const struct mb2_tag *tag, struct handoff *h, char *err, size_t errsz)
 {
     const struct mb2_tag_mmap *mm = (const void *)tag;
-    if (tag->size < sizeof(*mm) || mm->entry_size < sizeof(struct mb2_mmap_entry))
+    /* Spec 3.6.8: entry_size is a multiple of 8, which keeps entries aligned. */
+    if (tag->size < sizeof(*mm) || mm->entry_size < sizeof(struct mb2_mmap_entry) ||
+        mm->entry_size % 8)
         FAIL("multiboot2: bad memory map tag (entry size %u)", tag->size < sizeof(*mm) ? 0 : mm->entry_size);
     const uint8_t *p = (const uint8_t *)(mm + 1);
     const uint8_t *end = (const uint8_t *)tag + tag->size;
