@@ -127,7 +127,7 @@ bool mb2_parse(const void *mbi, struct handoff *h, char *err, size_t errsz)
     h->loader = LOADER_MULTIBOOT2;
     if (total < 16 || total > MB2_INFO_MAX_SIZE)
         FAIL("multiboot2: implausible information size %u", total);
-    bool have_end = false, have_mmap = false;
+    bool have_end = false;
     for (uint32_t off = 8; off + sizeof(struct mb2_tag) <= total;) {
         const struct mb2_tag *tag = (const void *)(base + off);
         if (tag->size < sizeof(*tag) || tag->size > total - off)
@@ -150,7 +150,6 @@ bool mb2_parse(const void *mbi, struct handoff *h, char *err, size_t errsz)
         case MB2_TAG_MMAP:
             if (!parse_mmap(tag, h, err, errsz))
                 return false;
-            have_mmap = true;
             break;
         case MB2_TAG_FRAMEBUFFER: {
             const struct mb2_tag_framebuffer *fb = (const void *)tag;
@@ -172,7 +171,7 @@ bool mb2_parse(const void *mbi, struct handoff *h, char *err, size_t errsz)
     }
     if (!have_end)
         FAIL("multiboot2: no end tag within %u bytes", total);
-    if (!have_mmap)
+    if (!h->mem_count) /* no memory map tag, or one with no entries */
         FAIL("multiboot2: the loader gave no memory map");
     return true;
 }
