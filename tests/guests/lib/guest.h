@@ -129,6 +129,7 @@ bool nv_exit_stats(uint32_t reason, uint32_t level, uint64_t *count, uint64_t *t
 #define EXIT_REASON_IO      30
 #define EXIT_REASON_CPUID   10
 #define EXIT_REASON_HLT     12
+#define EXIT_REASON_CR      28
 #define EXIT_REASON_VMCALL  18
 #define EXIT_REASON_RDMSR   31
 #define EXIT_REASON_WRMSR   32
