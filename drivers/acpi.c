@@ -68,11 +68,19 @@ static uint8_t sum_bytes(const void *p, size_t n)
     return s;
 }
 
-static bool rsdp_valid(const struct acpi_rsdp *r)
+static uint64_t phys_limit = UINT64_MAX;
+
+/* An RSDP is usable if it lies below the physical limit and its checksums
+ * hold. */
+static bool rsdp_valid(uint64_t pa)
 {
+    if (pa >= phys_limit || phys_limit - pa < RSDP_V1_SIZE)
+        return false;
+    const struct acpi_rsdp *r = phys_to_virt(pa);
     if (memcmp(r->signature, "RSD PTR ", 8) || sum_bytes(r, RSDP_V1_SIZE))
         return false;
-    if (r->revision >= 2 && (r->length < sizeof(*r) || r->length > 4096 || sum_bytes(r, r->length)))
+    if (r->revision >= 2 && (r->length < sizeof(*r) || r->length > 4096 ||
+                             r->length > phys_limit - pa || sum_bytes(r, r->length)))
         return false;
     return true;
 }
@@ -80,12 +88,10 @@ static bool rsdp_valid(const struct acpi_rsdp *r)
 static uint64_t rsdp_search_bios(void)
 {
     for (uint64_t pa = BIOS_AREA_START; pa < BIOS_AREA_END; pa += 16)
-        if (rsdp_valid(phys_to_virt(pa)))
+        if (rsdp_valid(pa))
             return pa;
     return 0;
 }
-
-static uint64_t phys_limit = UINT64_MAX;
 
 void acpi_set_phys_limit(uint64_t limit) { phys_limit = limit; }
 
@@ -254,7 +260,7 @@ static void parse_table(uint64_t pa, struct acpi_info *info)
 bool acpi_parse(uint64_t rsdp_pa, struct acpi_info *info)
 {
     memset(info, 0, sizeof(*info));
-    if (!rsdp_pa || !rsdp_valid(phys_to_virt(rsdp_pa)))
+    if (!rsdp_pa || !rsdp_valid(rsdp_pa))
         rsdp_pa = rsdp_search_bios();
     if (!rsdp_pa) {
         log_warn("acpi: no valid RSDP found\n");
