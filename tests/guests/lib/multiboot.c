@@ -137,7 +137,7 @@ void boot_print_mmap(void)
     printf("memory map (%u entries):\n", boot.n_mmap);
     for (unsigned i = 0; i < boot.n_mmap; i++) {
         const struct mem_range *r = &boot.mmap[i];
-        printf("  %#014lx-%#014lx %s (%u)\n", r->base, r->base + r->len - 1,
+        printf("  0x%012lx-0x%012lx %s (%u)\n", r->base, r->base + r->len - 1,
                mem_type_name(r->type), r->type);
     }
 }
