@@ -260,7 +260,13 @@ static void parse_table(uint64_t pa, struct acpi_info *info)
 bool acpi_parse(uint64_t rsdp_pa, struct acpi_info *info)
 {
     memset(info, 0, sizeof(*info));
-    if (!rsdp_pa || !rsdp_valid(rsdp_pa))
+    if (rsdp_pa && !rsdp_valid(rsdp_pa)) {
+        log_warn("acpi: RSDP at 0x%llx is invalid; searching the BIOS area\n",
+                 (unsigned long long)rsdp_pa);
+        info->warnings++;
+        rsdp_pa = 0;
+    }
+    if (!rsdp_pa)
         rsdp_pa = rsdp_search_bios();
     if (!rsdp_pa) {
         log_warn("acpi: no valid RSDP found\n");
