@@ -11,6 +11,7 @@
 #include "drivers/power.h"
 #include "drivers/tsc.h"
 #include "vmm/hostmem.h"
+#include "vmm/l1.h"
 #include "vmm/options.h"
 #include "vmm/selftest.h"
 #include "lib/log.h"
@@ -104,6 +105,9 @@ void kmain(uint64_t loader_data, uint32_t kind, uint64_t phys_base)
     if (opts.vmxcaps)
         vmx_caps_print(&vmx);
 
-    log_raw("nestvisor: bring-up complete\n");
-    power_off(POWER_OK);
+    if (!l1_find_image(&host)) {
+        log_raw("nestvisor: bring-up complete (no L1 image given: add a module named \"l1\")\n");
+        power_off(POWER_OK);
+    }
+    l1_boot(&opts, &vmx, &host, &acpi, boot.acpi_rsdp);
 }

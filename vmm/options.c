@@ -11,6 +11,19 @@ static void note_bad(struct nv_options *o, const char *key, const char *val)
     format(o->bad + n, sizeof(o->bad) - n, "%s%s=%s", n ? " " : "", key, val);
 }
 
+/* An on/off option: "key", "key=on", "key=off" ... */
+static void parse_switch(const char *cmdline, const char *key, bool *out, struct nv_options *o)
+{
+    char v[OPTION_VALUE_MAX];
+    bool b;
+    if (!cmdline_get(cmdline, key, v, sizeof(v)))
+        return;
+    if (parse_bool(v, &b))
+        *out = b;
+    else
+        note_bad(o, key, v);
+}
+
 void options_parse(const char *cmdline, struct nv_options *o)
 {
     char v[OPTION_VALUE_MAX];
@@ -22,6 +35,8 @@ void options_parse(const char *cmdline, struct nv_options *o)
         .e9 = true,
         .log_level = LOG_INFO,
         .l0mem = HOSTMEM_DEFAULT_POOL,
+        .nested = false,
+        .shadow = true,
     };
     if (cmdline_get(cmdline, "serial", v, sizeof(v))) {
         if (!strcmp(v, "off"))
@@ -64,4 +79,13 @@ void options_parse(const char *cmdline, struct nv_options *o)
             note_bad(o, "power", v);
     }
     cmdline_get(cmdline, "selftest", o->selftest, sizeof(o->selftest));
+    parse_switch(cmdline, "nested", &o->nested, o);
+    parse_switch(cmdline, "shadow", &o->shadow, o);
+    parse_switch(cmdline, "hlt_exit", &o->hlt_exit, o);
+    if (cmdline_get(cmdline, "hidden", v, sizeof(v))) {
+        if (!strcmp(v, "stop"))
+            o->hidden_stop = true;
+        else if (strcmp(v, "discard"))
+            note_bad(o, "hidden", v);
+    }
 }

@@ -18,6 +18,11 @@ struct nv_options {
     uint64_t l0mem;       /* nestvisor's pool besides guest images */
     bool power_halt;      /* stop without powering off */
     char selftest[OPTION_VALUE_MAX];
+    /* L1 (docs/l1-platform.md). */
+    bool nested;          /* expose VMX to L1 */
+    bool shadow;          /* VMCS shadowing for L1's VMREAD/VMWRITE */
+    bool hlt_exit;        /* HLT exits instead of halting natively */
+    bool hidden_stop;     /* stop L1 on access to nestvisor memory (else discard) */
     /* Set for each option whose value could not be parsed (reported, then
      * the default is kept). */
     char bad[OPTION_VALUE_MAX * 2];

@@ -1,0 +1,157 @@
+#include "vmm/ept.h"
+#include "vmm/pmm.h"
+#include "arch/x86/physmem.h"
+#include "lib/string.h"
+
+static uint64_t pmm_table(void *ctx)
+{
+    (void)ctx;
+    return pmm_alloc_page();
+}
+
+static void pmm_table_free(void *ctx, uint64_t pa)
+{
+    (void)ctx;
+    pmm_free(pa, 1);
+}
+
+static uint64_t *table_of(uint64_t entry) { return phys_to_virt(entry & EPT_ADDR_MASK); }
+static bool present(uint64_t entry) { return entry & EPT_RWX; }
+static bool is_leaf(uint64_t entry, unsigned level) { return level == 1 || (entry & EPT_LARGE); }
+
+bool ept_init(struct ept *e, unsigned max_level)
+{
+    if (!e->alloc_table) {
+        e->alloc_table = pmm_table;
+        e->free_table = pmm_table_free;
+    }
+    e->max_level = max_level;
+    e->table_pages = 0;
+    e->root = e->alloc_table(e->ctx);
+    if (!e->root)
+        return false;
+    e->table_pages = 1;
+    return true;
+}
+
+/* A table for the entry at 'level' (> 1): a new one, or one that splits an
+ * existing large page into 512 pages of the next size down. */
+static uint64_t *ensure_table(struct ept *e, uint64_t *entry, unsigned level)
+{
+    if (present(*entry) && !(*entry & EPT_LARGE))
+        return table_of(*entry);
+    uint64_t pa = e->alloc_table(e->ctx);
+    if (!pa)
+        return 0;
+    e->table_pages++;
+    uint64_t *t = phys_to_virt(pa);
+    if (present(*entry)) { /* split, keeping attributes (SDM 29.3.2) */
+        uint64_t attrs = *entry & ~EPT_ADDR_MASK & ~(level - 1 == 1 ? EPT_LARGE : 0);
+        uint64_t base = *entry & EPT_ADDR_MASK;
+        for (unsigned i = 0; i < EPT_ENTRIES; i++)
+            t[i] = (base + i * EPT_LEVEL_SIZE(level - 1)) | attrs;
+    }
+    *entry = pa | EPT_RWX;
+    return t;
+}
+
+static bool map_one(struct ept *e, uint64_t gpa, uint64_t hpa, unsigned leaf_level, uint64_t flags)
+{
+    uint64_t *t = phys_to_virt(e->root);
+    for (unsigned level = EPT_LEVELS; level > leaf_level; level--) {
+        t = ensure_table(e, &t[EPT_INDEX(gpa, level)], level);
+        if (!t)
+            return false;
+    }
+    uint64_t *entry = &t[EPT_INDEX(gpa, leaf_level)];
+    if (present(*entry) && !is_leaf(*entry, leaf_level))
+        ept_unmap(e, gpa, EPT_LEVEL_SIZE(leaf_level)); /* frees the subtree */
+    *entry = hpa | flags | (leaf_level > 1 ? EPT_LARGE : 0);
+    return true;
+}
+
+bool ept_map(struct ept *e, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t flags)
+{
+    while (size) {
+        unsigned level = e->max_level;
+        while (level > 1 && (((gpa | hpa) & (EPT_LEVEL_SIZE(level) - 1)) || size < EPT_LEVEL_SIZE(level)))
+            level--;
+        if (!map_one(e, gpa, hpa, level, flags))
+            return false;
+        gpa += EPT_LEVEL_SIZE(level);
+        hpa += EPT_LEVEL_SIZE(level);
+        size -= EPT_LEVEL_SIZE(level);
+    }
+    return true;
+}
+
+static void free_subtree(struct ept *e, uint64_t table_pa, unsigned level)
+{
+    uint64_t *t = phys_to_virt(table_pa);
+    if (level > 1) {
+        for (unsigned i = 0; i < EPT_ENTRIES; i++)
+            if (present(t[i]) && !is_leaf(t[i], level))
+                free_subtree(e, t[i] & EPT_ADDR_MASK, level - 1);
+    }
+    e->free_table(e->ctx, table_pa);
+    e->table_pages--;
+}
+
+static bool unmap_in(struct ept *e, uint64_t *t, unsigned level, uint64_t start, uint64_t end)
+{
+    uint64_t span = EPT_LEVEL_SIZE(level);
+    for (uint64_t a = start; a < end;) {
+        uint64_t slot_base = a & ~(span - 1);
+        uint64_t slot_end = slot_base + span;
+        uint64_t stop = slot_end < end ? slot_end : end;
+        uint64_t *entry = &t[EPT_INDEX(a, level)];
+        if (present(*entry)) {
+            bool whole = a == slot_base && stop == slot_end;
+            if (whole) {
+                if (!is_leaf(*entry, level))
+                    free_subtree(e, *entry & EPT_ADDR_MASK, level - 1);
+                *entry = 0;
+            } else {
+                uint64_t *sub = ensure_table(e, entry, level);
+                if (!sub || !unmap_in(e, sub, level - 1, a, stop))
+                    return false;
+            }
+        }
+        a = stop;
+    }
+    return true;
+}
+
+bool ept_unmap(struct ept *e, uint64_t gpa, uint64_t size)
+{
+    return unmap_in(e, phys_to_virt(e->root), EPT_LEVELS, gpa, gpa + size);
+}
+
+uint64_t *ept_lookup(const struct ept *e, uint64_t gpa, unsigned *level)
+{
+    uint64_t *t = phys_to_virt(e->root);
+    for (unsigned l = EPT_LEVELS; l >= 1; l--) {
+        uint64_t *entry = &t[EPT_INDEX(gpa, l)];
+        if (!present(*entry))
+            return 0;
+        if (is_leaf(*entry, l)) {
+            if (level)
+                *level = l;
+            return entry;
+        }
+        t = table_of(*entry);
+    }
+    return 0;
+}
+
+void ept_destroy(struct ept *e)
+{
+    if (e->root)
+        free_subtree(e, e->root, EPT_LEVELS);
+    e->root = 0;
+}
+
+uint64_t ept_eptp(const struct ept *e, bool ad)
+{
+    return e->root | EPTP_MEMTYPE_WB | EPTP_WALK_4 | (ad ? EPTP_AD_ENABLE : 0);
+}

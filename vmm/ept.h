@@ -1,0 +1,62 @@
+/* Extended page tables (SDM 29.3): building, walking and tearing down one
+ * EPT hierarchy. Used for EPT01 (L1's memory) and, later, the shadow EPT02. */
+#ifndef VMM_EPT_H
+#define VMM_EPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* EPT paging-structure entry bits (SDM Tables 29-2..29-6). */
+#define EPT_READ        (1ULL << 0)
+#define EPT_WRITE       (1ULL << 1)
+#define EPT_EXEC        (1ULL << 2)
+#define EPT_RWX         (EPT_READ | EPT_WRITE | EPT_EXEC)
+#define EPT_MEMTYPE_SHIFT 3
+#define EPT_MEMTYPE_MASK (7ULL << EPT_MEMTYPE_SHIFT)
+#define EPT_IGNORE_PAT  (1ULL << 6)
+#define EPT_LARGE       (1ULL << 7)
+#define EPT_ACCESSED    (1ULL << 8)
+#define EPT_DIRTY       (1ULL << 9)
+#define EPT_USER_EXEC   (1ULL << 10)
+#define EPT_SUPPRESS_VE (1ULL << 63)
+#define EPT_ADDR_MASK   0x000ffffffffff000ULL
+#define EPT_ENTRIES     512
+#define EPT_LEVELS      4
+
+/* EPTP (SDM 25.6.11). */
+#define EPTP_MEMTYPE_WB   6ULL
+#define EPTP_MEMTYPE_UC   0ULL
+#define EPTP_WALK_4       (3ULL << 3)
+#define EPTP_WALK_MASK    (7ULL << 3)
+#define EPTP_AD_ENABLE    (1ULL << 6)
+#define EPTP_RESERVED_LOW 0xf80ULL /* bits 11:7 */
+
+/* Page sizes by level: 1 = 4 KiB (PTE), 2 = 2 MiB (PDE), 3 = 1 GiB (PDPTE). */
+#define EPT_LEVEL_SHIFT(l) (12 + 9 * ((l) - 1))
+#define EPT_LEVEL_SIZE(l)  (1ULL << EPT_LEVEL_SHIFT(l))
+#define EPT_INDEX(gpa, l)  ((unsigned)(((gpa) >> EPT_LEVEL_SHIFT(l)) & 511))
+
+struct ept {
+    uint64_t root;       /* physical address of the PML4 */
+    unsigned max_level;  /* largest leaf level allowed: 1, 2 or 3 */
+    uint64_t table_pages;
+    /* Table pages come from here (the pmm by default). */
+    uint64_t (*alloc_table)(void *ctx);
+    void (*free_table)(void *ctx, uint64_t pa);
+    void *ctx;
+};
+
+bool ept_init(struct ept *e, unsigned max_level);
+/* Maps [gpa, gpa+size) to [hpa, ...) with 'flags' (permissions, memory
+ * type, IPAT) in the largest pages alignment and max_level allow, splitting
+ * existing large pages where needed. False if table memory ran out. */
+bool ept_map(struct ept *e, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t flags);
+/* Removes any mapping of [gpa, gpa+size). */
+bool ept_unmap(struct ept *e, uint64_t gpa, uint64_t size);
+/* The leaf entry mapping gpa and its level, or 0 if not present. */
+uint64_t *ept_lookup(const struct ept *e, uint64_t gpa, unsigned *level);
+/* Frees every table page. */
+void ept_destroy(struct ept *e);
+uint64_t ept_eptp(const struct ept *e, bool ad);
+
+#endif

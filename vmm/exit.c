@@ -1,0 +1,85 @@
+#include "vmm/exit.h"
+#include "vmm/cpuid.h"
+#include "vmm/cr.h"
+#include "vmm/hypercall.h"
+#include "vmm/insn.h"
+#include "vmm/io.h"
+#include "vmm/memfault.h"
+#include "vmm/msr.h"
+#include "vmm/stats.h"
+#include "vmm/vm.h"
+#include "arch/x86/vmx.h"
+#include "lib/log.h"
+
+static void unexpected_exit(struct vcpu *v);
+
+static exit_handler_fn handlers[EXIT_REASON_COUNT] = {
+    [EXIT_REASON_TRIPLE_FAULT] = handle_triple_fault,
+    [EXIT_REASON_INIT_SIGNAL] = handle_init_signal,
+    [EXIT_REASON_CPUID] = handle_cpuid,
+    [EXIT_REASON_HLT] = handle_hlt,
+    [EXIT_REASON_INVD] = handle_invd,
+    [EXIT_REASON_VMCALL] = handle_vmcall,
+    [EXIT_REASON_VMCLEAR] = handle_vmx_instruction_disabled,
+    [EXIT_REASON_VMLAUNCH] = handle_vmx_instruction_disabled,
+    [EXIT_REASON_VMPTRLD] = handle_vmx_instruction_disabled,
+    [EXIT_REASON_VMPTRST] = handle_vmx_instruction_disabled,
+    [EXIT_REASON_VMREAD] = handle_vmx_instruction_disabled,
+    [EXIT_REASON_VMRESUME] = handle_vmx_instruction_disabled,
+    [EXIT_REASON_VMWRITE] = handle_vmx_instruction_disabled,
+    [EXIT_REASON_VMXOFF] = handle_vmx_instruction_disabled,
+    [EXIT_REASON_VMXON] = handle_vmx_instruction_disabled,
+    [EXIT_REASON_INVEPT] = handle_vmx_instruction_disabled,
+    [EXIT_REASON_INVVPID] = handle_vmx_instruction_disabled,
+    [EXIT_REASON_VMFUNC] = handle_vmx_instruction_disabled,
+    [EXIT_REASON_CR_ACCESS] = handle_cr_access,
+    [EXIT_REASON_IO_INSTRUCTION] = handle_io,
+    [EXIT_REASON_MSR_READ] = handle_rdmsr,
+    [EXIT_REASON_MSR_WRITE] = handle_wrmsr,
+    [EXIT_REASON_MONITOR_TRAP_FLAG] = handle_monitor_trap,
+    [EXIT_REASON_EPT_VIOLATION] = handle_ept_violation,
+    [EXIT_REASON_EPT_MISCONFIG] = handle_ept_misconfig,
+    [EXIT_REASON_WBINVD] = handle_wbinvd,
+    [EXIT_REASON_XSETBV] = handle_xsetbv,
+};
+
+void exit_set_handler(unsigned reason, exit_handler_fn fn)
+{
+    if (reason < EXIT_REASON_COUNT)
+        handlers[reason] = fn;
+}
+
+static void unexpected_exit(struct vcpu *v)
+{
+    uint32_t reason = vmcs_read32(VMCS_VM_EXIT_REASON);
+    log_error("unexpected VM exit: reason %u (%s)%s, qualification 0x%llx\n",
+              reason & EXIT_REASON_BASIC_MASK, exit_reason_name(reason & EXIT_REASON_BASIC_MASK),
+              (reason & EXIT_REASON_FAILED_ENTRY) ? " [VM-entry failure]" : "",
+              (unsigned long long)vmcs_read(VMCS_EXIT_QUALIFICATION));
+    vcpu_dump(v, "unexpected exit");
+    vm_stop(POWER_PANIC, "unexpected VM exit");
+}
+
+void vmexit_dispatch(struct guest_regs *regs)
+{
+    struct vcpu *v = vcpu_of_regs(regs);
+    uint32_t reason = vmcs_read32(VMCS_VM_EXIT_REASON);
+    unsigned basic = reason & EXIT_REASON_BASIC_MASK;
+    if (basic >= EXIT_REASON_COUNT || (reason & EXIT_REASON_FAILED_ENTRY)) {
+        regs->ticks_slot = &v->stats.unknown_ticks;
+        unexpected_exit(v);
+    }
+    v->stats.count[NV_LEVEL_L1][basic]++;
+    regs->ticks_slot = &v->stats.ticks[NV_LEVEL_L1][basic];
+    exit_handler_fn fn = handlers[basic];
+    (fn ? fn : unexpected_exit)(v);
+}
+
+void vmx_resume_failed(struct guest_regs *regs)
+{
+    struct vcpu *v = vcpu_of_regs(regs);
+    uint32_t err = vmcs_read32(VMCS_VM_INSTRUCTION_ERROR);
+    log_error("BUG: VMRESUME failed with VM-instruction error %u\n", err);
+    vcpu_dump(v, "VMRESUME failure");
+    vm_stop(POWER_PANIC, "VMRESUME failed");
+}

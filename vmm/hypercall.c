@@ -1,0 +1,89 @@
+#include "vmm/hypercall.h"
+#include "vmm/hypercall_abi.h"
+#include "vmm/stats.h"
+#include "vmm/vm.h"
+#include "lib/log.h"
+#include "lib/string.h"
+
+#define CONSOLE_LINE_MAX 200
+
+/* L1's console output, re-cut into whole lines prefixed with "[L1] ". */
+static void console_write_l1(const char *s, uint64_t len)
+{
+    static char line[CONSOLE_LINE_MAX + 1];
+    static unsigned used;
+    for (uint64_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '\n' || used == CONSOLE_LINE_MAX) {
+            line[used] = 0;
+            log_raw("[L1] %s\n", line);
+            used = 0;
+            if (c == '\n')
+                continue;
+        }
+        if (c != '\r')
+            line[used++] = c;
+    }
+}
+
+static int64_t hc_console_write(struct guest_regs *r)
+{
+    uint64_t gpa = r->rbx, len = r->rcx;
+    if (len > NV_CONSOLE_MAX)
+        return NV_EINVAL;
+    const char *buf = vm_l1_ram(gpa, len);
+    if (!buf && len)
+        return NV_EFAULT;
+    console_write_l1(buf, len);
+    r->rbx = len;
+    return NV_OK;
+}
+
+static int64_t hc_exit_stats(struct vcpu *v)
+{
+    struct guest_regs *r = &v->regs;
+    if (r->rcx >= NV_LEVEL_COUNT || (r->rbx >= EXIT_REASON_COUNT && r->rbx != NV_EXIT_REASON_ALL))
+        return NV_EINVAL;
+    uint64_t count, ticks;
+    stats_query(&v->stats, (unsigned)r->rcx, (unsigned)r->rbx, &count, &ticks);
+    r->rbx = count;
+    r->rcx = ticks;
+    return NV_OK;
+}
+
+void handle_vmcall(struct vcpu *v)
+{
+    struct guest_regs *r = &v->regs;
+    /* VMCALL outside CPL 0 gets #UD from a VMM that does not serve it. */
+    if (vcpu_cpl() != 0) {
+        vcpu_inject_ud(v);
+        return;
+    }
+    int64_t status;
+    switch (r->rax) {
+    case NV_HC_VERSION:
+        r->rbx = NV_ABI_VERSION;
+        r->rcx = (the_vm.cfg.nested ? NV_FEATURE_NESTED : 0) |
+                 (the_vm.cfg.nested && the_vm.cfg.shadow ? NV_FEATURE_SHADOW : 0);
+        status = NV_OK;
+        break;
+    case NV_HC_CONSOLE_WRITE:
+        status = hc_console_write(r);
+        break;
+    case NV_HC_EXIT_STATS:
+        status = hc_exit_stats(v);
+        break;
+    case NV_HC_POWER_OFF:
+        log_info("L1 requested power-off with status %llu\n", (unsigned long long)r->rbx);
+        vm_stop(r->rbx ? POWER_FAIL : POWER_OK, "L1 power-off hypercall");
+    case NV_HC_STATS_RESET:
+        memset(&v->stats, 0, sizeof(v->stats));
+        status = NV_OK;
+        break;
+    default:
+        status = NV_EUNKNOWN;
+        break;
+    }
+    r->rax = (uint64_t)status;
+    vcpu_skip_instruction(v);
+}

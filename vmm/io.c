@@ -1,0 +1,119 @@
+#include "vmm/io.h"
+#include "vmm/vm.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/exit_reasons.h"
+#include "arch/x86/vmx.h"
+#include "lib/log.h"
+
+#define BOCHS_SHUTDOWN_PORT 0x8900
+#define RESET_CONTROL_PORT  0xcf9
+#define RESET_CONTROL_RST   (1U << 2)
+#define KBC_COMMAND_PORT    0x64
+#define KBC_PULSE_RESET     0xfe
+#define ACPI_SLP_EN         (1U << 13)
+#define ACPI_CNT_PORT_SIZE  2
+
+static const char shutdown_magic[] = "Shutdown";
+
+void io_bitmap_trap(uint8_t *a, uint8_t *b, uint16_t port, unsigned count)
+{
+    for (unsigned i = 0; i < count && port + i <= 0xffff; i++) {
+        unsigned p = port + i;
+        uint8_t *map = p < IO_BITMAP_PORTS_PER_PAGE ? a : b;
+        p %= IO_BITMAP_PORTS_PER_PAGE;
+        map[p / 8] |= (uint8_t)(1U << (p % 8));
+    }
+}
+
+bool io_bitmap_exits(const uint8_t *a, const uint8_t *b, uint16_t port)
+{
+    const uint8_t *map = port < IO_BITMAP_PORTS_PER_PAGE ? a : b;
+    unsigned p = port % IO_BITMAP_PORTS_PER_PAGE;
+    return map[p / 8] >> (p % 8) & 1;
+}
+
+void io_bitmaps_build_l1(struct vm *vm, uint8_t *a, uint8_t *b)
+{
+    io_bitmap_trap(a, b, BOCHS_SHUTDOWN_PORT, 1);
+    io_bitmap_trap(a, b, RESET_CONTROL_PORT, 1);
+    io_bitmap_trap(a, b, KBC_COMMAND_PORT, 1);
+    if (vm->pm1a_cnt)
+        io_bitmap_trap(a, b, vm->pm1a_cnt, ACPI_CNT_PORT_SIZE);
+    if (vm->pm1b_cnt)
+        io_bitmap_trap(a, b, vm->pm1b_cnt, ACPI_CNT_PORT_SIZE);
+}
+
+enum io_event io_classify_out(const struct vm *vm, uint16_t port, unsigned size, uint32_t value,
+                              unsigned *shutdown_progress)
+{
+    if (port == BOCHS_SHUTDOWN_PORT && size == 1) {
+        /* The Bochs shutdown port acts on the bytes of "Shutdown" in order. */
+        if ((char)value == shutdown_magic[*shutdown_progress])
+            (*shutdown_progress)++;
+        else
+            *shutdown_progress = (char)value == shutdown_magic[0];
+        if (!shutdown_magic[*shutdown_progress]) {
+            *shutdown_progress = 0;
+            return IO_EVENT_POWER_OFF;
+        }
+        return IO_EVENT_NONE;
+    }
+    if ((vm->pm1a_cnt && port == vm->pm1a_cnt) || (vm->pm1b_cnt && port == vm->pm1b_cnt))
+        return (value & ACPI_SLP_EN) ? IO_EVENT_POWER_OFF : IO_EVENT_NONE;
+    if (port == RESET_CONTROL_PORT && (value & RESET_CONTROL_RST))
+        return IO_EVENT_RESET;
+    if (port == KBC_COMMAND_PORT && (value & 0xff) == KBC_PULSE_RESET)
+        return IO_EVENT_RESET;
+    return IO_EVENT_NONE;
+}
+
+static void port_out(uint16_t port, unsigned size, uint32_t v)
+{
+    if (size == 1)
+        outb(port, (uint8_t)v);
+    else if (size == 2)
+        outw(port, (uint16_t)v);
+    else
+        outl(port, v);
+}
+
+static uint32_t port_in(uint16_t port, unsigned size)
+{
+    return size == 1 ? inb(port) : size == 2 ? inw(port) : inl(port);
+}
+
+void handle_io(struct vcpu *v)
+{
+    static unsigned shutdown_progress;
+    uint64_t q = vmcs_read(VMCS_EXIT_QUALIFICATION);
+    uint16_t port = (uint16_t)IO_QUAL_PORT(q);
+    unsigned size = IO_QUAL_SIZE(q);
+    if (q & IO_QUAL_STRING) {
+        /* Nobody drives these ports with INS/OUTS; refuse rather than guess. */
+        log_warn("io: string I/O to trapped port 0x%x ignored\n", port);
+        vcpu_skip_instruction(v);
+        return;
+    }
+    uint32_t mask = size == 4 ? 0xffffffffU : (1U << (8 * size)) - 1;
+    if (q & IO_QUAL_IN) {
+        v->regs.rax = (v->regs.rax & ~(uint64_t)mask) | (port_in(port, size) & mask);
+        vcpu_skip_instruction(v);
+        return;
+    }
+    uint32_t value = (uint32_t)v->regs.rax & mask;
+    switch (io_classify_out(&the_vm, port, size, value, &shutdown_progress)) {
+    case IO_EVENT_POWER_OFF:
+        log_info("L1 powered the machine off (port 0x%x)\n", port);
+        vm_stop(POWER_OK, "L1 power-off request");
+    case IO_EVENT_RESET:
+        log_info("L1 reset the machine (port 0x%x, value 0x%x); nestvisor does not reboot L1\n",
+                 port, value);
+        vm_stop(POWER_OK, "L1 reset request");
+    case IO_EVENT_NONE:
+        break;
+    }
+    /* The shutdown port's bytes stay with L0, which ends the run itself. */
+    if (port != BOCHS_SHUTDOWN_PORT)
+        port_out(port, size, value);
+    vcpu_skip_instruction(v);
+}

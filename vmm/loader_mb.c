@@ -1,0 +1,474 @@
+#include "vmm/loader_mb.h"
+#include "arch/x86/physmem.h"
+#include "lib/elf.h"
+#include "lib/format.h"
+#include "lib/string.h"
+
+/* Multiboot (v1) header flags (spec 3.1.2). */
+#define MB1_FLAG_PAGE_ALIGN  (1U << 0)
+#define MB1_FLAG_MEMORY_INFO (1U << 1)
+#define MB1_FLAG_VIDEO_MODE  (1U << 2)
+#define MB1_FLAG_AOUT_KLUDGE (1U << 16)
+#define MB1_REQUIRED_MASK    0xffffU
+#define MB1_SUPPORTED_REQUIRED (MB1_FLAG_PAGE_ALIGN | MB1_FLAG_MEMORY_INFO)
+
+/* Multiboot (v1) information flags (spec 3.3). */
+#define MB1_INFO_MEMORY      (1U << 0)
+#define MB1_INFO_CMDLINE     (1U << 2)
+#define MB1_INFO_MODS        (1U << 3)
+#define MB1_INFO_MMAP        (1U << 6)
+#define MB1_INFO_LOADER_NAME (1U << 9)
+
+/* Multiboot2 header tags (spec 3.1.3) and information tags (3.6). */
+#define MB2_ARCH_I386          0
+#define MB2_HTAG_END           0
+#define MB2_HTAG_INFO_REQUEST  1
+#define MB2_HTAG_ADDRESS       2
+#define MB2_HTAG_ENTRY         3
+#define MB2_HTAG_OPTIONAL      1U
+#define MB2_ITAG_END           0
+#define MB2_ITAG_CMDLINE       1
+#define MB2_ITAG_LOADER_NAME   2
+#define MB2_ITAG_MODULE        3
+#define MB2_ITAG_BASIC_MEMINFO 4
+#define MB2_ITAG_MMAP          6
+#define MB2_ITAG_ACPI_OLD      14
+#define MB2_ITAG_ACPI_NEW      15
+#define MB2_MMAP_ENTRY_VERSION 0
+
+#define LOADER_NAME      "nestvisor"
+#define LOW_MEMORY_END   0x100000ULL
+#define CONVENTIONAL_END 0xa0000ULL
+#define PLACE_LIMIT      (1ULL << 32)
+#define RSDP_V1_SIZE     20
+#define RSDP_V2_SIZE     36
+#define BOOT_CS          0x10 /* the Linux boot protocol's __BOOT_CS/__BOOT_DS */
+#define BOOT_DS          0x18
+#define GDT_CODE32_FLAT  0x00cf9a000000ffffULL
+#define GDT_DATA32_FLAT  0x00cf92000000ffffULL
+#define BOOT_GDT_ENTRIES 4
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        format(err, errsz, __VA_ARGS__);                                                           \
+        return false;                                                                              \
+    } while (0)
+
+struct mb1_header {
+    uint32_t magic, flags, checksum;
+    uint32_t header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr;
+};
+
+struct mb2_header {
+    uint32_t magic, architecture, header_length, checksum;
+};
+
+struct mb2_header_tag {
+    uint16_t type, flags;
+    uint32_t size;
+};
+
+static bool mb2_tag_supported(uint32_t type)
+{
+    return type == MB2_ITAG_CMDLINE || type == MB2_ITAG_LOADER_NAME || type == MB2_ITAG_MODULE ||
+           type == MB2_ITAG_BASIC_MEMINFO || type == MB2_ITAG_MMAP || type == MB2_ITAG_ACPI_OLD ||
+           type == MB2_ITAG_ACPI_NEW;
+}
+
+static bool parse_mb2_tags(const uint8_t *image, uint64_t size, struct mb_header_info *h,
+                           char *err, size_t errsz)
+{
+    const struct mb2_header *hdr = (const void *)(image + h->offset);
+    uint64_t end = (uint64_t)h->offset + hdr->header_length;
+    if (hdr->header_length < sizeof(*hdr) || end > size)
+        FAIL("Multiboot2 header length %u runs past the image", hdr->header_length);
+    for (uint64_t off = h->offset + sizeof(*hdr); off + sizeof(struct mb2_header_tag) <= end;) {
+        const struct mb2_header_tag *t = (const void *)(image + off);
+        if (t->size < sizeof(*t) || off + t->size > end)
+            FAIL("Multiboot2 header tag %u has bad size %u", t->type, t->size);
+        const uint32_t *w = (const uint32_t *)(t + 1);
+        switch (t->type) {
+        case MB2_HTAG_END:
+            return true;
+        case MB2_HTAG_INFO_REQUEST:
+            for (uint32_t i = 0; i < (t->size - sizeof(*t)) / 4; i++)
+                if (!mb2_tag_supported(w[i]) && !(t->flags & MB2_HTAG_OPTIONAL))
+                    FAIL("the image requires Multiboot2 information tag %u, which nestvisor does not provide", w[i]);
+            break;
+        case MB2_HTAG_ADDRESS:
+            if (t->size < sizeof(*t) + 16)
+                FAIL("Multiboot2 address tag too short");
+            h->has_addresses = true;
+            h->header_addr = w[0];
+            h->load_addr = w[1];
+            h->load_end_addr = w[2];
+            h->bss_end_addr = w[3];
+            break;
+        case MB2_HTAG_ENTRY:
+            if (t->size < sizeof(*t) + 4)
+                FAIL("Multiboot2 entry tag too short");
+            h->has_entry = true;
+            h->entry_addr = w[0];
+            break;
+        default:
+            if (!(t->flags & MB2_HTAG_OPTIONAL))
+                FAIL("the image requires Multiboot2 header tag %u, which nestvisor does not support", t->type);
+            break;
+        }
+        off += (t->size + 7) & ~7U;
+    }
+    FAIL("Multiboot2 header has no end tag");
+}
+
+bool mb_find_header(const uint8_t *image, uint64_t size, struct mb_header_info *h, char *err,
+                    size_t errsz)
+{
+    memset(h, 0, sizeof(*h));
+    for (uint64_t off = 0; off + sizeof(struct mb2_header) <= size && off < MB2_SEARCH_LIMIT; off += 8) {
+        const struct mb2_header *m = (const void *)(image + off);
+        if (m->magic != MB2_HEADER_MAGIC)
+            continue;
+        if ((uint32_t)(m->magic + m->architecture + m->header_length + m->checksum))
+            FAIL("Multiboot2 header at offset %llu has a bad checksum", (unsigned long long)off);
+        if (m->architecture != MB2_ARCH_I386)
+            FAIL("Multiboot2 header is for architecture %u, not i386", m->architecture);
+        h->version = MB_V2;
+        h->offset = (uint32_t)off;
+        return parse_mb2_tags(image, size, h, err, errsz);
+    }
+    for (uint64_t off = 0; off + 12 <= size && off < MB1_SEARCH_LIMIT; off += 4) {
+        const struct mb1_header *m = (const void *)(image + off);
+        if (m->magic != MB1_HEADER_MAGIC)
+            continue;
+        if ((uint32_t)(m->magic + m->flags + m->checksum))
+            FAIL("Multiboot header at offset %llu has a bad checksum", (unsigned long long)off);
+        uint32_t unsupported = m->flags & MB1_REQUIRED_MASK & ~MB1_SUPPORTED_REQUIRED;
+        if (unsupported)
+            FAIL("the image requires Multiboot features 0x%x (video mode?) that nestvisor does not provide",
+                 unsupported);
+        h->version = MB_V1;
+        h->offset = (uint32_t)off;
+        h->flags = m->flags;
+        if (m->flags & MB1_FLAG_AOUT_KLUDGE) {
+            if (off + sizeof(*m) > size)
+                FAIL("Multiboot header address fields run past the image");
+            h->has_addresses = true;
+            h->header_addr = m->header_addr;
+            h->load_addr = m->load_addr;
+            h->load_end_addr = m->load_end_addr;
+            h->bss_end_addr = m->bss_end_addr;
+            h->entry_addr = m->entry_addr;
+            h->has_entry = true;
+        }
+        return true;
+    }
+    FAIL("no Multiboot or Multiboot2 header in the first %u bytes: not a Multiboot kernel",
+         MB2_SEARCH_LIMIT);
+}
+
+/* ---- placing things in L1's memory ---- */
+
+struct placer {
+    const struct memmap *l1_map; /* what L1 may use */
+    struct memmap free;          /* usable L1 RAM not yet taken */
+};
+
+/* Claims a range the image asks for: it must be L1 RAM (segments may share
+ * pages with each other). */
+static bool take(struct placer *p, uint64_t base, uint64_t size)
+{
+    if (base + size < base || !memmap_is_all(p->l1_map, base, size ? size : 1, MEM_USABLE))
+        return false;
+    return memmap_set(&p->free, base & ~(PAGE_SIZE - 1),
+                      ((base + size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)) - (base & ~(PAGE_SIZE - 1)),
+                      MEM_IMAGE);
+}
+
+/* Highest free page-aligned block below 4 GiB (Multiboot addresses are 32-bit). */
+static uint64_t place(struct placer *p, uint64_t size)
+{
+    uint64_t at;
+    size = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+    if (!memmap_find_top(&p->free, size, PAGE_SIZE, PLACE_LIMIT, &at) || at < LOW_MEMORY_END)
+        return 0;
+    memmap_set(&p->free, at, size, MEM_IMAGE);
+    return at;
+}
+
+/* ---- loading the image ---- */
+
+static bool load_aout(const uint8_t *image, uint64_t size, const struct mb_header_info *h,
+                      struct placer *p, uint32_t *entry, char *err, size_t errsz)
+{
+    if (h->load_addr > h->header_addr || h->header_addr - h->load_addr > h->offset)
+        FAIL("Multiboot address fields are inconsistent (load 0x%x, header 0x%x)", h->load_addr,
+             h->header_addr);
+    uint64_t file_off = h->offset - (h->header_addr - h->load_addr);
+    uint64_t load_size = h->load_end_addr ? (uint64_t)h->load_end_addr - h->load_addr : size - file_off;
+    if (h->load_end_addr && h->load_end_addr < h->load_addr)
+        FAIL("Multiboot load_end_addr 0x%x is below load_addr 0x%x", h->load_end_addr, h->load_addr);
+    if (file_off + load_size > size)
+        FAIL("Multiboot load range needs %llu bytes but the image has %llu",
+             (unsigned long long)(file_off + load_size), (unsigned long long)size);
+    uint64_t mem_end = h->bss_end_addr ? h->bss_end_addr : h->load_addr + load_size;
+    if (mem_end < h->load_addr + load_size)
+        FAIL("Multiboot bss_end_addr 0x%x is below the loaded end", h->bss_end_addr);
+    if (!take(p, h->load_addr, mem_end - h->load_addr))
+        FAIL("kernel at 0x%x-0x%llx does not fit in L1's usable RAM", h->load_addr,
+             (unsigned long long)mem_end);
+    uint8_t *dst = phys_to_virt(h->load_addr);
+    memcpy(dst, image + file_off, load_size);
+    memset(dst + load_size, 0, mem_end - h->load_addr - load_size);
+    *entry = h->entry_addr;
+    return true;
+}
+
+static bool load_elf(const uint8_t *image, uint64_t size, const struct mb_header_info *h,
+                     struct placer *p, uint32_t *entry, char *err, size_t errsz)
+{
+    struct elf_image img;
+    int bad;
+    enum elf_status st = elf_parse(image, size, &img, &bad);
+    if (st != ELF_OK)
+        FAIL("kernel image: %s%s", elf_status_str(st),
+             st == ELF_BAD_CLASS ? " (32-bit ELF kernels need the Multiboot address fields)" : "");
+    uint64_t e = img.ehdr.e_entry;
+    bool entry_found = h->has_entry;
+    for (unsigned i = 0; i < elf_phnum(&img); i++) {
+        struct elf64_phdr ph;
+        if (!elf_phdr(&img, i, &ph) || ph.p_type != ELF_PT_LOAD || !ph.p_memsz)
+            continue;
+        if (ph.p_paddr + ph.p_memsz > PLACE_LIMIT || !take(p, ph.p_paddr, ph.p_memsz))
+            FAIL("segment %u at 0x%llx-0x%llx does not fit in L1's usable RAM", i,
+                 (unsigned long long)ph.p_paddr, (unsigned long long)(ph.p_paddr + ph.p_memsz));
+        uint8_t *dst = phys_to_virt(ph.p_paddr);
+        memcpy(dst, image + ph.p_offset, ph.p_filesz);
+        memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+        /* The entry is virtual; run it at its physical address (as GRUB does). */
+        if (!entry_found && e >= ph.p_vaddr && e - ph.p_vaddr < ph.p_memsz) {
+            e = e - ph.p_vaddr + ph.p_paddr;
+            entry_found = true;
+        }
+    }
+    if (h->has_entry)
+        e = h->entry_addr;
+    if (!entry_found || e >= PLACE_LIMIT)
+        FAIL("kernel entry point 0x%llx is not in a loaded segment below 4 GiB", (unsigned long long)e);
+    *entry = (uint32_t)e;
+    return true;
+}
+
+/* ---- the information structures ---- */
+
+static uint32_t place_bytes(struct placer *p, const void *data, uint64_t size)
+{
+    uint64_t at = place(p, size);
+    if (at)
+        memcpy(phys_to_virt(at), data, size);
+    return (uint32_t)at;
+}
+
+static uint32_t place_string(struct placer *p, const char *s)
+{
+    return place_bytes(p, s, strlen(s) + 1);
+}
+
+struct mb1_info {
+    uint32_t flags, mem_lower, mem_upper, boot_device, cmdline, mods_count, mods_addr;
+    uint32_t syms[4];
+    uint32_t mmap_length, mmap_addr, drives_length, drives_addr, config_table, boot_loader_name;
+    uint32_t apm_table, vbe[6];
+};
+
+struct __attribute__((packed)) mb1_mmap_entry {
+    uint32_t size;
+    uint64_t base, len;
+    uint32_t type;
+};
+
+struct mb1_module {
+    uint32_t mod_start, mod_end, string, reserved;
+};
+
+/* KiB of usable memory from 0 and from 1 MiB (Multiboot mem_lower/upper). */
+static void basic_meminfo(const struct memmap *m, uint32_t *lower, uint32_t *upper)
+{
+    uint64_t lo = 0, hi = LOW_MEMORY_END;
+    while (lo < CONVENTIONAL_END && memmap_type_at(m, lo) == MEM_USABLE)
+        lo += PAGE_SIZE;
+    while (hi < PLACE_LIMIT && memmap_type_at(m, hi) == MEM_USABLE)
+        hi += PAGE_SIZE;
+    *lower = (uint32_t)(lo >> 10);
+    *upper = (uint32_t)((hi - LOW_MEMORY_END) >> 10);
+}
+
+static bool place_modules(const struct l1_boot_input *in, struct placer *p,
+                          struct mb1_module *mods, char *err, size_t errsz)
+{
+    for (unsigned i = 0; i < in->module_count; i++) {
+        const struct handoff_module *m = in->modules[i];
+        uint64_t at = m->size ? place(p, m->size) : place(p, 1);
+        uint32_t str = place_string(p, m->cmdline);
+        if (!at || !str)
+            FAIL("no room below 4 GiB in L1's memory for module %u (%llu bytes)", i,
+                 (unsigned long long)m->size);
+        memcpy(phys_to_virt(at), phys_to_virt(m->base), m->size);
+        mods[i] = (struct mb1_module){(uint32_t)at, (uint32_t)(at + m->size), str, 0};
+    }
+    return true;
+}
+
+static bool build_mb1_info(const struct l1_boot_input *in, struct placer *p, uint32_t *info_pa,
+                           char *err, size_t errsz)
+{
+    struct mb1_info info = {0};
+    struct mb1_module mods[HANDOFF_MAX_MODULES];
+    struct mb1_mmap_entry mmap[MEMMAP_MAX];
+    if (!place_modules(in, p, mods, err, errsz))
+        return false;
+    for (unsigned i = 0; i < in->l1_map->count; i++) {
+        const struct mem_range *r = &in->l1_map->r[i];
+        mmap[i] = (struct mb1_mmap_entry){sizeof(mmap[i]) - 4, r->base, r->size, r->type};
+    }
+    basic_meminfo(in->l1_map, &info.mem_lower, &info.mem_upper);
+    info.flags = MB1_INFO_MEMORY | MB1_INFO_CMDLINE | MB1_INFO_MODS | MB1_INFO_MMAP |
+                 MB1_INFO_LOADER_NAME;
+    info.cmdline = place_string(p, in->image->cmdline);
+    info.boot_loader_name = place_string(p, LOADER_NAME);
+    info.mods_count = in->module_count;
+    info.mods_addr = in->module_count ? place_bytes(p, mods, in->module_count * sizeof(mods[0])) : 0;
+    info.mmap_length = in->l1_map->count * (uint32_t)sizeof(mmap[0]);
+    info.mmap_addr = place_bytes(p, mmap, info.mmap_length);
+    *info_pa = place_bytes(p, &info, sizeof(info));
+    if (!*info_pa || !info.cmdline || !info.mmap_addr || (in->module_count && !info.mods_addr))
+        FAIL("no room below 4 GiB in L1's memory for the Multiboot information");
+    return true;
+}
+
+/* Multiboot2 information is built in a buffer, then placed in one piece. */
+#define MB2_INFO_MAX 16384
+
+struct mb2_builder {
+    uint8_t buf[MB2_INFO_MAX];
+    uint32_t len;
+    bool overflow;
+};
+
+static void *mb2_tag(struct mb2_builder *b, uint32_t type, uint32_t payload)
+{
+    uint32_t size = 8 + payload;
+    uint32_t padded = (size + 7) & ~7U;
+    if (b->len + padded > sizeof(b->buf)) {
+        b->overflow = true;
+        return 0;
+    }
+    uint32_t *t = (uint32_t *)(b->buf + b->len);
+    memset(t, 0, padded);
+    t[0] = type;
+    t[1] = size;
+    b->len += padded;
+    return t + 2;
+}
+
+static void mb2_string_tag(struct mb2_builder *b, uint32_t type, const char *s)
+{
+    char *d = mb2_tag(b, type, (uint32_t)strlen(s) + 1);
+    if (d)
+        memcpy(d, s, strlen(s) + 1);
+}
+
+static bool build_mb2_info(const struct l1_boot_input *in, struct placer *p, uint32_t *info_pa,
+                           char *err, size_t errsz)
+{
+    static struct mb2_builder b;
+    struct mb1_module mods[HANDOFF_MAX_MODULES];
+    if (!place_modules(in, p, mods, err, errsz))
+        return false;
+    b.len = 8; /* total_size, reserved */
+    b.overflow = false;
+    mb2_string_tag(&b, MB2_ITAG_CMDLINE, in->image->cmdline);
+    mb2_string_tag(&b, MB2_ITAG_LOADER_NAME, LOADER_NAME);
+    for (unsigned i = 0; i < in->module_count; i++) {
+        const char *s = phys_to_virt(mods[i].string);
+        uint32_t *t = mb2_tag(&b, MB2_ITAG_MODULE, 8 + (uint32_t)strlen(s) + 1);
+        if (t) {
+            t[0] = mods[i].mod_start;
+            t[1] = mods[i].mod_end;
+            memcpy(t + 2, s, strlen(s) + 1);
+        }
+    }
+    uint32_t *mi = mb2_tag(&b, MB2_ITAG_BASIC_MEMINFO, 8);
+    if (mi)
+        basic_meminfo(in->l1_map, &mi[0], &mi[1]);
+    uint32_t *mm = mb2_tag(&b, MB2_ITAG_MMAP, 8 + in->l1_map->count * 24);
+    if (mm) {
+        mm[0] = 24; /* entry_size */
+        mm[1] = MB2_MMAP_ENTRY_VERSION;
+        for (unsigned i = 0; i < in->l1_map->count; i++) {
+            const struct mem_range *r = &in->l1_map->r[i];
+            uint32_t *e = mm + 2 + 6 * i;
+            memcpy(e, &r->base, 8);
+            memcpy(e + 2, &r->size, 8);
+            e[4] = r->type;
+            e[5] = 0;
+        }
+    }
+    if (in->acpi_rsdp) {
+        const uint8_t *rsdp = phys_to_virt(in->acpi_rsdp);
+        bool v2 = rsdp[15] >= 2; /* RSDP revision (ACPI 5.2.5.3) */
+        uint32_t n = v2 ? RSDP_V2_SIZE : RSDP_V1_SIZE;
+        void *d = mb2_tag(&b, v2 ? MB2_ITAG_ACPI_NEW : MB2_ITAG_ACPI_OLD, n);
+        if (d)
+            memcpy(d, rsdp, n);
+    }
+    mb2_tag(&b, MB2_ITAG_END, 0);
+    if (b.overflow)
+        FAIL("Multiboot2 information exceeds %u bytes", MB2_INFO_MAX);
+    memcpy(b.buf, &b.len, 4);
+    *info_pa = place_bytes(p, b.buf, b.len);
+    if (!*info_pa)
+        FAIL("no room below 4 GiB in L1's memory for the Multiboot2 information");
+    return true;
+}
+
+bool mb_load_l1(const struct l1_boot_input *in, struct l1_entry_state *entry, uint32_t *regs_eax,
+                uint32_t *regs_ebx, char *err, size_t errsz)
+{
+    const uint8_t *image = phys_to_virt(in->image->base);
+    uint64_t size = in->image->size;
+    struct mb_header_info h;
+    if (!size)
+        FAIL("L1 image is empty");
+    if (!mb_find_header(image, size, &h, err, errsz))
+        return false;
+    static struct placer p;
+    p.l1_map = in->l1_map;
+    memmap_init(&p.free);
+    for (unsigned i = 0; i < in->l1_map->count; i++)
+        if (in->l1_map->r[i].type == MEM_USABLE)
+            memmap_set(&p.free, in->l1_map->r[i].base, in->l1_map->r[i].size, MEM_USABLE);
+    uint32_t rip;
+    bool loaded = h.has_addresses ? load_aout(image, size, &h, &p, &rip, err, errsz)
+                                  : load_elf(image, size, &h, &p, &rip, err, errsz);
+    if (!loaded)
+        return false;
+    uint32_t info;
+    if (!(h.version == MB_V2 ? build_mb2_info(in, &p, &info, err, errsz)
+                             : build_mb1_info(in, &p, &info, err, errsz)))
+        return false;
+    uint64_t gdt[BOOT_GDT_ENTRIES] = {0, 0, GDT_CODE32_FLAT, GDT_DATA32_FLAT};
+    uint32_t gdt_pa = place_bytes(&p, gdt, sizeof(gdt));
+    if (!gdt_pa)
+        FAIL("no room below 4 GiB in L1's memory for the boot GDT");
+    *entry = (struct l1_entry_state){
+        .rip = rip,
+        .rsp = 0, /* undefined on entry (Multiboot spec 3.2) */
+        .cs = BOOT_CS,
+        .ds = BOOT_DS,
+        .gdt_base = gdt_pa,
+        .gdt_limit = sizeof(gdt) - 1,
+    };
+    *regs_eax = h.version == MB_V2 ? MB2_BOOTLOADER_MAGIC : MB1_BOOTLOADER_MAGIC;
+    *regs_ebx = info;
+    return true;
+}

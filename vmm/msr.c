@@ -1,0 +1,161 @@
+#include "vmm/msr.h"
+#include "vmm/vm.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/cpu_bits.h"
+#include "arch/x86/msr_index.h"
+#include "lib/log.h"
+#include "lib/string.h"
+
+#define APIC_BASE_ADDR_MASK 0x000ffffffffff000ULL
+#define MSR_WARN_SLOTS      16
+
+/* Safe to hand to L1: context-switched by the VMCS (EFER, PAT, SYSENTER,
+ * DEBUGCTL), or architectural per-thread state L0 never uses. */
+static const uint32_t passthrough[] = {
+    MSR_IA32_FS_BASE, MSR_IA32_GS_BASE, MSR_IA32_KERNEL_GS_BASE, MSR_IA32_SYSENTER_CS,
+    MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP, MSR_IA32_STAR, MSR_IA32_LSTAR,
+    MSR_IA32_CSTAR, MSR_IA32_FMASK, MSR_IA32_TSC_AUX, MSR_IA32_PAT, MSR_IA32_EFER,
+    MSR_IA32_TSC, MSR_IA32_TSC_DEADLINE, MSR_IA32_SPEC_CTRL, MSR_IA32_PRED_CMD,
+    MSR_IA32_FLUSH_CMD, MSR_IA32_XSS, MSR_IA32_DEBUGCTL,
+};
+
+static bool bitmap_slot(uint32_t msr, unsigned *byte, unsigned *bit, unsigned *half)
+{
+    uint32_t off;
+    if (msr < MSR_BITMAP_RANGE) {
+        off = msr;
+        *half = 0;
+    } else if (msr >= MSR_HIGH_BASE && msr < MSR_HIGH_BASE + MSR_BITMAP_RANGE) {
+        off = msr - MSR_HIGH_BASE;
+        *half = 1;
+    } else {
+        return false;
+    }
+    *byte = off / 8;
+    *bit = off % 8;
+    return true;
+}
+
+void msr_bitmap_set(uint8_t *bitmap, uint32_t msr, bool read_exits, bool write_exits)
+{
+    unsigned byte, bit, half;
+    if (!bitmap_slot(msr, &byte, &bit, &half))
+        return;
+    uint8_t *rd = bitmap + (half ? MSR_BITMAP_READ_HIGH : MSR_BITMAP_READ_LOW) + byte;
+    uint8_t *wr = bitmap + (half ? MSR_BITMAP_WRITE_HIGH : MSR_BITMAP_WRITE_LOW) + byte;
+    *rd = (uint8_t)(read_exits ? *rd | (1U << bit) : *rd & ~(1U << bit));
+    *wr = (uint8_t)(write_exits ? *wr | (1U << bit) : *wr & ~(1U << bit));
+}
+
+bool msr_bitmap_exits(const uint8_t *bitmap, uint32_t msr, bool write)
+{
+    unsigned byte, bit, half;
+    if (!bitmap_slot(msr, &byte, &bit, &half))
+        return true;
+    unsigned base = write ? (half ? MSR_BITMAP_WRITE_HIGH : MSR_BITMAP_WRITE_LOW)
+                          : (half ? MSR_BITMAP_READ_HIGH : MSR_BITMAP_READ_LOW);
+    return bitmap[base + byte] >> bit & 1;
+}
+
+bool msr_is_passthrough(uint32_t msr)
+{
+    if (msr >= MSR_X2APIC_FIRST && msr <= MSR_X2APIC_LAST)
+        return true;
+    for (unsigned i = 0; i < sizeof(passthrough) / sizeof(passthrough[0]); i++)
+        if (passthrough[i] == msr)
+            return true;
+    return false;
+}
+
+void msr_bitmap_build_l1(uint8_t *bitmap)
+{
+    memset(bitmap, 0xff, 4096);
+    for (unsigned i = 0; i < sizeof(passthrough) / sizeof(passthrough[0]); i++)
+        msr_bitmap_set(bitmap, passthrough[i], false, false);
+    for (uint32_t m = MSR_X2APIC_FIRST; m <= MSR_X2APIC_LAST; m++)
+        msr_bitmap_set(bitmap, m, false, false);
+}
+
+/* One warning per MSR (for the first few), so a loop cannot flood the log. */
+static void warn_once(uint32_t msr, const char *what)
+{
+    static uint32_t warned[MSR_WARN_SLOTS];
+    static unsigned n;
+    for (unsigned i = 0; i < n; i++)
+        if (warned[i] == msr)
+            return;
+    if (n < MSR_WARN_SLOTS)
+        warned[n++] = msr;
+    log_warn("msr: L1 %s MSR 0x%x: #GP\n", what, msr);
+}
+
+static uint64_t misc_enable;
+static bool misc_enable_valid;
+
+bool msr_emulate_read(struct vm *vm, uint32_t msr, uint64_t *value)
+{
+    if (msr == MSR_IA32_FEATURE_CONTROL) {
+        *value = FEATURE_CONTROL_LOCK | (vm->cfg.nested ? FEATURE_CONTROL_VMX_OUTSIDE_SMX : 0);
+        return true;
+    }
+    if (msr >= MSR_IA32_VMX_BASIC && msr <= MSR_IA32_VMX_PROCBASED_CTLS3)
+        return false; /* VMX is not exposed: as on a CPU without it */
+    if (mtrr_is_msr(msr))
+        return mtrr_msr_read(&vm->l1_mtrr, msr, value);
+    if (msr == MSR_IA32_MISC_ENABLE && misc_enable_valid) {
+        *value = misc_enable;
+        return true;
+    }
+    if (rdmsr_safe(msr, value))
+        return true;
+    warn_once(msr, "read of nonexistent");
+    return false;
+}
+
+bool msr_emulate_write(struct vm *vm, uint32_t msr, uint64_t value)
+{
+    if (mtrr_is_msr(msr))
+        return mtrr_msr_write(&vm->l1_mtrr, msr, value);
+    if (msr == MSR_IA32_APIC_BASE) {
+        if (memmap_type_at(&vm->host->map, value & APIC_BASE_ADDR_MASK) == MEM_HV) {
+            warn_once(msr, "move of the APIC onto nestvisor memory via");
+            return false;
+        }
+        return wrmsr_safe(msr, value);
+    }
+    if (msr == MSR_IA32_MISC_ENABLE) {
+        /* Kept virtual: L1 may toggle its bits without changing L0's CPU. */
+        if (!misc_enable_valid && !rdmsr_safe(msr, &misc_enable))
+            return false;
+        misc_enable = value;
+        misc_enable_valid = true;
+        return true;
+    }
+    warn_once(msr, "write to unemulated");
+    return false;
+}
+
+static void complete_msr(struct vcpu *v, bool ok)
+{
+    if (ok)
+        vcpu_skip_instruction(v);
+    else
+        vcpu_inject_gp(v);
+}
+
+void handle_rdmsr(struct vcpu *v)
+{
+    uint64_t value = 0;
+    bool ok = msr_emulate_read(&the_vm, (uint32_t)v->regs.rcx, &value);
+    if (ok) {
+        v->regs.rax = (uint32_t)value;
+        v->regs.rdx = value >> 32;
+    }
+    complete_msr(v, ok);
+}
+
+void handle_wrmsr(struct vcpu *v)
+{
+    uint64_t value = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
+    complete_msr(v, msr_emulate_write(&the_vm, (uint32_t)v->regs.rcx, value));
+}

@@ -1,0 +1,77 @@
+#include "vmm/vcpu.h"
+#include "arch/x86/vmx.h"
+#include "arch/x86/vmx_bits.h"
+#include "arch/x86/cpu_bits.h"
+#include "lib/log.h"
+
+/* The exit stub (arch/x86/vmx_entry.asm) hard-codes these offsets. */
+_Static_assert(offsetof(struct guest_regs, rax) == 0, "stub offset");
+_Static_assert(offsetof(struct guest_regs, rbx) == 24, "stub offset");
+_Static_assert(offsetof(struct guest_regs, r15) == 120, "stub offset");
+_Static_assert(offsetof(struct guest_regs, exit_tsc) == 128, "stub offset");
+_Static_assert(offsetof(struct guest_regs, ticks_slot) == 136, "stub offset");
+_Static_assert(offsetof(struct vcpu, regs) == 0, "stub finds regs at the vcpu");
+
+static void inject(uint32_t info, bool has_code, uint32_t code)
+{
+    if (has_code) {
+        info |= INTR_INFO_DELIVER_CODE;
+        vmcs_write(VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE, code);
+    }
+    vmcs_write(VMCS_VM_ENTRY_INTR_INFO_FIELD, info | INTR_INFO_VALID);
+}
+
+void vcpu_inject_exception(struct vcpu *v, unsigned vector)
+{
+    (void)v;
+    inject(vector | INTR_TYPE_HW_EXCEPTION, false, 0);
+}
+
+void vcpu_inject_exception_code(struct vcpu *v, unsigned vector, uint32_t error)
+{
+    (void)v;
+    inject(vector | INTR_TYPE_HW_EXCEPTION, true, error);
+}
+
+void vcpu_inject_gp(struct vcpu *v) { vcpu_inject_exception_code(v, VEC_GP, 0); }
+void vcpu_inject_ud(struct vcpu *v) { vcpu_inject_exception(v, VEC_UD); }
+
+void vcpu_skip_instruction(struct vcpu *v)
+{
+    (void)v;
+    uint64_t rip = vmcs_read(VMCS_GUEST_RIP) + vmcs_read(VMCS_VM_EXIT_INSTRUCTION_LEN);
+    if (!(vmcs_read(VMCS_GUEST_CS_AR_BYTES) & AR_L))
+        rip &= 0xffffffffULL;
+    vmcs_write(VMCS_GUEST_RIP, rip);
+    uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY_INFO);
+    if (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
+        vmcs_write(VMCS_GUEST_INTERRUPTIBILITY_INFO,
+                   intr & ~(INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS));
+}
+
+unsigned vcpu_cpl(void)
+{
+    return (vmcs_read32(VMCS_GUEST_SS_AR_BYTES) & AR_DPL_MASK) >> AR_DPL_SHIFT;
+}
+
+void vcpu_dump(struct vcpu *v, const char *why)
+{
+    struct guest_regs *r = &v->regs;
+    log_error("%s: %s state\n", why, v->in_l2 ? "L2" : "L1");
+    log_error("  RIP %016llx RSP %016llx RFLAGS %016llx CS %04llx SS %04llx\n",
+              (unsigned long long)vmcs_read(VMCS_GUEST_RIP), (unsigned long long)vmcs_read(VMCS_GUEST_RSP),
+              (unsigned long long)vmcs_read(VMCS_GUEST_RFLAGS),
+              (unsigned long long)vmcs_read(VMCS_GUEST_CS_SELECTOR),
+              (unsigned long long)vmcs_read(VMCS_GUEST_SS_SELECTOR));
+    log_error("  CR0 %016llx CR3 %016llx CR4 %016llx EFER %016llx\n",
+              (unsigned long long)vmcs_read(VMCS_GUEST_CR0), (unsigned long long)vmcs_read(VMCS_GUEST_CR3),
+              (unsigned long long)vmcs_read(VMCS_GUEST_CR4),
+              (unsigned long long)vmcs_read(VMCS_GUEST_IA32_EFER));
+    log_error("  RAX %016llx RBX %016llx RCX %016llx RDX %016llx\n", (unsigned long long)r->rax,
+              (unsigned long long)r->rbx, (unsigned long long)r->rcx, (unsigned long long)r->rdx);
+    log_error("  RSI %016llx RDI %016llx RBP %016llx\n", (unsigned long long)r->rsi,
+              (unsigned long long)r->rdi, (unsigned long long)r->rbp);
+    log_error("  IDT-vectoring %08x interruptibility %08x activity %u\n",
+              vmcs_read32(VMCS_IDT_VECTORING_INFO_FIELD),
+              vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY_INFO), vmcs_read32(VMCS_GUEST_ACTIVITY_STATE));
+}

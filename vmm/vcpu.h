@@ -1,0 +1,73 @@
+/* A virtual CPU of L1 and the per-CPU state of the physical CPU under it. */
+#ifndef VMM_VCPU_H
+#define VMM_VCPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "arch/x86/exit_reasons.h"
+#include "vmm/hypercall_abi.h"
+
+/* Guest GPRs as the exit stub saves them (arch/x86/vmx_entry.asm mirrors
+ * these offsets; vcpu.c checks them at compile time). RSP and RIP live in
+ * the VMCS. */
+struct guest_regs {
+    uint64_t rax, rcx, rdx, rbx, rsp_unused, rbp, rsi, rdi;
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+    uint64_t exit_tsc;    /* RDTSC at the first instruction of the exit stub */
+    uint64_t *ticks_slot; /* where the stub adds this exit's L0 ticks */
+};
+
+/* GPR number n as encoded in exit qualifications and instruction info. */
+static inline uint64_t *guest_gpr(struct guest_regs *r, unsigned n) { return &(&r->rax)[n & 15]; }
+
+struct exit_stats {
+    uint64_t count[NV_LEVEL_COUNT][EXIT_REASON_COUNT];
+    uint64_t ticks[NV_LEVEL_COUNT][EXIT_REASON_COUNT];
+    uint64_t unknown_ticks; /* sink for exits with reasons out of range */
+};
+
+struct nested_vmx; /* vmm/nested/ */
+
+struct vcpu {
+    struct guest_regs regs; /* first: the stub finds it through HOST_RSP */
+    uint32_t id;
+    uint64_t vmcs01;        /* physical address of L1's VMCS */
+    bool launched;
+    bool in_l2;             /* the current hardware VMCS runs L2 */
+    /* L1's view of host-owned control-register bits (read shadows). */
+    uint64_t cr0_shadow, cr4_shadow;
+    uint64_t cr0_mask, cr4_mask;
+    struct exit_stats stats;
+    struct nested_vmx *nested;
+};
+
+/* Per physical CPU. */
+#define EXIT_STACK_SIZE 16384
+
+struct percpu {
+    uint32_t id;
+    uint64_t vmxon_region;
+    struct vcpu *vcpu;
+    uint8_t exit_stack[EXIT_STACK_SIZE] __attribute__((aligned(16)));
+};
+
+static inline struct vcpu *vcpu_of_regs(struct guest_regs *r)
+{
+    return (struct vcpu *)((char *)r - offsetof(struct vcpu, regs));
+}
+
+/* Event injection into the guest the current VMCS runs (SDM 26.6). */
+void vcpu_inject_exception(struct vcpu *v, unsigned vector);
+void vcpu_inject_exception_code(struct vcpu *v, unsigned vector, uint32_t error);
+void vcpu_inject_gp(struct vcpu *v);
+void vcpu_inject_ud(struct vcpu *v);
+/* Completes an emulated instruction: RIP += instruction length, clears STI
+ * and MOV-SS blocking (SDM 26.7.1). */
+void vcpu_skip_instruction(struct vcpu *v);
+/* CPL of the guest the current VMCS runs (SS.DPL, SDM 3.4.5). */
+unsigned vcpu_cpl(void);
+/* Prints the guest's state for error reports. */
+void vcpu_dump(struct vcpu *v, const char *why);
+
+#endif

@@ -1,0 +1,141 @@
+/* Creating L1's virtual machine and running it. */
+#include "vmm/vm.h"
+#include "vmm/ept01.h"
+#include "vmm/io.h"
+#include "vmm/msr.h"
+#include "vmm/pmm.h"
+#include "vmm/stats.h"
+#include "vmm/vmcs01.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/cpu_bits.h"
+#include "arch/x86/physmem.h"
+#include "arch/x86/vmx.h"
+#include "arch/x86/vmx_bits.h"
+#include "arch/x86/vmx_root.h"
+#include "arch/x86/exit_reasons.h"
+#include "lib/format.h"
+#include "lib/log.h"
+#include "lib/string.h"
+
+#define EPT01_1G_LIMIT (1ULL << 39) /* one PML4 entry of 1 GiB pages */
+#define GIB            (1ULL << 30)
+
+struct vm the_vm;
+static struct percpu bsp_percpu;
+
+bool vm_l1_ram_range(uint64_t gpa, uint64_t len)
+{
+    if (gpa + len < gpa)
+        return false;
+    const struct memmap *m = &the_vm.l1_map;
+    return memmap_is_all(m, gpa, len, MEM_USABLE) || memmap_is_all(m, gpa, len, MEM_ACPI_RECLAIM) ||
+           memmap_is_all(m, gpa, len, MEM_ACPI_NVS);
+}
+
+void *vm_l1_ram(uint64_t gpa, uint64_t len)
+{
+    return vm_l1_ram_range(gpa, len ? len : 1) ? phys_to_virt(gpa) : 0;
+}
+
+bool vm_mtf_available(void) { return vmx_ctl_allows(the_vm.caps->proc, PROC_MONITOR_TRAP_FLAG); }
+
+static uint64_t ept01_extent(const struct vm *vm)
+{
+    uint64_t end = memmap_end(&vm->host->map);
+    if (end < (4 * GIB))
+        end = 4 * GIB;
+    end = (end + GIB - 1) & ~(GIB - 1);
+    /* With 1 GiB pages, covering all of the first 512 GiB (64-bit BARs)
+     * costs one table page. */
+    if (vm->caps->ept_1g && end < EPT01_1G_LIMIT) {
+        uint64_t phys_limit = (vm->host_mtrr.phys_addr_mask | 0xfffULL) + 1;
+        end = phys_limit < EPT01_1G_LIMIT ? phys_limit : EPT01_1G_LIMIT;
+    }
+    return end;
+}
+
+static uint8_t *alloc_zeroed_page(uint64_t *pa)
+{
+    *pa = pmm_alloc_page();
+    return *pa ? phys_to_virt(*pa) : 0;
+}
+
+bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps *caps,
+               const struct hostmem *host, const struct acpi_sleep_info *s5, char *why, size_t whysz)
+{
+    memset(vm, 0, sizeof(*vm));
+    vm->cfg = *cfg;
+    vm->caps = caps;
+    vm->host = host;
+    vm->cpu = &bsp_percpu;
+    vm->cpu->vcpu = &vm->vcpu;
+    vm->scratch_gpa = ~0ULL;
+    if (s5 && s5->valid) {
+        vm->pm1a_cnt = s5->pm1a_cnt;
+        vm->pm1b_cnt = s5->pm1b_cnt;
+    }
+    if (!caps->ept || !caps->unrestricted_guest) {
+        format(why, whysz, "this CPU lacks %s; nestvisor needs EPT and unrestricted guest",
+               !caps->ept ? "EPT" : "unrestricted guest");
+        return false;
+    }
+    vm->cpu->vmxon_region = pmm_alloc_page();
+    if (!vm->cpu->vmxon_region || !vmx_enter_root(caps, vm->cpu->vmxon_region, why, whysz))
+        return false;
+    mtrr_read_host(&vm->host_mtrr);
+    vm->l1_mtrr = vm->host_mtrr;
+
+    unsigned max_level = caps->ept_1g ? 3 : caps->ept_2m ? 2 : 1;
+    uint64_t extent = ept01_extent(vm);
+    if (!ept_init(&vm->ept01, max_level) ||
+        !ept01_build(&vm->ept01, &host->map, &vm->host_mtrr, extent)) {
+        format(why, whysz, "out of memory building EPT01");
+        return false;
+    }
+    vm->eptp01 = ept_eptp(&vm->ept01, false);
+    ept01_l1_memmap(&host->map, &vm->l1_map);
+
+    uint8_t *msr_bitmap = alloc_zeroed_page(&vm->msr_bitmap);
+    uint8_t *io_a = alloc_zeroed_page(&vm->io_bitmap_a);
+    uint8_t *io_b = alloc_zeroed_page(&vm->io_bitmap_b);
+    vm->scratch_page = pmm_alloc_page();
+    if (!msr_bitmap || !io_a || !io_b || !vm->scratch_page) {
+        format(why, whysz, "out of memory for L1's bitmaps");
+        return false;
+    }
+    msr_bitmap_build_l1(msr_bitmap);
+    io_bitmaps_build_l1(vm, io_a, io_b);
+    if (!vmcs01_setup(vm, why, whysz))
+        return false;
+    log_info("vm: EPT01 covers 0-0x%llx with %llu table pages (largest page %s), VPID %s\n",
+             (unsigned long long)extent, (unsigned long long)vm->ept01.table_pages,
+             max_level == 3 ? "1 GiB" : max_level == 2 ? "2 MiB" : "4 KiB",
+             (vmcs_read32(VMCS_SECONDARY_VM_EXEC_CONTROL) & PROC2_ENABLE_VPID) ? "on" : "off");
+    return true;
+}
+
+extern bool vmx_launch(struct guest_regs *regs);
+
+void vm_run(struct vm *vm, const struct l1_entry_state *entry)
+{
+    struct vcpu *v = &vm->vcpu;
+    vmcs01_write_entry_state(vm, entry);
+    v->regs.ticks_slot = &v->stats.unknown_ticks;
+    log_info("vm: entering L1 at 0x%llx\n", (unsigned long long)entry->rip);
+    v->launched = true;
+    vmx_launch(&v->regs);
+    /* Only a failed VMLAUNCH comes back. */
+    uint32_t err = vmcs_read32(VMCS_VM_INSTRUCTION_ERROR);
+    log_error("VMLAUNCH of L1 failed: VM-instruction error %u (%s)\n", err,
+              err == VMXERR_ENTRY_INVALID_CONTROL_FIELD ? "invalid control field"
+              : err == VMXERR_ENTRY_INVALID_HOST_STATE  ? "invalid host state"
+                                                        : "see SDM 31.4");
+    vm_stop(POWER_PANIC, "VMLAUNCH failed");
+}
+
+void vm_stop(enum power_status status, const char *why)
+{
+    log_raw("nestvisor: L1 stopped (%s)\n", why);
+    stats_print(&the_vm.vcpu.stats);
+    power_off(status);
+}

@@ -1,0 +1,66 @@
+/* The guest nestvisor runs (L1): its configuration, memory, bitmaps and
+ * vCPU. One L1 per machine; one vCPU for now (per-CPU state is ready for
+ * more). */
+#ifndef VMM_VM_H
+#define VMM_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "arch/x86/vmx_caps.h"
+#include "vmm/ept.h"
+#include "vmm/hostmem.h"
+#include "vmm/memmap.h"
+#include "vmm/mtrr.h"
+#include "vmm/vcpu.h"
+#include "drivers/power.h"
+
+struct l1_entry_state;
+
+enum hidden_policy {
+    HIDDEN_DISCARD, /* log, drop writes, reads see 0xff */
+    HIDDEN_STOP,    /* report and stop L1 */
+};
+
+struct vm_config {
+    bool nested;   /* expose VMX to L1 */
+    bool shadow;   /* use VMCS shadowing for L1's VMREAD/VMWRITE if the CPU has it */
+    bool hlt_exit; /* HLT exits (else L1 halts natively) */
+    enum hidden_policy hidden;
+};
+
+struct vm {
+    struct vm_config cfg;
+    const struct vmx_caps *caps;
+    const struct hostmem *host;
+    struct memmap l1_map;      /* what L1's boot information reports */
+    struct ept ept01;
+    uint64_t eptp01;
+    uint64_t msr_bitmap;       /* 4 KiB, SDM 25.6.9 */
+    uint64_t io_bitmap_a, io_bitmap_b;
+    uint64_t scratch_page;     /* stands in for hidden pages (HIDDEN_DISCARD) */
+    uint64_t scratch_gpa;      /* the hidden page currently backed by it, or ~0 */
+    struct mtrr_state host_mtrr;
+    struct mtrr_state l1_mtrr; /* L1's virtual MTRRs */
+    uint16_t pm1a_cnt, pm1b_cnt; /* ACPI sleep control ports, 0 if unknown */
+    struct percpu *cpu;
+    struct vcpu vcpu;
+};
+
+extern struct vm the_vm;
+
+/* Builds EPT01, the bitmaps and vmcs01, after entering VMX root. */
+bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps *caps,
+               const struct hostmem *host, const struct acpi_sleep_info *s5, char *why,
+               size_t whysz);
+/* Launches L1; never returns (exits run until L1 stops). */
+__attribute__((noreturn)) void vm_run(struct vm *vm, const struct l1_entry_state *entry);
+/* Ends L1: prints why and the exit statistics, then powers off. */
+__attribute__((noreturn)) void vm_stop(enum power_status status, const char *why);
+
+/* L1 guest-physical -> host pointer for [gpa, gpa+len) if it is all L1 RAM
+ * (usable or ACPI), else 0. */
+void *vm_l1_ram(uint64_t gpa, uint64_t len);
+bool vm_l1_ram_range(uint64_t gpa, uint64_t len);
+bool vm_mtf_available(void);
+
+#endif

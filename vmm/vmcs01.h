@@ -1,0 +1,25 @@
+/* vmcs01: the VMCS that runs L1. */
+#ifndef VMM_VMCS01_H
+#define VMM_VMCS01_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+
+/* L1's state at its first instruction: 32-bit protected mode, paging off,
+ * flat segments (the Multiboot and Linux 32-bit entry states). GPRs are set
+ * in the vCPU's register block. */
+struct l1_entry_state {
+    uint64_t rip, rsp;
+    uint16_t cs, ds;
+    uint64_t gdt_base;
+    uint32_t gdt_limit;
+};
+
+/* Creates vmcs01, loads it and writes controls and host state. */
+bool vmcs01_setup(struct vm *vm, char *why, size_t whysz);
+void vmcs01_write_entry_state(struct vm *vm, const struct l1_entry_state *s);
+
+#endif
