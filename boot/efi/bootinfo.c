@@ -1,0 +1,110 @@
+/* Filling the hand-off; see bootinfo.h. */
+#include <efi.h>
+#include <efilib.h>
+#include "boot/efi/bootinfo.h"
+#include "boot/efi/fs.h"
+#include "boot/efi/mem.h"
+#include "boot/efi/output.h"
+
+#define BITS_PER_BYTE     8
+#define GOP_BYTES_PER_PIXEL 4 /* the two 8-bit-per-colour formats */
+
+static void copy_str(char *dst, UINTN size, const char *src)
+{
+    UINTN n = 0;
+    for (; src[n] && n + 1 < size; n++)
+        dst[n] = src[n];
+    dst[n] = 0;
+}
+
+EFI_STATUS bootinfo_create(const struct kernel_image *k, const struct config *cfg,
+                           struct handoff **out)
+{
+    EFI_PHYSICAL_ADDRESS at;
+    EFI_STATUS s = mem_alloc_low(sizeof(struct handoff), UEFI_PAGE_SIZE, &at);
+    if (EFI_ERROR(s))
+        return out_error(EFI_OUT_OF_RESOURCES, "not enough memory below 4 GiB for the hand-off");
+    struct handoff *h = (struct handoff *)(UINTN)at;
+    SetMem(h, sizeof(*h), 0);
+    h->magic = HANDOFF_MAGIC;
+    h->version = HANDOFF_VERSION;
+    h->loader = LOADER_UEFI;
+    h->kernel_base = k->base;
+    h->kernel_end = k->base + k->size;
+    copy_str(h->cmdline, sizeof(h->cmdline), cfg->kernel_cmdline);
+    *out = h;
+    return EFI_SUCCESS;
+}
+
+EFI_STATUS bootinfo_load_modules(EFI_FILE_HANDLE root, const struct config *cfg,
+                                 struct handoff *h)
+{
+    for (unsigned i = 0; i < cfg->module_count; i++) {
+        const struct config_module *cm = &cfg->modules[i];
+        struct loaded_file f;
+        EFI_STATUS s = fs_read_low(root, cm->path, &f);
+        if (EFI_ERROR(s))
+            return s;
+        struct handoff_module *m = &h->modules[h->module_count++];
+        m->base = (UINT64)(UINTN)f.data;
+        m->size = f.size;
+        copy_str(m->name, sizeof(m->name), cm->name);
+        copy_str(m->cmdline, sizeof(m->cmdline), cm->args);
+        out_info("module %s: %s, %llu bytes at 0x%llx, arguments \"%s\"", m->name, cm->path,
+                 (unsigned long long)m->size, (unsigned long long)m->base, m->cmdline);
+    }
+    return EFI_SUCCESS;
+}
+
+void bootinfo_find_acpi(struct handoff *h)
+{
+    EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
+    for (UINTN i = 0; i < ST->NumberOfTableEntries; i++) {
+        EFI_CONFIGURATION_TABLE *t = &ST->ConfigurationTable[i];
+        UINT64 at = (UINT64)(UINTN)t->VendorTable;
+        if (!CompareGuid(&t->VendorGuid, &acpi20))
+            h->acpi_rsdp = at; /* the 2.0 table wins */
+        else if (!CompareGuid(&t->VendorGuid, &AcpiTableGuid) && !h->acpi_rsdp)
+            h->acpi_rsdp = at;
+    }
+}
+
+static UINT32 highest_bit(UINT32 mask)
+{
+    UINT32 n = 0;
+    while (mask) {
+        n++;
+        mask >>= 1;
+    }
+    return n;
+}
+
+static UINT32 bits_per_pixel(const EFI_GRAPHICS_OUTPUT_MODE_INFORMATION *info)
+{
+    if (info->PixelFormat == PixelRedGreenBlueReserved8BitPerColor ||
+        info->PixelFormat == PixelBlueGreenRedReserved8BitPerColor)
+        return GOP_BYTES_PER_PIXEL * BITS_PER_BYTE;
+    if (info->PixelFormat == PixelBitMask) {
+        const EFI_PIXEL_BITMASK *m = &info->PixelInformation;
+        return highest_bit(m->RedMask | m->GreenMask | m->BlueMask | m->ReservedMask);
+    }
+    return 0; /* PixelBltOnly: no linear framebuffer */
+}
+
+void bootinfo_find_framebuffer(struct handoff *h)
+{
+    EFI_GRAPHICS_OUTPUT_PROTOCOL *gop;
+    EFI_STATUS s = uefi_call_wrapper(BS->LocateProtocol, 3, &GraphicsOutputProtocol, NULL,
+                                     (void **)&gop);
+    if (EFI_ERROR(s) || !gop->Mode || !gop->Mode->Info)
+        return;
+    const EFI_GRAPHICS_OUTPUT_MODE_INFORMATION *info = gop->Mode->Info;
+    UINT32 bpp = bits_per_pixel(info);
+    if (!bpp)
+        return;
+    h->fb.base = gop->Mode->FrameBufferBase;
+    h->fb.width = info->HorizontalResolution;
+    h->fb.height = info->VerticalResolution;
+    h->fb.bpp = bpp;
+    h->fb.pitch = info->PixelsPerScanLine * ((bpp + BITS_PER_BYTE - 1) / BITS_PER_BYTE);
+}

@@ -1,0 +1,124 @@
+/* Loading the kernel ELF; see kernel.h. */
+#include <efi.h>
+#include <efilib.h>
+#include "boot/efi/kernel.h"
+#include "boot/efi/fs.h"
+#include "boot/efi/output.h"
+#include "boot/handoff.h"
+#include "lib/elf.h"
+
+#define KERNEL_FILE_MAX (256ULL << 20) /* far above any real kernel */
+
+/* What the file says, all in link-time physical addresses. */
+struct kernel_layout {
+    uint64_t lo, hi;   /* extent of the PT_LOAD segments */
+    uint64_t entry;    /* from the entry note */
+};
+
+static EFI_STATUS check_elf(const char *path, const struct loaded_file *f, struct elf_image *img)
+{
+    int bad = -1;
+    enum elf_status es = elf_parse(f->data, (size_t)f->size, img, &bad);
+    if (es == ELF_OK)
+        return EFI_SUCCESS;
+    if (bad >= 0)
+        return out_error(EFI_LOAD_ERROR, "%s: %s (program header %d)", path, elf_status_str(es),
+                         bad);
+    return out_error(EFI_LOAD_ERROR, "%s: %s", path, elf_status_str(es));
+}
+
+/* The note's descriptor is the entry's link-time physical address. */
+static EFI_STATUS find_entry(const char *path, const struct elf_image *img, uint64_t *entry)
+{
+    const void *desc;
+    uint32_t descsz;
+    if (!elf_find_note(img, NESTVISOR_NOTE_NAME, NESTVISOR_NOTE_ENTRY64, &desc, &descsz))
+        return out_error(EFI_LOAD_ERROR, "%s: no \"%s\" entry note (not a nestvisor kernel?)",
+                         path, NESTVISOR_NOTE_NAME);
+    if (descsz != sizeof(*entry))
+        return out_error(EFI_LOAD_ERROR, "%s: entry note has %u bytes, want %u", path, descsz,
+                         (unsigned)sizeof(*entry));
+    CopyMem(entry, (void *)desc, sizeof(*entry));
+    if (!elf_paddr_is_loaded(img, *entry))
+        return out_error(EFI_LOAD_ERROR, "%s: entry 0x%llx is outside the loaded segments", path,
+                         (unsigned long long)*entry);
+    return EFI_SUCCESS;
+}
+
+static EFI_STATUS read_layout(const char *path, const struct elf_image *img,
+                              struct kernel_layout *l)
+{
+    EFI_STATUS s = find_entry(path, img, &l->entry);
+    if (EFI_ERROR(s))
+        return s;
+    elf_load_extent(img, &l->lo, &l->hi);
+    if (l->hi - l->lo > MEM_LOW_LIMIT)
+        return out_error(EFI_LOAD_ERROR, "%s: segments span 0x%llx bytes, more than 4 GiB", path,
+                         (unsigned long long)(l->hi - l->lo));
+    return EFI_SUCCESS;
+}
+
+/* A 2 MiB-aligned home below 4 GiB that the memory map shows as nothing
+ * but our own fresh allocation: if the firmware also listed any of it as
+ * reserved, runtime or MMIO, the kernel would be overwritten later. */
+static EFI_STATUS place(const char *path, UINT64 size, struct fw_map *map,
+                        EFI_PHYSICAL_ADDRESS *base)
+{
+    EFI_STATUS s = mem_alloc_low(size, KERNEL_PHYS_ALIGN, base);
+    if (EFI_ERROR(s))
+        return out_error(EFI_OUT_OF_RESOURCES,
+                         "%s: not enough memory below 4 GiB for the kernel (%llu KiB, 2 MiB "
+                         "aligned)", path, (unsigned long long)(size >> 10));
+    s = mem_map_get(map);
+    if (EFI_ERROR(s))
+        return out_error(s, "cannot get the memory map (%s)", efi_status_name(s));
+    struct efimap view = mem_map_view(map);
+    if (!efimap_range_is(&view, *base, size, UEFI_LOADER_DATA))
+        return out_error(EFI_OUT_OF_RESOURCES,
+                         "%s: memory at 0x%llx-0x%llx overlaps ranges the memory map does not "
+                         "show as free", path, (unsigned long long)*base,
+                         (unsigned long long)(*base + size));
+    return EFI_SUCCESS;
+}
+
+/* Zero everything (bss and the gaps between segments), then copy each
+ * PT_LOAD's file bytes to base + (p_paddr - lo). */
+static void copy_segments(const struct elf_image *img, uint64_t lo, const struct kernel_image *k)
+{
+    SetMem((void *)(UINTN)k->base, k->size, 0);
+    for (unsigned i = 0; i < elf_phnum(img); i++) {
+        struct elf64_phdr ph;
+        elf_phdr(img, i, &ph);
+        if (ph.p_type != ELF_PT_LOAD || !ph.p_filesz)
+            continue;
+        CopyMem((void *)(UINTN)(k->base + (ph.p_paddr - lo)), (void *)(img->data + ph.p_offset),
+                ph.p_filesz);
+    }
+}
+
+EFI_STATUS kernel_load(EFI_FILE_HANDLE root, const char *path, struct fw_map *map,
+                       struct kernel_image *k)
+{
+    struct loaded_file f;
+    struct elf_image img;
+    struct kernel_layout l;
+    EFI_STATUS s = fs_read_pool(root, path, KERNEL_FILE_MAX, FALSE, &f);
+    if (EFI_ERROR(s))
+        return s;
+    s = check_elf(path, &f, &img);
+    if (!EFI_ERROR(s))
+        s = read_layout(path, &img, &l);
+    if (!EFI_ERROR(s)) {
+        k->size = l.hi - l.lo;
+        s = place(path, k->size, map, &k->base);
+    }
+    if (!EFI_ERROR(s)) {
+        copy_segments(&img, l.lo, k);
+        k->entry = l.entry - l.lo + k->base;
+        out_info("kernel %s: %llu bytes, loaded at 0x%llx-0x%llx, entry 0x%llx", path,
+                 (unsigned long long)f.size, (unsigned long long)k->base,
+                 (unsigned long long)(k->base + k->size), (unsigned long long)k->entry);
+    }
+    fs_free(&f);
+    return s;
+}
