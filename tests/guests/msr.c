@@ -44,7 +44,7 @@ static bool stats(uint64_t *rd, uint64_t *wr)
 
 static void passthrough(void)
 {
-    bool rdtscp = cpuid(0x80000000).eax >= 0x80000001 && (cpuid(0x80000001).edx & CPUID81_EDX_RDTSCP);
+    bool rdtscp = cpu_has_rdtscp;
     uint64_t rd0 = 0, wr0 = 0, rd1 = 0, wr1 = 0;
     console_flush();
     bool have = stats(&rd0, &wr0);

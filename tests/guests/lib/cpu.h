@@ -2,6 +2,7 @@
 #ifndef GUEST_CPU_H
 #define GUEST_CPU_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct cpuid_regs {
@@ -115,11 +116,17 @@ static inline uint64_t rdtsc_begin(void)
     return ((uint64_t)hi << 32) | lo;
 }
 
-/* RDTSCP waits for earlier instructions; the LFENCE keeps later ones out. */
+/* RDTSCP waits for earlier instructions; the LFENCE keeps later ones out.
+ * Without RDTSCP (CPUID.80000001H:EDX[27]; set by the runtime at start):
+ * LFENCE; RDTSC; LFENCE. */
+extern bool cpu_has_rdtscp;
 static inline uint64_t rdtsc_end(void)
 {
     uint32_t lo, hi;
-    __asm__ volatile("rdtscp; lfence" : "=a"(lo), "=d"(hi) : : "rcx", "memory");
+    if (cpu_has_rdtscp)
+        __asm__ volatile("rdtscp; lfence" : "=a"(lo), "=d"(hi) : : "rcx", "memory");
+    else
+        __asm__ volatile("lfence; rdtsc; lfence" : "=a"(lo), "=d"(hi) : : "memory");
     return ((uint64_t)hi << 32) | lo;
 }
 

@@ -2,6 +2,7 @@
 #include "guest.h"
 
 static unsigned n_pass, n_fail;
+bool cpu_has_rdtscp;
 
 void pass(const char *name)
 {
@@ -68,11 +69,15 @@ noreturn void guest_finish(void)
     power_off(n_fail ? 1 : 0);
 }
 
+void rt_options(void); /* selftest.c */
+
 /* Called by the entry stub in long mode, on the boot stack. */
 noreturn void rt_entry(uint32_t magic, uint32_t info);
 noreturn void rt_entry(uint32_t magic, uint32_t info)
 {
     trap_init();
+    cpu_has_rdtscp = cpuid(0x80000000).eax >= 0x80000001 &&
+                     (cpuid(0x80000001).edx & CPUID81_EDX_RDTSCP);
     if (!nv_detect())
         com1_init();
     boot_parse(magic, info);
@@ -80,6 +85,7 @@ noreturn void rt_entry(uint32_t magic, uint32_t info)
            nv_present ? "yes" : "no", boot.cmdline);
     if (!boot.version)
         fail("boot", "unknown boot magic %#x", magic);
+    rt_options();
     guest_main(magic, info);
     guest_finish();
 }
