@@ -1,56 +1,72 @@
 #include "vmm/memfault.h"
 #include "vmm/vm.h"
+#include "arch/x86/cpu_bits.h"
 #include "arch/x86/physmem.h"
 #include "arch/x86/vmx.h"
 #include "arch/x86/vmx_bits.h"
 #include "lib/log.h"
 #include "lib/string.h"
 
-#define NO_SCRATCH       (~0ULL)
-#define FLOATING_BUS     0xff
-#define REPORT_LIMIT     8
-
-static void set_mtf(bool on)
-{
-    uint32_t proc = vmcs_read32(VMCS_CPU_BASED_VM_EXEC_CONTROL);
-    vmcs_write(VMCS_CPU_BASED_VM_EXEC_CONTROL,
-               on ? proc | PROC_MONITOR_TRAP_FLAG : proc & ~PROC_MONITOR_TRAP_FLAG);
-}
-
-static void invalidate_ept01(void)
-{
-    invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01);
-}
+#define NO_SCRATCH   (~0ULL)
+#define FLOATING_BUS 0xff
+#define REPORT_LIMIT 8
 
 /* HIDDEN_DISCARD: back the page with the scratch page for exactly one
- * instruction (monitor trap flag), then take it away and refill it, so
- * writes are lost and reads see an empty bus. */
+ * instruction, then take it away and refill it, so writes are lost and
+ * reads see an empty bus. The instruction is single-stepped with RFLAGS.TF
+ * and an intercepted #DB: the monitor trap flag would be the natural tool,
+ * but Bochs 2.7 never delivers its VM exit. */
+struct scratch_step {
+    uint64_t gpa;        /* hidden page backed by the scratch page, or NO_SCRATCH */
+    bool guest_tf;       /* L1's own RFLAGS.TF */
+    uint32_t exc_bitmap; /* the exception bitmap before the step */
+};
+
+static struct scratch_step step = {NO_SCRATCH, false, 0};
+
+static void invalidate_ept01(void) { invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01); }
+
+static void scratch_unmap(void)
+{
+    ept_unmap(&the_vm.ept01, step.gpa, PAGE_SIZE);
+    invalidate_ept01();
+    memset(phys_to_virt(the_vm.scratch_page), FLOATING_BUS, PAGE_SIZE);
+    step.gpa = NO_SCRATCH;
+}
+
 static bool discard_access(uint64_t page)
 {
     struct vm *vm = &the_vm;
-    if (!vm_mtf_available() || vm->scratch_gpa != NO_SCRATCH)
-        return false;
+    if (step.gpa != NO_SCRATCH) { /* one instruction touching two hidden pages */
+        scratch_unmap();
+    } else {
+        uint64_t rflags = vmcs_read(VMCS_GUEST_RFLAGS);
+        step.guest_tf = rflags & RFLAGS_TF;
+        step.exc_bitmap = vmcs_read32(VMCS_EXCEPTION_BITMAP);
+        vmcs_write(VMCS_GUEST_RFLAGS, rflags | RFLAGS_TF);
+        vmcs_write(VMCS_EXCEPTION_BITMAP, step.exc_bitmap | (1U << VEC_DB));
+    }
     memset(phys_to_virt(vm->scratch_page), FLOATING_BUS, PAGE_SIZE);
-    if (!ept_map(&vm->ept01, page, vm->scratch_page, PAGE_SIZE, EPT_RWX | EPT_IGNORE_PAT |
-                                                                ((uint64_t)MEMTYPE_UC << EPT_MEMTYPE_SHIFT)))
+    if (!ept_map(&vm->ept01, page, vm->scratch_page, PAGE_SIZE,
+                 EPT_RWX | EPT_IGNORE_PAT | ((uint64_t)MEMTYPE_UC << EPT_MEMTYPE_SHIFT)))
         return false;
-    vm->scratch_gpa = page;
+    step.gpa = page;
     invalidate_ept01();
-    set_mtf(true);
     return true;
 }
 
-void handle_monitor_trap(struct vcpu *v)
+bool memfault_step_done(struct vcpu *v)
 {
-    struct vm *vm = &the_vm;
-    (void)v;
-    set_mtf(false);
-    if (vm->scratch_gpa == NO_SCRATCH)
-        return;
-    ept_unmap(&vm->ept01, vm->scratch_gpa, PAGE_SIZE);
-    vm->scratch_gpa = NO_SCRATCH;
-    invalidate_ept01();
-    memset(phys_to_virt(vm->scratch_page), FLOATING_BUS, PAGE_SIZE);
+    if (step.gpa == NO_SCRATCH)
+        return false;
+    scratch_unmap();
+    uint64_t rflags = vmcs_read(VMCS_GUEST_RFLAGS) & ~RFLAGS_TF;
+    vmcs_write(VMCS_GUEST_RFLAGS, rflags | (step.guest_tf ? RFLAGS_TF : 0));
+    vmcs_write(VMCS_EXCEPTION_BITMAP, step.exc_bitmap);
+    /* L1 was single-stepping itself: it gets its trap. */
+    if (step.guest_tf)
+        vcpu_inject_exception(v, VEC_DB);
+    return true;
 }
 
 static const char *access_kind(uint64_t q)

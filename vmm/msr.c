@@ -89,9 +89,6 @@ static void warn_once(uint32_t msr, const char *what)
     log_warn("msr: L1 %s MSR 0x%x: #GP\n", what, msr);
 }
 
-static uint64_t misc_enable;
-static bool misc_enable_valid;
-
 bool msr_emulate_read(struct vm *vm, uint32_t msr, uint64_t *value)
 {
     if (msr == MSR_IA32_FEATURE_CONTROL) {
@@ -102,10 +99,6 @@ bool msr_emulate_read(struct vm *vm, uint32_t msr, uint64_t *value)
         return false; /* VMX is not exposed: as on a CPU without it */
     if (mtrr_is_msr(msr))
         return mtrr_msr_read(&vm->l1_mtrr, msr, value);
-    if (msr == MSR_IA32_MISC_ENABLE && misc_enable_valid) {
-        *value = misc_enable;
-        return true;
-    }
     if (rdmsr_safe(msr, value))
         return true;
     warn_once(msr, "read of nonexistent");
@@ -122,14 +115,6 @@ bool msr_emulate_write(struct vm *vm, uint32_t msr, uint64_t value)
             return false;
         }
         return wrmsr_safe(msr, value);
-    }
-    if (msr == MSR_IA32_MISC_ENABLE) {
-        /* Kept virtual: L1 may toggle its bits without changing L0's CPU. */
-        if (!misc_enable_valid && !rdmsr_safe(msr, &misc_enable))
-            return false;
-        misc_enable = value;
-        misc_enable_valid = true;
-        return true;
     }
     warn_once(msr, "write to unemulated");
     return false;

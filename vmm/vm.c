@@ -37,8 +37,6 @@ void *vm_l1_ram(uint64_t gpa, uint64_t len)
     return vm_l1_ram_range(gpa, len ? len : 1) ? phys_to_virt(gpa) : 0;
 }
 
-bool vm_mtf_available(void) { return vmx_ctl_allows(the_vm.caps->proc, PROC_MONITOR_TRAP_FLAG); }
-
 static uint64_t ept01_extent(const struct vm *vm)
 {
     uint64_t end = memmap_end(&vm->host->map);
@@ -69,7 +67,6 @@ bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps
     vm->host = host;
     vm->cpu = &bsp_percpu;
     vm->cpu->vcpu = &vm->vcpu;
-    vm->scratch_gpa = ~0ULL;
     if (s5 && s5->valid) {
         vm->pm1a_cnt = s5->pm1a_cnt;
         vm->pm1b_cnt = s5->pm1b_cnt;

@@ -38,7 +38,6 @@ struct vm {
     uint64_t msr_bitmap;       /* 4 KiB, SDM 25.6.9 */
     uint64_t io_bitmap_a, io_bitmap_b;
     uint64_t scratch_page;     /* stands in for hidden pages (HIDDEN_DISCARD) */
-    uint64_t scratch_gpa;      /* the hidden page currently backed by it, or ~0 */
     struct mtrr_state host_mtrr;
     struct mtrr_state l1_mtrr; /* L1's virtual MTRRs */
     uint16_t pm1a_cnt, pm1b_cnt; /* ACPI sleep control ports, 0 if unknown */
@@ -61,6 +60,5 @@ __attribute__((noreturn)) void vm_stop(enum power_status status, const char *why
  * (usable or ACPI), else 0. */
 void *vm_l1_ram(uint64_t gpa, uint64_t len);
 bool vm_l1_ram_range(uint64_t gpa, uint64_t len);
-bool vm_mtf_available(void);
 
 #endif
