@@ -1,0 +1,278 @@
+#!/bin/bash
+# Boots the UEFI loader under QEMU (TCG) + OVMF, one ESP image per case: the
+# good path into the kernel and every loader error path.
+# usage: qemu-uefi.sh BUILD_DIR [NAME_FILTER_REGEX]
+# Each case gets BUILD_DIR/test/qemu/<case>/ (tree/, esp.img, serial.log) and
+# prints "PASS qemu/<case> (Ns)" or "FAIL qemu/<case> <why>", also appended to
+# BUILD_DIR/results.txt. Good cases end by themselves (the kernel powers off
+# through isa-debug-exit: status (2<<1)|1 = 5 for "no VMX"); after a loader
+# error OVMF goes on to its boot manager, so the case ends once the expected
+# "returning ... to the firmware" line is in the serial log and QEMU is
+# killed. Two cases run at a time.
+set -uo pipefail
+build=$1 filter=${2:-.}
+here=$(cd "$(dirname "$0")" && pwd)
+data=$here/qemu
+loader=$build/BOOTX64.EFI
+kernel=$build/nestvisor.elf
+ovmf=/usr/share/ovmf/OVMF.fd
+results=$build/results.txt
+case_limit=30 # seconds; a good case takes ~4 (nearly all of it OVMF)
+poll=0.2
+parallel=2
+esp=/EFI/nestvisor # on the ESP
+exit_no_vmx=5      # kernel POWER_NO_VMX (2) through isa-debug-exit
+
+CASES="good modules no-config missing-kernel not-elf truncated-elf wrong-machine no-note
+other-elf bad-config missing-module no-memory"
+
+# ---- helpers for building kernel variants ----
+
+# Unsigned little-endian integer of N bytes at OFFSET in FILE.
+read_le() { od -An -t "u$3" -j "$2" -N "$3" "$1" | tr -d ' '; }
+
+# Writes VALUE as N little-endian bytes at OFFSET in FILE.
+write_le() {
+    local file=$1 off=$2 n=$3 value=$4 bytes="" i
+    for ((i = 0; i < n; i++)); do
+        bytes+=$(printf '\\x%02x' $(((value >> (8 * i)) & 0xff)))
+    done
+    printf "$bytes" | dd of="$file" bs=1 seek="$off" conv=notrunc status=none
+}
+
+# Offset of the last program header of TYPE (1 PT_LOAD, 4 PT_NOTE), ELF64
+# spec: e_phoff at 32, e_phentsize at 54, e_phnum at 56.
+find_phdr() {
+    local file=$1 type=$2 phoff entsize num i at found=""
+    phoff=$(read_le "$file" 32 8) entsize=$(read_le "$file" 54 2) num=$(read_le "$file" 56 2)
+    for ((i = 0; i < num; i++)); do
+        at=$((phoff + i * entsize))
+        [ "$(read_le "$file" "$at" 4)" = "$type" ] && found=$at
+    done
+    echo "$found"
+}
+
+# ---- the cases: each stages files under $tree and sets what to expect ----
+# expect: markers that must appear in this order; forbid: markers that must
+# not appear; status: QEMU's exit status, or "" when the loader is to return
+# to the firmware (the case then ends at its "to the firmware" line).
+
+stage_loader() {
+    mkdir -p "$tree/EFI/BOOT" "$tree$esp"
+    cp "$loader" "$tree/EFI/BOOT/BOOTX64.EFI"
+}
+put() { cp "$1" "$tree$esp/$2"; }
+expect_error() {
+    expect=("nestvisor-loader: error: $1" "nestvisor-loader: returning $2 to the firmware")
+    forbid=("nestvisor 0.1" "jumping to")
+    status=""
+}
+# The kernel got control from the loader, with this command line.
+expect_kernel() {
+    expect+=("nestvisor-loader: boot services exited" "nestvisor 0.1"
+             "loaded by UEFI at 0x" "command line \"$1\""
+             "VMX unavailable: CPUID.1:ECX.VMX=0")
+    forbid=("error:" "returning")
+    status=$exit_no_vmx
+}
+
+case_good() { # the shipped default config
+    put "$kernel" nestvisor.elf
+    put "$here/../../boot/efi/nestvisor.cfg" nestvisor.cfg
+    expect=("nestvisor-loader: starting on UEFI"
+            "nestvisor-loader: config \\EFI\\nestvisor\\nestvisor.cfg: kernel \\EFI\\nestvisor\\nestvisor.elf, 0 module(s), command line \"vmxcaps\""
+            "nestvisor-loader: kernel \\EFI\\nestvisor\\nestvisor.elf: "
+            ", entry 0x"
+            "nestvisor-loader: hand-off at 0x")
+    expect_kernel vmxcaps
+}
+
+case_modules() { # every key, CRLF endings, a module and an empty one
+    put "$kernel" nestvisor.elf
+    sed 's/$/\r/' "$data/modules.cfg" > "$tree$esp/nestvisor.cfg"
+    head -c 1048576 /dev/zero > "$tree$esp/blob.bin"
+    : > "$tree$esp/empty.bin"
+    expect=("2 module(s), command line \"vmxcaps serial=0x3f8 baud=115200 loglevel=debug\""
+            "nestvisor-loader: module blob: \\EFI\\nestvisor\\blob.bin, 1048576 bytes at 0x"
+            "arguments \"first=1 second\""
+            "nestvisor-loader: module empty: /EFI/nestvisor/empty.bin, 0 bytes at 0x")
+    expect_kernel "vmxcaps serial=0x3f8 baud=115200 loglevel=debug"
+}
+
+case_no-config() {
+    put "$kernel" nestvisor.elf
+    expect=("nestvisor-loader: no \\EFI\\nestvisor\\nestvisor.cfg, using the defaults")
+    expect_kernel ""
+}
+
+case_missing-kernel() {
+    put "$here/../../boot/efi/nestvisor.cfg" nestvisor.cfg
+    expect_error '\EFI\nestvisor\nestvisor.elf: cannot open (EFI_NOT_FOUND)' EFI_NOT_FOUND
+}
+
+case_not-elf() { # the loader itself: a PE file, not an ELF one
+    put "$loader" nestvisor.elf
+    expect_error '\EFI\nestvisor\nestvisor.elf: not an ELF file (bad magic)' EFI_LOAD_ERROR
+}
+
+case_truncated-elf() { # headers intact, segments cut off
+    head -c 2000 "$kernel" > "$tree$esp/nestvisor.elf"
+    expect_error '\EFI\nestvisor\nestvisor.elf: ELF segment extends beyond the end of the file (program header 0)' \
+        EFI_LOAD_ERROR
+}
+
+case_wrong-machine() { # e_machine (offset 18) = EM_AARCH64
+    put "$kernel" nestvisor.elf
+    write_le "$tree$esp/nestvisor.elf" 18 2 183
+    expect_error '\EFI\nestvisor\nestvisor.elf: ELF file is not for x86-64' EFI_LOAD_ERROR
+}
+
+case_no-note() { # the real kernel with its note renamed "Nestvisor"
+    put "$kernel" nestvisor.elf
+    local ph
+    ph=$(find_phdr "$tree$esp/nestvisor.elf" 4)
+    [ -n "$ph" ] || { echo "no PT_NOTE in $kernel"; return 1; }
+    write_le "$tree$esp/nestvisor.elf" $(($(read_le "$tree$esp/nestvisor.elf" $((ph + 8)) 8) + 12)) 1 0x4e
+    expect_error '\EFI\nestvisor\nestvisor.elf: no "nestvisor" entry note (not a nestvisor kernel?)' \
+        EFI_LOAD_ERROR
+}
+
+case_other-elf() { # a valid x86-64 ELF that is not a nestvisor kernel
+    put "$build/efi/bootx64.so" nestvisor.elf
+    expect_error '\EFI\nestvisor\nestvisor.elf: no "nestvisor" entry note' EFI_LOAD_ERROR
+}
+
+case_bad-config() {
+    put "$kernel" nestvisor.elf
+    put "$data/bad-config.cfg" nestvisor.cfg
+    expect_error '\EFI\nestvisor\nestvisor.cfg: line 3: unknown key "kernal"' EFI_INVALID_PARAMETER
+}
+
+case_missing-module() {
+    put "$kernel" nestvisor.elf
+    put "$data/missing-module.cfg" nestvisor.cfg
+    expect_error '\EFI\nestvisor\l1.elf: cannot open (EFI_NOT_FOUND)' EFI_NOT_FOUND
+}
+
+case_no-memory() { # last PT_LOAD's p_memsz (at +40) raised to 1 GiB: more than -m 512M
+    put "$kernel" nestvisor.elf    # (the segment is linked at -2 GiB: more would wrap)
+    local ph
+    ph=$(find_phdr "$tree$esp/nestvisor.elf" 1)
+    write_le "$tree$esp/nestvisor.elf" $((ph + 40)) 8 $((1 << 30))
+    expect_error '\EFI\nestvisor\nestvisor.elf: not enough memory below 4 GiB for the kernel' \
+        EFI_OUT_OF_RESOURCES
+}
+
+# ---- running one case ----
+
+# Starts QEMU in the background; sets qemu_pid.
+start_qemu() {
+    timeout --kill-after=2 "$case_limit" qemu-system-x86_64 -machine q35 -m 512M -bios "$ovmf" \
+        -drive format=raw,file="$dir/esp.img" -display none -serial file:"$dir/serial.log" \
+        -monitor none -no-reboot -net none -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+        < /dev/null > "$dir/qemu.log" 2>&1 &
+    qemu_pid=$!
+}
+
+# Waits until QEMU exits or (if stop_at is set) the serial log shows it.
+# Sets qemu_status (124: timed out, "killed": stopped by us).
+wait_qemu() {
+    local stop_at=$1
+    while kill -0 "$qemu_pid" 2> /dev/null; do
+        if [ -n "$stop_at" ] && tr -d '\r' < "$dir/serial.log" | grep -qF -- "$stop_at"; then
+            kill "$qemu_pid" 2> /dev/null
+            wait "$qemu_pid" 2> /dev/null
+            qemu_status=killed
+            return
+        fi
+        sleep "$poll"
+    done
+    wait "$qemu_pid"
+    qemu_status=$?
+}
+
+# Sets why if the log lacks a marker (in order) or has a forbidden one.
+check_log() {
+    local rest mk
+    rest=$(tr -d '\r' < "$dir/serial.log")
+    for mk in "${expect[@]}"; do
+        case "$rest" in
+        *"$mk"*) rest=${rest#*"$mk"} ;;
+        *) why="missing '$mk'"; return ;;
+        esac
+    done
+    for mk in "${forbid[@]}"; do
+        if tr -d '\r' < "$dir/serial.log" | grep -qF -- "$mk"; then
+            why="unexpected '$mk'"
+            return
+        fi
+    done
+}
+
+run_case() {
+    local name=$1 start=$SECONDS
+    dir=$build/test/qemu/$name tree=$build/test/qemu/$name/tree
+    expect=() forbid=() status="" why=""
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    : > "$dir/serial.log"
+    stage_loader
+    if ! "case_$name" > "$dir/stage.log" 2>&1; then
+        why="could not stage the case: $(tail -n 1 "$dir/stage.log")"
+    elif ! "$here/../../boot/efi/mkesp.sh" "$dir/esp.img" "$tree" > "$dir/mkesp.log" 2>&1; then
+        why="could not build the ESP: $(tail -n 1 "$dir/mkesp.log")"
+    else
+        start_qemu
+        local stop_at=""
+        [ -z "$status" ] && stop_at="to the firmware"
+        wait_qemu "$stop_at"
+        check_log
+        if [ -z "$why" ] && [ "$qemu_status" = 124 ]; then
+            why="timed out after ${case_limit}s"
+        elif [ -z "$why" ] && [ -n "$status" ] && [ "$qemu_status" != "$status" ]; then
+            why="QEMU exit status $qemu_status, want $status"
+        fi
+    fi
+    if [ -z "$why" ]; then
+        echo "PASS qemu/$name ($((SECONDS - start))s)" | tee -a "$results"
+        return 0
+    fi
+    echo "FAIL qemu/$name $why" >> "$results"
+    # One write, so that the two cases running at once do not interleave.
+    printf '%s\n' "FAIL qemu/$name $why" "---- last lines of $dir/serial.log ----" \
+        "$(tr -d '\r' < "$dir/serial.log" | tail -n 20)" "----"
+    return 1
+}
+
+preflight() {
+    local missing="" tool
+    for tool in qemu-system-x86_64 mformat mcopy timeout od; do
+        command -v "$tool" > /dev/null || missing+=" $tool"
+    done
+    [ -r "$ovmf" ] || missing+=" $ovmf"
+    [ -r "$loader" ] || missing+=" $loader"
+    [ -r "$kernel" ] || missing+=" $kernel"
+    if [ -n "$missing" ]; then
+        echo "FAIL qemu/setup missing:$missing (make deps; make)" | tee -a "$results"
+        exit 1
+    fi
+}
+
+preflight
+mkdir -p "$build/test/qemu"
+failed=0
+running=0
+for name in $CASES; do
+    [[ $name =~ $filter ]] || continue
+    run_case "$name" &
+    running=$((running + 1))
+    if [ "$running" -ge "$parallel" ]; then
+        wait -n || failed=1
+        running=$((running - 1))
+    fi
+done
+while [ "$running" -gt 0 ]; do
+    wait -n || failed=1
+    running=$((running - 1))
+done
+exit $failed
