@@ -20,14 +20,31 @@ $(BUILD)/efi/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(EFI_CFLAGS) -c $< -o $@
 
+EFI_LINK = $(LD) $(EFI_LDFLAGS) $(EFI_LIBDIR)/crt0-efi-x86_64.o $^ -o $@ \
+	-L$(EFI_LIBDIR) -lefi -lgnuefi
+EFI_TO_PE = objcopy $(addprefix -j ,$(EFI_SECTIONS)) --target efi-app-x86_64 --subsystem=10 $< $@
+
 $(BUILD)/efi/bootx64.so: $(EFI_OBJS)
-	$(LD) $(EFI_LDFLAGS) $(EFI_LIBDIR)/crt0-efi-x86_64.o $(EFI_OBJS) -o $@ \
-		-L$(EFI_LIBDIR) -lefi -lgnuefi
+	$(EFI_LINK)
 
 $(BUILD)/BOOTX64.EFI: $(BUILD)/efi/bootx64.so
-	objcopy $(addprefix -j ,$(EFI_SECTIONS)) --target efi-app-x86_64 --subsystem=10 $< $@
+	$(EFI_TO_PE)
 
--include $(EFI_OBJS:.o=.d)
+# Test build for test-qemu: its first ExitBootServices() gets a stale map
+# key, so the retry path runs on real firmware.
+EFI_STALE_MAIN := $(BUILD)/efi/stale-key/main.o
+
+$(EFI_STALE_MAIN): boot/efi/main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(EFI_CFLAGS) -DLOADER_TEST_STALE_MAP_KEY -c $< -o $@
+
+$(BUILD)/efi/stale-key/bootx64.so: $(filter-out $(BUILD)/efi/boot/efi/main.o,$(EFI_OBJS)) $(EFI_STALE_MAIN)
+	$(EFI_LINK)
+
+$(BUILD)/efi/stale-key/BOOTX64.EFI: $(BUILD)/efi/stale-key/bootx64.so
+	$(EFI_TO_PE)
+
+-include $(EFI_OBJS:.o=.d) $(EFI_STALE_MAIN:.o=.d)
 
 efi: $(BUILD)/BOOTX64.EFI
 
@@ -43,5 +60,5 @@ $(BUILD)/esp.img: $(BUILD)/BOOTX64.EFI $(KERNEL) boot/efi/nestvisor.cfg boot/efi
 esp: $(BUILD)/esp.img
 
 # Boots ESP images under QEMU + OVMF: the good path and every loader error.
-test-qemu: $(BUILD)/BOOTX64.EFI $(KERNEL)
+test-qemu: $(BUILD)/BOOTX64.EFI $(BUILD)/efi/stale-key/BOOTX64.EFI $(KERNEL)
 	@tests/integration/qemu-uefi.sh $(BUILD)

@@ -8,7 +8,6 @@
  * is not EFIAPI; every firmware call goes through uefi_call_wrapper. */
 #include <efi.h>
 #include <efilib.h>
-#include "arch/x86/cpu.h"
 #include "boot/efi/bootinfo.h"
 #include "boot/efi/config.h"
 #include "boot/efi/fs.h"
@@ -18,6 +17,14 @@
 
 #define UEFI_REV_MAJOR(r) ((r) >> 16)
 #define UEFI_REV_MINOR(r) ((r) & 0xffff)
+
+/* The test build behind make test-qemu's stale-key case hands the first
+ * ExitBootServices() a wrong key, so that the retry runs on real firmware. */
+#ifdef LOADER_TEST_STALE_MAP_KEY
+#define FIRST_MAP_KEY(key) ((key) + 1)
+#else
+#define FIRST_MAP_KEY(key) (key)
+#endif
 
 static struct config cfg;
 static struct fw_map map;
@@ -61,7 +68,7 @@ static EFI_STATUS fill_memory(struct handoff *h)
  * gives EFI_INVALID_PARAMETER; then get the map again and retry, calling
  * nothing but GetMemoryMap() in between. After the first attempt ConOut may
  * be gone, so only the UART hears from us. */
-static EFI_STATUS exit_boot_services(EFI_HANDLE image, struct handoff *h)
+static EFI_STATUS exit_boot_services(EFI_HANDLE image, struct handoff *h, BOOLEAN *retried)
 {
     EFI_STATUS s = mem_map_get(&map);
     if (EFI_ERROR(s))
@@ -70,9 +77,10 @@ static EFI_STATUS exit_boot_services(EFI_HANDLE image, struct handoff *h)
     if (EFI_ERROR(s))
         return s;
     out_firmware_gone();
-    s = uefi_call_wrapper(BS->ExitBootServices, 2, image, map.key);
+    s = uefi_call_wrapper(BS->ExitBootServices, 2, image, FIRST_MAP_KEY(map.key));
     if (s != EFI_INVALID_PARAMETER)
         return EFI_ERROR(s) ? out_error(s, "ExitBootServices failed (%s)", efi_status_name(s)) : s;
+    *retried = TRUE;
     s = mem_map_refresh(&map);
     if (EFI_ERROR(s))
         return out_error(s, "cannot get the memory map again (%s)", efi_status_name(s));
@@ -93,20 +101,31 @@ __attribute__((noreturn)) static void enter_kernel(UINT64 entry, struct handoff 
     __builtin_unreachable();
 }
 
+/* Everything that needs the ESP: config, kernel, hand-off, modules. */
+static EFI_STATUS load(EFI_FILE_HANDLE root, struct kernel_image *k, struct handoff **h)
+{
+    EFI_STATUS s = read_config(root);
+    if (!EFI_ERROR(s))
+        s = kernel_load(root, cfg.kernel, &map, k);
+    if (!EFI_ERROR(s))
+        s = bootinfo_create(k, &cfg, h);
+    if (!EFI_ERROR(s))
+        s = bootinfo_load_modules(root, &cfg, *h);
+    return s;
+}
+
+/* Returns only on failure. */
 static EFI_STATUS boot(EFI_HANDLE image)
 {
     EFI_FILE_HANDLE root;
     struct kernel_image k;
-    struct handoff *h;
+    struct handoff *h = NULL;
+    BOOLEAN retried = FALSE;
     EFI_STATUS s = fs_open_root(image, &root);
-    if (!EFI_ERROR(s))
-        s = read_config(root);
-    if (!EFI_ERROR(s))
-        s = kernel_load(root, cfg.kernel, &map, &k);
-    if (!EFI_ERROR(s))
-        s = bootinfo_create(&k, &cfg, &h);
-    if (!EFI_ERROR(s))
-        s = bootinfo_load_modules(root, &cfg, h);
+    if (EFI_ERROR(s))
+        return s;
+    s = load(root, &k, &h);
+    uefi_call_wrapper(root->Close, 1, root);
     if (EFI_ERROR(s))
         return s;
     bootinfo_find_acpi(h);
@@ -115,9 +134,11 @@ static EFI_STATUS boot(EFI_HANDLE image)
              (unsigned long long)(UINTN)h, (unsigned long long)h->acpi_rsdp, h->fb.width,
              h->fb.height, (unsigned long long)h->fb.base);
     out_info("exiting boot services and entering the kernel");
-    s = exit_boot_services(image, h);
+    s = exit_boot_services(image, h, &retried);
     if (EFI_ERROR(s))
         return s;
+    if (retried)
+        out_info("ExitBootServices refused the first map key; a fresh map did it");
     out_info("boot services exited, %u memory ranges; jumping to 0x%llx", h->mem_count,
              (unsigned long long)k.entry);
     enter_kernel(k.entry, h);

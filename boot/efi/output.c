@@ -21,8 +21,10 @@ BOOLEAN out_set_serial(uint16_t port, uint32_t baud)
     if (serial_port)
         uart_flush(serial_port);
     serial_port = 0;
-    if (!port || !uart_init(port, baud))
-        return port == 0;
+    if (!port)
+        return TRUE; /* off, as asked */
+    if (!uart_init(port, baud))
+        return FALSE;
     serial_port = port;
     return TRUE;
 }

@@ -23,8 +23,8 @@ parallel=2
 esp=/EFI/nestvisor # on the ESP
 exit_no_vmx=5      # kernel POWER_NO_VMX (2) through isa-debug-exit
 
-CASES="good modules no-config missing-kernel not-elf truncated-elf wrong-machine no-note
-other-elf bad-config missing-module no-memory"
+CASES="good modules no-config stale-key missing-kernel not-elf truncated-elf wrong-machine
+no-note other-elf bad-config missing-module no-memory"
 
 # ---- helpers for building kernel variants ----
 
@@ -102,6 +102,14 @@ case_modules() { # every key, CRLF endings, a module and an empty one
 case_no-config() {
     put "$kernel" nestvisor.elf
     expect=("nestvisor-loader: no \\EFI\\nestvisor\\nestvisor.cfg, using the defaults")
+    expect_kernel ""
+}
+
+case_stale-key() { # a loader built to pass a stale key to its first ExitBootServices()
+    cp "$build/efi/stale-key/BOOTX64.EFI" "$tree/EFI/BOOT/BOOTX64.EFI"
+    put "$kernel" nestvisor.elf
+    expect=("nestvisor-loader: exiting boot services"
+            "nestvisor-loader: ExitBootServices refused the first map key; a fresh map did it")
     expect_kernel ""
 }
 
@@ -251,6 +259,7 @@ preflight() {
     done
     [ -r "$ovmf" ] || missing+=" $ovmf"
     [ -r "$loader" ] || missing+=" $loader"
+    [ -r "$build/efi/stale-key/BOOTX64.EFI" ] || missing+=" $build/efi/stale-key/BOOTX64.EFI"
     [ -r "$kernel" ] || missing+=" $kernel"
     if [ -n "$missing" ]; then
         echo "FAIL qemu/setup missing:$missing (make deps; make)" | tee -a "$results"
