@@ -5,6 +5,12 @@
 
 #define QUOTE_MAX 40 /* characters of a bad value quoted in a message */
 
+/* The UTF-8 encoding of U+FEFF, which some editors put first in a file. */
+#define UTF8_BOM_LEN 3
+#define UTF8_BOM_0   0xef
+#define UTF8_BOM_1   0xbb
+#define UTF8_BOM_2   0xbf
+
 struct span {
     const char *p;
     size_t len;
@@ -305,6 +311,9 @@ bool config_parse(const char *text, size_t len, struct config *c, char *err, siz
     struct parser ps = {.c = c, .err = err, .errsz = errsz};
     config_defaults(c);
     size_t pos = 0;
+    if (len >= UTF8_BOM_LEN && (unsigned char)text[0] == UTF8_BOM_0 &&
+        (unsigned char)text[1] == UTF8_BOM_1 && (unsigned char)text[2] == UTF8_BOM_2)
+        pos = UTF8_BOM_LEN; /* as Windows editors write it */
     while (pos < len) {
         size_t end = pos;
         while (end < len && text[end] != '\n')

@@ -10,7 +10,8 @@
  *
  * One key=value per line; LF or CRLF endings; blank lines and lines whose
  * first non-blank character is '#' are skipped; blanks around keys and
- * values are dropped. Printable ASCII only. Pure C (no EFI types) so it is
+ * values are dropped. Printable ASCII only (a leading UTF-8 byte-order mark
+ * is skipped). Pure C (no EFI types) so it is
  * unit-tested on the host (tests/unit/test_efi_config.c). */
 #ifndef BOOT_EFI_CONFIG_H
 #define BOOT_EFI_CONFIG_H

@@ -252,6 +252,18 @@ static void test_binary_bytes(void **state)
     assert_string_equal(err, "line 1: byte 0x1b is not printable ASCII");
 }
 
+static void test_utf8_bom_is_skipped(void **state)
+{
+    (void)state;
+    assert_true(parse("\xef\xbb\xbf" "cmdline=vmxcaps\r\n"));
+    assert_string_equal(cfg.cmdline, "vmxcaps");
+    assert_true(parse_bytes("\xef\xbb\xbf", 3));
+    assert_false(parse_bytes("\xef\xbb", 2)); /* half a mark is garbage */
+    assert_string_equal(err, "line 1: byte 0xef is not printable ASCII");
+    assert_false(parse("\n\xef\xbb\xbf" "cmdline=x")); /* only at the start */
+    assert_string_equal(err, "line 2: byte 0xef is not printable ASCII");
+}
+
 static void test_tiny_error_buffer(void **state)
 {
     (void)state;
@@ -455,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_overlong_values),
         cmocka_unit_test(test_huge_lines),
         cmocka_unit_test(test_binary_bytes),
+        cmocka_unit_test(test_utf8_bom_is_skipped),
         cmocka_unit_test(test_tiny_error_buffer),
         cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_garbage_never_crashes),
