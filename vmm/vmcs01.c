@@ -66,7 +66,8 @@ static bool pick_controls(const struct vm *vm, struct vmcs01_controls *c, char *
 static void write_host_state(const struct percpu *cpu)
 {
     struct descriptor_table_ptr gdtr, idtr;
-    __asm__ volatile("sgdt %0; sidt %1" : "=m"(gdtr), "=m"(idtr));
+    read_gdtr(&gdtr);
+    read_idtr(&idtr);
     const uint64_t *gdt = (const uint64_t *)gdtr.base;
     uint64_t tr_base = ((gdt[GDT_TSS / 8] >> 16) & 0xffffff) | (((gdt[GDT_TSS / 8] >> 56) & 0xff) << 24) |
                        (gdt[GDT_TSS / 8 + 1] << 32);

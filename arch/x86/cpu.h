@@ -18,6 +18,24 @@ void wrmsr(uint32_t msr, uint64_t value);
 bool rdmsr_safe(uint32_t msr, uint64_t *value);
 bool wrmsr_safe(uint32_t msr, uint64_t value);
 uint64_t rdtsc(void);
+/* Privileged instructions that exit handlers and vmcs01 execute: the fake
+ * of the VMX layer provides them (tests/unit/fake_vmx.c). */
+void outb(uint16_t port, uint8_t v);
+void outw(uint16_t port, uint16_t v);
+void outl(uint16_t port, uint32_t v);
+uint8_t inb(uint16_t port);
+uint16_t inw(uint16_t port);
+uint32_t inl(uint16_t port);
+uint64_t read_cr0(void);
+uint64_t read_cr2(void);
+uint64_t read_cr3(void);
+uint64_t read_cr4(void);
+void write_cr0(uint64_t v);
+void write_cr2(uint64_t v);
+void write_cr3(uint64_t v);
+void write_cr4(uint64_t v);
+void wbinvd(void);
+void xsetbv(uint32_t index, uint64_t value);
 #else
 static inline void cpuid_query(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r)
 {

@@ -35,6 +35,15 @@ struct cpu_tables {
     uint8_t ist_stacks[3][IST_STACK_SIZE] __attribute__((aligned(16)));
 };
 
+/* SGDT / SIDT (unit tests: from the fake of the VMX layer). */
+#ifdef UNIT_TEST
+void read_gdtr(struct descriptor_table_ptr *p);
+void read_idtr(struct descriptor_table_ptr *p);
+#else
+static inline void read_gdtr(struct descriptor_table_ptr *p) { __asm__ volatile("sgdt %0" : "=m"(*p)); }
+static inline void read_idtr(struct descriptor_table_ptr *p) { __asm__ volatile("sidt %0" : "=m"(*p)); }
+#endif
+
 /* Builds and loads the GDT and TSS of the calling CPU. */
 void gdt_init_cpu(struct cpu_tables *t);
 
