@@ -50,33 +50,55 @@ static bool map_class(struct ept *e, const struct mtrr_state *mtrr, enum mem_cla
     return true;
 }
 
+/* The class of the segment holding addr (a range, or the hole before the
+ * next one: holes are devices) and where that segment ends. */
+static enum mem_class segment_at(const struct memmap *m, uint64_t addr, uint64_t limit,
+                                 uint64_t *end)
+{
+    for (unsigned i = 0; i < m->count; i++) {
+        const struct mem_range *r = &m->r[i];
+        if (r->base + r->size <= addr)
+            continue;
+        if (r->base <= addr) {
+            *end = r->base + r->size;
+            return class_of(r->type);
+        }
+        *end = r->base;
+        return CLASS_DEVICE;
+    }
+    *end = limit;
+    return CLASS_DEVICE;
+}
+
 bool ept01_build(struct ept *e, const struct memmap *host, const struct mtrr_state *mtrr,
                  uint64_t map_end)
 {
     uint64_t cur = 0;
-    unsigned i = 0;
     while (cur < map_end) {
-        /* The next run of one class: a memmap range, or the hole before it. */
-        enum mem_class c = CLASS_DEVICE;
-        uint64_t end = map_end;
-        while (i < host->count && host->r[i].base + host->r[i].size <= cur)
-            i++;
-        if (i < host->count && host->r[i].base <= cur) {
-            c = class_of(host->r[i].type);
-            end = host->r[i].base + host->r[i].size;
-            /* Extend over neighbours of the same class. */
-            for (unsigned j = i + 1; j < host->count && host->r[j].base == end &&
-                                     class_of(host->r[j].type) == c;
-                 j++)
-                end = host->r[j].base + host->r[j].size;
-        } else if (i < host->count) {
-            end = host->r[i].base;
-        }
+        /* The next run of one class: neighbouring ranges and holes of the
+         * same class together, so that a whole GiB of one class can be one
+         * page. */
+        uint64_t end, next;
+        enum mem_class c = segment_at(host, cur, map_end, &end);
+        while (end < map_end && segment_at(host, end, map_end, &next) == c)
+            end = next;
         if (end > map_end)
             end = map_end;
+        /* EPT maps whole pages; firmware maps are byte-granular (QEMU
+         * reserves its EBDA from 0x9fc00): a run that ends inside a page
+         * takes the rest of it. */
+        end = (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
         if (c != CLASS_HIDDEN && !map_class(e, mtrr, c, cur, end))
             return false;
         cur = end;
+    }
+    /* Hidden memory stays hidden even if a neighbour's last page reached
+     * into it (nestvisor's own ranges are page-aligned; this is the guard). */
+    for (unsigned i = 0; i < host->count; i++) {
+        const struct mem_range *r = &host->r[i];
+        if (class_of(r->type) == CLASS_HIDDEN && ((r->base | r->size) & (PAGE_SIZE - 1)) &&
+            r->base < map_end && !ept_unmap(e, r->base, r->size))
+            return false;
     }
     return true;
 }
