@@ -21,6 +21,8 @@ static bool is_leaf(uint64_t entry, unsigned level) { return level == 1 || (entr
 
 bool ept_init(struct ept *e, unsigned max_level)
 {
+    if (max_level < 1 || max_level > 3)
+        return false;
     if (!e->alloc_table) {
         e->alloc_table = pmm_table;
         e->free_table = pmm_table_free;
@@ -72,6 +74,10 @@ static bool map_one(struct ept *e, uint64_t gpa, uint64_t hpa, unsigned leaf_lev
 
 bool ept_map(struct ept *e, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t flags)
 {
+    /* Bits 11:0 of an address would land in the entry's attributes, and a
+     * partial page would never bring size to 0. */
+    if ((gpa | hpa | size) & (EPT_LEVEL_SIZE(1) - 1))
+        return false;
     while (size) {
         unsigned level = e->max_level;
         while (level > 1 && (((gpa | hpa) & (EPT_LEVEL_SIZE(level) - 1)) || size < EPT_LEVEL_SIZE(level)))
@@ -124,7 +130,13 @@ static bool unmap_in(struct ept *e, uint64_t *t, unsigned level, uint64_t start,
 
 bool ept_unmap(struct ept *e, uint64_t gpa, uint64_t size)
 {
-    return unmap_in(e, phys_to_virt(e->root), EPT_LEVELS, gpa, gpa + size);
+    /* Whole pages: a partial 4 KiB slot would be split as if the mapped
+     * frame were a table. */
+    if (!size)
+        return true;
+    uint64_t start = gpa & ~(EPT_LEVEL_SIZE(1) - 1);
+    uint64_t end = (gpa + size + EPT_LEVEL_SIZE(1) - 1) & ~(EPT_LEVEL_SIZE(1) - 1);
+    return unmap_in(e, phys_to_virt(e->root), EPT_LEVELS, start, end);
 }
 
 uint64_t *ept_lookup(const struct ept *e, uint64_t gpa, unsigned *level)

@@ -46,12 +46,14 @@ struct ept {
     void *ctx;
 };
 
+/* max_level 1-3; false if it is not or the root cannot be allocated. */
 bool ept_init(struct ept *e, unsigned max_level);
 /* Maps [gpa, gpa+size) to [hpa, ...) with 'flags' (permissions, memory
  * type, IPAT) in the largest pages alignment and max_level allow, splitting
- * existing large pages where needed. False if table memory ran out. */
+ * existing large pages where needed. Addresses and size are whole 4 KiB
+ * pages. False if table memory ran out or they are not. */
 bool ept_map(struct ept *e, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t flags);
-/* Removes any mapping of [gpa, gpa+size). */
+/* Removes any mapping of [gpa, gpa+size): every page it touches. */
 bool ept_unmap(struct ept *e, uint64_t gpa, uint64_t size);
 /* The leaf entry mapping gpa and its level, or 0 if not present. */
 uint64_t *ept_lookup(const struct ept *e, uint64_t gpa, unsigned *level);
