@@ -27,15 +27,14 @@ uint8_t inb(uint16_t port);
 uint16_t inw(uint16_t port);
 uint32_t inl(uint16_t port);
 uint64_t read_cr0(void);
-uint64_t read_cr2(void);
 uint64_t read_cr3(void);
 uint64_t read_cr4(void);
 void write_cr0(uint64_t v);
-void write_cr2(uint64_t v);
 void write_cr3(uint64_t v);
 void write_cr4(uint64_t v);
 void wbinvd(void);
 void xsetbv(uint32_t index, uint64_t value);
+void write_cr2(uint64_t v); /* tests/unit/fake_arch.c */
 #else
 static inline void cpuid_query(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r)
 {

@@ -67,7 +67,7 @@ unsigned fake_port_count(void);
 const struct fake_port_access *fake_port_log(unsigned i);
 void fake_port_set_in(uint16_t port, uint32_t value);
 
-/* Control registers, descriptor-table registers, caches, XCR0. */
+/* CR0, CR3 and CR4; descriptor-table registers; caches; XCR0. */
 void fake_cr_set(unsigned n, uint64_t v);
 uint64_t fake_cr_get(unsigned n);
 void fake_gdtr_set(uint64_t base, uint16_t limit);
