@@ -104,9 +104,30 @@ static void set_gpr(struct vcpu *v, unsigned n, uint64_t value)
         *guest_gpr(&v->regs, n) = value;
 }
 
+/* An L2 CR access L1 did not ask for: only CR3 moves forced by the CPU's
+ * must-be-1 controls can get here; anything else would have faulted on
+ * hardware. */
+static void l2_cr_access(struct vcpu *v, uint64_t q)
+{
+    unsigned gpr = CR_QUAL_GPR(q);
+    if (CR_QUAL_NUMBER(q) == 3 && CR_QUAL_TYPE(q) == CR_ACCESS_MOV_TO_CR) {
+        vmcs_write(VMCS_GUEST_CR3, gpr_value(v, gpr));
+        vcpu_skip_instruction(v);
+    } else if (CR_QUAL_NUMBER(q) == 3 && CR_QUAL_TYPE(q) == CR_ACCESS_MOV_FROM_CR) {
+        set_gpr(v, gpr, vmcs_read(VMCS_GUEST_CR3));
+        vcpu_skip_instruction(v);
+    } else {
+        vcpu_inject_gp(v);
+    }
+}
+
 void handle_cr_access(struct vcpu *v)
 {
     uint64_t q = vmcs_read(VMCS_EXIT_QUALIFICATION);
+    if (v->in_l2) {
+        l2_cr_access(v, q);
+        return;
+    }
     unsigned cr = CR_QUAL_NUMBER(q), gpr = CR_QUAL_GPR(q);
     bool ok = true;
     switch (CR_QUAL_TYPE(q)) {

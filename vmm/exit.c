@@ -8,6 +8,7 @@
 #include "vmm/msr.h"
 #include "vmm/stats.h"
 #include "vmm/vm.h"
+#include "vmm/nested/nested.h"
 #include "arch/x86/vmx.h"
 #include "arch/x86/vmx_bits.h"
 #include "arch/x86/cpu_bits.h"
@@ -77,21 +78,39 @@ void vmexit_dispatch(struct guest_regs *regs)
     struct vcpu *v = vcpu_of_regs(regs);
     uint32_t reason = vmcs_read32(VMCS_VM_EXIT_REASON);
     unsigned basic = reason & EXIT_REASON_BASIC_MASK;
-    if (basic >= EXIT_REASON_COUNT || (reason & EXIT_REASON_FAILED_ENTRY)) {
+    unsigned level = NV_LEVEL_L1;
+    if (basic >= EXIT_REASON_COUNT) {
         regs->ticks_slot = &v->stats.unknown_ticks;
         unexpected_exit(v);
     }
-    v->stats.count[NV_LEVEL_L1][basic]++;
-    regs->ticks_slot = &v->stats.ticks[NV_LEVEL_L1][basic];
+    if (v->in_l2) {
+        bool reflected = nested_l2_exit(v, reason);
+        level = reflected ? NV_LEVEL_L2_TO_L1 : NV_LEVEL_L2_L0;
+        v->stats.count[level][basic]++;
+        regs->ticks_slot = &v->stats.ticks[level][basic];
+        if (reflected)
+            return;
+    } else {
+        if (reason & EXIT_REASON_FAILED_ENTRY) {
+            regs->ticks_slot = &v->stats.unknown_ticks;
+            unexpected_exit(v);
+        }
+        v->stats.count[level][basic]++;
+        regs->ticks_slot = &v->stats.ticks[level][basic];
+    }
     exit_handler_fn fn = handlers[basic];
     (fn ? fn : unexpected_exit)(v);
 }
 
-void vmx_resume_failed(struct guest_regs *regs)
+void vmx_entry_failed(struct guest_regs *regs)
 {
     struct vcpu *v = vcpu_of_regs(regs);
     uint32_t err = vmcs_read32(VMCS_VM_INSTRUCTION_ERROR);
-    log_error("BUG: VMRESUME failed with VM-instruction error %u\n", err);
-    vcpu_dump(v, "VMRESUME failure");
-    vm_stop(POWER_PANIC, "VMRESUME failed");
+    if (v->in_l2) {
+        nested_vmcs02_entry_failed(v, err);
+        return;
+    }
+    log_error("BUG: VM entry of L1 failed with VM-instruction error %u\n", err);
+    vcpu_dump(v, "VM-entry failure");
+    vm_stop(POWER_PANIC, "VM entry of L1 failed");
 }

@@ -55,6 +55,8 @@ static bool discard_access(uint64_t page)
     return true;
 }
 
+bool memfault_step_active(void) { return step.gpa != NO_SCRATCH; }
+
 bool memfault_step_done(struct vcpu *v)
 {
     if (step.gpa == NO_SCRATCH)

@@ -10,5 +10,6 @@ void handle_ept_violation(struct vcpu *v);
 void handle_ept_misconfig(struct vcpu *v);
 /* A #DB exit: true if it ended a single-stepped access to a hidden page. */
 bool memfault_step_done(struct vcpu *v);
+bool memfault_step_active(void);
 
 #endif

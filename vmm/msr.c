@@ -1,5 +1,6 @@
 #include "vmm/msr.h"
 #include "vmm/vm.h"
+#include "vmm/nested/vmx_msrs.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/msr_index.h"
@@ -96,7 +97,7 @@ bool msr_emulate_read(struct vm *vm, uint32_t msr, uint64_t *value)
         return true;
     }
     if (msr >= MSR_IA32_VMX_BASIC && msr <= MSR_IA32_VMX_PROCBASED_CTLS3)
-        return false; /* VMX is not exposed: as on a CPU without it */
+        return vm->cfg.nested && nested_vmx_msr_read(msr, value); /* else #GP: no VMX */
     if (mtrr_is_msr(msr))
         return mtrr_msr_read(&vm->l1_mtrr, msr, value);
     if (rdmsr_safe(msr, value))

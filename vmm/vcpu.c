@@ -10,6 +10,7 @@ _Static_assert(offsetof(struct guest_regs, rbx) == 24, "stub offset");
 _Static_assert(offsetof(struct guest_regs, r15) == 120, "stub offset");
 _Static_assert(offsetof(struct guest_regs, exit_tsc) == 128, "stub offset");
 _Static_assert(offsetof(struct guest_regs, ticks_slot) == 136, "stub offset");
+_Static_assert(offsetof(struct guest_regs, launch) == 144, "stub offset");
 _Static_assert(offsetof(struct vcpu, regs) == 0, "stub finds regs at the vcpu");
 
 static void inject(uint32_t info, bool has_code, uint32_t code)

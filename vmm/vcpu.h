@@ -16,6 +16,7 @@ struct guest_regs {
     uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
     uint64_t exit_tsc;    /* RDTSC at the first instruction of the exit stub */
     uint64_t *ticks_slot; /* where the stub adds this exit's L0 ticks */
+    uint64_t launch;      /* enter with VMLAUNCH (a fresh VMCS), not VMRESUME */
 };
 
 /* GPR number n as encoded in exit qualifications and instruction info. */

@@ -6,6 +6,7 @@
 #include "vmm/pmm.h"
 #include "vmm/stats.h"
 #include "vmm/vmcs01.h"
+#include "vmm/nested/nested.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/physmem.h"
@@ -104,6 +105,10 @@ bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps
     io_bitmaps_build_l1(vm, io_a, io_b);
     if (!vmcs01_setup(vm, why, whysz))
         return false;
+    if (cfg->nested && !nested_init(vm, &vm->vcpu)) {
+        format(why, whysz, "out of memory for nested VMX state");
+        return false;
+    }
     log_info("vm: EPT01 covers 0-0x%llx with %llu table pages (largest page %s), VPID %s\n",
              (unsigned long long)extent, (unsigned long long)vm->ept01.table_pages,
              max_level == 3 ? "1 GiB" : max_level == 2 ? "2 MiB" : "4 KiB",

@@ -10,6 +10,7 @@
 #define MSR_IA32_SPEC_CTRL             0x00000048
 #define MSR_IA32_PRED_CMD              0x00000049
 #define MSR_IA32_BIOS_SIGN_ID          0x0000008b
+#define MSR_IA32_SMM_MONITOR_CTL       0x0000009b
 #define MSR_IA32_CORE_CAPABILITIES     0x000000cf
 #define MSR_IA32_MPERF                 0x000000e7
 #define MSR_IA32_APERF                 0x000000e8

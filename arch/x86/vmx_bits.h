@@ -128,6 +128,9 @@
 #define VMX_MISC_ZERO_LEN_INJECT  (1ULL << 30)
 #define VMX_MISC_MSEG_REV_SHIFT   32
 
+/* IA32_VMX_VMCS_ENUM (SDM A.9): bits 9:1 give the highest field index. */
+#define VMX_ENUM_INDEX_SHIFT      1
+
 /* IA32_VMX_EPT_VPID_CAP (SDM A.10). */
 #define EPT_CAP_EXEC_ONLY         (1ULL << 0)
 #define EPT_CAP_PWL4              (1ULL << 6)

@@ -19,8 +19,9 @@
 %define REG_R15 120
 %define REG_EXIT_TSC 128
 %define REG_TICKS_SLOT 136
+%define REG_LAUNCH 144
 
-extern vmexit_dispatch, vmx_resume_failed
+extern vmexit_dispatch, vmx_entry_failed
 global vmx_exit_stub, vmx_launch
 
 %macro LOAD_GUEST_GPRS 0
@@ -76,13 +77,24 @@ vmx_exit_stub:
     sub rax, [rbx + REG_EXIT_TSC]
     mov rdx, [rbx + REG_TICKS_SLOT]
     add [rdx], rax
+.enter:
     mov rax, rbx
+    cmp qword [rbx + REG_LAUNCH], 0
+    jne .launch
     LOAD_GUEST_GPRS
     vmresume
-    ; VMRESUME failed: the current VMCS is intact (SDM 31.3).
-    mov rdi, [rsp]
-    call vmx_resume_failed
-    ud2
+    jmp .failed
+.launch:
+    mov qword [rbx + REG_LAUNCH], 0
+    LOAD_GUEST_GPRS
+    vmlaunch
+.failed:
+    ; The entry failed and the current VMCS is intact (SDM 31.3). C decides:
+    ; it returns after switching to a VMCS that can be entered, or stops.
+    mov rbx, [rsp]
+    mov rdi, rbx
+    call vmx_entry_failed
+    jmp .enter
 
 ; bool vmx_launch(struct guest_regs *regs): first entry with the current
 ; VMCS. Returns only if VMLAUNCH fails (false); exits arrive at

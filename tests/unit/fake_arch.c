@@ -136,3 +136,6 @@ void fake_console_reset(void)
     console_len = 0;
     console_buf[0] = 0;
 }
+
+uint64_t fake_cr2;
+void write_cr2(uint64_t value) { fake_cr2 = value; }

@@ -1,0 +1,155 @@
+#include "vmm/nested/checks.h"
+#include "vmm/nested/checks_util.h"
+#include "vmm/nested/vmx_msrs.h"
+#include "arch/x86/cpu_bits.h"
+#include "arch/x86/exit_reasons.h"
+#include "arch/x86/msr_index.h"
+#include "arch/x86/vmx_bits.h"
+
+const char *nested_failed_check = "";
+
+const char *nested_check_failed_name(void) { return nested_failed_check; }
+
+static bool ctl_ok(uint32_t value, struct vmx_ctl cap)
+{
+    return (value & cap.must1) == cap.must1 && !(value & ~cap.may1);
+}
+
+
+
+static bool msr_list_ok(const struct entry_context *ctx, uint64_t addr, uint64_t count)
+{
+    if (!count)
+        return true;
+    uint64_t end = addr + count * MSR_LIST_ENTRY_SIZE - 1;
+    return !(addr & (MSR_LIST_ALIGN - 1)) && count <= nested_vmx_caps()->max_msr_list &&
+           !(end & ~ctx->phys_mask) && ctx->l1_ram(addr, count * MSR_LIST_ENTRY_SIZE);
+}
+
+/* Vectors that push an error code (SDM 26.2.1.3). */
+static bool vector_has_error_code(unsigned vector)
+{
+    return vector == VEC_DF || (vector >= VEC_TS && vector <= VEC_PF) || vector == VEC_AC ||
+           vector == VEC_CP;
+}
+
+static bool check_event_injection(const struct vmcs12 *c)
+{
+    uint32_t info = (uint32_t)VMCS12(c, VM_ENTRY_INTR_INFO_FIELD);
+    if (!(info & INTR_INFO_VALID))
+        return true;
+    unsigned type = info & INTR_INFO_TYPE_MASK, vector = info & INTR_INFO_VECTOR_MASK;
+    bool unrestricted = (VMCS12(c, SECONDARY_VM_EXEC_CONTROL) & PROC2_UNRESTRICTED_GUEST) &&
+                        (VMCS12(c, CPU_BASED_VM_EXEC_CONTROL) & PROC_SECONDARY_CONTROLS);
+    bool pe = (VMCS12(c, GUEST_CR0) & CR0_PE) || !unrestricted;
+    CHECK(type != (1U << INTR_INFO_TYPE_SHIFT), "entry event type is not reserved");
+    CHECK(type != INTR_TYPE_OTHER_EVENT, "entry event type 'other' needs MTF");
+    CHECK(type != INTR_TYPE_NMI || vector == VEC_NMI, "entry NMI has vector 2");
+    CHECK(type != INTR_TYPE_HW_EXCEPTION || vector <= 31, "entry exception vector <= 31");
+    bool code = info & INTR_INFO_DELIVER_CODE;
+    bool wants_code = type == INTR_TYPE_HW_EXCEPTION && pe && vector_has_error_code(vector);
+    CHECK(code == wants_code, "entry deliver-error-code matches the vector");
+    CHECK(!(info & INTR_INFO_RESERVED), "entry interruption info reserved bits are 0");
+    CHECK(!code || !(VMCS12(c, VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff8000U),
+          "entry error code bits 31:15 are 0");
+    if (type == INTR_TYPE_SW_INTR || type == INTR_TYPE_PRIV_SW_EXCEPTION || type == INTR_TYPE_SW_EXCEPTION) {
+        uint64_t len = VMCS12(c, VM_ENTRY_INSTRUCTION_LEN);
+        CHECK(len >= 1 && len <= MAX_INSTRUCTION_LEN, "entry instruction length 1..15");
+    }
+    return true;
+}
+
+bool nested_check_controls(const struct vmcs12 *c, const struct entry_context *ctx)
+{
+    const struct vmx_caps *caps = nested_vmx_caps();
+    uint32_t pin = (uint32_t)VMCS12(c, PIN_BASED_VM_EXEC_CONTROL);
+    uint32_t proc = (uint32_t)VMCS12(c, CPU_BASED_VM_EXEC_CONTROL);
+    uint32_t proc2 = (proc & PROC_SECONDARY_CONTROLS) ? (uint32_t)VMCS12(c, SECONDARY_VM_EXEC_CONTROL) : 0;
+    uint32_t exit = (uint32_t)VMCS12(c, VM_EXIT_CONTROLS);
+    uint32_t entry = (uint32_t)VMCS12(c, VM_ENTRY_CONTROLS);
+    /* SDM 26.2.1.1: VM-execution control fields. */
+    CHECK(ctl_ok(pin, caps->pin), "pin-based controls within the allowed settings");
+    CHECK(ctl_ok(proc, caps->proc), "primary processor-based controls within the allowed settings");
+    CHECK(ctl_ok(proc2, caps->proc2), "secondary controls within the allowed settings");
+    CHECK(VMCS12(c, CR3_TARGET_COUNT) <= caps->cr3_target_count, "CR3-target count <= offered");
+    if (proc & PROC_USE_IO_BITMAPS) {
+        CHECK(page_ok(ctx, VMCS12(c, IO_BITMAP_A), CHECK_PAGE_SIZE), "I/O bitmap A address valid");
+        CHECK(page_ok(ctx, VMCS12(c, IO_BITMAP_B), CHECK_PAGE_SIZE), "I/O bitmap B address valid");
+    }
+    if (proc & PROC_USE_MSR_BITMAPS)
+        CHECK(page_ok(ctx, VMCS12(c, MSR_BITMAP), CHECK_PAGE_SIZE), "MSR bitmap address valid");
+    CHECK((pin & PIN_NMI_EXITING) || !(pin & PIN_VIRTUAL_NMIS), "virtual NMIs need NMI exiting");
+    CHECK((pin & PIN_VIRTUAL_NMIS) || !(proc & PROC_NMI_WINDOW_EXITING),
+          "NMI-window exiting needs virtual NMIs");
+    CHECK(!(proc2 & PROC2_ENABLE_VPID) || (uint16_t)VMCS12(c, VPID) != 0, "VPID is not 0");
+    /* SDM 26.2.1.2: VM-exit control fields. */
+    CHECK(ctl_ok(exit, caps->exit), "VM-exit controls within the allowed settings");
+    CHECK((pin & PIN_PREEMPTION_TIMER) || !(exit & EXIT_SAVE_PREEMPT_TIMER),
+          "saving the preemption timer needs the timer");
+    CHECK(msr_list_ok(ctx, VMCS12(c, VM_EXIT_MSR_STORE_ADDR), VMCS12(c, VM_EXIT_MSR_STORE_COUNT)),
+          "VM-exit MSR-store list valid");
+    CHECK(msr_list_ok(ctx, VMCS12(c, VM_EXIT_MSR_LOAD_ADDR), VMCS12(c, VM_EXIT_MSR_LOAD_COUNT)),
+          "VM-exit MSR-load list valid");
+    /* SDM 26.2.1.3: VM-entry control fields. */
+    CHECK(ctl_ok(entry, caps->entry), "VM-entry controls within the allowed settings");
+    if (!check_event_injection(c))
+        return false;
+    CHECK(msr_list_ok(ctx, VMCS12(c, VM_ENTRY_MSR_LOAD_ADDR), VMCS12(c, VM_ENTRY_MSR_LOAD_COUNT)),
+          "VM-entry MSR-load list valid");
+    return true;
+}
+
+bool nested_check_host_state(const struct vmcs12 *c, const struct entry_context *ctx)
+{
+    const struct vmx_msrs *caps = &nested_vmx_caps()->raw;
+    uint32_t exit = (uint32_t)VMCS12(c, VM_EXIT_CONTROLS);
+    uint32_t entry = (uint32_t)VMCS12(c, VM_ENTRY_CONTROLS);
+    bool host64 = exit & EXIT_HOST_ADDR_SPACE_SIZE;
+    uint64_t cr0 = VMCS12(c, HOST_CR0), cr4 = VMCS12(c, HOST_CR4);
+    /* SDM 26.2.2: host control registers and MSRs. */
+    CHECK((cr0 & caps->cr0_fixed0) == caps->cr0_fixed0 && !(cr0 & ~caps->cr0_fixed1),
+          "host CR0 fixed bits");
+    CHECK((cr4 & caps->cr4_fixed0) == caps->cr4_fixed0 && !(cr4 & ~caps->cr4_fixed1),
+          "host CR4 fixed bits");
+    CHECK(!(VMCS12(c, HOST_CR3) & ~ctx->phys_mask), "host CR3 within the physical-address width");
+    CHECK(canonical(VMCS12(c, HOST_IA32_SYSENTER_ESP)), "host SYSENTER_ESP canonical");
+    CHECK(canonical(VMCS12(c, HOST_IA32_SYSENTER_EIP)), "host SYSENTER_EIP canonical");
+    if (exit & EXIT_LOAD_PAT)
+        CHECK(pat_valid(VMCS12(c, HOST_IA32_PAT)), "host PAT valid");
+    if (exit & EXIT_LOAD_EFER) {
+        uint64_t efer = VMCS12(c, HOST_IA32_EFER);
+        CHECK(!(efer & EFER_RESERVED), "host EFER reserved bits 0");
+        CHECK(!!(efer & EFER_LMA) == host64 && !!(efer & EFER_LME) == host64,
+              "host EFER.LMA/LME = host address-space size");
+    }
+    /* SDM 26.2.3: host segment and descriptor-table registers. */
+    static const enum vmcs_field_index sels[] = {
+        VMCS_IDX_HOST_ES_SELECTOR, VMCS_IDX_HOST_CS_SELECTOR, VMCS_IDX_HOST_SS_SELECTOR,
+        VMCS_IDX_HOST_DS_SELECTOR, VMCS_IDX_HOST_FS_SELECTOR, VMCS_IDX_HOST_GS_SELECTOR,
+        VMCS_IDX_HOST_TR_SELECTOR};
+    for (unsigned i = 0; i < sizeof(sels) / sizeof(sels[0]); i++)
+        CHECK(!(c->field[sels[i]] & SELECTOR_RPL_TI), "host selectors have RPL 0 and TI 0");
+    CHECK(VMCS12(c, HOST_CS_SELECTOR) != 0, "host CS selector not null");
+    CHECK(VMCS12(c, HOST_TR_SELECTOR) != 0, "host TR selector not null");
+    CHECK(host64 || VMCS12(c, HOST_SS_SELECTOR) != 0, "host SS not null outside 64-bit mode");
+    CHECK(canonical(VMCS12(c, HOST_FS_BASE)) && canonical(VMCS12(c, HOST_GS_BASE)) &&
+              canonical(VMCS12(c, HOST_GDTR_BASE)) && canonical(VMCS12(c, HOST_IDTR_BASE)) &&
+              canonical(VMCS12(c, HOST_TR_BASE)),
+          "host bases canonical");
+    /* SDM 26.2.4: address-space size. */
+    if (!ctx->l1_long_mode) {
+        CHECK(!(entry & ENTRY_IA32E_MODE_GUEST), "IA-32e guest needs a host in IA-32e mode");
+        CHECK(!host64, "host address-space size needs a host in IA-32e mode");
+    } else {
+        CHECK(host64, "a host in IA-32e mode needs host address-space size");
+    }
+    if (host64) {
+        CHECK(cr4 & CR4_PAE, "64-bit host has CR4.PAE");
+        CHECK(canonical(VMCS12(c, HOST_RIP)), "host RIP canonical");
+    } else {
+        CHECK(!(entry & ENTRY_IA32E_MODE_GUEST), "IA-32e guest needs a 64-bit host");
+        CHECK(!(cr4 & CR4_PCIDE), "32-bit host has CR4.PCIDE 0");
+        CHECK(!(VMCS12(c, HOST_RIP) >> 32), "32-bit host RIP bits 63:32 are 0");
+    }
+    return true;
+}

@@ -1,0 +1,109 @@
+/* VMLAUNCH/VMRESUME from L1: the checks of SDM 26.1-26.4 in order, then
+ * vmcs02 is prepared and the exit stub enters L2 on it. */
+#include "vmm/nested/nested.h"
+#include "vmm/nested/checks.h"
+#include "vmm/nested/vmcs02.h"
+#include "vmm/vm.h"
+#include "arch/x86/cpu_bits.h"
+#include "arch/x86/exit_reasons.h"
+#include "arch/x86/physmem.h"
+#include "arch/x86/vmx.h"
+#include "arch/x86/vmx_bits.h"
+#include "lib/log.h"
+
+static uint32_t read_l1_dword(uint64_t pa) { return *(const uint32_t *)phys_to_virt(pa); }
+
+static void nested_enter(struct vcpu *v, bool launch)
+{
+    struct nested_vmx *n = v->nested;
+    if (!nested_vmx_insn_allowed(v))
+        return;
+    if (!nested_has_current(v)) {
+        nested_vmfail_invalid(v);
+        return;
+    }
+    if (vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY_INFO) & INTERRUPTIBILITY_MOV_SS) {
+        nested_vmfail_valid(v, VMXERR_ENTRY_EVENTS_BLOCKED_BY_MOV_SS);
+        return;
+    }
+    shadow_pull(n);
+    if (launch && n->cache->launch_state != VMCS12_CLEAR) {
+        nested_vmfail_valid(v, VMXERR_VMLAUNCH_NONCLEAR_VMCS);
+        return;
+    }
+    if (!launch && n->cache->launch_state != VMCS12_LAUNCHED) {
+        nested_vmfail_valid(v, VMXERR_VMRESUME_NONLAUNCHED_VMCS);
+        return;
+    }
+    struct entry_context ctx = {
+        .l1_long_mode = vmcs_read(VMCS_GUEST_IA32_EFER) & EFER_LMA,
+        .phys_mask = the_vm.host_mtrr.phys_addr_mask | 0xfffULL,
+        .l1_ram = vm_l1_ram_range,
+        .read32 = read_l1_dword,
+    };
+    uint64_t qual;
+    switch (nested_check_vmcs12(n->cache, &ctx, &qual)) {
+    case ENTRY_FAIL_CONTROLS:
+        log_debug("nested: VM entry refused: %s\n", nested_check_failed_name());
+        nested_vmfail_valid(v, VMXERR_ENTRY_INVALID_CONTROL_FIELD);
+        return;
+    case ENTRY_FAIL_HOST:
+        log_debug("nested: VM entry refused: %s\n", nested_check_failed_name());
+        nested_vmfail_valid(v, VMXERR_ENTRY_INVALID_HOST_STATE);
+        return;
+    case ENTRY_FAIL_GUEST:
+        log_debug("nested: VM entry fails: %s\n", nested_check_failed_name());
+        nested_entry_failure(v, EXIT_REASON_INVALID_GUEST_STATE, qual);
+        return;
+    case ENTRY_OK:
+        break;
+    }
+    struct l1_inherit l1 = {
+        .efer = vmcs_read(VMCS_GUEST_IA32_EFER),
+        .pat = vmcs_read(VMCS_GUEST_IA32_PAT),
+        .debugctl = vmcs_read(VMCS_GUEST_IA32_DEBUGCTL),
+        .dr7 = vmcs_read(VMCS_GUEST_DR7),
+    };
+    vmcs_load(n->vmcs02);
+    if (!vmcs02_prepare(v, &l1, launch || !n->vmcs02_for_current)) {
+        vmcs_load(v->vmcs01);
+        nested_entry_failure(v, EXIT_REASON_INVALID_GUEST_STATE, ENTRY_FAIL_PDPTE);
+        return;
+    }
+    uint32_t bad = msr_list_load(VMCS12(n->cache, VM_ENTRY_MSR_LOAD_ADDR),
+                                 VMCS12(n->cache, VM_ENTRY_MSR_LOAD_COUNT), false);
+    if (bad) {
+        vmcs_load(v->vmcs01);
+        nested_entry_failure(v, EXIT_REASON_MSR_LOADING, bad);
+        return;
+    }
+    n->entry_was_launch = launch;
+    if (launch)
+        n->cache->launch_state = VMCS12_LAUNCHED;
+    n->vmcs02_for_current = true;
+    v->in_l2 = true;
+    v->regs.launch = !n->vmcs02_launched;
+    n->vmcs02_launched = true;
+}
+
+void handle_vmlaunch(struct vcpu *v) { nested_enter(v, true); }
+void handle_vmresume(struct vcpu *v) { nested_enter(v, false); }
+
+/* L0's checks passed but the CPU refused vmcs02: an L0 bug. L1 gets the
+ * architectural VMfail and nestvisor keeps running. */
+void nested_vmcs02_entry_failed(struct vcpu *v, uint32_t error)
+{
+    struct nested_vmx *n = v->nested;
+    n->stats.vmcs02_hw_failures++;
+    log_error("BUG: the CPU refused vmcs02 (VM-instruction error %u) although vmcs12 passed L0's checks\n",
+              error);
+    vmcs_load(v->vmcs01);
+    v->in_l2 = false;
+    n->vmcs02_launched = false;
+    vmcs_clear(n->vmcs02);
+    if (n->entry_was_launch)
+        n->cache->launch_state = VMCS12_CLEAR;
+    n->vmcs02_for_current = false;
+    nested_vmfail_valid(v, error == VMXERR_ENTRY_INVALID_HOST_STATE ? VMXERR_ENTRY_INVALID_HOST_STATE
+                                                                     : VMXERR_ENTRY_INVALID_CONTROL_FIELD);
+}

@@ -1,0 +1,84 @@
+#include "vmm/nested/nested.h"
+#include "vmm/nested/operand.h"
+#include "vmm/nested/vmcs02.h"
+#include "vmm/nested/vmx_msrs.h"
+#include "vmm/memfault.h"
+#include "vmm/pmm.h"
+#include "vmm/vm.h"
+#include "arch/x86/cpu_bits.h"
+#include "arch/x86/exit_reasons.h"
+#include "arch/x86/physmem.h"
+#include "arch/x86/vmx.h"
+#include "arch/x86/vmx_bits.h"
+#include "lib/log.h"
+
+static struct nested_vmx nested_bsp;
+
+bool nested_init(struct vm *vm, struct vcpu *v)
+{
+    struct nested_vmx *n = &nested_bsp;
+    v->nested = n;
+    n->current = VMCS_LINK_NONE;
+    uint64_t cache = pmm_alloc_page();
+    if (!cache)
+        return false;
+    n->cache = phys_to_virt(cache);
+    nested_vmx_msrs_init(vm->caps);
+    if (!vmcs02_create(v) || !shadow_init(vm, n))
+        return false;
+    nested_install_insn_handlers();
+    return true;
+}
+
+/* The hardware refused to enter vmcs02 with a guest-state failure that
+ * L0's checks missed: L1 sees the entry fail. */
+static void vmcs02_entry_failure_exit(struct vcpu *v, uint32_t reason)
+{
+    struct nested_vmx *n = v->nested;
+    uint64_t qual = vmcs_read(VMCS_EXIT_QUALIFICATION);
+    n->stats.vmcs02_hw_failures++;
+    log_error("BUG: vmcs02 entry failed with reason %u, qualification %llu, although vmcs12 passed L0's checks\n",
+              reason & EXIT_REASON_BASIC_MASK, (unsigned long long)qual);
+    if (n->entry_was_launch)
+        n->cache->launch_state = VMCS12_CLEAR;
+    n->vmcs02_for_current = false;
+    nested_entry_failure(v, reason & EXIT_REASON_BASIC_MASK, qual);
+}
+
+bool nested_l2_exit(struct vcpu *v, uint32_t reason)
+{
+    struct nested_vmx *n = v->nested;
+    if (reason & EXIT_REASON_FAILED_ENTRY) {
+        vmcs02_entry_failure_exit(v, reason);
+        return true;
+    }
+    struct l2_exit e = {.reason = reason & EXIT_REASON_BASIC_MASK};
+    switch (e.reason) {
+    case EXIT_REASON_EXCEPTION_NMI:
+        e.intr_info = vmcs_read32(VMCS_VM_EXIT_INTR_INFO);
+        e.intr_error = vmcs_read32(VMCS_VM_EXIT_INTR_ERROR_CODE);
+        /* L0 single-stepping an access to its hidden memory (memfault.c). */
+        if ((e.intr_info & INTR_INFO_VECTOR_MASK) == VEC_DB && memfault_step_active())
+            return false;
+        break;
+    case EXIT_REASON_CR_ACCESS:
+        e.qualification = vmcs_read(VMCS_EXIT_QUALIFICATION);
+        e.cr_source = CR_QUAL_TYPE(e.qualification) == CR_ACCESS_LMSW
+                          ? CR_QUAL_LMSW_DATA(e.qualification)
+                          : guest_gpr_read(v, CR_QUAL_GPR(e.qualification));
+        break;
+    case EXIT_REASON_IO_INSTRUCTION:
+        e.qualification = vmcs_read(VMCS_EXIT_QUALIFICATION);
+        break;
+    case EXIT_REASON_MSR_READ:
+    case EXIT_REASON_MSR_WRITE:
+        e.msr = (uint32_t)v->regs.rcx;
+        break;
+    default:
+        break;
+    }
+    if (!nested_exit_wanted_by_l1(n->cache, &e))
+        return false;
+    nested_vmexit(v, reason, e.qualification);
+    return true;
+}

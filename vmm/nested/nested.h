@@ -1,0 +1,107 @@
+/* Nested VMX: everything that exists only because L1 is a hypervisor.
+ * vmm/nested/ is split by concern:
+ *   vmx_msrs.c   the capabilities L1 is offered
+ *   vmcs12.c     L1's VMCS: field table and VMREAD/VMWRITE semantics
+ *   vmx_insn.c   VMXON, VMXOFF, VMCLEAR, VMPTRLD, VMPTRST, VMREAD, VMWRITE,
+ *                INVVPID, INVEPT emulated with the SDM's checks
+ *   operand.c    decoding and fetching their memory operands
+ *   shadow.c     hardware VMCS shadowing of the hot fields
+ *   checks.c     VM-entry checks of vmcs12 (SDM 26.2-26.3), each named
+ *   vmcs02.c     building vmcs02 from vmcs12 + L0, and syncing back
+ *   entry.c      VMLAUNCH/VMRESUME: L1 -> L2
+ *   reflect.c    does L1 want this exit of L2? (SDM 26.1-26.2)
+ *   vmexit.c     nested VM exit: L2 -> L1 (SDM ch. 28) */
+#ifndef VMM_NESTED_NESTED_H
+#define VMM_NESTED_NESTED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "arch/x86/vmcs_fields.h"
+#include "vmm/nested/vmcs12.h"
+
+struct vm;
+struct vcpu;
+
+#define NESTED_VPID02 2
+
+/* Counters of what L1's VMX work cost L0 (for `make bench` and tuning the
+ * shadow field set): exits per trapped field of VMREAD/VMWRITE. */
+struct nested_stats {
+    uint64_t vmread_exits[VMCS_FIELD_COUNT];
+    uint64_t vmwrite_exits[VMCS_FIELD_COUNT];
+    uint64_t vmcs02_hw_failures; /* hardware refused a vmcs02 L0's checks passed */
+};
+
+struct nested_vmx {
+    bool vmxon;              /* L1 is in (virtual) VMX operation */
+    uint64_t vmxon_ptr;
+    uint64_t current;        /* current vmcs12 (L1 address) or VMCS_LINK_NONE */
+    struct vmcs12 *cache;    /* the current vmcs12's contents (L0 memory) */
+    bool shadow_enabled;     /* VMCS shadowing backs L1's VMREAD/VMWRITE */
+    uint64_t shadow_vmcs;    /* the hardware shadow VMCS */
+    uint64_t vmread_bitmap, vmwrite_bitmap;
+    uint64_t vmcs02;         /* the hardware VMCS that runs L2 */
+    bool vmcs02_launched;
+    bool entry_was_launch;   /* the entry in flight was a VMLAUNCH */
+    uint64_t msr_bitmap02, io_bitmap02_a, io_bitmap02_b;
+    bool vmcs02_for_current; /* vmcs02 holds the current vmcs12 (only shadowed
+                                fields can have changed since) */
+    bool vpid12_seen;        /* a VPID-tagged L2 ran since the last flush */
+    uint16_t last_vpid12;
+    struct nested_stats stats;
+};
+
+/* Allocates nested state for the vCPU and installs the VMX-instruction
+ * exit handlers. False if pool memory ran out. */
+bool nested_init(struct vm *vm, struct vcpu *v);
+
+/* An exit of L2: reflect it to L1 if L1 asked for it (returns true), else
+ * return false for L0 to handle it. */
+bool nested_l2_exit(struct vcpu *v, uint32_t reason);
+
+/* --- shared between the files of vmm/nested/ --- */
+
+/* VMsucceed / VMfail (SDM 31.2), then RIP past the instruction. */
+void nested_vmsucceed(struct vcpu *v);
+void nested_vmfail_invalid(struct vcpu *v);
+void nested_vmfail_valid(struct vcpu *v, uint32_t error);
+void nested_vmfail(struct vcpu *v, uint32_t error);
+/* The #UD/#GP checks common to all VMX instructions in VMX operation
+ * (SDM 31.3): false if a fault was injected. */
+bool nested_vmx_insn_allowed(struct vcpu *v);
+bool nested_has_current(const struct vcpu *v);
+
+/* shadow.c */
+bool shadow_init(struct vm *vm, struct nested_vmx *n);
+void shadow_activate(struct nested_vmx *n);   /* after VMPTRLD */
+void shadow_deactivate(struct nested_vmx *n); /* no current vmcs12 */
+void shadow_pull(struct nested_vmx *n);       /* shadow VMCS -> cache */
+void shadow_push(struct nested_vmx *n);       /* cache -> shadow VMCS */
+void shadow_push_field(struct nested_vmx *n, enum vmcs_field_index i);
+bool shadow_field(enum vmcs_field_index i, bool write);
+
+/* vmx_insn.c */
+void nested_install_insn_handlers(void);
+
+/* entry.c */
+void handle_vmlaunch(struct vcpu *v);
+void handle_vmresume(struct vcpu *v);
+/* The hardware refused vmcs02: turn it into L1's VMfail. */
+void nested_vmcs02_entry_failed(struct vcpu *v, uint32_t vm_instruction_error);
+
+/* vmexit.c */
+void nested_vmexit(struct vcpu *v, uint32_t reason, uint64_t qualification);
+void nested_entry_failure(struct vcpu *v, uint32_t reason, uint64_t qualification);
+
+/* reflect.c: an exit of L2 as the reflection rules need it. */
+struct l2_exit {
+    uint32_t reason;        /* basic exit reason */
+    uint64_t qualification;
+    uint32_t intr_info, intr_error;
+    uint32_t msr;           /* ECX of RDMSR/WRMSR */
+    uint64_t cr_source;     /* the value of MOV to CR / LMSW */
+};
+/* Does L1 want this exit of L2, by vmcs12's controls (SDM 26.1-26.2)? */
+bool nested_exit_wanted_by_l1(const struct vmcs12 *c, const struct l2_exit *e);
+
+#endif

@@ -1,0 +1,433 @@
+#include "vmm/nested/vmcs02.h"
+#include "vmm/nested/vmx_msrs.h"
+#include "vmm/msr.h"
+#include "vmm/pmm.h"
+#include "vmm/vm.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/cpu_bits.h"
+#include "arch/x86/msr_index.h"
+#include "arch/x86/physmem.h"
+#include "arch/x86/vmx.h"
+#include "arch/x86/vmx_bits.h"
+#include "arch/x86/vmx_root.h"
+#include "lib/string.h"
+
+#define BITMAP_BYTES     4096
+#define PAE_PDPTE_COUNT  4
+#define PAE_PDPT_MASK    0xffffffe0ULL
+#define PDPTE_RESERVED   0x1e6ULL /* bits 2:1, 8:5 (SDM 4.4.1) */
+#define DR7_INIT         0x400ULL
+#define L1_TSC_OFFSET    0 /* L1 runs with the host's TSC */
+#define HOST_SEG_LIMIT   0xffffffffU
+#define HOST_TR_LIMIT    0x67U
+#define HOST_DT_LIMIT    0xffffU
+
+/* L0 always needs these for L2: its own host state back, L2's EFER/PAT. */
+#define L0_EXIT_CONTROLS                                                                           \
+    (EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_EFER | EXIT_LOAD_EFER | EXIT_SAVE_PAT | EXIT_LOAD_PAT | \
+     EXIT_SAVE_DEBUG_CONTROLS)
+#define L0_ENTRY_CONTROLS (ENTRY_LOAD_EFER | ENTRY_LOAD_PAT | ENTRY_LOAD_DEBUG_CONTROLS)
+
+uint32_t vmcs02_pin(uint32_t pin12, struct vmx_ctl hw) { return vmx_ctl_adjust(hw, pin12, 0); }
+
+uint32_t vmcs02_proc(uint32_t proc12, struct vmx_ctl hw)
+{
+    uint32_t proc = proc12 | PROC_SECONDARY_CONTROLS;
+    /* I/O: L1's bitmaps merged with L0's; unconditional exiting if L1 asks
+     * for it without bitmaps; otherwise L0's own bitmaps (SDM 25.6.4). */
+    if (proc12 & PROC_USE_IO_BITMAPS)
+        proc &= ~PROC_UNCOND_IO_EXITING;
+    else if (!(proc12 & PROC_UNCOND_IO_EXITING))
+        proc |= PROC_USE_IO_BITMAPS;
+    /* Without MSR bitmaps in vmcs12 every MSR access exits (to L1). */
+    return vmx_ctl_adjust(hw, proc, 0);
+}
+
+uint32_t vmcs02_proc2(uint32_t proc12, uint32_t proc2_12, struct vmx_ctl hw)
+{
+    uint32_t proc2 = (proc12 & PROC_SECONDARY_CONTROLS) ? proc2_12 : 0;
+    /* L2 runs on EPT01 (L1 offers no EPT yet) and on its own VPID. */
+    proc2 |= PROC2_ENABLE_EPT | PROC2_ENABLE_VPID;
+    return vmx_ctl_adjust(hw, proc2 & hw.may1, 0);
+}
+
+uint32_t vmcs02_exit(uint32_t exit12, struct vmx_ctl hw)
+{
+    return vmx_ctl_adjust(hw, L0_EXIT_CONTROLS | (exit12 & (EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PREEMPT_TIMER)), 0);
+}
+
+uint32_t vmcs02_entry(uint32_t entry12, struct vmx_ctl hw)
+{
+    return vmx_ctl_adjust(hw, L0_ENTRY_CONTROLS | (entry12 & ENTRY_IA32E_MODE_GUEST), 0);
+}
+
+/* Without "load IA32_EFER", L2 gets L1's EFER with LMA/LME from the
+ * "IA-32e mode guest" control (SDM 26.3.2.1). */
+uint64_t vmcs02_guest_efer(const struct vmcs12 *c, uint64_t l1_efer)
+{
+    if (VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_LOAD_EFER)
+        return VMCS12(c, GUEST_IA32_EFER);
+    if (VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST)
+        return l1_efer | EFER_LMA | EFER_LME;
+    return l1_efer & ~(EFER_LMA | EFER_LME);
+}
+
+void bitmap_merge(uint8_t *dst, const uint8_t *a, const uint8_t *b)
+{
+    uint64_t *d = (uint64_t *)dst;
+    const uint64_t *x = (const uint64_t *)a, *y = (const uint64_t *)b;
+    for (unsigned i = 0; i < BITMAP_BYTES / 8; i++)
+        d[i] = x[i] | y[i];
+}
+
+bool vmcs02_create(struct vcpu *v)
+{
+    struct nested_vmx *n = v->nested;
+    static const enum vmcs_field host_fields[] = {
+        VMCS_HOST_CR0, VMCS_HOST_CR3, VMCS_HOST_CR4, VMCS_HOST_ES_SELECTOR, VMCS_HOST_CS_SELECTOR,
+        VMCS_HOST_SS_SELECTOR, VMCS_HOST_DS_SELECTOR, VMCS_HOST_FS_SELECTOR, VMCS_HOST_GS_SELECTOR,
+        VMCS_HOST_TR_SELECTOR, VMCS_HOST_FS_BASE, VMCS_HOST_GS_BASE, VMCS_HOST_TR_BASE,
+        VMCS_HOST_GDTR_BASE, VMCS_HOST_IDTR_BASE, VMCS_HOST_IA32_SYSENTER_CS,
+        VMCS_HOST_IA32_SYSENTER_ESP, VMCS_HOST_IA32_SYSENTER_EIP, VMCS_HOST_IA32_EFER,
+        VMCS_HOST_IA32_PAT, VMCS_HOST_RSP, VMCS_HOST_RIP};
+    enum { HOST_FIELDS = sizeof(host_fields) / sizeof(host_fields[0]) };
+    uint64_t values[HOST_FIELDS];
+    for (unsigned i = 0; i < HOST_FIELDS; i++)
+        values[i] = vmcs_read(host_fields[i]);
+    n->vmcs02 = pmm_alloc_page();
+    n->msr_bitmap02 = pmm_alloc_page();
+    n->io_bitmap02_a = pmm_alloc_page();
+    n->io_bitmap02_b = pmm_alloc_page();
+    if (!n->vmcs02 || !n->msr_bitmap02 || !n->io_bitmap02_a || !n->io_bitmap02_b ||
+        !vmcs_region_init(the_vm.caps, n->vmcs02, false) || !vmcs_load(n->vmcs02))
+        return false;
+    for (unsigned i = 0; i < HOST_FIELDS; i++)
+        vmcs_write(host_fields[i], values[i]);
+    vmcs_write(VMCS_VMCS_LINK_POINTER, VMCS_LINK_NONE);
+    vmcs_write(VMCS_EPT_POINTER, the_vm.eptp01);
+    vmcs_write(VMCS_VPID, NESTED_VPID02);
+    vmcs_write(VMCS_VM_EXIT_MSR_STORE_COUNT, 0);
+    vmcs_write(VMCS_VM_EXIT_MSR_LOAD_COUNT, 0);
+    vmcs_write(VMCS_VM_ENTRY_MSR_LOAD_COUNT, 0);
+    vmcs_write(VMCS_MSR_BITMAP, n->msr_bitmap02);
+    vmcs_load(v->vmcs01);
+    return true;
+}
+
+/* L2's PAE PDPTEs: with EPT the CPU takes them from the VMCS at entry
+ * (SDM 26.3.2.4), so L0 reads them from L2's CR3 in L1 memory. */
+static bool load_pdptes(const struct vmcs12 *c)
+{
+    static const enum vmcs_field pdpte[PAE_PDPTE_COUNT] = {VMCS_GUEST_PDPTE0, VMCS_GUEST_PDPTE1,
+                                                           VMCS_GUEST_PDPTE2, VMCS_GUEST_PDPTE3};
+    uint64_t cr0 = VMCS12(c, GUEST_CR0), cr4 = VMCS12(c, GUEST_CR4);
+    bool pae = (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST);
+    if (!pae)
+        return true;
+    const uint64_t *table = vm_l1_ram(VMCS12(c, GUEST_CR3) & PAE_PDPT_MASK, PAE_PDPTE_COUNT * 8);
+    if (!table)
+        return false;
+    for (unsigned i = 0; i < PAE_PDPTE_COUNT; i++) {
+        uint64_t e = table[i];
+        if ((e & 1) && (e & (PDPTE_RESERVED | ~(the_vm.host_mtrr.phys_addr_mask | 0xfffULL))))
+            return false;
+        vmcs_write(pdpte[i], e);
+    }
+    return true;
+}
+
+/* Guest-state fields copied verbatim; the rest are computed. */
+static bool copied_guest_field(enum vmcs_field_index i)
+{
+    const struct vmcs12_field_info *f = &vmcs12_fields[i];
+    if (vmcs_enc_type(f->encoding) != VMCS_TYPE_GUEST || (f->flags & FIELD_L0_ONLY))
+        return false;
+    switch (i) {
+    case VMCS_IDX_VMCS_LINK_POINTER:
+    case VMCS_IDX_GUEST_IA32_EFER:
+    case VMCS_IDX_GUEST_IA32_PAT:
+    case VMCS_IDX_GUEST_IA32_DEBUGCTL:
+    case VMCS_IDX_GUEST_DR7:
+    case VMCS_IDX_GUEST_IA32_PERF_GLOBAL_CTRL:
+    case VMCS_IDX_GUEST_PDPTE0:
+    case VMCS_IDX_GUEST_PDPTE1:
+    case VMCS_IDX_GUEST_PDPTE2:
+    case VMCS_IDX_GUEST_PDPTE3:
+        return false;
+    default:
+        return true;
+    }
+}
+
+static void write_controls(struct vcpu *v, const struct vmcs12 *c)
+{
+    struct nested_vmx *n = v->nested;
+    const struct vmx_caps *hw = the_vm.caps;
+    uint32_t proc12 = (uint32_t)VMCS12(c, CPU_BASED_VM_EXEC_CONTROL);
+    uint32_t proc2_12 = (uint32_t)VMCS12(c, SECONDARY_VM_EXEC_CONTROL);
+    uint32_t proc = vmcs02_proc(proc12, hw->proc);
+    vmcs_write(VMCS_PIN_BASED_VM_EXEC_CONTROL, vmcs02_pin((uint32_t)VMCS12(c, PIN_BASED_VM_EXEC_CONTROL), hw->pin));
+    vmcs_write(VMCS_CPU_BASED_VM_EXEC_CONTROL, proc);
+    vmcs_write(VMCS_SECONDARY_VM_EXEC_CONTROL, vmcs02_proc2(proc12, proc2_12, hw->proc2));
+    vmcs_write(VMCS_VM_EXIT_CONTROLS, vmcs02_exit((uint32_t)VMCS12(c, VM_EXIT_CONTROLS), hw->exit));
+    vmcs_write(VMCS_VM_ENTRY_CONTROLS, vmcs02_entry((uint32_t)VMCS12(c, VM_ENTRY_CONTROLS), hw->entry));
+    vmcs_write(VMCS_EXCEPTION_BITMAP, VMCS12(c, EXCEPTION_BITMAP));
+    vmcs_write(VMCS_PAGE_FAULT_ERROR_CODE_MASK, VMCS12(c, PAGE_FAULT_ERROR_CODE_MASK));
+    vmcs_write(VMCS_PAGE_FAULT_ERROR_CODE_MATCH, VMCS12(c, PAGE_FAULT_ERROR_CODE_MATCH));
+    /* CR masks and shadows are L1's: VMX-fixed bits of L2's CRs are
+     * enforced by the CPU itself (SDM 24.8). */
+    vmcs_write(VMCS_CR0_GUEST_HOST_MASK, VMCS12(c, CR0_GUEST_HOST_MASK));
+    vmcs_write(VMCS_CR4_GUEST_HOST_MASK, VMCS12(c, CR4_GUEST_HOST_MASK));
+    vmcs_write(VMCS_CR0_READ_SHADOW, VMCS12(c, CR0_READ_SHADOW));
+    vmcs_write(VMCS_CR4_READ_SHADOW, VMCS12(c, CR4_READ_SHADOW));
+    vmcs_write(VMCS_CR3_TARGET_COUNT, VMCS12(c, CR3_TARGET_COUNT));
+    vmcs_write(VMCS_CR3_TARGET_VALUE0, VMCS12(c, CR3_TARGET_VALUE0));
+    vmcs_write(VMCS_CR3_TARGET_VALUE1, VMCS12(c, CR3_TARGET_VALUE1));
+    vmcs_write(VMCS_CR3_TARGET_VALUE2, VMCS12(c, CR3_TARGET_VALUE2));
+    vmcs_write(VMCS_CR3_TARGET_VALUE3, VMCS12(c, CR3_TARGET_VALUE3));
+    uint64_t tsc_offset = L1_TSC_OFFSET;
+    if (proc12 & PROC_TSC_OFFSETTING)
+        tsc_offset += VMCS12(c, TSC_OFFSET);
+    vmcs_write(VMCS_TSC_OFFSET, tsc_offset);
+    vmcs_write(VMCS_VM_ENTRY_INTR_INFO_FIELD, VMCS12(c, VM_ENTRY_INTR_INFO_FIELD));
+    vmcs_write(VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE, VMCS12(c, VM_ENTRY_EXCEPTION_ERROR_CODE));
+    vmcs_write(VMCS_VM_ENTRY_INSTRUCTION_LEN, VMCS12(c, VM_ENTRY_INSTRUCTION_LEN));
+
+    /* Bitmaps: an exit if L0 or L1 wants it. */
+    if (proc12 & PROC_USE_MSR_BITMAPS)
+        bitmap_merge(phys_to_virt(n->msr_bitmap02), phys_to_virt(the_vm.msr_bitmap),
+                     phys_to_virt(VMCS12(c, MSR_BITMAP)));
+    if (proc & PROC_USE_IO_BITMAPS) {
+        if (proc12 & PROC_USE_IO_BITMAPS) {
+            bitmap_merge(phys_to_virt(n->io_bitmap02_a), phys_to_virt(the_vm.io_bitmap_a),
+                         phys_to_virt(VMCS12(c, IO_BITMAP_A)));
+            bitmap_merge(phys_to_virt(n->io_bitmap02_b), phys_to_virt(the_vm.io_bitmap_b),
+                         phys_to_virt(VMCS12(c, IO_BITMAP_B)));
+            vmcs_write(VMCS_IO_BITMAP_A, n->io_bitmap02_a);
+            vmcs_write(VMCS_IO_BITMAP_B, n->io_bitmap02_b);
+        } else {
+            vmcs_write(VMCS_IO_BITMAP_A, the_vm.io_bitmap_a);
+            vmcs_write(VMCS_IO_BITMAP_B, the_vm.io_bitmap_b);
+        }
+    }
+}
+
+/* TLB: every vpid12 (and VPID-less L2) shares vpid02 (SDM 29.4.3). */
+static void flush_vpid02_if_needed(struct nested_vmx *n, const struct vmcs12 *c)
+{
+    bool vpid12_on = (VMCS12(c, CPU_BASED_VM_EXEC_CONTROL) & PROC_SECONDARY_CONTROLS) &&
+                     (VMCS12(c, SECONDARY_VM_EXEC_CONTROL) & PROC2_ENABLE_VPID);
+    uint16_t vpid12 = (uint16_t)VMCS12(c, VPID);
+    if (!vpid12_on || !n->vpid12_seen || vpid12 != n->last_vpid12)
+        invvpid(INVVPID_SINGLE_CONTEXT, NESTED_VPID02, 0);
+    n->vpid12_seen = vpid12_on;
+    n->last_vpid12 = vpid12;
+}
+
+bool vmcs02_prepare(struct vcpu *v, const struct l1_inherit *l1, bool full)
+{
+    struct nested_vmx *n = v->nested;
+    const struct vmcs12 *c = n->cache;
+    write_controls(v, c);
+    for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++)
+        if (copied_guest_field(i) && (full || shadow_field(i, true)))
+            vmcs_write((enum vmcs_field)vmcs12_fields[i].encoding, c->field[i]);
+    uint32_t entry12 = (uint32_t)VMCS12(c, VM_ENTRY_CONTROLS);
+    vmcs_write(VMCS_GUEST_IA32_EFER, vmcs02_guest_efer(c, l1->efer));
+    vmcs_write(VMCS_GUEST_IA32_PAT, (entry12 & ENTRY_LOAD_PAT) ? VMCS12(c, GUEST_IA32_PAT) : l1->pat);
+    bool debug = entry12 & ENTRY_LOAD_DEBUG_CONTROLS;
+    vmcs_write(VMCS_GUEST_IA32_DEBUGCTL, debug ? VMCS12(c, GUEST_IA32_DEBUGCTL) : l1->debugctl);
+    vmcs_write(VMCS_GUEST_DR7, debug ? VMCS12(c, GUEST_DR7) : l1->dr7);
+    flush_vpid02_if_needed(n, c);
+    return load_pdptes(c);
+}
+
+void vmcs02_sync_to_vmcs12(struct vcpu *v)
+{
+    struct vmcs12 *c = v->nested->cache;
+    static const enum vmcs_field_index exit_info[] = {
+        VMCS_IDX_VM_EXIT_REASON, VMCS_IDX_EXIT_QUALIFICATION, VMCS_IDX_VM_EXIT_INTR_INFO,
+        VMCS_IDX_VM_EXIT_INTR_ERROR_CODE, VMCS_IDX_IDT_VECTORING_INFO_FIELD,
+        VMCS_IDX_IDT_VECTORING_ERROR_CODE, VMCS_IDX_VM_EXIT_INSTRUCTION_LEN,
+        VMCS_IDX_VMX_INSTRUCTION_INFO, VMCS_IDX_GUEST_LINEAR_ADDRESS,
+        VMCS_IDX_GUEST_PHYSICAL_ADDRESS, VMCS_IDX_IO_RCX, VMCS_IDX_IO_RSI, VMCS_IDX_IO_RDI,
+        VMCS_IDX_IO_RIP, VMCS_IDX_VM_ENTRY_INTR_INFO_FIELD};
+    for (unsigned i = 0; i < sizeof(exit_info) / sizeof(exit_info[0]); i++)
+        c->field[exit_info[i]] = vmcs_read((enum vmcs_field)vmcs12_fields[exit_info[i]].encoding);
+    for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++)
+        if (copied_guest_field(i))
+            c->field[i] = vmcs_read((enum vmcs_field)vmcs12_fields[i].encoding);
+    uint32_t exit12 = (uint32_t)VMCS12(c, VM_EXIT_CONTROLS);
+    if (exit12 & EXIT_SAVE_EFER)
+        VMCS12(c, GUEST_IA32_EFER) = vmcs_read(VMCS_GUEST_IA32_EFER);
+    if (exit12 & EXIT_SAVE_PAT)
+        VMCS12(c, GUEST_IA32_PAT) = vmcs_read(VMCS_GUEST_IA32_PAT);
+    if (exit12 & EXIT_SAVE_DEBUG_CONTROLS) {
+        VMCS12(c, GUEST_IA32_DEBUGCTL) = vmcs_read(VMCS_GUEST_IA32_DEBUGCTL);
+        VMCS12(c, GUEST_DR7) = vmcs_read(VMCS_GUEST_DR7);
+    }
+    if (!(exit12 & EXIT_SAVE_PREEMPT_TIMER))
+        VMCS12(c, VMX_PREEMPTION_TIMER_VALUE) = c->field[VMCS_IDX_VMX_PREEMPTION_TIMER_VALUE];
+    /* The CPU keeps "IA-32e mode guest" = EFER.LMA on exit (IA32_VMX_MISC bit 5). */
+    uint32_t ia32e = vmcs_read32(VMCS_VM_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST;
+    VMCS12(c, VM_ENTRY_CONTROLS) = (VMCS12(c, VM_ENTRY_CONTROLS) & ~(uint64_t)ENTRY_IA32E_MODE_GUEST) | ia32e;
+}
+
+static void write_host_segment(enum vmcs_field sel_field, uint16_t sel, uint64_t base, uint32_t ar)
+{
+    unsigned i = (sel_field - VMCS_GUEST_ES_SELECTOR) / 2;
+    bool unusable = sel == 0;
+    vmcs_write(sel_field, sel);
+    vmcs_write((enum vmcs_field)(VMCS_GUEST_ES_BASE + 2 * i), base);
+    vmcs_write((enum vmcs_field)(VMCS_GUEST_ES_LIMIT + 2 * i), HOST_SEG_LIMIT);
+    vmcs_write((enum vmcs_field)(VMCS_GUEST_ES_AR_BYTES + 2 * i), unusable ? AR_UNUSABLE : ar);
+}
+
+/* SDM 28.5.1-28.5.2: what L1 looks like right after the nested VM exit. */
+bool vmcs12_load_host_state(struct vcpu *v)
+{
+    const struct vmcs12 *c = v->nested->cache;
+    uint32_t exit12 = (uint32_t)VMCS12(c, VM_EXIT_CONTROLS);
+    bool host64 = exit12 & EXIT_HOST_ADDR_SPACE_SIZE;
+    const struct vmx_msrs *fixed = &the_vm.caps->raw;
+
+    /* CR0/CR4: L1's values in the shadows, the CPU's with L0's bits. */
+    uint64_t cr0 = VMCS12(c, HOST_CR0), cr4 = VMCS12(c, HOST_CR4);
+    v->cr0_shadow = cr0;
+    v->cr4_shadow = cr4;
+    vmcs_write(VMCS_GUEST_CR0, cr0 | (fixed->cr0_fixed0 & ~(CR0_PG | CR0_PE)));
+    vmcs_write(VMCS_CR0_READ_SHADOW, cr0);
+    vmcs_write(VMCS_GUEST_CR4, cr4 | fixed->cr4_fixed0 | CR4_VMXE);
+    vmcs_write(VMCS_CR4_READ_SHADOW, cr4);
+    vmcs_write(VMCS_GUEST_CR3, VMCS12(c, HOST_CR3));
+    vmcs_write(VMCS_GUEST_DR7, DR7_INIT);
+    vmcs_write(VMCS_GUEST_IA32_DEBUGCTL, 0);
+    vmcs_write(VMCS_GUEST_SYSENTER_CS, VMCS12(c, HOST_IA32_SYSENTER_CS));
+    vmcs_write(VMCS_GUEST_SYSENTER_ESP, VMCS12(c, HOST_IA32_SYSENTER_ESP));
+    vmcs_write(VMCS_GUEST_SYSENTER_EIP, VMCS12(c, HOST_IA32_SYSENTER_EIP));
+    if (exit12 & EXIT_LOAD_PAT)
+        vmcs_write(VMCS_GUEST_IA32_PAT, VMCS12(c, HOST_IA32_PAT));
+    uint64_t efer = vmcs_read(VMCS_GUEST_IA32_EFER);
+    if (exit12 & EXIT_LOAD_EFER)
+        efer = VMCS12(c, HOST_IA32_EFER);
+    else
+        efer = host64 ? efer | EFER_LMA | EFER_LME : efer & ~(EFER_LMA | EFER_LME);
+    vmcs_write(VMCS_GUEST_IA32_EFER, efer);
+    uint32_t entry01 = vmcs_read32(VMCS_VM_ENTRY_CONTROLS) & ~ENTRY_IA32E_MODE_GUEST;
+    vmcs_write(VMCS_VM_ENTRY_CONTROLS, entry01 | (host64 ? ENTRY_IA32E_MODE_GUEST : 0));
+
+    /* Segments (SDM 28.5.2). */
+    const uint32_t data = SEG_TYPE_WRITABLE | SEG_TYPE_ACCESSED | AR_S | AR_P | AR_DB | AR_G;
+    uint32_t code = SEG_TYPE_CODE | SEG_TYPE_READABLE | SEG_TYPE_ACCESSED | AR_S | AR_P | AR_G |
+                    (host64 ? AR_L : AR_DB);
+    write_host_segment(VMCS_GUEST_CS_SELECTOR, (uint16_t)VMCS12(c, HOST_CS_SELECTOR), 0, code);
+    write_host_segment(VMCS_GUEST_SS_SELECTOR, (uint16_t)VMCS12(c, HOST_SS_SELECTOR), 0, data);
+    write_host_segment(VMCS_GUEST_DS_SELECTOR, (uint16_t)VMCS12(c, HOST_DS_SELECTOR), 0, data);
+    write_host_segment(VMCS_GUEST_ES_SELECTOR, (uint16_t)VMCS12(c, HOST_ES_SELECTOR), 0, data);
+    write_host_segment(VMCS_GUEST_FS_SELECTOR, (uint16_t)VMCS12(c, HOST_FS_SELECTOR),
+                       VMCS12(c, HOST_FS_BASE), data);
+    write_host_segment(VMCS_GUEST_GS_SELECTOR, (uint16_t)VMCS12(c, HOST_GS_SELECTOR),
+                       VMCS12(c, HOST_GS_BASE), data);
+    /* FS/GS bases are loaded even with null selectors. */
+    vmcs_write(VMCS_GUEST_FS_BASE, VMCS12(c, HOST_FS_BASE));
+    vmcs_write(VMCS_GUEST_GS_BASE, VMCS12(c, HOST_GS_BASE));
+    vmcs_write(VMCS_GUEST_TR_SELECTOR, VMCS12(c, HOST_TR_SELECTOR));
+    vmcs_write(VMCS_GUEST_TR_BASE, VMCS12(c, HOST_TR_BASE));
+    vmcs_write(VMCS_GUEST_TR_LIMIT, HOST_TR_LIMIT);
+    vmcs_write(VMCS_GUEST_TR_AR_BYTES, SEG_TYPE_TSS_BUSY_32 | AR_P);
+    vmcs_write(VMCS_GUEST_LDTR_SELECTOR, 0);
+    vmcs_write(VMCS_GUEST_LDTR_AR_BYTES, AR_UNUSABLE);
+    vmcs_write(VMCS_GUEST_GDTR_BASE, VMCS12(c, HOST_GDTR_BASE));
+    vmcs_write(VMCS_GUEST_GDTR_LIMIT, HOST_DT_LIMIT);
+    vmcs_write(VMCS_GUEST_IDTR_BASE, VMCS12(c, HOST_IDTR_BASE));
+    vmcs_write(VMCS_GUEST_IDTR_LIMIT, HOST_DT_LIMIT);
+
+    vmcs_write(VMCS_GUEST_RIP, VMCS12(c, HOST_RIP));
+    vmcs_write(VMCS_GUEST_RSP, VMCS12(c, HOST_RSP));
+    vmcs_write(VMCS_GUEST_RFLAGS, RFLAGS_FIXED1);
+    vmcs_write(VMCS_GUEST_INTERRUPTIBILITY_INFO, 0);
+    vmcs_write(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
+    vmcs_write(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, 0);
+    vmcs_write(VMCS_VM_ENTRY_INTR_INFO_FIELD, 0);
+    return msr_list_load(VMCS12(c, VM_EXIT_MSR_LOAD_ADDR), VMCS12(c, VM_EXIT_MSR_LOAD_COUNT), true) == 0;
+}
+
+/* MSR-list entries (SDM 25.7.2): index, reserved, value. */
+struct msr_list_entry {
+    uint32_t index;
+    uint32_t reserved;
+    uint64_t value;
+};
+
+/* MSRs the VMCS switches itself: a list entry for them goes to the guest
+ * field of the current VMCS (vmcs02 on entry, vmcs01 on exit), never to
+ * the CPU under L0. */
+static bool vmcs_msr_field(uint32_t msr, enum vmcs_field *f)
+{
+    switch (msr) {
+    case MSR_IA32_EFER: *f = VMCS_GUEST_IA32_EFER; return true;
+    case MSR_IA32_PAT: *f = VMCS_GUEST_IA32_PAT; return true;
+    case MSR_IA32_DEBUGCTL: *f = VMCS_GUEST_IA32_DEBUGCTL; return true;
+    case MSR_IA32_SYSENTER_CS: *f = VMCS_GUEST_SYSENTER_CS; return true;
+    case MSR_IA32_SYSENTER_ESP: *f = VMCS_GUEST_SYSENTER_ESP; return true;
+    case MSR_IA32_SYSENTER_EIP: *f = VMCS_GUEST_SYSENTER_EIP; return true;
+    case MSR_IA32_FS_BASE: *f = VMCS_GUEST_FS_BASE; return true;
+    case MSR_IA32_GS_BASE: *f = VMCS_GUEST_GS_BASE; return true;
+    default: return false;
+    }
+}
+
+static bool msr_list_index_allowed(uint32_t msr, bool exit_list)
+{
+    /* SDM 26.4 / 28.6: no x2APIC MSRs, no SMM monitor control; on exit
+     * also not FS/GS base. */
+    if (msr >> 8 == MSR_X2APIC_FIRST >> 8)
+        return false;
+    if (exit_list && (msr == MSR_IA32_FS_BASE || msr == MSR_IA32_GS_BASE))
+        return false;
+    return msr != MSR_IA32_SMM_MONITOR_CTL;
+}
+
+uint32_t msr_list_load(uint64_t addr, uint64_t count, bool exit_list)
+{
+    for (uint64_t i = 0; i < count; i++) {
+        const struct msr_list_entry *e = vm_l1_ram(addr + i * sizeof(*e), sizeof(*e));
+        if (!e || e->reserved || !msr_list_index_allowed(e->index, exit_list))
+            return (uint32_t)i + 1;
+        enum vmcs_field f;
+        bool ok;
+        if (vmcs_msr_field(e->index, &f)) {
+            vmcs_write(f, e->value);
+            ok = true;
+        } else {
+            ok = msr_is_passthrough(e->index) ? wrmsr_safe(e->index, e->value)
+                                              : msr_emulate_write(&the_vm, e->index, e->value);
+        }
+        if (!ok)
+            return (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+uint32_t msr_list_store(uint64_t addr, uint64_t count)
+{
+    for (uint64_t i = 0; i < count; i++) {
+        struct msr_list_entry *e = vm_l1_ram(addr + i * sizeof(*e), sizeof(*e));
+        if (!e || e->reserved || e->index >> 8 == MSR_X2APIC_FIRST >> 8)
+            return (uint32_t)i + 1;
+        uint64_t value = 0;
+        enum vmcs_field f;
+        bool ok;
+        if (vmcs_msr_field(e->index, &f)) {
+            value = vmcs_read(f);
+            ok = true;
+        } else {
+            ok = msr_is_passthrough(e->index) ? rdmsr_safe(e->index, &value)
+                                              : msr_emulate_read(&the_vm, e->index, &value);
+        }
+        if (!ok)
+            return (uint32_t)i + 1;
+        e->value = value;
+    }
+    return 0;
+}

@@ -1,0 +1,59 @@
+/* Nested VM exits: L2 -> L1 (SDM ch. 28), and the VM-entry failures that
+ * L1 sees as exits (SDM 27.8). */
+#include "vmm/nested/nested.h"
+#include "vmm/nested/vmcs02.h"
+#include "vmm/vm.h"
+#include "arch/x86/exit_reasons.h"
+#include "arch/x86/physmem.h"
+#include "arch/x86/vmx.h"
+#include "arch/x86/vmx_bits.h"
+#include "lib/log.h"
+
+#define VMX_ABORT_LOADING_HOST_MSRS 4 /* SDM 28.7 */
+#define VMX_ABORT_SAVING_GUEST_MSRS 1
+
+/* A VMX abort (SDM 28.7): L1's logical processor would shut down. The
+ * indicator goes into the vmcs12 region; nestvisor stops L1. */
+static __attribute__((noreturn)) void vmx_abort(struct vcpu *v, uint32_t indicator)
+{
+    struct vmcs12 *r = phys_to_virt(v->nested->current);
+    r->abort = indicator;
+    vcpu_dump(v, "VMX abort");
+    log_error("nested: VMX abort %u while switching from L2 to L1\n", indicator);
+    vm_stop(POWER_GUEST_FAULT, "VMX abort in L1");
+}
+
+static void finish_exit_to_l1(struct vcpu *v)
+{
+    struct nested_vmx *n = v->nested;
+    vmcs_load(v->vmcs01);
+    v->in_l2 = false;
+    if (!vmcs12_load_host_state(v))
+        vmx_abort(v, VMX_ABORT_LOADING_HOST_MSRS);
+    shadow_push(n);
+}
+
+void nested_vmexit(struct vcpu *v, uint32_t reason, uint64_t qualification)
+{
+    struct nested_vmx *n = v->nested;
+    (void)reason;
+    (void)qualification;
+    vmcs02_sync_to_vmcs12(v);
+    if (msr_list_store(VMCS12(n->cache, VM_EXIT_MSR_STORE_ADDR), VMCS12(n->cache, VM_EXIT_MSR_STORE_COUNT)))
+        vmx_abort(v, VMX_ABORT_SAVING_GUEST_MSRS);
+    finish_exit_to_l1(v);
+}
+
+/* The entry never happened: vmcs12 records the failure, L1 continues from
+ * its host state; guest state and launch state are untouched. */
+void nested_entry_failure(struct vcpu *v, uint32_t reason, uint64_t qualification)
+{
+    struct vmcs12 *c = v->nested->cache;
+    VMCS12(c, VM_EXIT_REASON) = reason | EXIT_REASON_FAILED_ENTRY;
+    VMCS12(c, EXIT_QUALIFICATION) = qualification;
+    VMCS12(c, VM_EXIT_INTR_INFO) = 0;
+    VMCS12(c, IDT_VECTORING_INFO_FIELD) = 0;
+    VMCS12(c, VM_EXIT_INSTRUCTION_LEN) = 0;
+    VMCS12(c, VM_ENTRY_INTR_INFO_FIELD) &= ~(uint64_t)INTR_INFO_VALID;
+    finish_exit_to_l1(v);
+}

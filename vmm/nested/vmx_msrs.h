@@ -1,0 +1,40 @@
+/* The IA32_VMX_* capability MSRs nestvisor exposes to L1: the hardware's
+ * values intersected with what nestvisor implements (docs/nested.md has
+ * the table; nothing outside it is ever offered). */
+#ifndef VMM_NESTED_VMX_MSRS_H
+#define VMM_NESTED_VMX_MSRS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "arch/x86/vmx_caps.h"
+
+/* What nestvisor can emulate, per control field. */
+#define NESTED_PIN_SUPPORTED                                                                       \
+    (PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS | PIN_PREEMPTION_TIMER)
+#define NESTED_PROC_SUPPORTED                                                                      \
+    (PROC_INTR_WINDOW_EXITING | PROC_TSC_OFFSETTING | PROC_HLT_EXITING | PROC_INVLPG_EXITING |     \
+     PROC_MWAIT_EXITING | PROC_RDPMC_EXITING | PROC_RDTSC_EXITING | PROC_CR3_LOAD_EXITING |        \
+     PROC_CR3_STORE_EXITING | PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING |                     \
+     PROC_NMI_WINDOW_EXITING | PROC_MOV_DR_EXITING | PROC_UNCOND_IO_EXITING |                      \
+     PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_MONITOR_EXITING | PROC_PAUSE_EXITING |      \
+     PROC_SECONDARY_CONTROLS)
+#define NESTED_PROC2_SUPPORTED                                                                     \
+    (PROC2_DESC_TABLE_EXITING | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_VPID | PROC2_WBINVD_EXITING |   \
+     PROC2_ENABLE_INVPCID)
+#define NESTED_EXIT_SUPPORTED                                                                      \
+    (EXIT_SAVE_DEBUG_CONTROLS | EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTR_ON_EXIT |                \
+     EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_EFER | EXIT_LOAD_EFER | EXIT_SAVE_PREEMPT_TIMER)
+#define NESTED_ENTRY_SUPPORTED                                                                     \
+    (ENTRY_LOAD_DEBUG_CONTROLS | ENTRY_IA32E_MODE_GUEST | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER)
+#define NESTED_MAX_CR3_TARGETS 4
+
+/* Computes the exposed set from the host's capabilities. */
+void nested_vmx_msrs_init(const struct vmx_caps *host);
+/* L1's RDMSR of an IA32_VMX_* MSR; false -> #GP (not offered). */
+bool nested_vmx_msr_read(uint32_t msr, uint64_t *value);
+/* The exposed values, decoded: entry checks use these. */
+const struct vmx_caps *nested_vmx_caps(void);
+/* Prints the exposed set (the `vmxcaps` switch with nesting on). */
+void nested_vmx_msrs_print(void);
+
+#endif
