@@ -77,7 +77,9 @@ void msr_bitmap_build_l1(uint8_t *bitmap)
         msr_bitmap_set(bitmap, m, false, false);
 }
 
-/* One warning per MSR (for the first few), so a loop cannot flood the log. */
+/* One warning per MSR, for the first few MSRs, so a loop cannot flood the
+ * log. Once the table is full, nothing more is logged (before, every access
+ * to an MSR not in the table was). */
 static void warn_once(uint32_t msr, const char *what)
 {
     static uint32_t warned[MSR_WARN_SLOTS];
@@ -85,9 +87,11 @@ static void warn_once(uint32_t msr, const char *what)
     for (unsigned i = 0; i < n; i++)
         if (warned[i] == msr)
             return;
-    if (n < MSR_WARN_SLOTS)
-        warned[n++] = msr;
-    log_warn("msr: L1 %s MSR 0x%x: #GP\n", what, msr);
+    if (n == MSR_WARN_SLOTS)
+        return;
+    warned[n++] = msr;
+    log_warn("msr: L1 %s MSR 0x%x: #GP%s\n", what, msr,
+             n == MSR_WARN_SLOTS ? " (further MSR warnings suppressed)" : "");
 }
 
 bool msr_emulate_read(struct vm *vm, uint32_t msr, uint64_t *value)
