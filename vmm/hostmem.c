@@ -80,6 +80,10 @@ void hostmem_print(const struct hostmem *hm)
                  (unsigned long long)(r->base + r->size - 1), memmap_type_name(r->type),
                  (unsigned long long)(r->size >> 10));
     }
+    for (unsigned i = 0; i < hm->module_count; i++)
+        log_info("module %u: '%s' %llu bytes, now at 0x%llx, \"%s\"\n", i, hm->modules[i].name,
+                 (unsigned long long)hm->modules[i].size, (unsigned long long)hm->modules[i].base,
+                 hm->modules[i].cmdline);
     log_info("nestvisor owns: kernel %llx-%llx, pool %llx-%llx (%llu MiB)\n",
              (unsigned long long)hm->kernel_base, (unsigned long long)hm->kernel_end,
              (unsigned long long)hm->pool_base, (unsigned long long)(hm->pool_base + hm->pool_size),

@@ -7,7 +7,8 @@
 set -uo pipefail
 build=$1 table=$2 filter=${3:-.}
 here=$(dirname "$0")
-export build here
+results=${BOCHS_RESULTS:-$build/results.txt}
+export build here results
 
 run_one() {
     local line=$1
@@ -64,7 +65,7 @@ run_one() {
         fi
         [ -z "$result" ] && result=PASS detail="$((SECONDS - start))s"
     fi
-    echo "$result bochs/$name ($model) $detail" | tee -a "$build/results.txt"
+    echo "$result bochs/$name ($model) $detail" | tee -a "$results"
     if [ "$result" = FAIL ]; then
         echo "---- last lines of $dir/serial.log ----"
         tail -n 25 "$dir/serial.log" 2>/dev/null | tr -d '\r'

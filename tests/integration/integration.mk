@@ -14,3 +14,7 @@ test-bochs: $(KERNEL) guests
 # Boots the default ISO in Bochs and shows the serial log live.
 run: deps $(BUILD)/nestvisor.iso
 	@tests/integration/run-live.sh $(BUILD) $(BUILD)/nestvisor.iso $(RUN_MODEL)
+
+# Every performance figure, as a table and as "BENCH <name> <value>" lines.
+bench: deps $(KERNEL) guests
+	@tests/integration/bench.sh $(BUILD) "$(SCENARIOS)"
