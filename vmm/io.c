@@ -43,6 +43,17 @@ void io_bitmaps_build_l1(struct vm *vm, uint8_t *a, uint8_t *b)
         io_bitmap_trap(a, b, vm->pm1b_cnt, ACPI_CNT_PORT_SIZE);
 }
 
+/* True if an OUT of 'size' bytes at 'port' sets SLP_EN in the PM1 control
+ * register at 'cnt' (0: unknown). The register may be written a byte at a
+ * time: SLP_EN is bit 5 of the byte at cnt + 1. */
+static bool slp_en_written(uint16_t cnt, uint16_t port, unsigned size, uint32_t value)
+{
+    unsigned hi = cnt + 1u; /* the byte holding SLP_EN */
+    if (!cnt || hi < port || hi >= (unsigned)port + size)
+        return false;
+    return (value >> (8 * (hi - port))) & (ACPI_SLP_EN >> 8);
+}
+
 enum io_event io_classify_out(const struct vm *vm, uint16_t port, unsigned size, uint32_t value,
                               unsigned *shutdown_progress)
 {
@@ -58,8 +69,8 @@ enum io_event io_classify_out(const struct vm *vm, uint16_t port, unsigned size,
         }
         return IO_EVENT_NONE;
     }
-    if ((vm->pm1a_cnt && port == vm->pm1a_cnt) || (vm->pm1b_cnt && port == vm->pm1b_cnt))
-        return (value & ACPI_SLP_EN) ? IO_EVENT_POWER_OFF : IO_EVENT_NONE;
+    if (slp_en_written(vm->pm1a_cnt, port, size, value) || slp_en_written(vm->pm1b_cnt, port, size, value))
+        return IO_EVENT_POWER_OFF;
     if (port == RESET_CONTROL_PORT && (value & RESET_CONTROL_RST))
         return IO_EVENT_RESET;
     if (port == KBC_COMMAND_PORT && (value & 0xff) == KBC_PULSE_RESET)
@@ -96,7 +107,9 @@ void handle_io(struct vcpu *v)
     }
     uint32_t mask = size == 4 ? 0xffffffffU : (1U << (8 * size)) - 1;
     if (q & IO_QUAL_IN) {
-        v->regs.rax = (v->regs.rax & ~(uint64_t)mask) | (port_in(port, size) & mask);
+        /* A 32-bit result zero-extends into RAX; AL and AX keep the rest. */
+        uint64_t keep = size == 4 ? 0 : v->regs.rax & ~(uint64_t)mask;
+        v->regs.rax = keep | (port_in(port, size) & mask);
         vcpu_skip_instruction(v);
         return;
     }
