@@ -19,6 +19,9 @@ bool cr0_write_valid(uint64_t old_cr0, uint64_t new_cr0, uint64_t cr4, uint64_t 
     /* Enabling paging with EFER.LME requires PAE (SDM 10.8.5). */
     if ((new_cr0 & CR0_PG) && (efer & EFER_LME) && !(cr4 & CR4_PAE))
         return false;
+    /* Paging stays on while CR4.PCIDE is set (Vol. 2B MOV CR). */
+    if (!(new_cr0 & CR0_PG) && (cr4 & CR4_PCIDE))
+        return false;
     return true;
 }
 
@@ -42,6 +45,10 @@ static bool write_cr0(struct vcpu *v, uint64_t value)
     uint64_t efer = vmcs_read(VMCS_GUEST_IA32_EFER);
     uint64_t cr4 = vmcs_read(VMCS_GUEST_CR4);
     if (!cr0_write_valid(old, value, cr4, efer))
+        return false;
+    /* 64-bit code cannot turn paging off (Vol. 2B MOV CR: #GP in 64-bit
+     * mode); IA-32e mode is left from compatibility mode (SDM 10.8.5.4). */
+    if (!(value & CR0_PG) && (efer & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR_BYTES) & AR_L))
         return false;
     uint32_t entry = vmcs_read32(VMCS_VM_ENTRY_CONTROLS);
     if ((value & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME)) {
