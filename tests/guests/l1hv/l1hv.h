@@ -1,0 +1,234 @@
+/* l1hv: a small hypervisor that runs as L1 and tests VT-x against its own
+ * L2 guests (README.md in this directory). Shared declarations. */
+#ifndef L1HV_H
+#define L1HV_H
+
+#include "guest.h"
+#include "vmx.h"
+
+#define PAGE_SIZE 4096
+
+/* ---- capabilities (caps.c) ----
+ * Every IA32_VMX_* MSR the CPU reports. The ctl_* values are the ones that
+ * govern the controls: the TRUE_* MSRs when IA32_VMX_BASIC bit 55 is set,
+ * else the plain ones (SDM A.2). Low 32 bits = allowed-0 settings (a 1 means
+ * the control must be 1), high 32 bits = allowed-1 settings. */
+struct vmx_caps {
+    uint64_t basic, misc, vmcs_enum;
+    uint64_t pin, proc, exit, entry;                     /* plain MSRs */
+    uint64_t true_pin, true_proc, true_exit, true_entry; /* if BASIC[55] */
+    uint64_t proc2, ept_vpid, vmfunc;                    /* 0 if not reported */
+    uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
+    uint64_t ctl_pin, ctl_proc, ctl_exit, ctl_entry, ctl_proc2;
+    uint32_t revision;
+    unsigned phys_bits; /* CPUID.80000008H:EAX[7:0] */
+};
+extern struct vmx_caps caps;
+
+/* Reads everything; false (with *why) if VMX cannot be used at all. */
+bool caps_read(const char **why);
+void caps_print(void);
+
+static inline uint32_t ctl_must1(uint64_t msr) { return (uint32_t)msr; }
+static inline uint32_t ctl_may1(uint64_t msr) { return (uint32_t)(msr >> 32); }
+/* A value for the control: the wanted bits, plus every must-be-1 bit, minus
+ * nothing (callers check availability with cap_*() first). */
+static inline uint32_t ctl_value(uint64_t msr, uint32_t want) { return want | ctl_must1(msr); }
+
+bool cap_pin(uint32_t bits);
+bool cap_proc(uint32_t bits);
+bool cap_proc2(uint32_t bits); /* false when there are no secondary controls */
+bool cap_exit(uint32_t bits);
+bool cap_entry(uint32_t bits);
+
+/* ---- L2 contexts and VM entries (vmcs.c, vmx_asm.asm) ---- */
+
+/* Guest registers that are not in the VMCS. The layout is shared with
+ * vmx_asm.asm (offsets REG_*). */
+struct guest_regs {
+    uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+    uint64_t host_rsp; /* HOST_RSP last written to this vCPU's VMCS (0 = unknown) */
+};
+
+struct vcpu {
+    struct guest_regs regs; /* first: vmx_enter() gets a pointer to it */
+    const char *name;
+    uint8_t *vmcs;          /* 4 KiB region, physical = virtual */
+    uint8_t *stack_top;     /* L2's stack */
+    bool launched;          /* what we expect the VMCS launch state to be */
+    /* last exit (vcpu_run) */
+    int entry_result;       /* VMX_OK or the VMfail of VMLAUNCH/VMRESUME */
+    uint32_t entry_error;   /* VM-instruction error when VMX_FAIL_VALID */
+    uint32_t reason;        /* full exit reason (bit 31 = entry failure) */
+};
+
+#define NUM_VCPUS 2
+extern struct vcpu vcpus[NUM_VCPUS];
+
+/* int vmx_enter(struct guest_regs *, int resume): loads the guest registers
+ * and executes VMLAUNCH (resume = 0) or VMRESUME. Returns VMX_OK after a VM
+ * exit (registers saved back), else the VMfail kind. */
+int vmx_enter(struct guest_regs *regs, int resume);
+extern char vmx_exit_landing[];
+
+static inline uint64_t vmcs_pa(const struct vcpu *v) { return (uintptr_t)v->vmcs; }
+
+/* One-time set-up of what every L2 shares: page tables, GDT, IDT, TSS. */
+void l2_env_init(void);
+/* Writes the VMCS signature, VMCLEARs and VMPTRLDs v's VMCS, then fills in
+ * host state, a 64-bit paged L2 at `entry` and the default controls (only
+ * the must-be-1 bits, plus host address-space size, IA-32e guest and EFER
+ * load/save when offered). Returns false (after recording a failure) if any
+ * step failed. */
+bool vcpu_setup(struct vcpu *v, void (*entry)(void));
+/* VMCLEAR v's VMCS (it stays initialized; the launch state becomes clear). */
+bool vcpu_clear(struct vcpu *v);
+/* VMLAUNCH or VMRESUME v (whose VMCS must be current) until the next exit;
+ * fills v->entry_result/entry_error/reason. Returns true iff a VM exit that
+ * is not an entry failure happened. */
+bool vcpu_run(struct vcpu *v);
+/* Advances the guest RIP by the exit's instruction length. */
+void vcpu_skip_instruction(void);
+/* Runs and records a failure unless the exit's basic reason is `reason`. */
+bool run_expect(struct vcpu *v, uint32_t reason, const char *what);
+/* Describes the last exit (reason, qualification, RIP, ...) for messages. */
+const char *exit_describe(const struct vcpu *v);
+
+/* Control helpers for the current VMCS (controls must be offered). */
+void vmcs_set_bits(uint64_t field, uint32_t bits);
+void vmcs_clear_bits(uint64_t field, uint32_t bits);
+/* Enables secondary controls (and the primary "activate secondary controls"). */
+void vmcs_enable_proc2(uint32_t bits);
+
+/* Pages the tests use (all 4 KiB aligned, physical = virtual). */
+extern uint8_t vmxon_region[PAGE_SIZE];
+extern uint8_t io_bitmap_a[PAGE_SIZE], io_bitmap_b[PAGE_SIZE], msr_bitmap[PAGE_SIZE];
+extern uint8_t scratch_page[PAGE_SIZE];
+extern uint64_t l2_cr3;           /* L2's PML4 */
+extern uint64_t l2_unmapped_addr; /* linear address L2's page tables leave not present */
+
+/* `strict` on the command line: also run the checks where Bochs 2.7
+ * deviates from the SDM (README.md lists them). */
+extern bool opt_strict;
+
+/* VMX operation (main.c). */
+extern bool in_vmx_root;
+bool vmx_enable(void);   /* CR0/CR4 fixed bits, CR4.VMXE, VMXON; false on failure */
+bool vmx_disable(void);  /* VMXOFF, CR4.VMXE cleared */
+
+/* ---- ring 3 (cpl3.c, vmx_asm.asm) ----
+ * Runs fn at CPL 3 (identity-mapped, on a user stack) and returns the vector
+ * of the exception it raised, or NO_FAULT if it came back (fn ends with
+ * `int CPL3_RETURN_VECTOR`). The faulting RIP and error code are in
+ * cpl3_fault_rip / cpl3_fault_error. */
+#define CPL3_RETURN_VECTOR 0x81
+int cpl3_run(void (*fn)(void));
+extern uint64_t cpl3_fault_rip, cpl3_fault_error;
+/* L1's own GDT with user segments and a TSS (for RSP0), loaded at start. */
+void l1_gdt_init(void);
+#define SEL_KERNEL_CS 0x08
+#define SEL_KERNEL_DS 0x10
+#define SEL_TSS       0x18
+#define SEL_USER_DS   0x2b /* 0x28 | RPL 3 */
+#define SEL_USER_CS   0x33 /* 0x30 | RPL 3 */
+extern uint64_t l1_gdt_base, l1_tss_base;
+
+/* ---- case bookkeeping (main.c) ----
+ * A case prints one verdict: PASS, FAIL (first problem; later ones as
+ * "l1hv:   also: ..." lines) or SKIP. */
+bool expect(bool ok, const char *fmt, ...) PRINTF_LIKE(2, 3);
+#define EXPECT(cond, ...) expect((cond), __VA_ARGS__)
+#define REQUIRE(cond, ...)                  \
+    do {                                    \
+        if (!expect((cond), __VA_ARGS__))   \
+            return;                         \
+    } while (0)
+/* Returns from the case if a check (that already recorded its failure)
+ * returned false. */
+#define TRY(check)          \
+    do {                    \
+        if (!(check))       \
+            return;         \
+    } while (0)
+void case_skip(const char *fmt, ...) PRINTF_LIKE(1, 2);
+bool case_failed(void);
+
+/* Names of VMX outcomes for messages: "VMsucceed", "VMfailInvalid",
+ * "VMfailValid(error N)". */
+const char *vmx_outcome(int result);
+/* The instruction ended with VMfailValid and error `err`. */
+bool expect_vmfail_valid(int result, uint32_t err, const char *what);
+/* The instruction ended with VMfailInvalid. */
+bool expect_vmfail_invalid(int result, const char *what);
+/* The instruction succeeded. */
+bool expect_vmok(int result, const char *what);
+
+/* ---- the L2 code (l2.asm) ----
+ * Each routine is entered at its label with registers set by L1 (see
+ * l2.asm for what each expects) and ends with VMCALL. */
+void l2_vmcall(void);
+void l2_cpuid(void);
+void l2_hlt(void);
+void l2_io(void);
+void l2_msr(void);
+void l2_cr(void);
+void l2_ud(void);
+void l2_read(void);
+void l2_rdtsc(void);
+void l2_spin(void);
+void l2_triple(void);
+void l2_movdr(void);
+void l2_invlpg(void);
+void l2_rdpmc(void);
+void l2_rdtscp(void);
+void l2_count(void);
+void l2_bench(void);
+extern const uint64_t l2_exc_stubs[32];
+/* Marker the L2 exception handlers leave in R15 (vector in R14, error code
+ * in R13, CR2 in R12). */
+#define L2_EXC_MARK 0xe8ce97105ULL
+
+/* ---- the cases ---- */
+void case_basic(void);
+/* exits.c */
+void case_cpuid(void);
+void case_hlt(void);
+void case_io(void);
+void case_msr(void);
+void case_cr(void);
+void case_exc_ud(void);
+void case_exc_pf(void);
+void case_tsc_offset(void);
+void case_rdtsc_exit(void);
+void case_vmcall(void);
+void case_extint(void);
+void case_extint_ack(void);
+void case_preempt(void);
+void case_triple(void);
+void case_movdr(void);
+void case_invlpg(void);
+void case_rdpmc(void);
+void case_rdtscp(void);
+/* multi.c */
+void case_resume_loop(void);
+void case_two_vmcs(void);
+void case_vmclear_relaunch(void);
+/* negative.c */
+void case_neg_vmxon_root(void);
+void case_neg_vmclear(void);
+void case_neg_vmptrld(void);
+void case_neg_launch_state(void);
+void case_neg_field(void);
+void case_neg_vmwrite_ro(void);
+void case_neg_control(void);
+void case_neg_host(void);
+void case_neg_guest(void);
+void case_neg_inv(void);
+void case_neg_no_current(void);
+void case_neg_cpl3(void);
+void case_neg_outside(void);
+/* bench.c */
+void case_bench(void);
+
+#endif

@@ -1,0 +1,260 @@
+; The code L2 runs: 64-bit, CPL 0, on the identity map of L2's own page
+; tables. Each routine is entered at its label with the registers L1 put in
+; struct guest_regs, and ends with VMCALL (exit reason 18), after which L1
+; never resumes it (if it did, the routine would just VMCALL again).
+; Results come back to L1 in registers (R8-R11 by convention).
+
+bits 64
+
+CR0_TS_BIT   equ 3
+CR4_VMXE_BIT equ 13
+L2_EXC_MARK  equ 0xe8ce97105     ; l1hv.h
+
+section .text.l2 progbits alloc exec nowrite align=16
+
+; VMCALL, and again if resumed.
+%macro L2_DONE 0
+%%stop:
+    vmcall
+    jmp %%stop
+%endmacro
+
+; R8 <- 1; VMCALL; R9 <- 2 (proves the resume continued after the VMCALL).
+global l2_vmcall
+l2_vmcall:
+    mov r8d, 1
+    vmcall
+    mov r9d, 2
+    L2_DONE
+
+; CPUID with EAX/ECX from L1; the results L2 saw go to R8-R11.
+global l2_cpuid
+l2_cpuid:
+    cpuid
+    mov r8, rax
+    mov r9, rbx
+    mov r10, rcx
+    mov r11, rdx
+    L2_DONE
+
+; HLT (1 byte), then VMCALL.
+global l2_hlt
+l2_hlt:
+    hlt
+    L2_DONE
+
+; I/O: DX = a port the bitmap makes exit (OUT, 1 byte, DX form),
+; ESI = another (IN, 4 bytes, DX form, from I/O bitmap B),
+; EDI = a port that passes through (IN then OUT, 1 byte),
+; then OUT to port L2_IO_IMM_PORT (immediate form, exits).
+; R8 = the dword L1 returned for the IN, R9 = the byte read from EDI's port.
+L2_IO_IMM_PORT equ 0x99         ; l1hv exits.c
+global l2_io
+l2_io:
+    mov al, 0x5a
+    out dx, al
+    mov edx, esi
+    in eax, dx
+    mov r8, rax
+    mov edx, edi
+    xor eax, eax
+    in al, dx
+    mov r9, rax
+    mov al, 0xa5
+    out dx, al
+    out L2_IO_IMM_PORT, al
+    L2_DONE
+
+; MSRs: R12 = read passes through, R13 = read exits (low range),
+; R14 = read exits (high range), R15 = write exits (value RBX),
+; RBP = MSR written with no exit (value RSI).
+; R8/R9/R10 = the values read (EDX:EAX).
+global l2_msr
+l2_msr:
+    mov ecx, r12d
+    rdmsr
+    shl rdx, 32
+    or rax, rdx
+    mov r8, rax
+    mov ecx, r13d
+    rdmsr
+    shl rdx, 32
+    or rax, rdx
+    mov r9, rax
+    mov ecx, r14d
+    rdmsr
+    shl rdx, 32
+    or rax, rdx
+    mov r10, rax
+    mov ecx, r15d
+    mov eax, ebx
+    mov rdx, rbx
+    shr rdx, 32
+    wrmsr
+    mov ecx, ebp
+    mov eax, esi
+    mov rdx, rsi
+    shr rdx, 32
+    wrmsr
+    L2_DONE
+
+; Control registers under guest/host masks (L1 masks CR0.TS with shadow
+; TS = 1 and CR4.VMXE with shadow VMXE = 0):
+;   R8 = CR0 as read, R9 = CR4 as read;
+;   MOV CR4 <- R9 (masked bit equals the shadow: no exit);
+;   MOV CR4 <- RBX = R9 | VMXE (differs: exit, GPR 3);
+;   CLTS (shadow TS = 1: exit, access type 2);
+;   MOV CR0 <- RCX = R8 (TS = 1 = shadow: no exit);
+;   MOV CR0 <- RCX with TS clear (differs: exit, GPR 1).
+global l2_cr
+l2_cr:
+    mov rax, cr0
+    mov r8, rax
+    mov rax, cr4
+    mov r9, rax
+    mov cr4, rax
+    mov rbx, r9
+    bts rbx, CR4_VMXE_BIT
+    mov cr4, rbx
+    clts
+    mov rcx, r8
+    mov cr0, rcx
+    btr rcx, CR0_TS_BIT
+    mov cr0, rcx
+    L2_DONE
+
+; UD2 (2 bytes), then VMCALL.
+global l2_ud
+l2_ud:
+    ud2
+    L2_DONE
+
+; Reads the qword at RBX into R8.
+global l2_read
+l2_read:
+    mov r8, [rbx]
+    L2_DONE
+
+; RDTSC into R8 (EDX:EAX).
+global l2_rdtsc
+l2_rdtsc:
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    mov r8, rax
+    L2_DONE
+
+; Spins RCX times (PAUSE), then VMCALL with R8 = 1 (ran out).
+global l2_spin
+l2_spin:
+    pause
+    dec rcx
+    jnz l2_spin
+    mov r8d, 1
+    L2_DONE
+
+; Empty IDT + UD2: #UD -> #GP -> #DF -> triple fault.
+global l2_triple
+l2_triple:
+    lidt [rel l2_null_idtr]
+    ud2
+    L2_DONE
+
+; MOV RAX <- DR7 (R8 = what L1 made it), MOV DR0 <- RBX.
+global l2_movdr
+l2_movdr:
+    mov rax, dr7
+    mov r8, rax
+    mov dr0, rbx
+    L2_DONE
+
+; INVLPG [RBX].
+global l2_invlpg
+l2_invlpg:
+    invlpg [rbx]
+    L2_DONE
+
+; RDPMC of counter ECX = 0.
+global l2_rdpmc
+l2_rdpmc:
+    xor ecx, ecx
+    rdpmc
+    L2_DONE
+
+; RDTSCP.
+global l2_rdtscp
+l2_rdtscp:
+    rdtscp
+    L2_DONE
+
+; Counts in R15 up to R14, one CPUID per step (CPUID clobbers RAX-RDX only).
+; R13 identifies the context; L1 checks it at every exit.
+global l2_count
+l2_count:
+    inc r15
+    mov eax, r13d
+    xor ecx, ecx
+    cpuid
+    cmp r15, r14
+    jb l2_count
+    L2_DONE
+
+; R14 CPUIDs (leaf 0), timed with RDTSC: R8 = ticks for the whole loop.
+global l2_bench
+l2_bench:
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    mov r12, rax
+    mov rsi, r14
+.loop:
+    xor eax, eax
+    xor ecx, ecx
+    cpuid
+    dec rsi
+    jnz .loop
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    sub rax, r12
+    mov r8, rax
+    L2_DONE
+
+; L2's exception handlers (IDT vectors 0-31): R15 = L2_EXC_MARK,
+; R14 = vector, R13 = error code (0 if none), R12 = CR2, then VMCALL.
+%macro L2_EXC 1
+l2_exc_%1:
+%if %1 == 8 || (%1 >= 10 && %1 <= 14) || %1 == 17 || %1 == 21 || %1 == 29 || %1 == 30
+    pop r13
+%else
+    xor r13d, r13d
+%endif
+    mov r14d, %1
+    jmp l2_exc_common
+%endmacro
+
+%assign v 0
+%rep 32
+L2_EXC v
+%assign v v + 1
+%endrep
+
+l2_exc_common:
+    mov r12, cr2
+    mov r15, L2_EXC_MARK
+    L2_DONE
+
+section .rodata
+align 8
+global l2_exc_stubs
+l2_exc_stubs:
+%assign v 0
+%rep 32
+    dq l2_exc_%+v
+%assign v v + 1
+%endrep
+
+align 8
+l2_null_idtr:
+    dw 0
+    dq 0
