@@ -184,6 +184,7 @@ void l2_rdpmc(void);
 void l2_rdtscp(void);
 void l2_count(void);
 void l2_bench(void);
+void l2_real(void); /* 16-bit code: CS.base = its address, IP = 0 */
 extern const uint64_t l2_exc_stubs[32];
 /* Marker the L2 exception handlers leave in R15 (vector in R14, error code
  * in R13, CR2 in R12). */
@@ -228,6 +229,10 @@ void case_neg_inv(void);
 void case_neg_no_current(void);
 void case_neg_cpl3(void);
 void case_neg_outside(void);
+/* features.c */
+void case_ept(void);
+void case_vpid(void);
+void case_unrestricted(void);
 /* bench.c */
 void case_bench(void);
 

@@ -220,6 +220,18 @@ l2_bench:
     mov r8, rax
     L2_DONE
 
+; Real mode (unrestricted guest; L1 points CS.base here, IP = 0):
+; AX = 0x1234 + BX, then VMCALL.
+L2_REAL_AX equ 0x1234           ; l1hv features.c
+align 16
+global l2_real
+bits 16
+l2_real:
+    mov ax, L2_REAL_AX
+    add ax, bx
+    L2_DONE
+bits 64
+
 ; L2's exception handlers (IDT vectors 0-31): R15 = L2_EXC_MARK,
 ; R14 = vector, R13 = error code (0 if none), R12 = CR2, then VMCALL.
 %macro L2_EXC 1

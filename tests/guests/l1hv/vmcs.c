@@ -256,10 +256,15 @@ static void write_controls(void)
     vmw(VMCS_CR4_GUEST_HOST_MASK, 0);
     vmw(VMCS_CR0_READ_SHADOW, 0);
     vmw(VMCS_CR4_READ_SHADOW, 0);
-    vmw(VMCS_TSC_OFFSET, 0);
-    vmw(VMCS_IO_BITMAP_A, (uintptr_t)io_bitmap_a);
-    vmw(VMCS_IO_BITMAP_B, (uintptr_t)io_bitmap_b);
-    vmw(VMCS_MSR_BITMAP, (uintptr_t)msr_bitmap);
+    if (cap_proc(PROC_TSC_OFFSETTING))
+        vmw(VMCS_TSC_OFFSET, 0);
+    /* Fields of features the CPU lacks may not exist: only write those. */
+    if (cap_proc(PROC_USE_IO_BITMAPS)) {
+        vmw(VMCS_IO_BITMAP_A, (uintptr_t)io_bitmap_a);
+        vmw(VMCS_IO_BITMAP_B, (uintptr_t)io_bitmap_b);
+    }
+    if (cap_proc(PROC_USE_MSR_BITMAPS))
+        vmw(VMCS_MSR_BITMAP, (uintptr_t)msr_bitmap);
 }
 
 bool vcpu_setup(struct vcpu *v, void (*entry)(void))

@@ -61,6 +61,7 @@
 /* IA32_VMX_EPT_VPID_CAP (A.10) */
 #define EPT_CAP_WALK_4            (1ULL << 6)
 #define EPT_CAP_WB                (1ULL << 14)
+#define EPT_CAP_2M_PAGE           (1ULL << 16)
 #define EPT_CAP_INVEPT            (1ULL << 20)
 #define EPT_CAP_INVEPT_SINGLE     (1ULL << 25)
 #define EPT_CAP_INVEPT_ALL        (1ULL << 26)
@@ -69,6 +70,27 @@
 #define VPID_CAP_INVVPID_SINGLE   (1ULL << 41)
 #define VPID_CAP_INVVPID_ALL      (1ULL << 42)
 #define VPID_CAP_INVVPID_SINGLE_NG (1ULL << 43)
+
+/* EPT paging-structure entries and the EPTP (29.3.2, 25.6.11) */
+#define EPT_READ                  (1ULL << 0)
+#define EPT_WRITE                 (1ULL << 1)
+#define EPT_EXEC                  (1ULL << 2)
+#define EPT_RWX                   (EPT_READ | EPT_WRITE | EPT_EXEC)
+#define EPT_MEMTYPE_SHIFT         3          /* leaf entries: bits 5:3 */
+#define EPT_LARGE_PAGE            (1ULL << 7) /* PDE maps 2 MiB */
+#define EPTP_MEMTYPE_WB           6ULL       /* bits 2:0 */
+#define EPTP_WALK_4               (3ULL << 3) /* bits 5:3 = page-walk length - 1 */
+
+/* EPT-violation exit qualification (table 28-7) */
+#define QUAL_EPT_READ             (1u << 0)
+#define QUAL_EPT_WRITE            (1u << 1)
+#define QUAL_EPT_FETCH            (1u << 2)
+#define QUAL_EPT_READABLE         (1u << 3)
+#define QUAL_EPT_WRITABLE         (1u << 4)
+#define QUAL_EPT_EXECUTABLE       (1u << 5)
+#define QUAL_EPT_LINEAR_VALID     (1u << 7)
+#define QUAL_EPT_TRANSLATED       (1u << 8) /* the access was to the translated address */
+#define QUAL_EPT_BASIC_MASK       0x1ffu    /* bits 8:0; bits 9-11 are "advanced" info */
 
 /* INVEPT / INVVPID types (30.3, "INVEPT", "INVVPID") */
 #define INVEPT_SINGLE_CONTEXT     1
