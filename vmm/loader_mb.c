@@ -89,6 +89,10 @@ static bool parse_mb2_tags(const uint8_t *image, uint64_t size, struct mb_header
         const uint32_t *w = (const uint32_t *)(t + 1);
         switch (t->type) {
         case MB2_HTAG_END:
+            /* Loaded by the address tag, the image is not read as ELF:
+             * only the entry tag says where it starts (spec 3.1.6). */
+            if (h->has_addresses && !h->has_entry)
+                FAIL("Multiboot2 address tag without an entry address tag: the entry point is unknown");
             return true;
         case MB2_HTAG_INFO_REQUEST:
             for (uint32_t i = 0; i < (t->size - sizeof(*t)) / 4; i++)
