@@ -42,6 +42,7 @@ $(KERNEL): $(KERNEL_OBJS) linker.ld
 
 include boot/efi/efi.mk
 include tests/guests/guests.mk
+include tests/guests/l1hv/l1hv.mk
 include tests/unit/unit.mk
 include tests/integration/integration.mk
 

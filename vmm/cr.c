@@ -58,6 +58,10 @@ static bool write_cr0(struct vcpu *v, uint64_t value)
         efer &= ~EFER_LMA;
         entry &= ~ENTRY_IA32E_MODE_GUEST;
     }
+    /* Turning on PAE paging loads the PDPTEs; invalid ones #GP (SDM 4.4.1). */
+    if ((value & CR0_PG) && !(old & CR0_PG) && (cr4 & CR4_PAE) && !(efer & EFER_LMA) &&
+        !vcpu_load_pae_pdptes(vmcs_read(VMCS_GUEST_CR3)))
+        return false;
     vmcs_write(VMCS_GUEST_IA32_EFER, efer);
     vmcs_write(VMCS_VM_ENTRY_CONTROLS, entry);
     v->cr0_shadow = value;

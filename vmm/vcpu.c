@@ -2,6 +2,7 @@
 #include "arch/x86/vmx.h"
 #include "arch/x86/vmx_bits.h"
 #include "arch/x86/cpu_bits.h"
+#include "vmm/vm.h"
 #include "lib/log.h"
 
 /* The exit stub (arch/x86/vmx_entry.asm) hard-codes these offsets. */
@@ -75,4 +76,25 @@ void vcpu_dump(struct vcpu *v, const char *why)
     log_error("  IDT-vectoring %08x interruptibility %08x activity %u\n",
               vmcs_read32(VMCS_IDT_VECTORING_INFO_FIELD),
               vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY_INFO), vmcs_read32(VMCS_GUEST_ACTIVITY_STATE));
+}
+
+#define PAE_PDPTE_COUNT 4
+#define PAE_PDPT_MASK   0xffffffe0ULL
+#define PDPTE_PRESENT   1ULL
+#define PDPTE_RESERVED  0x1e6ULL /* bits 2:1 and 8:5 (SDM 4.4.1) */
+
+bool vcpu_load_pae_pdptes(uint64_t cr3)
+{
+    static const enum vmcs_field pdpte[PAE_PDPTE_COUNT] = {VMCS_GUEST_PDPTE0, VMCS_GUEST_PDPTE1,
+                                                           VMCS_GUEST_PDPTE2, VMCS_GUEST_PDPTE3};
+    const uint64_t *table = vm_l1_ram(cr3 & PAE_PDPT_MASK, PAE_PDPTE_COUNT * sizeof(uint64_t));
+    if (!table)
+        return false;
+    uint64_t reserved = PDPTE_RESERVED | ~(the_vm.host_mtrr.phys_addr_mask | 0xfffULL);
+    for (unsigned i = 0; i < PAE_PDPTE_COUNT; i++)
+        if ((table[i] & PDPTE_PRESENT) && (table[i] & reserved))
+            return false;
+    for (unsigned i = 0; i < PAE_PDPTE_COUNT; i++)
+        vmcs_write(pdpte[i], table[i]);
+    return true;
 }

@@ -68,6 +68,10 @@ void vcpu_inject_ud(struct vcpu *v);
 void vcpu_skip_instruction(struct vcpu *v);
 /* CPL of the guest the current VMCS runs (SS.DPL, SDM 3.4.5). */
 unsigned vcpu_cpl(void);
+/* With EPT the CPU takes PAE PDPTEs from the VMCS (SDM 29.3.1): loads
+ * them from the PDPT at cr3 in L1 memory into the current VMCS. False if
+ * the PDPT is not L1 RAM or a present entry has reserved bits set. */
+bool vcpu_load_pae_pdptes(uint64_t cr3);
 /* Prints the guest's state for error reports. */
 void vcpu_dump(struct vcpu *v, const char *why);
 

@@ -73,6 +73,7 @@ bool nested_has_current(const struct vcpu *v);
 
 /* shadow.c */
 bool shadow_init(struct vm *vm, struct nested_vmx *n);
+void shadow_set_vmx_operation(struct nested_vmx *n, bool on); /* VMXON/VMXOFF */
 void shadow_activate(struct nested_vmx *n);   /* after VMPTRLD */
 void shadow_deactivate(struct nested_vmx *n); /* no current vmcs12 */
 void shadow_pull(struct nested_vmx *n);       /* shadow VMCS -> cache */

@@ -9,7 +9,6 @@
 #include "arch/x86/physmem.h"
 #include "arch/x86/vmx_bits.h"
 
-#define PFEC_MATCH_BIT (1U << VEC_PF)
 #define CR0_LMSW_BITS  (CR0_PE | CR0_MP | CR0_EM | CR0_TS)
 #define IO_PORT_LIMIT  0x10000U
 
@@ -29,13 +28,14 @@ static bool exception_wanted(const struct vmcs12 *c, const struct l2_exit *e)
     unsigned vector = e->intr_info & INTR_INFO_VECTOR_MASK;
     if (type == INTR_TYPE_NMI)
         return has(VMCS12(c, PIN_BASED_VM_EXEC_CONTROL), PIN_NMI_EXITING);
-    if (!((VMCS12(c, EXCEPTION_BITMAP) >> vector) & 1))
-        return false;
+    bool bit = (VMCS12(c, EXCEPTION_BITMAP) >> vector) & 1;
     if (vector != VEC_PF)
-        return true;
+        return bit;
+    /* #PF: with the bit set, exit iff PFEC & mask == match; with it clear,
+     * exit iff they differ (SDM 26.2). */
     bool match = (e->intr_error & VMCS12(c, PAGE_FAULT_ERROR_CODE_MASK)) ==
                  VMCS12(c, PAGE_FAULT_ERROR_CODE_MATCH);
-    return match;
+    return bit == match;
 }
 
 static bool cr_access_wanted(const struct vmcs12 *c, const struct l2_exit *e)

@@ -61,11 +61,21 @@ bool shadow_init(struct vm *vm, struct nested_vmx *n)
     }
     vmcs_write(VMCS_VMREAD_BITMAP, n->vmread_bitmap);
     vmcs_write(VMCS_VMWRITE_BITMAP, n->vmwrite_bitmap);
-    vmcs_write(VMCS_SECONDARY_VM_EXEC_CONTROL,
-               vmcs_read32(VMCS_SECONDARY_VM_EXEC_CONTROL) | PROC2_VMCS_SHADOWING);
     vmcs_write(VMCS_VMCS_LINK_POINTER, VMCS_LINK_NONE);
     n->shadow_enabled = true;
     return true;
+}
+
+/* Shadowing is on only while L1 is in VMX operation: outside it, L1's
+ * VMREAD/VMWRITE must exit to get their #UD (with shadowing on the CPU
+ * would answer VMfailInvalid itself). */
+void shadow_set_vmx_operation(struct nested_vmx *n, bool on)
+{
+    if (!n->shadow_enabled)
+        return;
+    uint32_t proc2 = vmcs_read32(VMCS_SECONDARY_VM_EXEC_CONTROL);
+    vmcs_write(VMCS_SECONDARY_VM_EXEC_CONTROL,
+               on ? proc2 | PROC2_VMCS_SHADOWING : proc2 & ~PROC2_VMCS_SHADOWING);
 }
 
 /* Runs with the shadow VMCS current, then makes vmcs01 current again

@@ -13,9 +13,6 @@
 #include "lib/string.h"
 
 #define BITMAP_BYTES     4096
-#define PAE_PDPTE_COUNT  4
-#define PAE_PDPT_MASK    0xffffffe0ULL
-#define PDPTE_RESERVED   0x1e6ULL /* bits 2:1, 8:5 (SDM 4.4.1) */
 #define DR7_INIT         0x400ULL
 #define L1_TSC_OFFSET    0 /* L1 runs with the host's TSC */
 #define HOST_SEG_LIMIT   0xffffffffU
@@ -114,26 +111,12 @@ bool vmcs02_create(struct vcpu *v)
     return true;
 }
 
-/* L2's PAE PDPTEs: with EPT the CPU takes them from the VMCS at entry
- * (SDM 26.3.2.4), so L0 reads them from L2's CR3 in L1 memory. */
+/* L2's PAE PDPTEs come from its CR3 in L1 memory (vcpu_load_pae_pdptes). */
 static bool load_pdptes(const struct vmcs12 *c)
 {
-    static const enum vmcs_field pdpte[PAE_PDPTE_COUNT] = {VMCS_GUEST_PDPTE0, VMCS_GUEST_PDPTE1,
-                                                           VMCS_GUEST_PDPTE2, VMCS_GUEST_PDPTE3};
     uint64_t cr0 = VMCS12(c, GUEST_CR0), cr4 = VMCS12(c, GUEST_CR4);
     bool pae = (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST);
-    if (!pae)
-        return true;
-    const uint64_t *table = vm_l1_ram(VMCS12(c, GUEST_CR3) & PAE_PDPT_MASK, PAE_PDPTE_COUNT * 8);
-    if (!table)
-        return false;
-    for (unsigned i = 0; i < PAE_PDPTE_COUNT; i++) {
-        uint64_t e = table[i];
-        if ((e & 1) && (e & (PDPTE_RESERVED | ~(the_vm.host_mtrr.phys_addr_mask | 0xfffULL))))
-            return false;
-        vmcs_write(pdpte[i], e);
-    }
-    return true;
+    return !pae || vcpu_load_pae_pdptes(VMCS12(c, GUEST_CR3));
 }
 
 /* Guest-state fields copied verbatim; the rest are computed. */

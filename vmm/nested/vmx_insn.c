@@ -170,6 +170,7 @@ static void handle_vmxon(struct vcpu *v)
     n->vmxon = true;
     n->vmxon_ptr = pa;
     n->current = VMCS_LINK_NONE;
+    shadow_set_vmx_operation(n, true);
     nested_vmsucceed(v);
 }
 
@@ -180,6 +181,7 @@ static void handle_vmxoff(struct vcpu *v)
         return;
     drop_current(n);
     n->vmxon = false;
+    shadow_set_vmx_operation(n, false);
     nested_vmsucceed(v);
 }
 
