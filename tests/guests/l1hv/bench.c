@@ -17,6 +17,7 @@
 #include "l1hv.h"
 
 #define BENCH_DEFAULT_LOOPS 100000
+/* What L1 answers: leaf 0 of a CPU with 0xd basic leaves, "GenuineIntel". */
 static const uint32_t bench_cpuid_answer[4] = {0xd, 0x756e6547, 0x6c65746e, 0x49656e69};
 
 struct stat_pair {

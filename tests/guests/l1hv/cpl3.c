@@ -17,7 +17,6 @@ struct tss64 {
 #define GDT_DATA        0x00cf92000000ffffULL /* P, DPL 0, read/write, 4 GiB */
 #define GDT_USER_DATA   0x00cff2000000ffffULL /* same, DPL 3 */
 #define GDT_USER_CODE64 0x0020fa0000000000ULL /* same as GDT_CODE64, DPL 3 */
-#define TSS_TYPE_AVAILABLE 0x9
 #define GDT_ENTRIES 8
 
 static uint64_t l1_gdt[GDT_ENTRIES] __attribute__((aligned(16)));
@@ -36,10 +35,7 @@ void l1_gdt_init(void)
     l1_tss.iomap_base = sizeof l1_tss; /* no I/O permission bitmap */
     l1_gdt[SEL_KERNEL_CS / 8] = GDT_CODE64;
     l1_gdt[SEL_KERNEL_DS / 8] = GDT_DATA;
-    l1_gdt[SEL_TSS / 8] = (limit & 0xffff) | ((tss & 0xffffff) << 16) |
-                          ((uint64_t)TSS_TYPE_AVAILABLE << 40) | (1ULL << 47) |
-                          (((tss >> 24) & 0xff) << 56);
-    l1_gdt[SEL_TSS / 8 + 1] = tss >> 32;
+    tss_descriptor(&l1_gdt[SEL_TSS / 8], tss, limit, AR_TYPE_TSS64_AVAILABLE);
     l1_gdt[SEL_USER_DS / 8] = GDT_USER_DATA;
     l1_gdt[SEL_USER_CS / 8] = GDT_USER_CODE64;
     l1_gdt_base = (uintptr_t)l1_gdt;

@@ -93,6 +93,7 @@ void case_hlt(void)
 #define IO_SCRATCH_L1   0x3c
 #define IO_SCRATCH_L2   0xa5 /* l2.asm writes it */
 #define IO_IN_VALUE     0xfeedf00dU
+#define IO_OUT_VALUE    0x5a /* l2.asm writes it */
 
 static void io_bitmap_set(uint16_t port)
 {
@@ -130,7 +131,7 @@ void case_io(void)
 
     TRY(run_expect(V, EXIT_IO_INSTRUCTION, "OUT DX (bitmap A)"));
     check_io_qual("OUT DX", 1, false, false, IO_EXIT_PORT_A);
-    EXPECT((uint8_t)V->regs.rax == 0x5a, "OUT value %#lx", V->regs.rax);
+    EXPECT((uint8_t)V->regs.rax == IO_OUT_VALUE, "OUT value %#lx", V->regs.rax);
     EXPECT(instr_len() == 1, "OUT DX length %lu", instr_len());
     vcpu_skip_instruction();
 
@@ -388,7 +389,7 @@ void case_vmcall(void)
 #define EXTINT_VECTOR     0x41
 #define EXTINT_APIC_COUNT 1000u      /* LAPIC timer, divide by 16 */
 #define SPIN_LONG         50000000ULL /* L2 spin iterations before it gives up */
-#define WAIT_SPINS        1000000u
+#define WAIT_SPINS        100000u  /* pauses with IF = 1 for a pending interrupt */
 
 static volatile unsigned extint_seen;
 static volatile uint64_t extint_vector;

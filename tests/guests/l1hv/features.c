@@ -94,7 +94,6 @@ void case_ept(void)
 
 /* ---- VPID ---- */
 #define TEST_VPID 1
-#define NONCANONICAL 0x8000000000000000ULL
 
 void case_vpid(void)
 {
@@ -120,7 +119,7 @@ void case_vpid(void)
     if (caps.ept_vpid & VPID_CAP_INVVPID_ADDR) {
         d.hi = (uintptr_t)l2_vmcall;
         expect_vmok(invvpid(INVVPID_ADDRESS, &d), "INVVPID individual-address");
-        d.hi = NONCANONICAL;
+        d.hi = NONCANONICAL_ADDR;
         expect_vmfail_valid(invvpid(INVVPID_ADDRESS, &d), VMXERR_INVALID_INVEPT_INVVPID,
                             "INVVPID individual-address with a non-canonical address");
     }

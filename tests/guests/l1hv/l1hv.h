@@ -74,6 +74,8 @@ extern char vmx_exit_landing[];
 
 static inline uint64_t vmcs_pa(const struct vcpu *v) { return (uintptr_t)v->vmcs; }
 
+/* Fills a 16-byte TSS descriptor (d[0], d[1]). */
+void tss_descriptor(uint64_t *d, uint64_t base, uint32_t limit, uint8_t type);
 /* One-time set-up of what every L2 shares: page tables, GDT, IDT, TSS. */
 void l2_env_init(void);
 /* Writes the VMCS signature, VMCLEARs and VMPTRLDs v's VMCS, then fills in

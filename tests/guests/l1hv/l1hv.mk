@@ -34,3 +34,16 @@ $(L1HV_ELF): $(L1HV_RT_OBJS) $(L1HV_OBJS) tests/guests/lib/guest.ld $(L1HV_DIR)/
 	$(LD) $(GUEST_LDFLAGS) -o $@ $(L1HV_RT_OBJS) $(L1HV_OBJS)
 
 -include $(wildcard $(L1HV_BUILD)/*.d)
+
+# Boots l1hv directly under GRUB in Bochs (real VT-x, no nestvisor) on each
+# model of L1HV_MODELS with the command line L1HV_ARGS; every case must PASS
+# or SKIP. `make l1hv-bochs L1HV_ARGS=cases=bench` prints the benchmark.
+# `make l1hv-nested` runs the same binary as L1 under nestvisor.
+L1HV_MODELS ?= tigerlake corei7_sandy_bridge_2600k
+L1HV_ARGS   ?=
+.PHONY: l1hv-bochs l1hv-nested
+l1hv-bochs: $(L1HV_ELF)
+	@$(L1HV_DIR)/run.sh $(BUILD) "$(L1HV_MODELS)" "$(L1HV_ARGS)"
+
+l1hv-nested: $(L1HV_ELF) $(BUILD)/nestvisor.elf
+	@L1HV_NESTED=1 $(L1HV_DIR)/run.sh $(BUILD) "$(L1HV_MODELS)" "$(L1HV_ARGS)"

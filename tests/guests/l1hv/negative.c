@@ -73,7 +73,7 @@ void case_neg_vmptrld(void)
     expect_still_current(V, "the failed VMPTRLDs");
     /* Bit 31 of the revision word marks a shadow VMCS: accepted only if
      * VMCS shadowing may be enabled. */
-    *(uint32_t *)scratch_page = caps.revision | (1u << 31);
+    *(uint32_t *)scratch_page = caps.revision | VMCS_REVISION_SHADOW;
     int r = vmptrld((uintptr_t)scratch_page);
     if (cap_proc2(PROC2_VMCS_SHADOWING)) {
         expect_vmok(r, "VMPTRLD of a shadow VMCS (shadowing offered)");
@@ -207,7 +207,7 @@ void case_neg_host(void)
     bad_host(VMCS_HOST_CS_SEL, 0, "VMLAUNCH with host CS selector 0");
     bad_host(VMCS_HOST_CS_SEL, SEL_KERNEL_CS | SEL_RPL3, "VMLAUNCH with host CS RPL 3");
     bad_host(VMCS_HOST_TR_SEL, 0, "VMLAUNCH with host TR selector 0");
-    bad_host(VMCS_HOST_RIP, 0x8000000000000000ULL, "VMLAUNCH with a non-canonical host RIP");
+    bad_host(VMCS_HOST_RIP, NONCANONICAL_ADDR, "VMLAUNCH with a non-canonical host RIP");
     V->launched = false;
     run_expect(V, EXIT_VMCALL, "VMLAUNCH with the host state repaired");
 }
@@ -256,7 +256,7 @@ void case_neg_guest(void)
     /* 27.3.1.4: in 64-bit mode RIP must be canonical. Bochs 2.7 checks only
      * bits 63:32 outside 64-bit mode and enters L2 at a non-canonical RIP. */
     if (opt_strict)
-        bad_guest(VMCS_GUEST_RIP, 0x8000000000000000ULL, "non-canonical guest RIP");
+        bad_guest(VMCS_GUEST_RIP, NONCANONICAL_ADDR, "non-canonical guest RIP");
     V->launched = false;
     run_expect(V, EXIT_VMCALL, "VMLAUNCH with the guest state repaired");
 }

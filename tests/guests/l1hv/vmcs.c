@@ -51,10 +51,14 @@ static uint64_t l2_gdt[5] __attribute__((aligned(16)));
 static struct idt_gate l2_idt[L2_IDT_VECTORS] __attribute__((aligned(16)));
 static uint8_t l2_tss[TSS_LIMIT + 1] __attribute__((aligned(16)));
 
-static void tss_descriptor(uint64_t *d, uint64_t base, uint32_t limit, uint8_t type)
+/* A 16-byte system-segment descriptor (Vol. 3A 7.2.3): limit 15:0, base
+ * 23:0, type, present, limit 19:16, base 31:24, then base 63:32. */
+#define DESC_TYPE_SHIFT 40
+#define DESC_PRESENT    (1ULL << 47)
+void tss_descriptor(uint64_t *d, uint64_t base, uint32_t limit, uint8_t type)
 {
-    d[0] = (limit & 0xffff) | ((base & 0xffffff) << 16) | ((uint64_t)type << 40) |
-           (1ULL << 47) /* P */ | ((uint64_t)((limit >> 16) & 0xf) << 48) |
+    d[0] = (limit & 0xffff) | ((base & 0xffffff) << 16) | ((uint64_t)type << DESC_TYPE_SHIFT) |
+           DESC_PRESENT | ((uint64_t)((limit >> 16) & 0xf) << 48) |
            (((base >> 24) & 0xff) << 56);
     d[1] = base >> 32;
 }
@@ -348,8 +352,9 @@ const char *exit_describe(const struct vcpu *v)
 bool run_expect(struct vcpu *v, uint32_t reason, const char *what)
 {
     vcpu_run(v);
-    return expect(v->entry_result == VMX_OK && v->reason == reason,
-                  "%s: expected exit reason %u, got %s", what, reason, exit_describe(v));
+    if (v->entry_result == VMX_OK && v->reason == reason)
+        return true; /* (exit_describe() costs VMREADs: only on failure) */
+    return expect(false, "%s: expected exit reason %u, got %s", what, reason, exit_describe(v));
 }
 
 void vmcs_set_bits(uint64_t field, uint32_t bits)

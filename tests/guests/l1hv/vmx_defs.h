@@ -397,6 +397,8 @@
 #define ACTIVITY_HLT              1
 
 #define VMCS_LINK_POINTER_NONE    0xffffffffffffffffULL
+#define VMCS_REVISION_SHADOW      (1u << 31) /* bit 31 of the region's first dword (25.2) */
+#define NONCANONICAL_ADDR         0x8000000000000000ULL
 #define DR7_INIT                  0x400ULL
 #define RFLAGS_RESERVED_1         (1ULL << 1)
 #define RFLAGS_IF                 (1ULL << 9)
