@@ -299,7 +299,7 @@ void case_exc_ud(void)
 }
 
 /* #PF: with bit 14 set, a #PF exits iff (PFEC & mask) == match; with it
- * clear, iff they differ (25.2). L2 reads a not-present page: PFEC = 0. */
+ * clear, iff they differ (26.2). L2 reads a not-present page: PFEC = 0. */
 static void pf_config(bool bit14, uint32_t mask, uint32_t match, bool want_exit)
 {
     char what[96];
@@ -591,7 +591,7 @@ void case_rdtscp(void)
     TRY(exit_and_skip(EXIT_RDTSCP, 3, "RDTSCP"));
     run_to_vmcall("after RDTSCP");
 
-    /* "enable RDTSCP" = 0: RDTSCP is #UD in L2 (25.3). */
+    /* "enable RDTSCP" = 0: RDTSCP is #UD in L2 (26.3). */
     TRY(vcpu_setup(V, l2_rdtscp));
     vmcs_set_bits(VMCS_PROC_CONTROLS, PROC_RDTSC_EXITING);
     delivered_in_l2(VEC_UD, "RDTSCP without \"enable RDTSCP\"");

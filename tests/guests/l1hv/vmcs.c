@@ -278,6 +278,10 @@ bool vcpu_setup(struct vcpu *v, void (*entry)(void))
     v->entry_result = VMX_OK;
     v->entry_error = 0;
     v->reason = 0;
+    /* The region may still be active from an earlier use: VMCLEAR it first
+     * (the processor may write cached data back), only then initialize the
+     * memory (25.11.1: never write to the region of an active VMCS). */
+    vmclear(vmcs_pa(v));
     memset(v->vmcs, 0, PAGE_SIZE);
     *(uint32_t *)v->vmcs = caps.revision; /* bit 31 clear: an ordinary VMCS */
     int r = vmclear(vmcs_pa(v));

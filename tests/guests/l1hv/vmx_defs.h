@@ -403,7 +403,7 @@
 #define RFLAGS_RESERVED_1         (1ULL << 1)
 #define RFLAGS_IF                 (1ULL << 9)
 
-/* VMREAD/VMWRITE bitmaps and MSR bitmap layout (25.6.9) */
+/* MSR bitmap (25.6.9) and I/O bitmap (25.6.4) layout */
 #define MSR_BITMAP_READ_LOW       0      /* MSRs 0x00000000-0x00001fff */
 #define MSR_BITMAP_READ_HIGH      1024   /* MSRs 0xc0000000-0xc0001fff */
 #define MSR_BITMAP_WRITE_LOW      2048
