@@ -1,5 +1,7 @@
 #include "vmm/memfault.h"
 #include "vmm/vm.h"
+#include "vmm/nested/bitmaps.h"
+#include "arch/x86/exit_reasons.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/physmem.h"
 #include "arch/x86/vmx.h"
@@ -81,6 +83,9 @@ void handle_ept_violation(struct vcpu *v)
     static unsigned reports;
     uint64_t q = vmcs_read(VMCS_EXIT_QUALIFICATION);
     uint64_t gpa = vmcs_read(VMCS_GUEST_PHYSICAL_ADDRESS);
+    /* A write to an L1 bitmap page L0 merged into vmcs02 (nested/bitmaps.c). */
+    if ((q & EPT_QUAL_WRITE) && nested_bitmap_write_fault(gpa))
+        return;
     uint32_t type = memmap_type_at(&the_vm.host->map, gpa);
     const char *what = type == MEM_HV ? "nestvisor memory" : "an unmapped address";
     if (reports < REPORT_LIMIT) {

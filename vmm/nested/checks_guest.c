@@ -61,27 +61,35 @@ static bool check_control_registers(const struct guest_view *g)
     CHECK(!(cr0 & CR0_PG) || (cr0 & CR0_PE), "guest CR0.PG needs CR0.PE");
     CHECK((cr4 & caps->cr4_fixed0) == caps->cr4_fixed0 && !(cr4 & ~caps->cr4_fixed1),
           "guest CR4 fixed bits");
-    if (VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_LOAD_DEBUG_CONTROLS) {
-        CHECK(!(VMCS12(c, GUEST_IA32_DEBUGCTL) & DEBUGCTL_RESERVED), "guest DEBUGCTL reserved bits 0");
-        CHECK(!(VMCS12(c, GUEST_DR7) & DR7_RESERVED_HIGH), "guest DR7 bits 63:32 are 0");
-    }
     if (g->ia32e) {
         CHECK(cr0 & CR0_PG, "IA-32e guest has CR0.PG");
         CHECK(cr4 & CR4_PAE, "IA-32e guest has CR4.PAE");
     } else {
         CHECK(!(cr4 & CR4_PCIDE), "guest outside IA-32e mode has CR4.PCIDE 0");
     }
-    CHECK(canonical(VMCS12(c, GUEST_SYSENTER_ESP)) && canonical(VMCS12(c, GUEST_SYSENTER_EIP)),
-          "guest SYSENTER_ESP/EIP canonical");
-    if (VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_LOAD_PAT)
-        CHECK(pat_valid(VMCS12(c, GUEST_IA32_PAT)), "guest PAT valid");
     if (VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_LOAD_EFER) {
         uint64_t efer = VMCS12(c, GUEST_IA32_EFER);
-        CHECK(!(efer & EFER_RESERVED), "guest EFER reserved bits 0");
         CHECK(!!(efer & EFER_LMA) == g->ia32e, "guest EFER.LMA = IA-32e mode guest");
         CHECK(!(cr0 & CR0_PG) || !!(efer & EFER_LME) == !!(efer & EFER_LMA),
               "guest EFER.LME = LMA with paging");
     }
+    return true;
+}
+
+/* Guest MSR-backed and debug state: fields outside the shadow set. */
+static bool check_static_registers(const struct guest_view *g)
+{
+    const struct vmcs12 *c = g->c;
+    if (VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_LOAD_DEBUG_CONTROLS) {
+        CHECK(!(VMCS12(c, GUEST_IA32_DEBUGCTL) & DEBUGCTL_RESERVED), "guest DEBUGCTL reserved bits 0");
+        CHECK(!(VMCS12(c, GUEST_DR7) & DR7_RESERVED_HIGH), "guest DR7 bits 63:32 are 0");
+    }
+    CHECK(canonical(VMCS12(c, GUEST_SYSENTER_ESP)) && canonical(VMCS12(c, GUEST_SYSENTER_EIP)),
+          "guest SYSENTER_ESP/EIP canonical");
+    if (VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_LOAD_PAT)
+        CHECK(pat_valid(VMCS12(c, GUEST_IA32_PAT)), "guest PAT valid");
+    if (VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_LOAD_EFER)
+        CHECK(!(VMCS12(c, GUEST_IA32_EFER) & EFER_RESERVED), "guest EFER reserved bits 0");
     return true;
 }
 
@@ -134,18 +142,23 @@ static bool check_data_segment(const struct guest_view *g, struct seg s, unsigne
     return true;
 }
 
-static bool check_segments(const struct guest_view *g)
+/* CS and SS: their access rights and CS's base are in the shadow set. */
+static bool check_cs_ss(const struct guest_view *g)
 {
-    const struct vmcs12 *c = g->c;
-    struct seg cs = seg_of(c, SEG_CS), ss = seg_of(c, SEG_SS);
-    struct seg tr = seg_of(c, SEG_TR), ldtr = seg_of(c, SEG_LDTR);
-    CHECK(!(tr.sel & 4), "guest TR selector TI 0");
+    struct seg cs = seg_of(g->c, SEG_CS), ss = seg_of(g->c, SEG_SS);
     if (!g->unrestricted)
         CHECK((ss.sel & 3) == (cs.sel & 3), "guest SS RPL = CS RPL");
-    if (!check_code_segment(g, cs, ss))
-        return false;
-    for (unsigned i = SEG_ES; i <= SEG_GS; i++)
-        if (i != SEG_CS && !check_data_segment(g, seg_of(c, i), i))
+    return check_code_segment(g, cs, ss) && check_data_segment(g, ss, SEG_SS);
+}
+
+static bool check_static_segments(const struct guest_view *g)
+{
+    const struct vmcs12 *c = g->c;
+    struct seg tr = seg_of(c, SEG_TR), ldtr = seg_of(c, SEG_LDTR);
+    CHECK(!(tr.sel & 4), "guest TR selector TI 0");
+    static const unsigned data[] = {SEG_ES, SEG_DS, SEG_FS, SEG_GS};
+    for (unsigned i = 0; i < sizeof(data) / sizeof(data[0]); i++)
+        if (!check_data_segment(g, seg_of(c, data[i]), data[i]))
             return false;
     /* TR (SDM 26.3.1.2). */
     unsigned t = type_of(tr.ar);
@@ -235,9 +248,13 @@ bool nested_check_guest_state(const struct vmcs12 *c, const struct entry_context
                         (VMCS12(c, SECONDARY_VM_EXEC_CONTROL) & PROC2_UNRESTRICTED_GUEST),
     };
     *qualification = ENTRY_FAIL_DEFAULT;
-    if (!check_control_registers(&g) || !check_segments(&g) || !check_rip_rflags_events(&g))
+    if (!check_control_registers(&g) ||
+        (!ctx->static_checked && !check_static_registers(&g)) || !check_cs_ss(&g) ||
+        (!ctx->static_checked && !check_static_segments(&g)) || !check_rip_rflags_events(&g))
         return false;
     CHECK(!(VMCS12(c, GUEST_CR3) & ~ctx->phys_mask), "guest CR3 within the physical-address width");
+    if (ctx->static_checked)
+        return true;
     /* VMCS link pointer (SDM 26.3.1.5): L1 is not offered shadowing, so any
      * value but ~0 must still point at a VMCS-like region. */
     uint64_t link = VMCS12(c, VMCS_LINK_POINTER);
@@ -257,7 +274,7 @@ enum entry_check_result nested_check_vmcs12(const struct vmcs12 *c, const struct
     failed_check_reset();
     if (!nested_check_controls(c, ctx))
         return ENTRY_FAIL_CONTROLS;
-    if (!nested_check_host_state(c, ctx))
+    if (!ctx->static_checked && !nested_check_host_state(c, ctx))
         return ENTRY_FAIL_HOST;
     if (!nested_check_guest_state(c, ctx, qualification))
         return ENTRY_FAIL_GUEST;

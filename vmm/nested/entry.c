@@ -13,6 +13,12 @@
 
 static uint32_t read_l1_dword(uint64_t pa) { return *(const uint32_t *)phys_to_virt(pa); }
 
+static bool same_check_key(const struct check_key *a, const struct check_key *b)
+{
+    return a->pin == b->pin && a->proc == b->proc && a->proc2 == b->proc2 && a->exit == b->exit &&
+           a->entry == b->entry && a->l1_long_mode == b->l1_long_mode;
+}
+
 static void nested_enter(struct vcpu *v, bool launch)
 {
     struct nested_vmx *n = v->nested;
@@ -41,6 +47,16 @@ static void nested_enter(struct vcpu *v, bool launch)
         .l1_ram = vm_l1_ram_range,
         .read32 = read_l1_dword,
     };
+    struct check_key key = {
+        .pin = (uint32_t)VMCS12(n->cache, PIN_BASED_VM_EXEC_CONTROL),
+        .proc = (uint32_t)VMCS12(n->cache, CPU_BASED_VM_EXEC_CONTROL),
+        .proc2 = (uint32_t)VMCS12(n->cache, SECONDARY_VM_EXEC_CONTROL),
+        .exit = (uint32_t)VMCS12(n->cache, VM_EXIT_CONTROLS),
+        .entry = (uint32_t)VMCS12(n->cache, VM_ENTRY_CONTROLS),
+        .l1_long_mode = ctx.l1_long_mode,
+    };
+    ctx.static_checked = n->vmcs02_for_current && !launch && n->static_checked &&
+                         same_check_key(&key, &n->check_key);
     uint64_t qual;
     switch (nested_check_vmcs12(n->cache, &ctx, &qual)) {
     case ENTRY_FAIL_CONTROLS:
@@ -58,6 +74,8 @@ static void nested_enter(struct vcpu *v, bool launch)
     case ENTRY_OK:
         break;
     }
+    n->static_checked = true;
+    n->check_key = key;
     struct l1_inherit l1 = {
         .efer = vmcs_read(VMCS_GUEST_IA32_EFER),
         .pat = vmcs_read(VMCS_GUEST_IA32_PAT),

@@ -32,6 +32,13 @@ struct nested_stats {
     uint64_t vmcs02_hw_failures; /* hardware refused a vmcs02 L0's checks passed */
 };
 
+/* What the static entry checks of the current vmcs12 depended on
+ * (struct entry_context.static_checked). */
+struct check_key {
+    uint32_t pin, proc, proc2, exit, entry;
+    bool l1_long_mode;
+};
+
 struct nested_vmx {
     bool vmxon;              /* L1 is in (virtual) VMX operation */
     uint64_t vmxon_ptr;
@@ -46,6 +53,9 @@ struct nested_vmx {
     uint64_t msr_bitmap02, io_bitmap02_a, io_bitmap02_b;
     bool vmcs02_for_current; /* vmcs02 holds the current vmcs12 (only shadowed
                                 fields can have changed since) */
+    bool static_checked;     /* the static entry checks passed for check_key */
+    struct check_key check_key;
+    bool rare_stale;         /* vmcs02 holds newer rare guest state than the cache */
     bool vpid12_seen;        /* a VPID-tagged L2 ran since the last flush */
     uint16_t last_vpid12;
     struct nested_stats stats;
@@ -78,8 +88,8 @@ void shadow_activate(struct nested_vmx *n);   /* after VMPTRLD */
 void shadow_deactivate(struct nested_vmx *n); /* no current vmcs12 */
 void shadow_pull(struct nested_vmx *n);       /* shadow VMCS -> cache */
 void shadow_push(struct nested_vmx *n);       /* cache -> shadow VMCS */
+void shadow_push_exit(struct nested_vmx *n);  /* what a nested exit changed */
 void shadow_push_field(struct nested_vmx *n, enum vmcs_field_index i);
-bool shadow_field(enum vmcs_field_index i, bool write);
 
 /* vmx_insn.c */
 void nested_install_insn_handlers(void);
@@ -89,6 +99,10 @@ void handle_vmlaunch(struct vcpu *v);
 void handle_vmresume(struct vcpu *v);
 /* The hardware refused vmcs02: turn it into L1's VMfail. */
 void nested_vmcs02_entry_failed(struct vcpu *v, uint32_t vm_instruction_error);
+
+/* vmcs02.c: brings the rare guest fields into the cache before L1 can
+ * see or change them (trapped VMREAD/VMWRITE, VMCLEAR, VMPTRLD). */
+void nested_sync_rare(struct vcpu *v);
 
 /* vmexit.c */
 void nested_vmexit(struct vcpu *v, uint32_t reason, uint64_t qualification);

@@ -4,6 +4,7 @@
  * fields between it and the vmcs12 cache at the points the architecture
  * makes visible: VMPTRLD, VMCLEAR, VMLAUNCH/VMRESUME, nested VM exit. */
 #include "vmm/nested/nested.h"
+#include "vmm/nested/fieldsets.h"
 #include "vmm/pmm.h"
 #include "vmm/vm.h"
 #include "arch/x86/physmem.h"
@@ -13,18 +14,6 @@
 #include "lib/string.h"
 
 #define VMX_BITMAP_BITS 0x8000U /* indexed by encoding bits 14:0 */
-
-/* Read-only fields can be put into the shadow VMCS only where the CPU lets
- * L0 VMWRITE them (IA32_VMX_MISC bit 29). */
-bool shadow_field(enum vmcs_field_index i, bool write)
-{
-    const struct vmcs12_field_info *f = &vmcs12_fields[i];
-    if (!(f->flags & FIELD_SHADOW) || (f->flags & FIELD_L0_ONLY))
-        return false;
-    if (vmcs_enc_type(f->encoding) == VMCS_TYPE_READONLY)
-        return !write && the_vm.caps->vmwrite_any_field;
-    return true;
-}
 
 static void clear_bit(uint8_t *bitmap, uint32_t enc)
 {
@@ -42,6 +31,7 @@ static void clear_field(uint8_t *bitmap, uint32_t enc)
 bool shadow_init(struct vm *vm, struct nested_vmx *n)
 {
     n->shadow_enabled = false;
+    fieldsets_init(false, false);
     if (!vm->cfg.shadow || !vm->caps->shadow_vmcs)
         return true;
     n->shadow_vmcs = pmm_alloc_page();
@@ -53,12 +43,11 @@ bool shadow_init(struct vm *vm, struct nested_vmx *n)
     uint8_t *rd = phys_to_virt(n->vmread_bitmap), *wr = phys_to_virt(n->vmwrite_bitmap);
     memset(rd, 0xff, PAGE_SIZE);
     memset(wr, 0xff, PAGE_SIZE);
-    for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++) {
-        if (shadow_field(i, false))
-            clear_field(rd, vmcs12_fields[i].encoding);
-        if (shadow_field(i, true))
-            clear_field(wr, vmcs12_fields[i].encoding);
-    }
+    fieldsets_init(true, vm->caps->vmwrite_any_field);
+    for (unsigned i = 0; i < fieldsets.shadow_read.count; i++)
+        clear_field(rd, vmcs12_fields[fieldsets.shadow_read.idx[i]].encoding);
+    for (unsigned i = 0; i < fieldsets.shadow_write.count; i++)
+        clear_field(wr, vmcs12_fields[fieldsets.shadow_write.idx[i]].encoding);
     vmcs_write(VMCS_VMREAD_BITMAP, n->vmread_bitmap);
     vmcs_write(VMCS_VMWRITE_BITMAP, n->vmwrite_bitmap);
     vmcs_write(VMCS_VMCS_LINK_POINTER, VMCS_LINK_NONE);
@@ -83,31 +72,52 @@ void shadow_set_vmx_operation(struct nested_vmx *n, bool on)
 static void enter_shadow(struct nested_vmx *n) { vmcs_load(n->shadow_vmcs); }
 static void leave_shadow(struct vcpu *v) { vmcs_load(v->vmcs01); }
 
+static void copy_from_shadow(struct nested_vmx *n, const struct field_set *set)
+{
+    enter_shadow(n);
+    for (unsigned i = 0; i < set->count; i++) {
+        unsigned f = set->idx[i];
+        n->cache->field[f] = vmcs_read((enum vmcs_field)vmcs12_fields[f].encoding);
+    }
+    leave_shadow(&the_vm.vcpu);
+}
+
+static void copy_to_shadow(struct nested_vmx *n, const struct field_set *set)
+{
+    enter_shadow(n);
+    for (unsigned i = 0; i < set->count; i++) {
+        unsigned f = set->idx[i];
+        vmcs_write((enum vmcs_field)vmcs12_fields[f].encoding, n->cache->field[f]);
+    }
+    leave_shadow(&the_vm.vcpu);
+}
+
+static bool shadow_live(const struct nested_vmx *n)
+{
+    return n->shadow_enabled && n->current != VMCS_LINK_NONE;
+}
+
 void shadow_pull(struct nested_vmx *n)
 {
-    if (!n->shadow_enabled || n->current == VMCS_LINK_NONE)
-        return;
-    enter_shadow(n);
-    for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++)
-        if (shadow_field(i, true))
-            n->cache->field[i] = vmcs_read((enum vmcs_field)vmcs12_fields[i].encoding);
-    leave_shadow(&the_vm.vcpu);
+    if (shadow_live(n))
+        copy_from_shadow(n, &fieldsets.shadow_write);
 }
 
 void shadow_push(struct nested_vmx *n)
 {
-    if (!n->shadow_enabled || n->current == VMCS_LINK_NONE)
-        return;
-    enter_shadow(n);
-    for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++)
-        if (shadow_field(i, false))
-            vmcs_write((enum vmcs_field)vmcs12_fields[i].encoding, n->cache->field[i]);
-    leave_shadow(&the_vm.vcpu);
+    if (shadow_live(n))
+        copy_to_shadow(n, &fieldsets.shadow_read);
+}
+
+void shadow_push_exit(struct nested_vmx *n)
+{
+    if (shadow_live(n))
+        copy_to_shadow(n, &fieldsets.exit_push);
 }
 
 void shadow_push_field(struct nested_vmx *n, enum vmcs_field_index i)
 {
-    if (!n->shadow_enabled || n->current == VMCS_LINK_NONE || !shadow_field(i, false))
+    if (!shadow_live(n) || !field_in_set(&fieldsets.shadow_read, i))
         return;
     enter_shadow(n);
     vmcs_write((enum vmcs_field)vmcs12_fields[i].encoding, n->cache->field[i]);

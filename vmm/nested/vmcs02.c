@@ -1,5 +1,7 @@
 #include "vmm/nested/vmcs02.h"
 #include "vmm/nested/vmx_msrs.h"
+#include "vmm/nested/fieldsets.h"
+#include "vmm/nested/bitmaps.h"
 #include "vmm/msr.h"
 #include "vmm/pmm.h"
 #include "vmm/vm.h"
@@ -119,27 +121,32 @@ static bool load_pdptes(const struct vmcs12 *c)
     return !pae || vcpu_load_pae_pdptes(VMCS12(c, GUEST_CR3));
 }
 
-/* Guest-state fields copied verbatim; the rest are computed. */
-static bool copied_guest_field(enum vmcs_field_index i)
+static void write_fields(const struct vmcs12 *c, const struct field_set *set)
 {
-    const struct vmcs12_field_info *f = &vmcs12_fields[i];
-    if (vmcs_enc_type(f->encoding) != VMCS_TYPE_GUEST || (f->flags & FIELD_L0_ONLY))
-        return false;
-    switch (i) {
-    case VMCS_IDX_VMCS_LINK_POINTER:
-    case VMCS_IDX_GUEST_IA32_EFER:
-    case VMCS_IDX_GUEST_IA32_PAT:
-    case VMCS_IDX_GUEST_IA32_DEBUGCTL:
-    case VMCS_IDX_GUEST_DR7:
-    case VMCS_IDX_GUEST_IA32_PERF_GLOBAL_CTRL:
-    case VMCS_IDX_GUEST_PDPTE0:
-    case VMCS_IDX_GUEST_PDPTE1:
-    case VMCS_IDX_GUEST_PDPTE2:
-    case VMCS_IDX_GUEST_PDPTE3:
-        return false;
-    default:
-        return true;
+    for (unsigned i = 0; i < set->count; i++) {
+        unsigned f = set->idx[i];
+        vmcs_write((enum vmcs_field)vmcs12_fields[f].encoding, c->field[f]);
     }
+}
+
+static void read_fields(struct vmcs12 *c, const struct field_set *set)
+{
+    for (unsigned i = 0; i < set->count; i++) {
+        unsigned f = set->idx[i];
+        c->field[f] = vmcs_read((enum vmcs_field)vmcs12_fields[f].encoding);
+    }
+}
+
+/* L2's rare guest state is read only when L1 could notice it missing. */
+void nested_sync_rare(struct vcpu *v)
+{
+    struct nested_vmx *n = v->nested;
+    if (!n->rare_stale)
+        return;
+    vmcs_load(n->vmcs02);
+    read_fields(n->cache, &fieldsets.guest_rare);
+    vmcs_load(v->vmcs01);
+    n->rare_stale = false;
 }
 
 static void write_controls(struct vcpu *v, const struct vmcs12 *c)
@@ -178,14 +185,11 @@ static void write_controls(struct vcpu *v, const struct vmcs12 *c)
 
     /* Bitmaps: an exit if L0 or L1 wants it. */
     if (proc12 & PROC_USE_MSR_BITMAPS)
-        bitmap_merge(phys_to_virt(n->msr_bitmap02), phys_to_virt(the_vm.msr_bitmap),
-                     phys_to_virt(VMCS12(c, MSR_BITMAP)));
+        nested_bitmap_merge(BITMAP_MSR, n->msr_bitmap02, the_vm.msr_bitmap, VMCS12(c, MSR_BITMAP));
     if (proc & PROC_USE_IO_BITMAPS) {
         if (proc12 & PROC_USE_IO_BITMAPS) {
-            bitmap_merge(phys_to_virt(n->io_bitmap02_a), phys_to_virt(the_vm.io_bitmap_a),
-                         phys_to_virt(VMCS12(c, IO_BITMAP_A)));
-            bitmap_merge(phys_to_virt(n->io_bitmap02_b), phys_to_virt(the_vm.io_bitmap_b),
-                         phys_to_virt(VMCS12(c, IO_BITMAP_B)));
+            nested_bitmap_merge(BITMAP_IO_A, n->io_bitmap02_a, the_vm.io_bitmap_a, VMCS12(c, IO_BITMAP_A));
+            nested_bitmap_merge(BITMAP_IO_B, n->io_bitmap02_b, the_vm.io_bitmap_b, VMCS12(c, IO_BITMAP_B));
             vmcs_write(VMCS_IO_BITMAP_A, n->io_bitmap02_a);
             vmcs_write(VMCS_IO_BITMAP_B, n->io_bitmap02_b);
         } else {
@@ -212,9 +216,9 @@ bool vmcs02_prepare(struct vcpu *v, const struct l1_inherit *l1, bool full)
     struct nested_vmx *n = v->nested;
     const struct vmcs12 *c = n->cache;
     write_controls(v, c);
-    for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++)
-        if (copied_guest_field(i) && (full || shadow_field(i, true)))
-            vmcs_write((enum vmcs_field)vmcs12_fields[i].encoding, c->field[i]);
+    write_fields(c, &fieldsets.guest_hot);
+    if (full)
+        write_fields(c, &fieldsets.guest_rare);
     uint32_t entry12 = (uint32_t)VMCS12(c, VM_ENTRY_CONTROLS);
     vmcs_write(VMCS_GUEST_IA32_EFER, vmcs02_guest_efer(c, l1->efer));
     vmcs_write(VMCS_GUEST_IA32_PAT, (entry12 & ENTRY_LOAD_PAT) ? VMCS12(c, GUEST_IA32_PAT) : l1->pat);
@@ -237,9 +241,9 @@ void vmcs02_sync_to_vmcs12(struct vcpu *v)
         VMCS_IDX_IO_RIP, VMCS_IDX_VM_ENTRY_INTR_INFO_FIELD};
     for (unsigned i = 0; i < sizeof(exit_info) / sizeof(exit_info[0]); i++)
         c->field[exit_info[i]] = vmcs_read((enum vmcs_field)vmcs12_fields[exit_info[i]].encoding);
-    for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++)
-        if (copied_guest_field(i))
-            c->field[i] = vmcs_read((enum vmcs_field)vmcs12_fields[i].encoding);
+    uint64_t timer12 = VMCS12(c, VMX_PREEMPTION_TIMER_VALUE);
+    read_fields(c, &fieldsets.guest_hot);
+    v->nested->rare_stale = true;
     uint32_t exit12 = (uint32_t)VMCS12(c, VM_EXIT_CONTROLS);
     if (exit12 & EXIT_SAVE_EFER)
         VMCS12(c, GUEST_IA32_EFER) = vmcs_read(VMCS_GUEST_IA32_EFER);
@@ -250,7 +254,7 @@ void vmcs02_sync_to_vmcs12(struct vcpu *v)
         VMCS12(c, GUEST_DR7) = vmcs_read(VMCS_GUEST_DR7);
     }
     if (!(exit12 & EXIT_SAVE_PREEMPT_TIMER))
-        VMCS12(c, VMX_PREEMPTION_TIMER_VALUE) = c->field[VMCS_IDX_VMX_PREEMPTION_TIMER_VALUE];
+        VMCS12(c, VMX_PREEMPTION_TIMER_VALUE) = timer12;
     /* The CPU keeps "IA-32e mode guest" = EFER.LMA on exit (IA32_VMX_MISC bit 5). */
     uint32_t ia32e = vmcs_read32(VMCS_VM_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST;
     VMCS12(c, VM_ENTRY_CONTROLS) = (VMCS12(c, VM_ENTRY_CONTROLS) & ~(uint64_t)ENTRY_IA32E_MODE_GUEST) | ia32e;

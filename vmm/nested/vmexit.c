@@ -30,7 +30,7 @@ static void finish_exit_to_l1(struct vcpu *v)
     v->in_l2 = false;
     if (!vmcs12_load_host_state(v))
         vmx_abort(v, VMX_ABORT_LOADING_HOST_MSRS);
-    shadow_push(n);
+    shadow_push_exit(n);
 }
 
 void nested_vmexit(struct vcpu *v, uint32_t reason, uint64_t qualification)

@@ -97,6 +97,7 @@ static void flush_current(struct nested_vmx *n)
 {
     if (n->current == VMCS_LINK_NONE)
         return;
+    nested_sync_rare(&the_vm.vcpu);
     shadow_pull(n);
     struct vmcs12 *r = region(n->current);
     r->magic = VMCS12_MAGIC;
@@ -276,6 +277,7 @@ static void handle_vmread(struct vcpu *v)
     vmx_insn_info_decode(vmcs_read32(VMCS_VMX_INSTRUCTION_INFO), &ii);
     uint64_t enc = field_encoding_operand(v, &ii);
     count_field(n->stats.vmread_exits, enc);
+    nested_sync_rare(v);
     uint64_t value;
     if (vmcs12_read(n->cache, enc, &value) != VMCS12_OK) {
         nested_vmfail_valid(v, VMXERR_UNSUPPORTED_VMCS_COMPONENT);
@@ -312,6 +314,7 @@ static void handle_vmwrite(struct vcpu *v)
         value = (uint32_t)value;
     uint64_t enc = field_encoding_operand(v, &ii);
     count_field(n->stats.vmwrite_exits, enc);
+    nested_sync_rare(v);
     bool any = nested_vmx_caps()->vmwrite_any_field;
     switch (vmcs12_write(n->cache, enc, value, any)) {
     case VMCS12_UNSUPPORTED:

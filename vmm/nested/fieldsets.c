@@ -1,0 +1,63 @@
+#include "vmm/nested/fieldsets.h"
+#include "vmm/nested/vmcs12.h"
+
+struct field_sets fieldsets;
+
+static void add(struct field_set *s, unsigned i) { s->idx[s->count++] = (uint8_t)i; }
+
+bool field_in_set(const struct field_set *s, unsigned idx)
+{
+    for (unsigned i = 0; i < s->count; i++)
+        if (s->idx[i] == idx)
+            return true;
+    return false;
+}
+
+/* Guest-state fields that pass between vmcs12 and vmcs02 as they are;
+ * EFER, PAT, debug state and PDPTEs follow the entry/exit controls, and the
+ * link pointer is L0's. */
+static bool plain_guest_field(unsigned i)
+{
+    const struct vmcs12_field_info *f = &vmcs12_fields[i];
+    if (vmcs_enc_type(f->encoding) != VMCS_TYPE_GUEST || (f->flags & FIELD_L0_ONLY))
+        return false;
+    switch (i) {
+    case VMCS_IDX_VMCS_LINK_POINTER:
+    case VMCS_IDX_GUEST_IA32_EFER:
+    case VMCS_IDX_GUEST_IA32_PAT:
+    case VMCS_IDX_GUEST_IA32_DEBUGCTL:
+    case VMCS_IDX_GUEST_DR7:
+    case VMCS_IDX_GUEST_IA32_PERF_GLOBAL_CTRL:
+    case VMCS_IDX_GUEST_PDPTE0:
+    case VMCS_IDX_GUEST_PDPTE1:
+    case VMCS_IDX_GUEST_PDPTE2:
+    case VMCS_IDX_GUEST_PDPTE3:
+        return false;
+    default:
+        return true;
+    }
+}
+
+void fieldsets_init(bool shadow, bool ro_shadowable)
+{
+    struct field_sets *fs = &fieldsets;
+    *fs = (struct field_sets){0};
+    for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++) {
+        const struct vmcs12_field_info *f = &vmcs12_fields[i];
+        bool hot = (f->flags & FIELD_SHADOW) && !(f->flags & FIELD_L0_ONLY);
+        bool ro = vmcs_enc_type(f->encoding) == VMCS_TYPE_READONLY;
+        if (shadow && hot && (!ro || ro_shadowable))
+            add(&fs->shadow_read, i);
+        if (shadow && hot && !ro)
+            add(&fs->shadow_write, i);
+        if (plain_guest_field(i))
+            add(hot ? &fs->guest_hot : &fs->guest_rare, i);
+        /* A nested exit changes exit information, hot guest state, the
+         * entry interruption info (valid bit cleared) and entry controls
+         * (IA-32e mode). */
+        bool changed_by_exit = ro || (hot && plain_guest_field(i)) ||
+                               i == VMCS_IDX_VM_ENTRY_INTR_INFO_FIELD || i == VMCS_IDX_VM_ENTRY_CONTROLS;
+        if (shadow && hot && (!ro || ro_shadowable) && changed_by_exit)
+            add(&fs->exit_push, i);
+    }
+}
