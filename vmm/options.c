@@ -35,7 +35,7 @@ void options_parse(const char *cmdline, struct nv_options *o)
         .e9 = true,
         .log_level = LOG_INFO,
         .l0mem = HOSTMEM_DEFAULT_POOL,
-        .nested = false,
+        .nested = true,
         .shadow = true,
     };
     if (cmdline_get(cmdline, "serial", v, sizeof(v))) {

@@ -139,5 +139,6 @@ void vm_stop(enum power_status status, const char *why)
 {
     log_raw("nestvisor: L1 stopped (%s)\n", why);
     stats_print(&the_vm.vcpu.stats);
+    nested_print_stats(&the_vm.vcpu);
     power_off(status);
 }

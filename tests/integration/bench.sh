@@ -20,16 +20,36 @@ figures=$out/figures.txt
 log() { tr -d '\r' < "$build/test/bochs/$1/serial.log" 2>/dev/null; }
 
 # Figures the guests print directly.
-for dir in "$build"/test/bochs/bench-*; do
-    [ -d "$dir" ] || continue
-    log "$(basename "$dir")" | sed -n 's/^\[L1\] BENCH \([^ ]*\) \([^ ]*\)$/\1 \2/p' >> "$figures"
-done
+log bench-l1 | sed -n 's/^\[L1\] BENCH \(l1\.[^ ]*\) \([^ ]*\)$/\1 \2/p' >> "$figures"
 # Figures derived from the L0 exit counters a guest reported (BENCHDATA).
 log bench-l1 | awk '/BENCHDATA/ {
     for (i = 1; i < NF; i++) v[$i] = $(i + 1)
     if (v["cpuid.exits"] > 0) printf "l1.cpuid.l0_insns %.1f\n", v["cpuid.l0_ticks"] / v["cpuid.exits"]
     if (v["vmcall.exits"] > 0) printf "l1.vmcall.l0_insns %.1f\n", v["vmcall.l0_ticks"] / v["vmcall.exits"]
 }' >> "$figures"
+
+# The nested round trip (tests/guests/l1hv/bench.c): L0 exits and L0
+# instructions per L2 exit handled by L1, over all levels.
+nested_figures() { # scenario prefix
+    log "$1" | awk -v p="$2" '
+    /BENCH l1hv.cpuid.roundtrip_insns/ { rt = $NF }
+    /BENCHDATA l1hv.l2_exits/ { n = $NF }
+    /BENCHDATA l1hv.level/ {
+        lvl = $3
+        for (i = 4; i < NF; i += 2) v[lvl, $i] = $(i + 1)
+    }
+    END {
+        if (n <= 0) exit
+        exits = v["l1hv.level0", "all.exits"] + v["l1hv.level1", "all.exits"] + v["l1hv.level2", "all.exits"]
+        ticks = v["l1hv.level0", "all.ticks"] + v["l1hv.level1", "all.ticks"] + v["l1hv.level2", "all.ticks"]
+        printf "%s.cpuid.l0_exits_per_l2_exit %.2f\n", p, exits / n
+        printf "%s.vmrw.l0_exits %d\n", p, v["l1hv.level0", "vmread.exits"] + v["l1hv.level0", "vmwrite.exits"]
+        printf "%s.cpuid.l0_insns %.0f\n", p, ticks / n
+        printf "%s.cpuid.roundtrip_insns %s\n", p, rt
+    }' >> "$figures"
+}
+nested_figures bench-nested nested
+nested_figures bench-nested-noshadow nested_noshadow
 
 echo
 echo "nestvisor benchmarks (Bochs 2.7 tigerlake; ticks = emulated instructions)"

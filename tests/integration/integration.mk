@@ -1,10 +1,15 @@
 # Integration rigs: Bochs (Multiboot2 ISO, VMX) and QEMU + OVMF (UEFI).
 
+# `make run`: nestvisor with the L1 test hypervisor (tests/guests/l1hv) as
+# L1, running its own L2 through the cases; override to boot something else,
+# e.g. make run RUN_L1="build/guests/cpuid.elf" RUN_L1_ARGS="nested=0".
 RUN_CMDLINE ?= vmxcaps
 RUN_MODEL   ?= tigerlake
+RUN_L1      ?= $(BUILD)/guests/l1hv.elf
+RUN_L1_ARGS ?=
 
-$(BUILD)/nestvisor.iso: $(KERNEL) tests/integration/mkiso.sh
-	tests/integration/mkiso.sh $@ $(KERNEL) "$(RUN_CMDLINE)"
+$(BUILD)/nestvisor.iso: $(KERNEL) $(RUN_L1) tests/integration/mkiso.sh
+	tests/integration/mkiso.sh $@ $(KERNEL) "$(RUN_CMDLINE)" $(RUN_L1) "l1 $(RUN_L1_ARGS)"
 
 iso: $(BUILD)/nestvisor.iso
 

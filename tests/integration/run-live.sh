@@ -5,7 +5,7 @@ build=$1 iso=$2 model=$3 limit=${4:-600}
 dir=$build/run
 mkdir -p "$dir"
 : > "$dir/serial.log"
-tail -n +1 -f "$dir/serial.log" &
+tail -n +1 -F "$dir/serial.log" 2>/dev/null &
 tailpid=$!
 "$(dirname "$0")/bochs-run.sh" "$dir" "$iso" "$model" "$limit" 512
 status=$?

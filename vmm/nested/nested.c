@@ -82,3 +82,37 @@ bool nested_l2_exit(struct vcpu *v, uint32_t reason)
     nested_vmexit(v, reason, e.qualification);
     return true;
 }
+
+static const char *field_name(unsigned i)
+{
+    static const char *const names[VMCS_FIELD_COUNT] = {
+#define VMCS_FIELD_NAME(name, enc, flags) [VMCS_IDX_##name] = #name,
+        VMCS_FIELD_LIST(VMCS_FIELD_NAME)
+#undef VMCS_FIELD_NAME
+    };
+    return names[i];
+}
+
+void nested_print_stats(const struct vcpu *v)
+{
+    const struct nested_vmx *n = v->nested;
+    if (!n)
+        return;
+    log_raw("nested: L1's VMREAD/VMWRITE that exited to L0, per field (shadowing %s):\n",
+            n->shadow_enabled ? "on" : "off");
+    unsigned shown = 0;
+    for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++) {
+        if (!n->stats.vmread_exits[i] && !n->stats.vmwrite_exits[i])
+            continue;
+        log_raw("  %-32s %6s VMREAD %10llu  VMWRITE %10llu\n", field_name(i),
+                (vmcs12_fields[i].flags & FIELD_SHADOW) ? "hot" : "", 
+                (unsigned long long)n->stats.vmread_exits[i],
+                (unsigned long long)n->stats.vmwrite_exits[i]);
+        shown++;
+    }
+    if (!shown)
+        log_raw("  none\n");
+    if (n->stats.vmcs02_hw_failures)
+        log_raw("nested: %llu vmcs02 entries refused by the CPU after passing L0's checks (bugs)\n",
+                (unsigned long long)n->stats.vmcs02_hw_failures);
+}

@@ -65,6 +65,9 @@ struct nested_vmx {
  * exit handlers. False if pool memory ran out. */
 bool nested_init(struct vm *vm, struct vcpu *v);
 
+/* Prints which fields L1's VMREAD/VMWRITE trapped on (tuning the shadow set). */
+void nested_print_stats(const struct vcpu *v);
+
 /* An exit of L2: reflect it to L1 if L1 asked for it (returns true), else
  * return false for L0 to handle it. */
 bool nested_l2_exit(struct vcpu *v, uint32_t reason);

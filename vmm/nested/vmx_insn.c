@@ -257,6 +257,14 @@ static uint64_t field_encoding_operand(struct vcpu *v, const struct vmx_insn_inf
     return guest_in_64bit_mode() ? enc : (uint32_t)enc;
 }
 
+/* The hot fields (FIELD_SHADOW): synced on every nested exit and rewritten
+ * on every nested entry, shadowing or not. */
+static bool hot_field(uint64_t encoding)
+{
+    int i = vmcs_field_index((uint32_t)encoding & ~VMCS_ENC_HIGH_ACCESS);
+    return i >= 0 && !(encoding >> 32) && (vmcs12_fields[i].flags & FIELD_SHADOW);
+}
+
 static void count_field(uint64_t *table, uint64_t encoding)
 {
     int i = vmcs_field_index((uint32_t)(encoding & ~(uint64_t)VMCS_ENC_HIGH_ACCESS));
@@ -277,7 +285,8 @@ static void handle_vmread(struct vcpu *v)
     vmx_insn_info_decode(vmcs_read32(VMCS_VMX_INSTRUCTION_INFO), &ii);
     uint64_t enc = field_encoding_operand(v, &ii);
     count_field(n->stats.vmread_exits, enc);
-    nested_sync_rare(v);
+    if (!hot_field(enc))
+        nested_sync_rare(v);
     uint64_t value;
     if (vmcs12_read(n->cache, enc, &value) != VMCS12_OK) {
         nested_vmfail_valid(v, VMXERR_UNSUPPORTED_VMCS_COMPONENT);
@@ -314,7 +323,9 @@ static void handle_vmwrite(struct vcpu *v)
         value = (uint32_t)value;
     uint64_t enc = field_encoding_operand(v, &ii);
     count_field(n->stats.vmwrite_exits, enc);
-    nested_sync_rare(v);
+    bool hot = hot_field(enc);
+    if (!hot)
+        nested_sync_rare(v);
     bool any = nested_vmx_caps()->vmwrite_any_field;
     switch (vmcs12_write(n->cache, enc, value, any)) {
     case VMCS12_UNSUPPORTED:
@@ -326,7 +337,10 @@ static void handle_vmwrite(struct vcpu *v)
     case VMCS12_OK:
         break;
     }
-    n->vmcs02_for_current = false; /* a field outside the shadow set changed */
+    /* Hot fields are rewritten (and re-checked) on every entry; any other
+     * change needs vmcs02 rebuilt and the static checks run again. */
+    if (!hot)
+        n->vmcs02_for_current = false;
     nested_vmsucceed(v);
 }
 
