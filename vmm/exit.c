@@ -84,11 +84,11 @@ void vmexit_dispatch(struct guest_regs *regs)
         unexpected_exit(v);
     }
     if (v->in_l2) {
-        bool reflected = nested_l2_exit(v, reason);
-        level = reflected ? NV_LEVEL_L2_TO_L1 : NV_LEVEL_L2_L0;
+        enum l2_exit_outcome o = nested_l2_exit(v, reason);
+        level = o == L2_EXIT_REFLECTED ? NV_LEVEL_L2_TO_L1 : NV_LEVEL_L2_L0;
         v->stats.count[level][basic]++;
         regs->ticks_slot = &v->stats.ticks[level][basic];
-        if (reflected)
+        if (o != L2_EXIT_FOR_L0)
             return;
     } else {
         if (reason & EXIT_REASON_FAILED_ENTRY) {

@@ -20,23 +20,23 @@
  * but Bochs 2.7 never delivers its VM exit. */
 struct scratch_step {
     uint64_t gpa;        /* hidden page backed by the scratch page, or NO_SCRATCH */
-    bool guest_tf;       /* L1's own RFLAGS.TF */
+    struct ept *ept;     /* the EPT it is mapped in (EPT01, or an L2's EPT02) */
+    uint64_t eptp;
+    bool guest_tf;       /* the guest's own RFLAGS.TF */
     uint32_t exc_bitmap; /* the exception bitmap before the step */
 };
 
-static struct scratch_step step = {NO_SCRATCH, false, 0};
-
-static void invalidate_ept01(void) { invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01); }
+static struct scratch_step step = {NO_SCRATCH, 0, 0, false, 0};
 
 static void scratch_unmap(void)
 {
-    ept_unmap(&the_vm.ept01, step.gpa, PAGE_SIZE);
-    invalidate_ept01();
+    ept_unmap(step.ept, step.gpa, PAGE_SIZE);
+    invept(INVEPT_SINGLE_CONTEXT, step.eptp);
     memset(phys_to_virt(the_vm.scratch_page), FLOATING_BUS, PAGE_SIZE);
     step.gpa = NO_SCRATCH;
 }
 
-static bool discard_access(uint64_t page)
+static bool discard_access(struct ept *ept, uint64_t eptp, uint64_t page)
 {
     struct vm *vm = &the_vm;
     if (step.gpa != NO_SCRATCH) { /* one instruction touching two hidden pages */
@@ -49,11 +49,13 @@ static bool discard_access(uint64_t page)
         vmcs_write(VMCS_EXCEPTION_BITMAP, step.exc_bitmap | (1U << VEC_DB));
     }
     memset(phys_to_virt(vm->scratch_page), FLOATING_BUS, PAGE_SIZE);
-    if (!ept_map(&vm->ept01, page, vm->scratch_page, PAGE_SIZE,
+    if (!ept_map(ept, page, vm->scratch_page, PAGE_SIZE,
                  EPT_RWX | EPT_IGNORE_PAT | ((uint64_t)MEMTYPE_UC << EPT_MEMTYPE_SHIFT)))
         return false;
     step.gpa = page;
-    invalidate_ept01();
+    step.ept = ept;
+    step.eptp = eptp;
+    invept(INVEPT_SINGLE_CONTEXT, eptp);
     return true;
 }
 
@@ -78,26 +80,33 @@ static const char *access_kind(uint64_t q)
     return (q & EPT_QUAL_WRITE) ? "write" : (q & EPT_QUAL_FETCH) ? "instruction fetch" : "read";
 }
 
-void handle_ept_violation(struct vcpu *v)
+void memfault_contain(struct vcpu *v, struct ept *ept, uint64_t eptp, uint64_t map_gpa,
+                      uint64_t l1_gpa, uint64_t qualification)
 {
     static unsigned reports;
+    uint32_t type = memmap_type_at(&the_vm.host->map, l1_gpa);
+    const char *what = type == MEM_HV ? "nestvisor memory" : "an unmapped address";
+    if (reports < REPORT_LIMIT) {
+        reports++;
+        log_warn("%s %s of %s at 0x%llx (RIP 0x%llx)%s\n", v->in_l2 ? "L2" : "L1",
+                 access_kind(qualification), what, (unsigned long long)l1_gpa,
+                 (unsigned long long)vmcs_read(VMCS_GUEST_RIP),
+                 the_vm.cfg.hidden == HIDDEN_DISCARD ? ": discarded" : "");
+    }
+    if (the_vm.cfg.hidden == HIDDEN_DISCARD && discard_access(ept, eptp, map_gpa & ~(PAGE_SIZE - 1)))
+        return;
+    vcpu_dump(v, "guest accessed memory L1 does not own");
+    vm_stop(POWER_GUEST_FAULT, "hidden-memory access (policy: stop)");
+}
+
+void handle_ept_violation(struct vcpu *v)
+{
     uint64_t q = vmcs_read(VMCS_EXIT_QUALIFICATION);
     uint64_t gpa = vmcs_read(VMCS_GUEST_PHYSICAL_ADDRESS);
     /* A write to an L1 bitmap page L0 merged into vmcs02 (nested/bitmaps.c). */
     if ((q & EPT_QUAL_WRITE) && nested_bitmap_write_fault(gpa))
         return;
-    uint32_t type = memmap_type_at(&the_vm.host->map, gpa);
-    const char *what = type == MEM_HV ? "nestvisor memory" : "an unmapped address";
-    if (reports < REPORT_LIMIT) {
-        reports++;
-        log_warn("L1 %s of %s at 0x%llx (RIP 0x%llx)%s\n", access_kind(q), what,
-                 (unsigned long long)gpa, (unsigned long long)vmcs_read(VMCS_GUEST_RIP),
-                 the_vm.cfg.hidden == HIDDEN_DISCARD ? ": discarded" : "");
-    }
-    if (the_vm.cfg.hidden == HIDDEN_DISCARD && discard_access(gpa & ~(PAGE_SIZE - 1)))
-        return;
-    vcpu_dump(v, "L1 accessed memory it does not own");
-    vm_stop(POWER_GUEST_FAULT, "hidden-memory access (policy: stop)");
+    memfault_contain(v, &the_vm.ept01, the_vm.eptp01, gpa, gpa, q);
 }
 
 void handle_ept_misconfig(struct vcpu *v)

@@ -1,5 +1,6 @@
 #include "vmm/nested/bitmaps.h"
 #include "vmm/nested/vmcs02.h"
+#include "vmm/nested/ept02.h"
 #include "vmm/ept.h"
 #include "vmm/vm.h"
 #include "arch/x86/physmem.h"
@@ -58,6 +59,7 @@ void nested_bitmap_merge(enum nested_bitmap which, uint64_t dst, uint64_t l0, ui
     if (set_writable(l1_pa, false)) {
         merged[which].l1_pa = l1_pa;
         flush_ept01();
+        ept02_flush_all(); /* no shadow may keep a writable copy */
     }
 }
 

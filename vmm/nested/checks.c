@@ -1,6 +1,7 @@
 #include "vmm/nested/checks.h"
 #include "vmm/nested/checks_util.h"
 #include "vmm/nested/vmx_msrs.h"
+#include "vmm/nested/ept12.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/exit_reasons.h"
 #include "arch/x86/msr_index.h"
@@ -82,6 +83,13 @@ bool nested_check_controls(const struct vmcs12 *c, const struct entry_context *c
     CHECK((pin & PIN_VIRTUAL_NMIS) || !(proc & PROC_NMI_WINDOW_EXITING),
           "NMI-window exiting needs virtual NMIs");
     CHECK(!(proc2 & PROC2_ENABLE_VPID) || (uint16_t)VMCS12(c, VPID) != 0, "VPID is not 0");
+    CHECK(!(proc2 & PROC2_UNRESTRICTED_GUEST) || (proc2 & PROC2_ENABLE_EPT),
+          "unrestricted guest needs EPT");
+    if (proc2 & PROC2_ENABLE_EPT) {
+        struct ept12_caps ept;
+        nested_ept12_caps(ctx->phys_mask, &ept);
+        CHECK(ept12_eptp_valid(VMCS12(c, EPT_POINTER), &ept), "EPT pointer valid");
+    }
     /* SDM 26.2.1.2: VM-exit control fields. */
     CHECK(ctl_ok(exit, caps->exit), "VM-exit controls within the allowed settings");
     CHECK((pin & PIN_PREEMPTION_TIMER) || !(exit & EXIT_SAVE_PREEMPT_TIMER),

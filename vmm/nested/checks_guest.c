@@ -253,6 +253,16 @@ bool nested_check_guest_state(const struct vmcs12 *c, const struct entry_context
         (!ctx->static_checked && !check_static_segments(&g)) || !check_rip_rflags_events(&g))
         return false;
     CHECK(!(VMCS12(c, GUEST_CR3) & ~ctx->phys_mask), "guest CR3 within the physical-address width");
+    /* With EPT, PAE PDPTEs come from vmcs12 and are checked (SDM 26.3.1.6). */
+    bool ept = (proc & PROC_SECONDARY_CONTROLS) && (VMCS12(c, SECONDARY_VM_EXEC_CONTROL) & PROC2_ENABLE_EPT);
+    if (ept && (VMCS12(c, GUEST_CR0) & CR0_PG) && (VMCS12(c, GUEST_CR4) & CR4_PAE) && !g.ia32e) {
+        *qualification = ENTRY_FAIL_PDPTE;
+        for (unsigned i = 0; i < PAE_PDPTE_COUNT; i++) {
+            uint64_t e = c->field[VMCS_IDX_GUEST_PDPTE0 + i];
+            CHECK(!(e & 1) || !(e & (PDPTE_RESERVED | ~ctx->phys_mask)), "guest PDPTEs valid");
+        }
+        *qualification = ENTRY_FAIL_DEFAULT;
+    }
     if (ctx->static_checked)
         return true;
     /* VMCS link pointer (SDM 26.3.1.5): L1 is not offered shadowing, so any

@@ -41,6 +41,8 @@ static inline void failed_check_reset(void) { nested_failed_check = ""; }
 #define SEG_TYPE_DATA_RW_A  3
 #define MAX_INSTRUCTION_LEN 15
 #define SELECTOR_RPL_TI     7U
+#define PAE_PDPTE_COUNT     4
+#define PDPTE_RESERVED      0x1e6ULL /* bits 2:1 and 8:5 (SDM 4.4.1) */
 
 static inline bool canonical(uint64_t a)
 {

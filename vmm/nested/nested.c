@@ -3,6 +3,7 @@
 #include "vmm/nested/vmcs02.h"
 #include "vmm/nested/vmx_msrs.h"
 #include "vmm/memfault.h"
+#include "vmm/nested/ept02.h"
 #include "vmm/pmm.h"
 #include "vmm/vm.h"
 #include "arch/x86/cpu_bits.h"
@@ -24,7 +25,10 @@ bool nested_init(struct vm *vm, struct vcpu *v)
         return false;
     n->cache = phys_to_virt(cache);
     nested_vmx_msrs_init(vm->caps);
-    if (!vmcs02_create(v) || !shadow_init(vm, n))
+    struct ept12_caps ept;
+    nested_ept12_caps(vm->host_mtrr.phys_addr_mask | 0xfffULL, &ept);
+    ept02_set_caps(&ept);
+    if (!vmcs02_create(v) || !shadow_init(vm, n) || !ept02_init())
         return false;
     nested_install_insn_handlers();
     return true;
@@ -45,12 +49,46 @@ static void vmcs02_entry_failure_exit(struct vcpu *v, uint32_t reason)
     nested_entry_failure(v, reason & EXIT_REASON_BASIC_MASK, qual);
 }
 
-bool nested_l2_exit(struct vcpu *v, uint32_t reason)
+/* An EPT violation of L2 running on EPT02 (SDM 29.3.3.2 for EPT12). */
+static enum l2_exit_outcome ept02_exit(struct vcpu *v)
+{
+    struct nested_vmx *n = v->nested;
+    uint64_t eptp12 = VMCS12(n->cache, EPT_POINTER);
+    uint64_t gpa = vmcs_read(VMCS_GUEST_PHYSICAL_ADDRESS);
+    uint64_t q = vmcs_read(VMCS_EXIT_QUALIFICATION);
+    struct ept02_fault f;
+    ept02_handle_violation(eptp12, gpa, q, &f);
+    switch (f.outcome) {
+    case EPT02_FILLED:
+        /* A reclaim may have given the shadow a new root. */
+        vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(eptp12));
+        return L2_EXIT_HANDLED;
+    case EPT02_REFLECT_VIOLATION:
+        nested_vmexit(v, EXIT_REASON_EPT_VIOLATION, f.qualification);
+        return L2_EXIT_REFLECTED;
+    case EPT02_REFLECT_MISCONFIG:
+        nested_vmexit(v, EXIT_REASON_EPT_MISCONFIG, 0);
+        return L2_EXIT_REFLECTED;
+    case EPT02_L1_HIDDEN: {
+        uint64_t eptp02 = 0;
+        struct ept *shadow = ept02_shadow(eptp12, &eptp02);
+        if (shadow)
+            memfault_contain(v, shadow, eptp02, gpa, f.l1_gpa, q);
+        else
+            vm_stop(POWER_GUEST_FAULT, "L2 reached memory L1 does not own");
+        vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(eptp12));
+        return L2_EXIT_HANDLED;
+    }
+    }
+    return L2_EXIT_HANDLED;
+}
+
+enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason)
 {
     struct nested_vmx *n = v->nested;
     if (reason & EXIT_REASON_FAILED_ENTRY) {
         vmcs02_entry_failure_exit(v, reason);
-        return true;
+        return L2_EXIT_REFLECTED;
     }
     struct l2_exit e = {.reason = reason & EXIT_REASON_BASIC_MASK};
     switch (e.reason) {
@@ -59,8 +97,18 @@ bool nested_l2_exit(struct vcpu *v, uint32_t reason)
         e.intr_error = vmcs_read32(VMCS_VM_EXIT_INTR_ERROR_CODE);
         /* L0 single-stepping an access to its hidden memory (memfault.c). */
         if ((e.intr_info & INTR_INFO_VECTOR_MASK) == VEC_DB && memfault_step_active())
-            return false;
+            return L2_EXIT_FOR_L0;
         break;
+    case EXIT_REASON_EPT_VIOLATION:
+        return vmcs12_ept_enabled(n->cache) ? ept02_exit(v) : L2_EXIT_FOR_L0;
+    case EXIT_REASON_EPT_MISCONFIG:
+        if (!vmcs12_ept_enabled(n->cache))
+            return L2_EXIT_FOR_L0;
+        log_error("BUG: EPT misconfiguration in a shadow EPT02 at 0x%llx; dropping the shadows\n",
+                  (unsigned long long)vmcs_read(VMCS_GUEST_PHYSICAL_ADDRESS));
+        ept02_flush_all();
+        vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(VMCS12(n->cache, EPT_POINTER)));
+        return L2_EXIT_HANDLED;
     case EXIT_REASON_CR_ACCESS:
         e.qualification = vmcs_read(VMCS_EXIT_QUALIFICATION);
         e.cr_source = CR_QUAL_TYPE(e.qualification) == CR_ACCESS_LMSW
@@ -78,9 +126,9 @@ bool nested_l2_exit(struct vcpu *v, uint32_t reason)
         break;
     }
     if (!nested_exit_wanted_by_l1(n->cache, &e))
-        return false;
-    nested_vmexit(v, reason, e.qualification);
-    return true;
+        return L2_EXIT_FOR_L0;
+    nested_vmexit(v, NESTED_EXIT_AS_IS, 0);
+    return L2_EXIT_REFLECTED;
 }
 
 static const char *field_name(unsigned i)

@@ -68,9 +68,15 @@ bool nested_init(struct vm *vm, struct vcpu *v);
 /* Prints which fields L1's VMREAD/VMWRITE trapped on (tuning the shadow set). */
 void nested_print_stats(const struct vcpu *v);
 
-/* An exit of L2: reflect it to L1 if L1 asked for it (returns true), else
- * return false for L0 to handle it. */
-bool nested_l2_exit(struct vcpu *v, uint32_t reason);
+/* What became of an exit of L2. */
+enum l2_exit_outcome {
+    L2_EXIT_REFLECTED, /* L1 wanted it: L1 runs next */
+    L2_EXIT_FOR_L0,    /* L0's: the dispatcher runs L0's handler */
+    L2_EXIT_HANDLED,   /* L0 dealt with it already (a shadow-EPT fill): resume L2 */
+};
+
+/* An exit of L2: reflect it to L1 if L1 asked for it, else leave it to L0. */
+enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason);
 
 /* --- shared between the files of vmm/nested/ --- */
 
@@ -107,7 +113,10 @@ void nested_vmcs02_entry_failed(struct vcpu *v, uint32_t vm_instruction_error);
  * see or change them (trapped VMREAD/VMWRITE, VMCLEAR, VMPTRLD). */
 void nested_sync_rare(struct vcpu *v);
 
-/* vmexit.c */
+/* vmexit.c: reflects the current exit of L2; a synthesized reason (an EPT
+ * violation or misconfiguration of EPT12) replaces the CPU's reason and
+ * qualification. */
+#define NESTED_EXIT_AS_IS 0xffffffffU
 void nested_vmexit(struct vcpu *v, uint32_t reason, uint64_t qualification);
 void nested_entry_failure(struct vcpu *v, uint32_t reason, uint64_t qualification);
 

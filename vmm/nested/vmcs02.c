@@ -2,6 +2,7 @@
 #include "vmm/nested/vmx_msrs.h"
 #include "vmm/nested/fieldsets.h"
 #include "vmm/nested/bitmaps.h"
+#include "vmm/nested/ept02.h"
 #include "vmm/msr.h"
 #include "vmm/pmm.h"
 #include "vmm/vm.h"
@@ -15,6 +16,7 @@
 #include "lib/string.h"
 
 #define BITMAP_BYTES     4096
+#define PAE_PDPTE_COUNT  4
 #define DR7_INIT         0x400ULL
 #define L1_TSC_OFFSET    0 /* L1 runs with the host's TSC */
 #define HOST_SEG_LIMIT   0xffffffffU
@@ -45,7 +47,8 @@ uint32_t vmcs02_proc(uint32_t proc12, struct vmx_ctl hw)
 uint32_t vmcs02_proc2(uint32_t proc12, uint32_t proc2_12, struct vmx_ctl hw)
 {
     uint32_t proc2 = (proc12 & PROC_SECONDARY_CONTROLS) ? proc2_12 : 0;
-    /* L2 runs on EPT01 (L1 offers no EPT yet) and on its own VPID. */
+    /* L2 always runs under EPT (EPT01, or EPT02 when L1 gives it an EPT)
+     * and on its own VPID. */
     proc2 |= PROC2_ENABLE_EPT | PROC2_ENABLE_VPID;
     return vmx_ctl_adjust(hw, proc2 & hw.may1, 0);
 }
@@ -113,12 +116,30 @@ bool vmcs02_create(struct vcpu *v)
     return true;
 }
 
-/* L2's PAE PDPTEs come from its CR3 in L1 memory (vcpu_load_pae_pdptes). */
+bool vmcs12_ept_enabled(const struct vmcs12 *c)
+{
+    return (VMCS12(c, CPU_BASED_VM_EXEC_CONTROL) & PROC_SECONDARY_CONTROLS) &&
+           (VMCS12(c, SECONDARY_VM_EXEC_CONTROL) & PROC2_ENABLE_EPT);
+}
+
+static bool l2_pae_paging(const struct vmcs12 *c)
+{
+    return (VMCS12(c, GUEST_CR0) & CR0_PG) && (VMCS12(c, GUEST_CR4) & CR4_PAE) &&
+           !(VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST);
+}
+
+/* L2's PAE PDPTEs: under EPT12 they are vmcs12's (checked with the guest
+ * state); under EPT01 L0 reads them from L2's CR3 in L1 memory. */
 static bool load_pdptes(const struct vmcs12 *c)
 {
-    uint64_t cr0 = VMCS12(c, GUEST_CR0), cr4 = VMCS12(c, GUEST_CR4);
-    bool pae = (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST);
-    return !pae || vcpu_load_pae_pdptes(VMCS12(c, GUEST_CR3));
+    if (!l2_pae_paging(c))
+        return true;
+    if (!vmcs12_ept_enabled(c))
+        return vcpu_load_pae_pdptes(VMCS12(c, GUEST_CR3));
+    for (unsigned i = 0; i < PAE_PDPTE_COUNT; i++)
+        vmcs_write((enum vmcs_field)vmcs12_fields[VMCS_IDX_GUEST_PDPTE0 + i].encoding,
+                   c->field[VMCS_IDX_GUEST_PDPTE0 + i]);
+    return true;
 }
 
 static void write_fields(const struct vmcs12 *c, const struct field_set *set)
@@ -179,6 +200,8 @@ static void write_controls(struct vcpu *v, const struct vmcs12 *c)
     if (proc12 & PROC_TSC_OFFSETTING)
         tsc_offset += VMCS12(c, TSC_OFFSET);
     vmcs_write(VMCS_TSC_OFFSET, tsc_offset);
+    vmcs_write(VMCS_EPT_POINTER, vmcs12_ept_enabled(c) ? ept02_eptp_for(VMCS12(c, EPT_POINTER))
+                                                        : the_vm.eptp01);
     vmcs_write(VMCS_VM_ENTRY_INTR_INFO_FIELD, VMCS12(c, VM_ENTRY_INTR_INFO_FIELD));
     vmcs_write(VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE, VMCS12(c, VM_ENTRY_EXCEPTION_ERROR_CODE));
     vmcs_write(VMCS_VM_ENTRY_INSTRUCTION_LEN, VMCS12(c, VM_ENTRY_INSTRUCTION_LEN));
@@ -255,6 +278,10 @@ void vmcs02_sync_to_vmcs12(struct vcpu *v)
     }
     if (!(exit12 & EXIT_SAVE_PREEMPT_TIMER))
         VMCS12(c, VMX_PREEMPTION_TIMER_VALUE) = timer12;
+    if (vmcs12_ept_enabled(c) && l2_pae_paging(c))
+        for (unsigned i = 0; i < PAE_PDPTE_COUNT; i++)
+            c->field[VMCS_IDX_GUEST_PDPTE0 + i] =
+                vmcs_read((enum vmcs_field)vmcs12_fields[VMCS_IDX_GUEST_PDPTE0 + i].encoding);
     /* The CPU keeps "IA-32e mode guest" = EFER.LMA on exit (IA32_VMX_MISC bit 5). */
     uint32_t ia32e = vmcs_read32(VMCS_VM_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST;
     VMCS12(c, VM_ENTRY_CONTROLS) = (VMCS12(c, VM_ENTRY_CONTROLS) & ~(uint64_t)ENTRY_IA32E_MODE_GUEST) | ia32e;

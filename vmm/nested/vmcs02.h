@@ -14,6 +14,9 @@ struct l1_inherit {
     uint64_t efer, pat, debugctl, dr7;
 };
 
+/* Does vmcs12 give L2 an EPT (EPT12)? */
+bool vmcs12_ept_enabled(const struct vmcs12 *c);
+
 /* Creates vmcs02 once: host state copied from vmcs01. vmcs01 stays current. */
 bool vmcs02_create(struct vcpu *v);
 

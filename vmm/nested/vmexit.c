@@ -36,9 +36,11 @@ static void finish_exit_to_l1(struct vcpu *v)
 void nested_vmexit(struct vcpu *v, uint32_t reason, uint64_t qualification)
 {
     struct nested_vmx *n = v->nested;
-    (void)reason;
-    (void)qualification;
     vmcs02_sync_to_vmcs12(v);
+    if (reason != NESTED_EXIT_AS_IS) {
+        VMCS12(n->cache, VM_EXIT_REASON) = reason;
+        VMCS12(n->cache, EXIT_QUALIFICATION) = qualification;
+    }
     if (msr_list_store(VMCS12(n->cache, VM_EXIT_MSR_STORE_ADDR), VMCS12(n->cache, VM_EXIT_MSR_STORE_COUNT)))
         vmx_abort(v, VMX_ABORT_SAVING_GUEST_MSRS);
     finish_exit_to_l1(v);

@@ -5,6 +5,7 @@
 #include "vmm/nested/nested.h"
 #include "vmm/nested/operand.h"
 #include "vmm/nested/vmx_msrs.h"
+#include "vmm/nested/ept02.h"
 #include "vmm/vm.h"
 #include "vmm/exit.h"
 #include "arch/x86/cpu_bits.h"
@@ -392,8 +393,44 @@ static void handle_invvpid(struct vcpu *v)
     nested_vmsucceed(v);
 }
 
+static bool invept_type_offered(uint64_t type)
+{
+    const struct vmx_caps *c = nested_vmx_caps();
+    return (type == INVEPT_SINGLE_CONTEXT && c->invept_single) ||
+           (type == INVEPT_ALL_CONTEXT && c->invept_all);
+}
+
+static void handle_invept(struct vcpu *v)
+{
+    struct vmx_insn_info ii;
+    if (!nested_vmx_caps()->invept) {
+        vcpu_inject_ud(v);
+        return;
+    }
+    if (!nested_vmx_insn_allowed(v))
+        return;
+    vmx_insn_info_decode(vmcs_read32(VMCS_VMX_INSTRUCTION_INFO), &ii);
+    uint64_t type = guest_gpr_read(v, ii.reg2);
+    if (!guest_in_64bit_mode())
+        type = (uint32_t)type;
+    uint64_t desc[2];
+    if (!operand_read(v, &ii, desc, INV_DESC_SIZE))
+        return;
+    struct ept12_caps caps;
+    nested_ept12_caps(the_vm.host_mtrr.phys_addr_mask | 0xfffULL, &caps);
+    /* SDM 31.3 INVEPT: an offered type; a valid EPTP for single-context. */
+    if (!invept_type_offered(type) ||
+        (type == INVEPT_SINGLE_CONTEXT && !ept12_eptp_valid(desc[0], &caps))) {
+        nested_vmfail(v, VMXERR_INVALID_INVEPT_INVVPID_OPERAND);
+        return;
+    }
+    ept02_invalidate(type == INVEPT_SINGLE_CONTEXT ? desc[0] : EPT02_ALL_CONTEXTS);
+    nested_vmsucceed(v);
+}
+
 void nested_install_insn_handlers(void)
 {
+    exit_set_handler(EXIT_REASON_INVEPT, handle_invept);
     exit_set_handler(EXIT_REASON_VMXON, handle_vmxon);
     exit_set_handler(EXIT_REASON_VMXOFF, handle_vmxoff);
     exit_set_handler(EXIT_REASON_VMCLEAR, handle_vmclear);

@@ -1,5 +1,6 @@
 #include "vmm/nested/vmx_msrs.h"
 #include "vmm/nested/vmcs12.h"
+#include "vmm/nested/ept12.h"
 #include "arch/x86/msr_index.h"
 #include "arch/x86/vmx_bits.h"
 #include "lib/log.h"
@@ -53,9 +54,16 @@ void nested_vmx_msrs_init(const struct vmx_caps *host)
     r.cr4_fixed0 = h->cr4_fixed0;
     r.cr4_fixed1 = h->cr4_fixed1;
     r.vmcs_enum = (uint64_t)vmcs12_highest_index() << VMX_ENUM_INDEX_SHIFT;
+    /* EPT-on-EPT needs 4-level WB EPT and INVEPT of both types underneath. */
+    uint64_t needed = EPT_CAP_PWL4 | EPT_CAP_MEMTYPE_WB | EPT_CAP_INVEPT | EPT_CAP_INVEPT_SINGLE |
+                      EPT_CAP_INVEPT_ALL;
+    if ((h->ept_vpid & needed) != needed) {
+        r.procbased2 &= ~((uint64_t)(PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST) << 32);
+    }
+    if (r.procbased2 >> 32 & PROC2_ENABLE_EPT)
+        r.ept_vpid |= h->ept_vpid & NESTED_EPT_CAPS;
     if (r.procbased2 >> 32 & PROC2_ENABLE_VPID)
-        r.ept_vpid = h->ept_vpid & (VPID_CAP_INVVPID | VPID_CAP_INVVPID_ADDR | VPID_CAP_INVVPID_SINGLE |
-                                    VPID_CAP_INVVPID_ALL | VPID_CAP_INVVPID_SINGLE_NG);
+        r.ept_vpid |= h->ept_vpid & NESTED_VPID_CAPS;
     vmx_caps_decode(&r, &exposed);
 }
 
@@ -98,4 +106,18 @@ void nested_vmx_msrs_print(void)
 {
     log_raw("VMX capabilities offered to L1:\n");
     vmx_caps_print(&exposed);
+}
+
+void nested_ept12_caps(uint64_t phys_mask, struct ept12_caps *out)
+{
+    const struct vmx_caps *c = &exposed;
+    *out = (struct ept12_caps){
+        .exec_only = c->ept_exec_only,
+        .pages_2m = c->ept_2m,
+        .pages_1g = c->ept_1g,
+        .ad = c->ept_ad,
+        .memtype_uc = c->ept_uc,
+        .memtype_wb = c->ept_wb,
+        .phys_mask = phys_mask,
+    };
 }

@@ -19,8 +19,17 @@
      PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_MONITOR_EXITING | PROC_PAUSE_EXITING |      \
      PROC_SECONDARY_CONTROLS)
 #define NESTED_PROC2_SUPPORTED                                                                     \
-    (PROC2_DESC_TABLE_EXITING | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_VPID | PROC2_WBINVD_EXITING |   \
-     PROC2_ENABLE_INVPCID)
+    (PROC2_ENABLE_EPT | PROC2_DESC_TABLE_EXITING | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_VPID |       \
+     PROC2_WBINVD_EXITING | PROC2_UNRESTRICTED_GUEST | PROC2_ENABLE_INVPCID)
+/* EPT capabilities offered with EPT (IA32_VMX_EPT_VPID_CAP), where the CPU
+ * has them too. */
+#define NESTED_EPT_CAPS                                                                            \
+    (EPT_CAP_EXEC_ONLY | EPT_CAP_PWL4 | EPT_CAP_MEMTYPE_UC | EPT_CAP_MEMTYPE_WB |                \
+     EPT_CAP_2M_PAGES | EPT_CAP_1G_PAGES | EPT_CAP_INVEPT | EPT_CAP_AD_BITS |                    \
+     EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL)
+#define NESTED_VPID_CAPS                                                                           \
+    (VPID_CAP_INVVPID | VPID_CAP_INVVPID_ADDR | VPID_CAP_INVVPID_SINGLE | VPID_CAP_INVVPID_ALL |  \
+     VPID_CAP_INVVPID_SINGLE_NG)
 #define NESTED_EXIT_SUPPORTED                                                                      \
     (EXIT_SAVE_DEBUG_CONTROLS | EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTR_ON_EXIT |                \
      EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_EFER | EXIT_LOAD_EFER | EXIT_SAVE_PREEMPT_TIMER)
@@ -34,6 +43,9 @@ void nested_vmx_msrs_init(const struct vmx_caps *host);
 bool nested_vmx_msr_read(uint32_t msr, uint64_t *value);
 /* The exposed values, decoded: entry checks use these. */
 const struct vmx_caps *nested_vmx_caps(void);
+/* What EPT12 may contain, from the offered EPT capabilities. */
+struct ept12_caps;
+void nested_ept12_caps(uint64_t phys_mask, struct ept12_caps *out);
 /* Prints the exposed set (the `vmxcaps` switch with nesting on). */
 void nested_vmx_msrs_print(void);
 

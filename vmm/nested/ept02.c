@@ -1,0 +1,313 @@
+#include "vmm/nested/ept02.h"
+#include "vmm/nested/bitmaps.h"
+#include "vmm/pmm.h"
+#include "vmm/vm.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/exit_reasons.h"
+#include "arch/x86/physmem.h"
+#include "arch/x86/vmx.h"
+#include "arch/x86/vmx_bits.h"
+#include "lib/string.h"
+
+/* The parts of the CPU's qualification that describe L2's access rather
+ * than our EPT02 (SDM Table 28-7): kept when reflecting. */
+#define QUAL_ACCESS_BITS (EPT_QUAL_READ | EPT_QUAL_WRITE | EPT_QUAL_FETCH)
+#define QUAL_KEPT_BITS   (QUAL_ACCESS_BITS | EPT_QUAL_GLA_VALID | EPT_QUAL_GLA_TRANSLATED | EPT_QUAL_NMI_UNBLOCKING)
+#define QUAL_PERM_SHIFT  3
+#define NO_ROOT          (~0ULL)
+
+struct ept02_stats ept02_stats;
+
+struct shadow_root {
+    uint64_t eptp12;  /* NO_ROOT: slot free */
+    uint64_t last_use;
+    struct ept ept;
+};
+
+static struct {
+    uint64_t base;
+    uint16_t free[EPT02_POOL_PAGES];
+    unsigned nfree;
+    struct shadow_root roots[EPT02_ROOTS];
+    uint64_t clock;
+    uint64_t filling; /* eptp12 of the root being filled: never reclaimed */
+    struct ept12_caps caps;
+} s;
+
+/* ---- the bounded pool of table pages ---- */
+
+static uint64_t pool_alloc(void *ctx)
+{
+    (void)ctx;
+    if (!s.nfree)
+        return 0;
+    uint64_t pa = s.base + (uint64_t)s.free[--s.nfree] * PAGE_SIZE;
+    memset(phys_to_virt(pa), 0, PAGE_SIZE);
+    return pa;
+}
+
+static void pool_free(void *ctx, uint64_t pa)
+{
+    (void)ctx;
+    s.free[s.nfree++] = (uint16_t)((pa - s.base) / PAGE_SIZE);
+}
+
+bool ept02_init(void)
+{
+    s.base = pmm_alloc(EPT02_POOL_PAGES);
+    if (!s.base)
+        return false;
+    for (unsigned i = 0; i < EPT02_POOL_PAGES; i++)
+        s.free[i] = (uint16_t)(EPT02_POOL_PAGES - 1 - i);
+    s.nfree = EPT02_POOL_PAGES;
+    for (unsigned i = 0; i < EPT02_ROOTS; i++)
+        s.roots[i].eptp12 = NO_ROOT;
+    s.filling = NO_ROOT;
+    return true;
+}
+
+void ept02_set_caps(const struct ept12_caps *caps) { s.caps = *caps; }
+unsigned ept02_pool_free(void) { return s.nfree; }
+
+unsigned ept02_root_count(void)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < EPT02_ROOTS; i++)
+        n += s.roots[i].eptp12 != NO_ROOT;
+    return n;
+}
+
+/* ---- the cache of shadow roots ---- */
+
+static void drop_root(struct shadow_root *r)
+{
+    uint64_t eptp02 = ept_eptp(&r->ept, false);
+    ept_destroy(&r->ept);
+    r->eptp12 = NO_ROOT;
+    invept(INVEPT_SINGLE_CONTEXT, eptp02);
+}
+
+/* Frees the least recently used root other than the one being filled. */
+static bool reclaim_one(void)
+{
+    struct shadow_root *victim = 0;
+    for (unsigned i = 0; i < EPT02_ROOTS; i++) {
+        struct shadow_root *r = &s.roots[i];
+        if (r->eptp12 != NO_ROOT && r->eptp12 != s.filling &&
+            (!victim || r->last_use < victim->last_use))
+            victim = r;
+    }
+    if (!victim)
+        return false;
+    drop_root(victim);
+    ept02_stats.roots_reclaimed++;
+    return true;
+}
+
+static struct shadow_root *find_root(uint64_t eptp12)
+{
+    for (unsigned i = 0; i < EPT02_ROOTS; i++)
+        if (s.roots[i].eptp12 == eptp12)
+            return &s.roots[i];
+    return 0;
+}
+
+static struct shadow_root *get_root(uint64_t eptp12)
+{
+    struct shadow_root *r = find_root(eptp12);
+    if (!r) {
+        for (unsigned i = 0; i < EPT02_ROOTS && !r; i++)
+            if (s.roots[i].eptp12 == NO_ROOT)
+                r = &s.roots[i];
+        if (!r) {
+            reclaim_one();
+            for (unsigned i = 0; i < EPT02_ROOTS && !r; i++)
+                if (s.roots[i].eptp12 == NO_ROOT)
+                    r = &s.roots[i];
+        }
+        if (!r)
+            return 0;
+        r->ept = (struct ept){.alloc_table = pool_alloc, .free_table = pool_free};
+        unsigned max_level = the_vm.caps->ept_1g ? 3 : the_vm.caps->ept_2m ? 2 : 1;
+        while (!ept_init(&r->ept, max_level))
+            if (!reclaim_one())
+                return 0;
+        r->eptp12 = eptp12;
+        ept02_stats.roots_created++;
+    }
+    r->last_use = ++s.clock;
+    return r;
+}
+
+uint64_t ept02_eptp_for(uint64_t eptp12)
+{
+    s.filling = eptp12;
+    struct shadow_root *r = get_root(eptp12);
+    return r ? ept_eptp(&r->ept, false) : 0;
+}
+
+void ept02_invalidate(uint64_t eptp12)
+{
+    for (unsigned i = 0; i < EPT02_ROOTS; i++) {
+        struct shadow_root *r = &s.roots[i];
+        /* INVEPT single-context names an EPT root, whatever the EPTP's
+         * other bits (SDM 29.4.3.1: mappings are tagged by EPTRTA). */
+        if (r->eptp12 != NO_ROOT &&
+            (eptp12 == EPT02_ALL_CONTEXTS || (r->eptp12 & EPT_ADDR_MASK) == (eptp12 & EPT_ADDR_MASK)))
+            drop_root(r);
+    }
+}
+
+void ept02_flush_all(void) { ept02_invalidate(EPT02_ALL_CONTEXTS); }
+
+/* ---- composing EPT12 with EPT01 ---- */
+
+/* Memory types from least to most cacheable (SDM 11.3): the composed type
+ * is the less cacheable of the two. */
+static unsigned cacheability(unsigned type)
+{
+    switch (type) {
+    case MEMTYPE_UC: return 0;
+    case MEMTYPE_WC: return 1;
+    case MEMTYPE_WT: return 2;
+    case MEMTYPE_WP: return 3;
+    default: return 4; /* WB */
+    }
+}
+
+void ept02_compose_memtype(unsigned type12, bool ipat12, unsigned type01, unsigned *type, bool *ipat)
+{
+    if (type01 == MEMTYPE_WB) {
+        *type = type12;
+        *ipat = ipat12;
+        return;
+    }
+    /* L0's memory is not plain RAM here: never more cacheable than L0's
+     * type, and L2's PAT cannot make it so. */
+    *type = cacheability(type12) < cacheability(type01) ? type12 : type01;
+    *ipat = true;
+}
+
+static bool read_l1_entry(uint64_t pa, uint64_t *entry)
+{
+    const uint64_t *p = vm_l1_ram(pa, sizeof(*p));
+    if (!p)
+        return false;
+    *entry = *p;
+    return true;
+}
+
+static uint64_t access_of(uint64_t qualification)
+{
+    uint64_t a = 0;
+    if (qualification & EPT_QUAL_READ)
+        a |= EPT_READ;
+    if (qualification & EPT_QUAL_WRITE)
+        a |= EPT_WRITE;
+    if (qualification & EPT_QUAL_FETCH)
+        a |= EPT_EXEC;
+    return a;
+}
+
+/* Accessed and dirty flags in EPT12, as the CPU would set them for this
+ * access (SDM 29.3.5). */
+static void set_ad_flags(const struct ept12_walk *w, bool write)
+{
+    for (unsigned i = 0; i < w->entries; i++) {
+        uint64_t *e = vm_l1_ram(w->entry_pa[i], sizeof(*e));
+        if (!e)
+            continue;
+        *e |= EPT_ACCESSED;
+        if (write && i == w->entries - 1)
+            *e |= EPT_DIRTY;
+    }
+}
+
+static bool install(struct shadow_root *r, uint64_t gpa, uint64_t hpa, unsigned level, uint64_t flags)
+{
+    uint64_t size = EPT_LEVEL_SIZE(level);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (ept_map(&r->ept, gpa & ~(size - 1), hpa & ~(size - 1), size, flags))
+            return true;
+        /* Pool exhausted: other shadows go first, then this one's tables. */
+        ept02_stats.pool_reclaims++;
+        while (reclaim_one() && s.nfree < EPT_LEVELS)
+            ;
+        if (s.nfree < EPT_LEVELS) {
+            uint64_t eptp12 = r->eptp12;
+            drop_root(r);
+            r = get_root(eptp12);
+            if (!r)
+                return false;
+        }
+    }
+    return false;
+}
+
+void ept02_handle_violation(uint64_t eptp12, uint64_t gpa, uint64_t qualification,
+                            struct ept02_fault *out)
+{
+    uint64_t t0 = rdtsc();
+    uint64_t access = access_of(qualification);
+    struct ept12_walk w;
+    ept12_walk(eptp12, gpa, access, &s.caps, read_l1_entry, &w);
+    if (w.status == EPT12_MISCONFIG) {
+        ept02_stats.misconfigs++;
+        out->outcome = EPT02_REFLECT_MISCONFIG;
+        return;
+    }
+    if (w.status == EPT12_VIOLATION) {
+        ept02_stats.reflected++;
+        out->outcome = EPT02_REFLECT_VIOLATION;
+        out->qualification = (qualification & QUAL_KEPT_BITS) | (w.perms << QUAL_PERM_SHIFT);
+        return;
+    }
+    bool ad = eptp12 & EPTP_AD_ENABLE;
+    bool write = access & EPT_WRITE;
+    if (ad)
+        set_ad_flags(&w, write);
+
+    unsigned level01;
+    uint64_t *e01 = ept_lookup(&the_vm.ept01, w.l1_gpa, &level01);
+    if (e01 && write && !(*e01 & EPT_WRITE) && nested_bitmap_write_fault(w.l1_gpa))
+        e01 = ept_lookup(&the_vm.ept01, w.l1_gpa, &level01);
+    if (!e01 || (access & ~(*e01 & EPT_RWX))) {
+        ept02_stats.hidden++;
+        out->outcome = EPT02_L1_HIDDEN;
+        out->l1_gpa = w.l1_gpa;
+        return;
+    }
+    uint64_t perms = w.perms & *e01 & EPT_RWX;
+    /* Until EPT12's dirty flag is set, a write must come back to L0. */
+    if (ad && !(w.leaf & EPT_DIRTY) && !write)
+        perms &= ~EPT_WRITE;
+    else if (ad && write)
+        ept02_stats.dirty_upgrades++;
+    unsigned type;
+    bool ipat;
+    ept02_compose_memtype(ept12_leaf_memtype(w.leaf), ept12_leaf_ipat(w.leaf),
+                          (unsigned)((*e01 & EPT_MEMTYPE_MASK) >> EPT_MEMTYPE_SHIFT), &type, &ipat);
+    unsigned level = w.level < level01 ? w.level : level01;
+    uint64_t size01 = EPT_LEVEL_SIZE(level01);
+    uint64_t hpa = (*e01 & EPT_ADDR_MASK & ~(size01 - 1)) | (w.l1_gpa & (size01 - 1));
+    uint64_t flags = perms | ((uint64_t)type << EPT_MEMTYPE_SHIFT) | (ipat ? EPT_IGNORE_PAT : 0);
+    struct shadow_root *r = get_root(eptp12);
+    if (!r || !install(r, gpa, hpa, level, flags)) {
+        /* Not even an empty pool can hold one path: treat as L1's problem. */
+        out->outcome = EPT02_L1_HIDDEN;
+        out->l1_gpa = w.l1_gpa;
+        return;
+    }
+    ept02_stats.fills++;
+    ept02_stats.fill_ticks += rdtsc() - t0;
+    out->outcome = EPT02_FILLED;
+}
+
+struct ept *ept02_shadow(uint64_t eptp12, uint64_t *eptp02)
+{
+    struct shadow_root *r = find_root(eptp12);
+    if (!r)
+        return 0;
+    *eptp02 = ept_eptp(&r->ept, false);
+    return &r->ept;
+}

@@ -1,0 +1,68 @@
+/* EPT-on-EPT: when L1 gives L2 an EPT (EPT12: L2-physical -> L1-physical)
+ * L0 runs L2 on a shadow EPT02 (L2-physical -> host-physical), the
+ * composition of EPT12 with L0's EPT01, filled lazily on L2's EPT
+ * violations. One EPT02 per EPTP12 in a small cache; tables come from a
+ * bounded pool and are reclaimed, never exhausted. */
+#ifndef VMM_NESTED_EPT02_H
+#define VMM_NESTED_EPT02_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "vmm/ept.h"
+#include "vmm/nested/ept12.h"
+
+#define EPT02_ROOTS        8
+#define EPT02_POOL_PAGES   1024 /* 4 MiB of shadow tables */
+#define EPT02_ALL_CONTEXTS (~0ULL)
+
+struct vcpu;
+
+/* What L0 did with an EPT violation of L2 under EPT12. */
+enum ept02_outcome {
+    EPT02_FILLED,           /* EPT02 now maps the page: resume L2 */
+    EPT02_REFLECT_VIOLATION, /* EPT12 forbids it: L1 gets reason 48 */
+    EPT02_REFLECT_MISCONFIG, /* EPT12 is misconfigured: L1 gets reason 49 */
+    EPT02_L1_HIDDEN,        /* EPT12 leads where L1 cannot go: L1's own policy */
+};
+
+struct ept02_fault {
+    enum ept02_outcome outcome;
+    uint64_t qualification; /* for EPT02_REFLECT_VIOLATION */
+    uint64_t l1_gpa;        /* for EPT02_L1_HIDDEN */
+};
+
+struct ept02_stats {
+    uint64_t fills, fill_ticks;
+    uint64_t reflected, misconfigs, hidden;
+    uint64_t dirty_upgrades;
+    uint64_t roots_created, roots_reclaimed, pool_reclaims;
+};
+
+extern struct ept02_stats ept02_stats;
+
+bool ept02_init(void);
+void ept02_set_caps(const struct ept12_caps *caps);
+/* The EPT02 EPTP that shadows eptp12 (created on first use; the least
+ * recently used one is reclaimed when the cache is full). 0 if the pool
+ * cannot hold even a root. */
+uint64_t ept02_eptp_for(uint64_t eptp12);
+/* An EPT violation of L2 at gpa with the exit qualification the CPU gave. */
+void ept02_handle_violation(uint64_t eptp12, uint64_t gpa, uint64_t qualification,
+                            struct ept02_fault *out);
+/* INVEPT from L1: drop the shadow of eptp12, or of all (EPT02_ALL_CONTEXTS). */
+void ept02_invalidate(uint64_t eptp12);
+/* EPT01 lost a permission somewhere: no shadow may keep it. */
+void ept02_flush_all(void);
+/* The shadow EPT of eptp12 (0 if none) and its EPTP. */
+struct ept *ept02_shadow(uint64_t eptp12, uint64_t *eptp02);
+/* For tests and statistics. */
+unsigned ept02_pool_free(void);
+unsigned ept02_root_count(void);
+
+/* Memory type of a composed mapping (SDM 29.3.7 with L0's type on top):
+ * device memory (L0 type UC) stays UC whatever L1 says; otherwise L1's
+ * type, made no more cacheable than L0's. */
+void ept02_compose_memtype(unsigned type12, bool ipat12, unsigned type01, unsigned *type,
+                           bool *ipat);
+
+#endif
