@@ -1,4 +1,5 @@
 #include "vmm/loader_mb.h"
+#include "vmm/placer.h"
 #include "arch/x86/physmem.h"
 #include "lib/elf.h"
 #include "lib/format.h"
@@ -37,9 +38,7 @@
 #define MB2_MMAP_ENTRY_VERSION 0
 
 #define LOADER_NAME      "nestvisor"
-#define LOW_MEMORY_END   0x100000ULL
 #define CONVENTIONAL_END 0xa0000ULL
-#define PLACE_LIMIT      (1ULL << 32)
 #define RSDP_V1_SIZE     20
 #define RSDP_V2_SIZE     36
 #define BOOT_CS          0x10 /* the Linux boot protocol's __BOOT_CS/__BOOT_DS */
@@ -170,35 +169,6 @@ bool mb_find_header(const uint8_t *image, uint64_t size, struct mb_header_info *
          MB2_SEARCH_LIMIT);
 }
 
-/* ---- placing things in L1's memory ---- */
-
-struct placer {
-    const struct memmap *l1_map; /* what L1 may use */
-    struct memmap free;          /* usable L1 RAM not yet taken */
-};
-
-/* Claims a range the image asks for: it must be L1 RAM (segments may share
- * pages with each other). */
-static bool take(struct placer *p, uint64_t base, uint64_t size)
-{
-    if (base + size < base || !memmap_is_all(p->l1_map, base, size ? size : 1, MEM_USABLE))
-        return false;
-    return memmap_set(&p->free, base & ~(PAGE_SIZE - 1),
-                      ((base + size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)) - (base & ~(PAGE_SIZE - 1)),
-                      MEM_IMAGE);
-}
-
-/* Highest free page-aligned block below 4 GiB (Multiboot addresses are 32-bit). */
-static uint64_t place(struct placer *p, uint64_t size)
-{
-    uint64_t at;
-    size = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-    if (!memmap_find_top(&p->free, size, PAGE_SIZE, PLACE_LIMIT, &at) || at < LOW_MEMORY_END)
-        return 0;
-    memmap_set(&p->free, at, size, MEM_IMAGE);
-    return at;
-}
-
 /* ---- loading the image ---- */
 
 static bool load_aout(const uint8_t *image, uint64_t size, const struct mb_header_info *h,
@@ -217,7 +187,7 @@ static bool load_aout(const uint8_t *image, uint64_t size, const struct mb_heade
     uint64_t mem_end = h->bss_end_addr ? h->bss_end_addr : h->load_addr + load_size;
     if (mem_end < h->load_addr + load_size)
         FAIL("Multiboot bss_end_addr 0x%x is below the loaded end", h->bss_end_addr);
-    if (!take(p, h->load_addr, mem_end - h->load_addr))
+    if (!placer_take(p, h->load_addr, mem_end - h->load_addr))
         FAIL("kernel at 0x%x-0x%llx does not fit in L1's usable RAM", h->load_addr,
              (unsigned long long)mem_end);
     uint8_t *dst = phys_to_virt(h->load_addr);
@@ -242,7 +212,7 @@ static bool load_elf(const uint8_t *image, uint64_t size, const struct mb_header
         struct elf64_phdr ph;
         if (!elf_phdr(&img, i, &ph) || ph.p_type != ELF_PT_LOAD || !ph.p_memsz)
             continue;
-        if (ph.p_paddr + ph.p_memsz > PLACE_LIMIT || !take(p, ph.p_paddr, ph.p_memsz))
+        if (ph.p_paddr + ph.p_memsz > PLACER_HIGH_LIMIT || !placer_take(p, ph.p_paddr, ph.p_memsz))
             FAIL("segment %u at 0x%llx-0x%llx does not fit in L1's usable RAM", i,
                  (unsigned long long)ph.p_paddr, (unsigned long long)(ph.p_paddr + ph.p_memsz));
         uint8_t *dst = phys_to_virt(ph.p_paddr);
@@ -256,26 +226,13 @@ static bool load_elf(const uint8_t *image, uint64_t size, const struct mb_header
     }
     if (h->has_entry)
         e = h->entry_addr;
-    if (!entry_found || e >= PLACE_LIMIT)
+    if (!entry_found || e >= PLACER_HIGH_LIMIT)
         FAIL("kernel entry point 0x%llx is not in a loaded segment below 4 GiB", (unsigned long long)e);
     *entry = (uint32_t)e;
     return true;
 }
 
 /* ---- the information structures ---- */
-
-static uint32_t place_bytes(struct placer *p, const void *data, uint64_t size)
-{
-    uint64_t at = place(p, size);
-    if (at)
-        memcpy(phys_to_virt(at), data, size);
-    return (uint32_t)at;
-}
-
-static uint32_t place_string(struct placer *p, const char *s)
-{
-    return place_bytes(p, s, strlen(s) + 1);
-}
 
 struct mb1_info {
     uint32_t flags, mem_lower, mem_upper, boot_device, cmdline, mods_count, mods_addr;
@@ -297,13 +254,13 @@ struct mb1_module {
 /* KiB of usable memory from 0 and from 1 MiB (Multiboot mem_lower/upper). */
 static void basic_meminfo(const struct memmap *m, uint32_t *lower, uint32_t *upper)
 {
-    uint64_t lo = 0, hi = LOW_MEMORY_END;
+    uint64_t lo = 0, hi = PLACER_LOW_LIMIT;
     while (lo < CONVENTIONAL_END && memmap_type_at(m, lo) == MEM_USABLE)
         lo += PAGE_SIZE;
-    while (hi < PLACE_LIMIT && memmap_type_at(m, hi) == MEM_USABLE)
+    while (hi < PLACER_HIGH_LIMIT && memmap_type_at(m, hi) == MEM_USABLE)
         hi += PAGE_SIZE;
     *lower = (uint32_t)(lo >> 10);
-    *upper = (uint32_t)((hi - LOW_MEMORY_END) >> 10);
+    *upper = (uint32_t)((hi - PLACER_LOW_LIMIT) >> 10);
 }
 
 static bool place_modules(const struct l1_boot_input *in, struct placer *p,
@@ -311,8 +268,8 @@ static bool place_modules(const struct l1_boot_input *in, struct placer *p,
 {
     for (unsigned i = 0; i < in->module_count; i++) {
         const struct handoff_module *m = in->modules[i];
-        uint64_t at = m->size ? place(p, m->size) : place(p, 1);
-        uint32_t str = place_string(p, m->cmdline);
+        uint64_t at = placer_place(p, m->size, PAGE_SIZE, PLACER_LOW_LIMIT, PLACER_HIGH_LIMIT);
+        uint32_t str = placer_string(p, m->cmdline);
         if (!at || !str)
             FAIL("no room below 4 GiB in L1's memory for module %u (%llu bytes)", i,
                  (unsigned long long)m->size);
@@ -337,13 +294,13 @@ static bool build_mb1_info(const struct l1_boot_input *in, struct placer *p, uin
     basic_meminfo(in->l1_map, &info.mem_lower, &info.mem_upper);
     info.flags = MB1_INFO_MEMORY | MB1_INFO_CMDLINE | MB1_INFO_MODS | MB1_INFO_MMAP |
                  MB1_INFO_LOADER_NAME;
-    info.cmdline = place_string(p, in->image->cmdline);
-    info.boot_loader_name = place_string(p, LOADER_NAME);
+    info.cmdline = placer_string(p, in->image->cmdline);
+    info.boot_loader_name = placer_string(p, LOADER_NAME);
     info.mods_count = in->module_count;
-    info.mods_addr = in->module_count ? place_bytes(p, mods, in->module_count * sizeof(mods[0])) : 0;
+    info.mods_addr = in->module_count ? placer_bytes(p, mods, in->module_count * sizeof(mods[0])) : 0;
     info.mmap_length = in->l1_map->count * (uint32_t)sizeof(mmap[0]);
-    info.mmap_addr = place_bytes(p, mmap, info.mmap_length);
-    *info_pa = place_bytes(p, &info, sizeof(info));
+    info.mmap_addr = placer_bytes(p, mmap, info.mmap_length);
+    *info_pa = placer_bytes(p, &info, sizeof(info));
     if (!*info_pa || !info.cmdline || !info.mmap_addr || (in->module_count && !info.mods_addr))
         FAIL("no room below 4 GiB in L1's memory for the Multiboot information");
     return true;
@@ -429,7 +386,7 @@ static bool build_mb2_info(const struct l1_boot_input *in, struct placer *p, uin
     if (b.overflow)
         FAIL("Multiboot2 information exceeds %u bytes", MB2_INFO_MAX);
     memcpy(b.buf, &b.len, 4);
-    *info_pa = place_bytes(p, b.buf, b.len);
+    *info_pa = placer_bytes(p, b.buf, b.len);
     if (!*info_pa)
         FAIL("no room below 4 GiB in L1's memory for the Multiboot2 information");
     return true;
@@ -446,11 +403,7 @@ bool mb_load_l1(const struct l1_boot_input *in, struct l1_entry_state *entry, ui
     if (!mb_find_header(image, size, &h, err, errsz))
         return false;
     static struct placer p;
-    p.l1_map = in->l1_map;
-    memmap_init(&p.free);
-    for (unsigned i = 0; i < in->l1_map->count; i++)
-        if (in->l1_map->r[i].type == MEM_USABLE)
-            memmap_set(&p.free, in->l1_map->r[i].base, in->l1_map->r[i].size, MEM_USABLE);
+    placer_init(&p, in->l1_map);
     uint32_t rip;
     bool loaded = h.has_addresses ? load_aout(image, size, &h, &p, &rip, err, errsz)
                                   : load_elf(image, size, &h, &p, &rip, err, errsz);
@@ -461,7 +414,7 @@ bool mb_load_l1(const struct l1_boot_input *in, struct l1_entry_state *entry, ui
                              : build_mb1_info(in, &p, &info, err, errsz)))
         return false;
     uint64_t gdt[BOOT_GDT_ENTRIES] = {0, 0, GDT_CODE32_FLAT, GDT_DATA32_FLAT};
-    uint32_t gdt_pa = place_bytes(&p, gdt, sizeof(gdt));
+    uint32_t gdt_pa = placer_bytes(&p, gdt, sizeof(gdt));
     if (!gdt_pa)
         FAIL("no room below 4 GiB in L1's memory for the boot GDT");
     *entry = (struct l1_entry_state){

@@ -24,20 +24,6 @@
 struct vm the_vm;
 static struct percpu bsp_percpu;
 
-bool vm_l1_ram_range(uint64_t gpa, uint64_t len)
-{
-    if (gpa + len < gpa)
-        return false;
-    const struct memmap *m = &the_vm.l1_map;
-    return memmap_is_all(m, gpa, len, MEM_USABLE) || memmap_is_all(m, gpa, len, MEM_ACPI_RECLAIM) ||
-           memmap_is_all(m, gpa, len, MEM_ACPI_NVS);
-}
-
-void *vm_l1_ram(uint64_t gpa, uint64_t len)
-{
-    return vm_l1_ram_range(gpa, len ? len : 1) ? phys_to_virt(gpa) : 0;
-}
-
 static uint64_t ept01_extent(const struct vm *vm)
 {
     uint64_t end = memmap_end(&vm->host->map);

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/cpuid.c vmm/vcpu.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/cpuid.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c tests/unit/fake_vmx.c */
 /* vmm/cpuid.c: CPUID as L1 sees it, row by row of docs/l1-platform.md
  * ("CPUID"). Bit positions: SDM Vol. 2A, CPUID, Table 3-10 (leaf 1 ECX:
  * VMX 5, SMX 6, XSAVE 26, OSXSAVE 27, bit 31 reserved for hypervisors) and

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/cr.c vmm/vcpu.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/cr.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c tests/unit/fake_vmx.c */
 /* vmm/cr.c: L1's control-register exits (docs/l1-platform.md, "Control
  * registers"). Rules: SDM Vol. 3A 2.5 (CR0/CR4 bits), Vol. 2B MOV CR
  * (#GP(0) for reserved bits CR0[63:32], NW without CD, PG without PE,

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/insn.c vmm/vcpu.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/insn.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c tests/unit/fake_vmx.c */
 /* vmm/insn.c: XCR0 validity (SDM Vol. 1 13.3 "Enabling the XSAVE feature
  * set and XSAVE-enabled features", and Vol. 2C XSETBV: #GP if ECX != 0, if
  * CPL != 0, if bit 0 (x87) is clear, if bit 2 (AVX) is set without bit 1

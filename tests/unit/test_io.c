@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/io.c vmm/vcpu.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/io.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c tests/unit/fake_vmx.c */
 /* vmm/io.c: L1's I/O ports (docs/l1-platform.md, "I/O ports"). The I/O
  * bitmaps: SDM Vol. 3C 25.6.4 (bitmap A ports 0000H-7FFFH, B 8000H-FFFFH,
  * one bit per port) and 26.1.3 (an access exits if the bit of any port it

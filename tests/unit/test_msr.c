@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c */
 /* vmm/msr.c: L1's MSRs (docs/l1-platform.md, "MSRs"). The MSR bitmap
  * layout is SDM Vol. 3C 25.6.9 (read-low at byte 0, read-high at 1024,
  * write-low at 2048, write-high at 3072; MSRs 0-1FFFH and
@@ -238,7 +238,8 @@ static void test_vmx_msrs_with_nesting_on(void **state)
     assert_true(msr_emulate_read(&the_vm, MSR_IA32_VMX_BASIC, &v));
     assert_int_equal(v & VMX_BASIC_REVISION_MASK, 4); /* the host's revision */
     assert_true(msr_emulate_read(&the_vm, MSR_IA32_VMX_PROCBASED_CTLS2, &v));
-    assert_int_equal((v >> 32) & PROC2_ENABLE_EPT, 0); /* not offered to L1 */
+    assert_int_equal((v >> 32) & PROC2_ENABLE_EPT, PROC2_ENABLE_EPT); /* EPT-on-EPT */
+    assert_int_equal((v >> 32) & PROC2_VMCS_SHADOWING, 0); /* never offered to L1 */
 }
 
 static void test_mtrrs_use_the_virtual_copy(void **state)
