@@ -3,15 +3,59 @@
 #include "vmm/hypercall_abi.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/vmx.h"
+#include "arch/x86/msr_index.h"
 
 #define CPUID_LEAF_PMU        0x0000000a
+
+/* Features whose MSRs L1 would find missing are hidden: some emulators
+ * (Bochs) announce thermal and power features without the MSRs, and
+ * Linux then reads them on every tick without a #GP handler. */
+enum cpuid_reg { REG_EAX = 1, REG_ECX, REG_EDX };
+
+static const struct msr_backed_feature {
+    uint32_t leaf;
+    enum cpuid_reg reg;
+    uint32_t bits;
+    uint32_t msr;
+} msr_backed[] = {
+    {CPUID_LEAF_THERMAL, REG_ECX, 1U << 0, MSR_IA32_MPERF},                /* APERF/MPERF */
+    {CPUID_LEAF_THERMAL, REG_ECX, 1U << 3, MSR_IA32_ENERGY_PERF_BIAS},     /* EPB */
+    {CPUID_LEAF_THERMAL, REG_EAX, 1U << 0, MSR_IA32_THERM_STATUS},         /* DTS */
+    {CPUID_LEAF_THERMAL, REG_EAX, 1U << 6, MSR_IA32_PACKAGE_THERM_STATUS}, /* PTM */
+    {CPUID_LEAF_THERMAL, REG_EAX, 0x1fU << 7, MSR_IA32_PM_ENABLE},         /* HWP */
+    {CPUID_LEAF_FEATURES, REG_ECX, 1U << 7, MSR_IA32_PERF_STATUS},         /* EST */
+    {CPUID_LEAF_FEATURES, REG_EDX, 1U << 22, MSR_IA32_THERM_CONTROL},      /* ACPI (TM) */
+    {CPUID_LEAF_EXT_FEATURES, REG_EDX, CPUID_7_EDX_ARCH_CAPS, MSR_IA32_ARCH_CAPABILITIES},
+    {CPUID_LEAF_EXT_FEATURES, REG_EDX, CPUID_7_EDX_CORE_CAPS, MSR_IA32_CORE_CAPABILITIES},
+};
+
+static uint32_t hidden_bits[sizeof(msr_backed) / sizeof(msr_backed[0])];
+
+void cpuid_probe_msr_features(void)
+{
+    for (unsigned i = 0; i < sizeof(msr_backed) / sizeof(msr_backed[0]); i++) {
+        uint64_t v;
+        hidden_bits[i] = rdmsr_safe(msr_backed[i].msr, &v) ? 0 : msr_backed[i].bits;
+    }
+}
+
+static void hide_msr_backed(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r)
+{
+    if (subleaf)
+        return;
+    for (unsigned i = 0; i < sizeof(msr_backed) / sizeof(msr_backed[0]); i++) {
+        if (msr_backed[i].leaf != leaf || !hidden_bits[i])
+            continue;
+        uint32_t *reg = msr_backed[i].reg == REG_EAX ? &r->eax : msr_backed[i].reg == REG_ECX ? &r->ecx : &r->edx;
+        *reg &= ~hidden_bits[i];
+    }
+}
 #define CPUID_LEAF_PT         0x00000014
 #define CPUID_7_ECX_OSPKE     (1U << 4)
 
 void cpuid_filter(uint32_t leaf, uint32_t subleaf, const struct cpuid_view *view,
                   struct cpuid_regs *r)
 {
-    (void)subleaf;
     if (leaf >= CPUID_LEAF_HV_BASE && leaf <= CPUID_LEAF_HV_LAST) {
         *r = (struct cpuid_regs){0, 0, 0, 0};
         if (leaf == CPUID_LEAF_HV_BASE)
@@ -21,6 +65,7 @@ void cpuid_filter(uint32_t leaf, uint32_t subleaf, const struct cpuid_view *view
             *r = (struct cpuid_regs){NV_ABI_VERSION, view->hv_features, 0, 0};
         return;
     }
+    hide_msr_backed(leaf, subleaf, r);
     switch (leaf) {
     case CPUID_LEAF_FEATURES:
         r->ecx |= CPUID_1_ECX_HYPERVISOR;

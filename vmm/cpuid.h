@@ -18,6 +18,8 @@ struct cpuid_view {
 /* Rewrites the hardware's answer r for (leaf, subleaf) into L1's. */
 void cpuid_filter(uint32_t leaf, uint32_t subleaf, const struct cpuid_view *view,
                   struct cpuid_regs *r);
+/* Finds CPUID features whose MSRs the CPU lacks, to hide them from L1. */
+void cpuid_probe_msr_features(void);
 void handle_cpuid(struct vcpu *v);
 
 #endif

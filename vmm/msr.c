@@ -18,6 +18,11 @@ static const uint32_t passthrough[] = {
     MSR_IA32_CSTAR, MSR_IA32_FMASK, MSR_IA32_TSC_AUX, MSR_IA32_PAT, MSR_IA32_EFER,
     MSR_IA32_TSC, MSR_IA32_TSC_DEADLINE, MSR_IA32_SPEC_CTRL, MSR_IA32_PRED_CMD,
     MSR_IA32_FLUSH_CMD, MSR_IA32_XSS, MSR_IA32_DEBUGCTL,
+    /* The platform is L1's: its microcode revision protocol (write 0, then
+     * CPUID, then read), TSC adjustment, machine-check banks and power
+     * hints behave natively, #GP included where the CPU has none. */
+    MSR_IA32_BIOS_SIGN_ID, MSR_IA32_PLATFORM_ID, MSR_IA32_TSC_ADJUST, MSR_IA32_MCG_STATUS,
+    MSR_IA32_MCG_CTL, MSR_IA32_PERF_CTL, MSR_IA32_PERF_STATUS, MSR_IA32_ENERGY_PERF_BIAS,
 };
 
 static bool bitmap_slot(uint32_t msr, unsigned *byte, unsigned *bit, unsigned *half)
@@ -62,6 +67,8 @@ bool msr_is_passthrough(uint32_t msr)
 {
     if (msr >= MSR_X2APIC_FIRST && msr <= MSR_X2APIC_LAST)
         return true;
+    if (msr >= MSR_IA32_MC0_CTL && msr <= MSR_IA32_MC_LAST)
+        return true;
     for (unsigned i = 0; i < sizeof(passthrough) / sizeof(passthrough[0]); i++)
         if (passthrough[i] == msr)
             return true;
@@ -75,6 +82,23 @@ void msr_bitmap_build_l1(uint8_t *bitmap)
         msr_bitmap_set(bitmap, passthrough[i], false, false);
     for (uint32_t m = MSR_X2APIC_FIRST; m <= MSR_X2APIC_LAST; m++)
         msr_bitmap_set(bitmap, m, false, false);
+    for (uint32_t m = MSR_IA32_MC0_CTL; m <= MSR_IA32_MC_LAST; m++)
+        msr_bitmap_set(bitmap, m, false, false);
+}
+
+/* IA32_MISC_ENABLE exists on every Intel CPU and early Linux code reads it
+ * without a #GP handler; it is kept virtual: the hardware's value if there
+ * is one, else fast strings on and BTS/PEBS unavailable. Writes change only
+ * L1's copy. */
+static uint64_t misc_enable;
+static bool misc_enable_set;
+
+static uint64_t misc_enable_value(void)
+{
+    if (!misc_enable_set && !rdmsr_safe(MSR_IA32_MISC_ENABLE, &misc_enable))
+        misc_enable = MISC_ENABLE_FAST_STRING | MISC_ENABLE_BTS_UNAVAILABLE | MISC_ENABLE_PEBS_UNAVAILABLE;
+    misc_enable_set = true;
+    return misc_enable;
 }
 
 /* One warning per MSR, for the first few MSRs, so a loop cannot flood the
@@ -104,6 +128,10 @@ bool msr_emulate_read(struct vm *vm, uint32_t msr, uint64_t *value)
         return vm->cfg.nested && nested_vmx_msr_read(msr, value); /* else #GP: no VMX */
     if (mtrr_is_msr(msr))
         return mtrr_msr_read(&vm->l1_mtrr, msr, value);
+    if (msr == MSR_IA32_MISC_ENABLE) {
+        *value = misc_enable_value();
+        return true;
+    }
     if (rdmsr_safe(msr, value))
         return true;
     warn_once(msr, "read of nonexistent");
@@ -114,6 +142,11 @@ bool msr_emulate_write(struct vm *vm, uint32_t msr, uint64_t value)
 {
     if (mtrr_is_msr(msr))
         return mtrr_msr_write(&vm->l1_mtrr, msr, value);
+    if (msr == MSR_IA32_MISC_ENABLE) {
+        misc_enable_value();
+        misc_enable = value;
+        return true;
+    }
     if (msr == MSR_IA32_APIC_BASE) {
         if (memmap_type_at(&vm->host->map, value & APIC_BASE_ADDR_MASK) == MEM_HV) {
             warn_once(msr, "move of the APIC onto nestvisor memory via");

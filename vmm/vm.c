@@ -1,6 +1,7 @@
 /* Creating L1's virtual machine and running it. */
 #include "vmm/vm.h"
 #include "vmm/ept01.h"
+#include "vmm/cpuid.h"
 #include "vmm/io.h"
 #include "vmm/msr.h"
 #include "vmm/pmm.h"
@@ -67,6 +68,7 @@ bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps
     if (!vm->cpu->vmxon_region || !vmx_enter_root(caps, vm->cpu->vmxon_region, why, whysz))
         return false;
     mtrr_read_host(&vm->host_mtrr);
+    cpuid_probe_msr_features();
     vm->l1_mtrr = vm->host_mtrr;
 
     unsigned max_level = caps->ept_1g ? 3 : caps->ept_2m ? 2 : 1;

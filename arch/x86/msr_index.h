@@ -22,9 +22,14 @@
 #define MSR_IA32_SYSENTER_EIP          0x00000176
 #define MSR_IA32_MCG_CAP               0x00000179
 #define MSR_IA32_MCG_STATUS            0x0000017a
+#define MSR_IA32_MCG_CTL               0x0000017b
 #define MSR_IA32_PERF_STATUS           0x00000198
 #define MSR_IA32_PERF_CTL              0x00000199
+#define MSR_IA32_THERM_CONTROL         0x0000019a
+#define MSR_IA32_THERM_STATUS          0x0000019c
 #define MSR_IA32_MISC_ENABLE           0x000001a0
+#define MSR_IA32_PACKAGE_THERM_STATUS  0x000001b1
+#define MSR_IA32_PM_ENABLE             0x00000770
 #define MSR_IA32_DEBUGCTL              0x000001d9
 #define MSR_IA32_MTRR_PHYSBASE0        0x00000200
 #define MSR_IA32_MTRR_PHYSMASK0        0x00000201
@@ -37,6 +42,8 @@
 #define MSR_IA32_MTRR_DEF_TYPE         0x000002ff
 #define MSR_IA32_PERF_GLOBAL_CTRL      0x0000038f
 #define MSR_IA32_MC0_CTL               0x00000400
+#define MSR_IA32_MC_LAST               0x0000047f /* 32 banks of 4 MSRs */
+#define MSR_IA32_ENERGY_PERF_BIAS      0x000001b0
 #define MSR_IA32_VMX_BASIC             0x00000480
 #define MSR_IA32_VMX_PINBASED_CTLS     0x00000481
 #define MSR_IA32_VMX_PROCBASED_CTLS    0x00000482
@@ -69,6 +76,11 @@
 #define MSR_IA32_GS_BASE               0xc0000101
 #define MSR_IA32_KERNEL_GS_BASE        0xc0000102
 #define MSR_IA32_TSC_AUX               0xc0000103
+
+/* IA32_MISC_ENABLE bits (SDM Vol. 4 Table 2-2). */
+#define MISC_ENABLE_FAST_STRING        (1ULL << 0)
+#define MISC_ENABLE_BTS_UNAVAILABLE    (1ULL << 11)
+#define MISC_ENABLE_PEBS_UNAVAILABLE   (1ULL << 12)
 
 /* IA32_FEATURE_CONTROL bits (SDM 24.7). */
 #define FEATURE_CONTROL_LOCK           (1ULL << 0)

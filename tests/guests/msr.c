@@ -195,8 +195,8 @@ static void mtrr(void)
 static void unknown_readable(void)
 {
     static const uint32_t candidates[] = {
-        0x1a0 /* MISC_ENABLE */, 0x3b /* TSC_ADJUST */, 0x17a /* MCG_STATUS */,
-        0x400 /* MC0_CTL */,     0x8b /* BIOS_SIGN_ID */, 0x17 /* PLATFORM_ID */,
+        0x179 /* MCG_CAP */, 0xce /* PLATFORM_INFO */, 0x1a2 /* TEMPERATURE_TARGET */,
+        0x35 /* CORE_THREAD_COUNT */,
     };
     for (size_t i = 0; i < ARRAY_SIZE(candidates); i++) {
         uint64_t v;

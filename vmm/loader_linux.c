@@ -1,0 +1,180 @@
+#include "vmm/loader_linux.h"
+#include "vmm/placer.h"
+#include "arch/x86/physmem.h"
+#include "lib/format.h"
+#include "lib/string.h"
+
+/* Offsets in the real-mode header / zero page (boot.rst "The Real-Mode
+ * Kernel Header" and "The Zero Page"). */
+#define BP_SIZE             4096
+#define BP_ACPI_RSDP_ADDR   0x070
+#define BP_E820_ENTRIES     0x1e8
+#define BP_HDR              0x1f1
+#define BP_E820_TABLE       0x2d0
+#define BP_E820_MAX         128
+#define HDR_SETUP_SECTS     0x1f1
+#define HDR_SYSSIZE         0x1f4
+#define HDR_BOOT_FLAG       0x1fe
+#define HDR_JUMP_END        0x201 /* the header ends at 0x202 + this byte */
+#define HDR_MAGIC           0x202
+#define HDR_VERSION         0x206
+#define HDR_TYPE_OF_LOADER  0x210
+#define HDR_LOADFLAGS       0x211
+#define HDR_CODE32_START    0x214
+#define HDR_RAMDISK_IMAGE   0x218
+#define HDR_RAMDISK_SIZE    0x21c
+#define HDR_CMD_LINE_PTR    0x228
+#define HDR_INITRD_ADDR_MAX 0x22c
+#define HDR_KERNEL_ALIGN    0x230
+#define HDR_RELOCATABLE     0x234
+#define HDR_CMDLINE_SIZE    0x238
+#define HDR_PREF_ADDRESS    0x258
+#define HDR_INIT_SIZE       0x260
+
+#define BOOT_FLAG_MAGIC     0xaa55
+#define DEFAULT_SETUP_SECTS 4
+#define SECTOR_SIZE         512
+#define SYSSIZE_UNIT        16
+#define LOADED_HIGH         0x01
+#define KEEP_SEGMENTS       0x40
+#define LOADER_UNDEFINED    0xff
+#define BOOT_CS             0x10 /* __BOOT_CS */
+#define BOOT_DS             0x18 /* __BOOT_DS */
+#define GDT_CODE32_FLAT     0x00cf9a000000ffffULL
+#define GDT_DATA32_FLAT     0x00cf92000000ffffULL
+#define BOOT_GDT_ENTRIES    4
+#define E820_RESERVED       2
+#define CMDLINE_MAX         4096
+#define INITRD_DEFAULT_MAX  0x37ffffffULL /* before protocol 2.03 */
+#define HIGH_MEMORY         0x100000ULL
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        format(err, errsz, __VA_ARGS__);                                                           \
+        return false;                                                                              \
+    } while (0)
+
+struct __attribute__((packed)) e820_entry {
+    uint64_t addr, size;
+    uint32_t type;
+};
+
+static uint8_t rd8(const uint8_t *p, unsigned off) { return p[off]; }
+static uint16_t rd16(const uint8_t *p, unsigned off) { uint16_t v; memcpy(&v, p + off, 2); return v; }
+static uint32_t rd32(const uint8_t *p, unsigned off) { uint32_t v; memcpy(&v, p + off, 4); return v; }
+static uint64_t rd64(const uint8_t *p, unsigned off) { uint64_t v; memcpy(&v, p + off, 8); return v; }
+static void wr8(uint8_t *p, unsigned off, uint8_t v) { p[off] = v; }
+static void wr32(uint8_t *p, unsigned off, uint32_t v) { memcpy(p + off, &v, 4); }
+static void wr64(uint8_t *p, unsigned off, uint64_t v) { memcpy(p + off, &v, 8); }
+
+bool linux_is_bzimage(const uint8_t *image, uint64_t size)
+{
+    return size > HDR_MAGIC + 4 && rd32(image, HDR_MAGIC) == LINUX_HDR_MAGIC;
+}
+
+/* The e820 types match ours except MMIO, which Linux gets as reserved. */
+static uint32_t e820_type(uint32_t t) { return t <= MEM_BAD ? t : E820_RESERVED; }
+
+static bool fill_e820(uint8_t *bp, const struct memmap *m, char *err, size_t errsz)
+{
+    if (m->count > BP_E820_MAX)
+        FAIL("L1's memory map has %u ranges; the zero page holds %d", m->count, BP_E820_MAX);
+    struct e820_entry *e = (struct e820_entry *)(bp + BP_E820_TABLE);
+    for (unsigned i = 0; i < m->count; i++)
+        e[i] = (struct e820_entry){m->r[i].base, m->r[i].size, e820_type(m->r[i].type)};
+    wr8(bp, BP_E820_ENTRIES, (uint8_t)m->count);
+    return true;
+}
+
+bool linux_load_l1(const struct linux_boot_input *in, struct l1_entry_state *entry,
+                   uint32_t *regs_esi, char *err, size_t errsz)
+{
+    const uint8_t *img = phys_to_virt(in->kernel->base);
+    uint64_t size = in->kernel->size;
+    if (!linux_is_bzimage(img, size) || rd16(img, HDR_BOOT_FLAG) != BOOT_FLAG_MAGIC)
+        FAIL("not a Linux bzImage (no \"HdrS\" boot header)");
+    uint16_t version = rd16(img, HDR_VERSION);
+    if (version < LINUX_MIN_PROTOCOL)
+        FAIL("Linux boot protocol %u.%02u is too old (nestvisor needs 2.10 or later)", version >> 8,
+             version & 0xff);
+    if (!(rd8(img, HDR_LOADFLAGS) & LOADED_HIGH))
+        FAIL("zImage (loaded low) kernels are not supported");
+    unsigned setup_sects = rd8(img, HDR_SETUP_SECTS) ? rd8(img, HDR_SETUP_SECTS) : DEFAULT_SETUP_SECTS;
+    uint64_t pm_offset = (uint64_t)(setup_sects + 1) * SECTOR_SIZE;
+    uint64_t pm_size = (uint64_t)rd32(img, HDR_SYSSIZE) * SYSSIZE_UNIT;
+    if (pm_offset + pm_size > size || pm_size == 0)
+        FAIL("bzImage truncated: %llu bytes, the header describes %llu",
+             (unsigned long long)size, (unsigned long long)(pm_offset + pm_size));
+    uint64_t init_size = rd32(img, HDR_INIT_SIZE);
+    if (init_size < pm_size)
+        init_size = pm_size;
+
+    /* The kernel goes where it prefers (relocatable ones) or at 1 MiB, and
+     * needs init_size bytes there to decompress in place. */
+    static struct placer p;
+    placer_init(&p, in->l1_map);
+    uint64_t load = rd8(img, HDR_RELOCATABLE) ? rd64(img, HDR_PREF_ADDRESS) : rd32(img, HDR_CODE32_START);
+    if (!placer_take(&p, load, init_size)) {
+        load = rd32(img, HDR_CODE32_START);
+        if (!placer_take(&p, load, init_size))
+            FAIL("the kernel needs %llu MiB of L1 RAM at 0x%llx",
+                 (unsigned long long)(init_size >> 20), (unsigned long long)load);
+    }
+    memcpy(phys_to_virt(load), img + pm_offset, pm_size);
+
+    /* Zero page, command line and boot GDT below 1 MiB, like real-mode
+     * loaders, out of the kernel's way. */
+    uint64_t bp_pa = placer_place(&p, BP_SIZE, PAGE_SIZE, PAGE_SIZE, HIGH_MEMORY);
+    uint64_t cmd_pa = placer_place(&p, CMDLINE_MAX, PAGE_SIZE, PAGE_SIZE, HIGH_MEMORY);
+    uint64_t gdt_pa = placer_place(&p, PAGE_SIZE, PAGE_SIZE, PAGE_SIZE, HIGH_MEMORY);
+    if (!bp_pa || !cmd_pa || !gdt_pa)
+        FAIL("no room below 1 MiB in L1's memory for the zero page");
+    uint8_t *bp = phys_to_virt(bp_pa);
+    memset(bp, 0, BP_SIZE);
+    unsigned hdr_end = HDR_MAGIC + rd8(img, HDR_JUMP_END);
+    if (hdr_end > BP_E820_TABLE || hdr_end > size)
+        hdr_end = HDR_INIT_SIZE + 4;
+    memcpy(bp + BP_HDR, img + BP_HDR, hdr_end - BP_HDR);
+    wr8(bp, HDR_TYPE_OF_LOADER, LOADER_UNDEFINED);
+    wr8(bp, HDR_LOADFLAGS, (uint8_t)(rd8(bp, HDR_LOADFLAGS) & ~KEEP_SEGMENTS));
+    wr32(bp, HDR_CODE32_START, (uint32_t)load);
+
+    uint32_t cmd_max = rd32(img, HDR_CMDLINE_SIZE);
+    const char *cmdline = in->kernel->cmdline;
+    if (strlen(cmdline) > cmd_max)
+        FAIL("command line of %zu bytes exceeds the kernel's limit of %u", strlen(cmdline), cmd_max);
+    str_copy(phys_to_virt(cmd_pa), cmdline, CMDLINE_MAX);
+    wr32(bp, HDR_CMD_LINE_PTR, (uint32_t)cmd_pa);
+
+    if (in->initrd && in->initrd->size) {
+        uint64_t max = rd32(img, HDR_INITRD_ADDR_MAX);
+        if (!max)
+            max = INITRD_DEFAULT_MAX;
+        uint64_t at = placer_place(&p, in->initrd->size, PAGE_SIZE, HIGH_MEMORY, max + 1);
+        if (!at)
+            FAIL("the initrd (%llu KiB) does not fit in L1's RAM below 0x%llx",
+                 (unsigned long long)(in->initrd->size >> 10), (unsigned long long)max);
+        memcpy(phys_to_virt(at), phys_to_virt(in->initrd->base), in->initrd->size);
+        wr32(bp, HDR_RAMDISK_IMAGE, (uint32_t)at);
+        wr32(bp, HDR_RAMDISK_SIZE, (uint32_t)in->initrd->size);
+    }
+    if (!fill_e820(bp, in->l1_map, err, errsz))
+        return false;
+    wr64(bp, BP_ACPI_RSDP_ADDR, in->acpi_rsdp);
+
+    uint64_t *gdt = phys_to_virt(gdt_pa);
+    uint64_t descriptors[BOOT_GDT_ENTRIES] = {0, 0, GDT_CODE32_FLAT, GDT_DATA32_FLAT};
+    memcpy(gdt, descriptors, sizeof(descriptors));
+    /* 32-bit boot protocol: flat __BOOT_CS/__BOOT_DS, paging off, ESI =
+     * zero page, interrupts off. */
+    *entry = (struct l1_entry_state){
+        .rip = load,
+        .rsp = 0,
+        .cs = BOOT_CS,
+        .ds = BOOT_DS,
+        .gdt_base = gdt_pa,
+        .gdt_limit = sizeof(descriptors) - 1,
+    };
+    *regs_esi = (uint32_t)bp_pa;
+    return true;
+}
