@@ -51,8 +51,10 @@ static bool check_event_injection(const struct vmcs12 *c)
     bool wants_code = type == INTR_TYPE_HW_EXCEPTION && pe && vector_has_error_code(vector);
     CHECK(code == wants_code, "entry deliver-error-code matches the vector");
     CHECK(!(info & INTR_INFO_RESERVED), "entry interruption info reserved bits are 0");
-    CHECK(!code || !(VMCS12(c, VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff8000U),
-          "entry error code bits 31:15 are 0");
+    /* Error codes are 16 bits: processors check bits 31:16 (SDM editions
+     * before 2019 said 31:15); a #GP with error code 0x9f00 is legal. */
+    CHECK(!code || !(VMCS12(c, VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff0000U),
+          "entry error code bits 31:16 are 0");
     if (type == INTR_TYPE_SW_INTR || type == INTR_TYPE_PRIV_SW_EXCEPTION || type == INTR_TYPE_SW_EXCEPTION) {
         uint64_t len = VMCS12(c, VM_ENTRY_INSTRUCTION_LEN);
         CHECK(len >= 1 && len <= MAX_INSTRUCTION_LEN, "entry instruction length 1..15");
