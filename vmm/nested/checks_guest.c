@@ -118,6 +118,10 @@ static bool check_code_segment(const struct guest_view *g, struct seg cs, struct
 
 static bool check_data_segment(const struct guest_view *g, struct seg s, unsigned i)
 {
+    /* FS and GS bases are loaded even when the segment is unusable, and
+     * must be canonical either way (SDM 26.3.1.2, base-address fields). */
+    if (i == SEG_FS || i == SEG_GS)
+        CHECK(canonical(s.base), "guest FS/GS base canonical");
     if (s.ar & AR_UNUSABLE)
         return true;
     unsigned t = type_of(s.ar);
@@ -135,9 +139,7 @@ static bool check_data_segment(const struct guest_view *g, struct seg s, unsigne
     CHECK(s.ar & AR_P, "guest usable data segment present");
     CHECK(ar_reserved_ok(s.ar), "guest data segment access-rights reserved bits 0");
     CHECK(limit_g_ok(s), "guest data segment limit agrees with G");
-    if (i == SEG_FS || i == SEG_GS)
-        CHECK(canonical(s.base), "guest FS/GS base canonical");
-    else
+    if (i != SEG_FS && i != SEG_GS)
         CHECK(!(s.base >> 32), "guest ES/SS/DS base bits 63:32 are 0");
     return true;
 }
