@@ -127,8 +127,6 @@ static bool check_data_segment(const struct guest_view *g, struct seg s, unsigne
     unsigned t = type_of(s.ar);
     if (i == SEG_SS) {
         CHECK(t == SEG_TYPE_DATA_RW_A || t == 7, "guest SS type 3 or 7");
-        if (!g->unrestricted)
-            CHECK(dpl(s.ar) == (s.sel & 3), "guest SS DPL = RPL");
     } else {
         CHECK(t & SEG_TYPE_ACCESSED, "guest data segments accessed");
         CHECK(!(t & SEG_TYPE_CODE) || (t & SEG_TYPE_READABLE), "guest code in a data register is readable");
@@ -150,7 +148,14 @@ static bool check_cs_ss(const struct guest_view *g)
     struct seg cs = seg_of(g->c, SEG_CS), ss = seg_of(g->c, SEG_SS);
     if (!g->unrestricted)
         CHECK((ss.sel & 3) == (cs.sel & 3), "guest SS RPL = CS RPL");
-    return check_code_segment(g, cs, ss) && check_data_segment(g, ss, SEG_SS);
+    if (!check_code_segment(g, cs, ss))
+        return false;
+    /* SS.DPL is the CPL: checked whether or not SS is usable (SDM 26.3.1.2). */
+    if (!g->unrestricted)
+        CHECK(dpl(ss.ar) == (ss.sel & 3), "guest SS DPL = RPL");
+    CHECK(dpl(ss.ar) == 0 || (type_of(cs.ar) != SEG_TYPE_DATA_RW_A && (VMCS12(g->c, GUEST_CR0) & CR0_PE)),
+          "guest SS DPL 0 with a data CS or CR0.PE 0");
+    return check_data_segment(g, ss, SEG_SS);
 }
 
 static bool check_static_segments(const struct guest_view *g)
