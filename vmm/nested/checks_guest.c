@@ -218,6 +218,14 @@ static bool check_rip_rflags_events(const struct guest_view *g)
           "guest activity state offered");
     if (activity == ACTIVITY_HLT)
         CHECK(dpl((uint32_t)VMCS12(c, GUEST_SS_AR_BYTES)) == 0, "HLT activity needs SS.DPL 0");
+    /* An event injected into a halted guest must be one HLT does not block:
+     * external interrupt, NMI, #DB or #MC (SDM 26.3.1.5). */
+    if (injecting && activity == ACTIVITY_HLT) {
+        unsigned vector = intr & INTR_INFO_VECTOR_MASK;
+        CHECK(itype == INTR_TYPE_EXT_INTR || itype == INTR_TYPE_NMI ||
+                  (itype == INTR_TYPE_HW_EXCEPTION && (vector == VEC_DB || vector == VEC_MC)),
+              "HLT activity allows only external interrupts, NMIs, #DB and #MC");
+    }
     if (blocking & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
         CHECK(activity == ACTIVITY_ACTIVE, "interrupt blocking needs the active state");
     CHECK(!(blocking & INTERRUPTIBILITY_RESERVED), "guest interruptibility reserved bits 0");
