@@ -16,6 +16,7 @@ struct entry_context {
     /* True if [pa, pa+len) is L1 memory nestvisor can map (bitmaps, lists). */
     bool (*l1_ram)(uint64_t pa, uint64_t len);
     uint32_t (*read32)(uint64_t pa); /* a dword of L1 memory checked by l1_ram */
+    uint64_t current_vmcs; /* the current vmcs12's address (the link pointer may not be it) */
     /* The checks that read only fields outside the shadow set (host state,
      * guest segments other than CS/SS, descriptor tables, MSR fields) passed
      * before, and nothing they depend on can have changed since: those

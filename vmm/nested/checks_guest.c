@@ -288,6 +288,7 @@ bool nested_check_guest_state(const struct vmcs12 *c, const struct entry_context
         CHECK(page_ok(ctx, link, VMCS12_SIZE), "VMCS link pointer valid");
         CHECK(ctx->read32(link) == nested_vmx_caps()->revision_id,
               "VMCS link pointer names a VMCS of this revision, not a shadow");
+        CHECK(link != ctx->current_vmcs, "VMCS link pointer is not the current VMCS");
         *qualification = ENTRY_FAIL_DEFAULT;
     }
     return true;

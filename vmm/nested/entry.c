@@ -46,6 +46,7 @@ static void nested_enter(struct vcpu *v, bool launch)
         .phys_mask = the_vm.host_mtrr.phys_addr_mask | 0xfffULL,
         .l1_ram = vm_l1_ram_range,
         .read32 = read_l1_dword,
+        .current_vmcs = n->current,
     };
     struct check_key key = {
         .pin = (uint32_t)VMCS12(n->cache, PIN_BASED_VM_EXEC_CONTROL),
