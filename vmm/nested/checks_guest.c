@@ -11,6 +11,7 @@ struct guest_view {
     const struct vmcs12 *c;
     bool ia32e;        /* "IA-32e mode guest" */
     bool unrestricted; /* "unrestricted guest" in effect */
+    bool v86;          /* RFLAGS.VM: the guest will be virtual-8086 */
 };
 
 /* Segment i (0 = ES .. 7 = TR) of vmcs12: fields at stride 1 in the dense
@@ -142,10 +143,26 @@ static bool check_data_segment(const struct guest_view *g, struct seg s, unsigne
     return true;
 }
 
+/* A virtual-8086 guest's CS, SS, DS, ES, FS and GS: base = selector * 16,
+ * limit 0xffff, access rights 0xf3 (SDM 26.3.1.2); the other segment checks
+ * do not apply to them. */
+#define V86_SEG_LIMIT 0xffffU
+#define V86_SEG_AR    (AR_P | AR_DPL_MASK | AR_S | SEG_TYPE_DATA_RW_A) /* 0xf3 */
+
+static bool check_v86_segment(struct seg s)
+{
+    CHECK(s.base == (uint64_t)s.sel << 4, "virtual-8086 segment base = selector * 16");
+    CHECK(s.limit == V86_SEG_LIMIT, "virtual-8086 segment limit 0xffff");
+    CHECK(s.ar == V86_SEG_AR, "virtual-8086 segment access rights 0xf3");
+    return true;
+}
+
 /* CS and SS: their access rights and CS's base are in the shadow set. */
 static bool check_cs_ss(const struct guest_view *g)
 {
     struct seg cs = seg_of(g->c, SEG_CS), ss = seg_of(g->c, SEG_SS);
+    if (g->v86)
+        return check_v86_segment(cs) && check_v86_segment(ss);
     if (!g->unrestricted)
         CHECK((ss.sel & 3) == (cs.sel & 3), "guest SS RPL = CS RPL");
     if (!check_code_segment(g, cs, ss))
@@ -164,9 +181,11 @@ static bool check_static_segments(const struct guest_view *g)
     struct seg tr = seg_of(c, SEG_TR), ldtr = seg_of(c, SEG_LDTR);
     CHECK(!(tr.sel & 4), "guest TR selector TI 0");
     static const unsigned data[] = {SEG_ES, SEG_DS, SEG_FS, SEG_GS};
-    for (unsigned i = 0; i < sizeof(data) / sizeof(data[0]); i++)
-        if (!check_data_segment(g, seg_of(c, data[i]), data[i]))
+    for (unsigned i = 0; i < sizeof(data) / sizeof(data[0]); i++) {
+        struct seg s = seg_of(c, data[i]);
+        if (!(g->v86 ? check_v86_segment(s) : check_data_segment(g, s, data[i])))
             return false;
+    }
     /* TR (SDM 26.3.1.2). */
     unsigned t = type_of(tr.ar);
     CHECK(t == SEG_TYPE_TSS_BUSY_32 || (!g->ia32e && t == SEG_TYPE_TSS_BUSY_16), "guest TR type busy TSS");
@@ -261,6 +280,7 @@ bool nested_check_guest_state(const struct vmcs12 *c, const struct entry_context
         .ia32e = VMCS12(c, VM_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST,
         .unrestricted = (proc & PROC_SECONDARY_CONTROLS) &&
                         (VMCS12(c, SECONDARY_VM_EXEC_CONTROL) & PROC2_UNRESTRICTED_GUEST),
+        .v86 = VMCS12(c, GUEST_RFLAGS) & RFLAGS_VM,
     };
     *qualification = ENTRY_FAIL_DEFAULT;
     if (!check_control_registers(&g) ||

@@ -16,7 +16,7 @@ static uint32_t read_l1_dword(uint64_t pa) { return *(const uint32_t *)phys_to_v
 static bool same_check_key(const struct check_key *a, const struct check_key *b)
 {
     return a->pin == b->pin && a->proc == b->proc && a->proc2 == b->proc2 && a->exit == b->exit &&
-           a->entry == b->entry && a->l1_long_mode == b->l1_long_mode;
+           a->entry == b->entry && a->l1_long_mode == b->l1_long_mode && a->v86 == b->v86;
 }
 
 static void nested_enter(struct vcpu *v, bool launch)
@@ -55,6 +55,7 @@ static void nested_enter(struct vcpu *v, bool launch)
         .exit = (uint32_t)VMCS12(n->cache, VM_EXIT_CONTROLS),
         .entry = (uint32_t)VMCS12(n->cache, VM_ENTRY_CONTROLS),
         .l1_long_mode = ctx.l1_long_mode,
+        .v86 = VMCS12(n->cache, GUEST_RFLAGS) & RFLAGS_VM,
     };
     ctx.static_checked = n->vmcs02_for_current && !launch && n->static_checked &&
                          same_check_key(&key, &n->check_key);

@@ -37,6 +37,7 @@ struct nested_stats {
 struct check_key {
     uint32_t pin, proc, proc2, exit, entry;
     bool l1_long_mode;
+    bool v86; /* RFLAGS.VM: the segment checks differ in virtual-8086 mode */
 };
 
 struct nested_vmx {
