@@ -291,6 +291,9 @@ void ept02_handle_violation(uint64_t eptp12, uint64_t gpa, uint64_t qualificatio
     uint64_t size01 = EPT_LEVEL_SIZE(level01);
     uint64_t hpa = (*e01 & EPT_ADDR_MASK & ~(size01 - 1)) | (w.l1_gpa & (size01 - 1));
     uint64_t flags = perms | ((uint64_t)type << EPT_MEMTYPE_SHIFT) | (ipat ? EPT_IGNORE_PAT : 0);
+    /* This shadow is the one being filled, whatever EPTP vmcs02 last asked
+     * for: reclaiming it under install() would map through a dead root. */
+    s.filling = eptp12;
     struct shadow_root *r = get_root(eptp12);
     if (!r || !install(r, gpa, hpa, level, flags)) {
         /* Not even an empty pool can hold one path: treat as L1's problem. */
