@@ -391,22 +391,23 @@ static bool vmcs_msr_field(uint32_t msr, enum vmcs_field *f)
     }
 }
 
-static bool msr_list_index_allowed(uint32_t msr, bool exit_list)
+static bool msr_list_index_allowed(uint32_t msr)
 {
-    /* SDM 26.4 / 28.6: no x2APIC MSRs, no SMM monitor control; on exit
-     * also not FS/GS base. */
+    /* SDM 26.4 / 28.6, the same for both lists: no FS/GS base (they come
+     * from the segment fields), no x2APIC MSRs, no SMM monitor control. */
     if (msr >> 8 == MSR_X2APIC_FIRST >> 8)
         return false;
-    if (exit_list && (msr == MSR_IA32_FS_BASE || msr == MSR_IA32_GS_BASE))
+    if (msr == MSR_IA32_FS_BASE || msr == MSR_IA32_GS_BASE)
         return false;
     return msr != MSR_IA32_SMM_MONITOR_CTL;
 }
 
 uint32_t msr_list_load(uint64_t addr, uint64_t count, bool exit_list)
 {
+    (void)exit_list; /* entry and exit lists follow the same rules */
     for (uint64_t i = 0; i < count; i++) {
         const struct msr_list_entry *e = vm_l1_ram(addr + i * sizeof(*e), sizeof(*e));
-        if (!e || e->reserved || !msr_list_index_allowed(e->index, exit_list))
+        if (!e || e->reserved || !msr_list_index_allowed(e->index))
             return (uint32_t)i + 1;
         enum vmcs_field f;
         bool ok;
