@@ -7,6 +7,8 @@
 #include "vmx.h"
 
 #define PAGE_SIZE 4096
+#define PAGE_2M   (1ULL << 21)
+#define PAGE_1G   (1ULL << 30)
 
 /* ---- capabilities (caps.c) ----
  * Every IA32_VMX_* MSR the CPU reports. The ctl_* values are the ones that
@@ -92,6 +94,9 @@ bool vcpu_clear(struct vcpu *v);
 bool vcpu_run(struct vcpu *v);
 /* Advances the guest RIP by the exit's instruction length. */
 void vcpu_skip_instruction(void);
+/* Points the current VMCS's guest RIP at entry and RSP at v's stack top:
+ * the next VMRESUME starts that routine afresh. */
+void l2_restart(struct vcpu *v, void (*entry)(void));
 /* Runs and records a failure unless the exit's basic reason is `reason`. */
 bool run_expect(struct vcpu *v, uint32_t reason, const char *what);
 /* Describes the last exit (reason, qualification, RIP, ...) for messages. */
@@ -109,6 +114,54 @@ extern uint8_t io_bitmap_a[PAGE_SIZE], io_bitmap_b[PAGE_SIZE], msr_bitmap[PAGE_S
 extern uint8_t scratch_page[PAGE_SIZE];
 extern uint64_t l2_cr3;           /* L2's PML4 */
 extern uint64_t l2_unmapped_addr; /* linear address L2's page tables leave not present */
+
+/* ---- EPT12: the EPT L1 gives its L2 (ept.c; SDM 29.3) ----
+ * A builder over a pool of 4 KiB tables (ept_pool_reset() at the start of
+ * every case that builds one). Levels: 4 = PML4, 3 = PDPT, 2 = PD, 1 = PT.
+ * New leaves get memory type WB; new non-leaf entries R/W/X. */
+#define EPT_LEVEL_PT   1
+#define EPT_LEVEL_PD   2
+#define EPT_LEVEL_PDPT 3
+#define EPT_LEVEL_PML4 4
+
+struct ept {
+    uint64_t *pml4;
+    uint64_t eptp;
+};
+
+/* EPT with 4-level walks, WB paging structures, 2 MiB pages and INVEPT
+ * (single- or all-context) offered? If not, skips the case and says why. */
+bool ept_offered(void);
+void ept_pool_reset(void);
+/* An empty EPT: EPTP = PML4 | WB | 4-level walk | extra (e.g. EPTP_AD_ENABLE). */
+bool ept_init(struct ept *e, uint64_t eptp_extra);
+/* The entry at `level` on gpa's path, made to exist: missing tables are
+ * allocated, large leaves above `level` split into equal smaller ones.
+ * NULL when the pool is exhausted. */
+uint64_t *ept_entry(struct ept *e, uint64_t gpa, int level);
+/* No changes: the entry that ends gpa's walk (a leaf, or the first
+ * not-present entry), and its level. */
+uint64_t *ept_walk(const struct ept *e, uint64_t gpa, int *level);
+/* A leaf of `size` (4 KiB, 2 MiB or 1 GiB) mapping gpa to pa with perms;
+ * returns it (NULL if the pool is exhausted). */
+uint64_t *ept_map(struct ept *e, uint64_t gpa, uint64_t pa, uint64_t size, uint64_t perms);
+bool ept_map_range(struct ept *e, uint64_t gpa, uint64_t pa, uint64_t len, uint64_t size,
+                   uint64_t perms);
+/* 0-4 GiB identity in 2 MiB leaves, RWX. */
+bool ept_identity(struct ept *e);
+/* Sets R/W/X of the leaf that maps gpa (4 KiB leaf made to exist). */
+bool ept_set_perms(struct ept *e, uint64_t gpa, uint64_t perms);
+/* INVEPT single-context for eptp, or all-context when only that is offered. */
+int ept_invalidate(uint64_t eptp);
+/* vcpu_setup, then "enable EPT", the EPTP and INVEPT of it. */
+bool ept_vcpu_setup(struct vcpu *v, void (*entry)(void), const struct ept *e);
+/* The EPT-violation qualification (table 28-7) for an access (QUAL_EPT_READ
+ * / WRITE / FETCH) by L2 to the translation of a linear address, when the
+ * AND of the R/W/X bits of the EPT12 entries walked is `perms`. */
+uint64_t ept_violation_qual(uint32_t access, uint64_t perms);
+/* A size-byte range of usable RAM, aligned, below 4 GiB and above
+ * everything l1hv and its loader put in memory. */
+bool find_free_ram(uint64_t size, uint64_t align, uint64_t *base);
 
 /* `strict` on the command line: also run the checks where Bochs 2.7
  * deviates from the SDM (README.md lists them). */
@@ -187,6 +240,14 @@ void l2_rdtscp(void);
 void l2_count(void);
 void l2_bench(void);
 void l2_real(void); /* 16-bit code: CS.base = its address, IP = 0 */
+void l2_write(void);
+void l2_exec(void);
+void l2_write_read(void);
+void l2_ept_basic(void);
+void l2_ept_counter(void);
+void l2_touch(void);
+extern const uint8_t l2_exec_stub[], l2_exec_stub_end[];
+#define L2_EXEC_MARK 0xec5eedULL /* what l2_exec_stub leaves in R8 */
 extern const uint64_t l2_exc_stubs[32];
 /* Marker the L2 exception handlers leave in R15 (vector in R14, error code
  * in R13, CR2 in R12). */
@@ -232,10 +293,23 @@ void case_neg_no_current(void);
 void case_neg_cpl3(void);
 void case_neg_outside(void);
 /* features.c */
-void case_ept(void);
 void case_vpid(void);
-void case_unrestricted(void);
+/* ept_cases.c */
+void case_ept_identity(void);
+void case_ept_remap(void);
+void case_ept_violation(void);
+void case_ept_fixup(void);
+void case_ept_perm(void);
+void case_ept_misconfig(void);
+void case_ept_ad(void);
+void case_ept_two_l2(void);
+void case_ept_invept_types(void);
+void case_ept_large(void);
+void case_ept_large_1g(void);
+void case_ept_unrestricted(void);
+void case_ept_hidden(void);
 /* bench.c */
 void case_bench(void);
+void case_bench_ept(void);
 
 #endif

@@ -220,15 +220,94 @@ l2_bench:
     mov r8, rax
     L2_DONE
 
+; ---- EPT12 cases (ept_cases.c) and bench_ept (bench.c) ----
+
+; Writes RSI to the qword at RBX.
+global l2_write
+l2_write:
+    mov [rbx], rsi
+    L2_DONE
+
+; Calls the code at RBX (L1 copied l2_exec_stub there): R8 = what it set.
+global l2_exec
+l2_exec:
+    call rbx
+    L2_DONE
+
+; Position-independent code L1 copies into a test page: R8 <- L2_EXEC_MARK.
+L2_EXEC_MARK equ 0xec5eed           ; l1hv.h
+global l2_exec_stub, l2_exec_stub_end
+l2_exec_stub:
+    mov r8d, L2_EXEC_MARK
+    ret
+l2_exec_stub_end:
+
+; R8 <- [RBX]; [RBX] <- RSI; R9 <- [RBX] (read, write, read back).
+global l2_write_read
+l2_write_read:
+    mov r8, [rbx]
+    mov [rbx], rsi
+    mov r9, [rbx]
+    L2_DONE
+
+; Under an identity EPT12: CPUID leaf 0 (R8 = the EAX L1 gave), HLT,
+; [RBX] <- RSI and R9 <- [RBX], R10 <- [RDI], then UD2 (L2's own #UD
+; handler VMCALLs with L2_EXC_MARK in R15).
+global l2_ept_basic
+l2_ept_basic:
+    xor eax, eax
+    xor ecx, ecx
+    cpuid
+    mov r8, rax
+    hlt
+    mov [rbx], rsi
+    mov r9, [rbx]
+    mov r10, [rdi]
+    ud2
+    L2_DONE
+
+; One step per VMCALL: R8 <- [RBX], then [RBX] += 1. Resumed after the
+; VMCALL, it loops.
+global l2_ept_counter
+l2_ept_counter:
+    mov r8, [rbx]
+    inc qword [rbx]
+    vmcall
+    jmp l2_ept_counter
+
+; Writes one byte every 4 KiB over RCX pages from RBX, timed with RDTSC:
+; R8 = ticks for the whole loop.
+global l2_touch
+l2_touch:
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    mov r12, rax
+.loop:
+    mov [rbx], al
+    add rbx, 4096
+    dec rcx
+    jnz .loop
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    sub rax, r12
+    mov r8, rax
+    L2_DONE
+
 ; Real mode (unrestricted guest; L1 points CS.base here, IP = 0):
-; AX = 0x1234 + BX, then VMCALL.
-L2_REAL_AX equ 0x1234           ; l1hv features.c
+; AX = 0x1234 + BX; CX <- the word at DS:SI; DI -> the word at DS:SI+2;
+; OUT DX, AL (an I/O exit); then VMCALL.
+L2_REAL_AX equ 0x1234           ; l1hv ept_cases.c
 align 16
 global l2_real
 bits 16
 l2_real:
     mov ax, L2_REAL_AX
     add ax, bx
+    mov cx, [si]
+    mov [si + 2], di
+    out dx, al
     L2_DONE
 bits 64
 

@@ -16,12 +16,15 @@ static uint8_t l2_stacks[NUM_VCPUS][L2_STACK_SIZE] ALIGNED_PAGE;
 struct vcpu vcpus[NUM_VCPUS];
 
 /* ---- L2's page tables: identity map of 0-4 GiB with 2 MiB pages; the
- * PDPT entry for 4-5 GiB is left not present. ---- */
+ * PDPT entry for 4-5 GiB is left not present. Accessed and dirty flags are
+ * preset, so L2 never writes its own tables (ept_ad relies on it). ---- */
 #define PTE_P  (1ULL << 0)
 #define PTE_W  (1ULL << 1)
+#define PTE_A  (1ULL << 5)
+#define PTE_D  (1ULL << 6)
 #define PTE_PS (1ULL << 7)
+#define PTE_TABLE (PTE_P | PTE_W | PTE_A)
 #define L2_MAPPED_GIB 4
-#define PAGE_2M (1ULL << 21)
 #define ENTRIES 512
 
 static uint64_t l2_pml4[ENTRIES] ALIGNED_PAGE;
@@ -66,11 +69,11 @@ void tss_descriptor(uint64_t *d, uint64_t base, uint32_t limit, uint8_t type)
 void l2_env_init(void)
 {
     for (unsigned g = 0; g < L2_MAPPED_GIB; g++) {
-        l2_pdpt[g] = (uintptr_t)l2_pd[g] | PTE_P | PTE_W;
+        l2_pdpt[g] = (uintptr_t)l2_pd[g] | PTE_TABLE;
         for (unsigned i = 0; i < ENTRIES; i++)
-            l2_pd[g][i] = ((uint64_t)g * ENTRIES + i) * PAGE_2M | PTE_P | PTE_W | PTE_PS;
+            l2_pd[g][i] = ((uint64_t)g * ENTRIES + i) * PAGE_2M | PTE_TABLE | PTE_D | PTE_PS;
     }
-    l2_pml4[0] = (uintptr_t)l2_pdpt | PTE_P | PTE_W;
+    l2_pml4[0] = (uintptr_t)l2_pdpt | PTE_TABLE;
     l2_cr3 = (uintptr_t)l2_pml4;
     l2_unmapped_addr = ((uint64_t)L2_MAPPED_GIB << 30) + 0x5000;
 
@@ -330,6 +333,12 @@ bool vcpu_run(struct vcpu *v)
 void vcpu_skip_instruction(void)
 {
     vmw(VMCS_GUEST_RIP, vmr(VMCS_GUEST_RIP) + vmr(VMCS_EXIT_INSTR_LEN));
+}
+
+void l2_restart(struct vcpu *v, void (*entry)(void))
+{
+    vmw(VMCS_GUEST_RIP, (uintptr_t)entry);
+    vmw(VMCS_GUEST_RSP, (uintptr_t)v->stack_top);
 }
 
 const char *exit_describe(const struct vcpu *v)

@@ -59,10 +59,17 @@
 #define VMX_VMCS_ENUM_MAX_INDEX(e) (((e) >> 1) & 0x1ff)
 
 /* IA32_VMX_EPT_VPID_CAP (A.10) */
+#define EPT_CAP_EXEC_ONLY         (1ULL << 0)  /* entries with X=1, R=W=0 allowed */
 #define EPT_CAP_WALK_4            (1ULL << 6)
-#define EPT_CAP_WB                (1ULL << 14)
+#define EPT_CAP_WALK_5            (1ULL << 7)
+#define EPT_CAP_UC                (1ULL << 8)  /* EPTP memory type UC allowed */
+#define EPT_CAP_WB                (1ULL << 14) /* EPTP memory type WB allowed */
 #define EPT_CAP_2M_PAGE           (1ULL << 16)
+#define EPT_CAP_1G_PAGE           (1ULL << 17)
 #define EPT_CAP_INVEPT            (1ULL << 20)
+#define EPT_CAP_AD                (1ULL << 21) /* accessed and dirty flags */
+#define EPT_CAP_ADV_EXIT_INFO     (1ULL << 22) /* EPT-violation qualification bits 11:9 */
+#define EPT_CAP_SSS               (1ULL << 23) /* supervisor shadow-stack control (EPTP bit 7) */
 #define EPT_CAP_INVEPT_SINGLE     (1ULL << 25)
 #define EPT_CAP_INVEPT_ALL        (1ULL << 26)
 #define VPID_CAP_INVVPID          (1ULL << 32)
@@ -71,25 +78,48 @@
 #define VPID_CAP_INVVPID_ALL      (1ULL << 42)
 #define VPID_CAP_INVVPID_SINGLE_NG (1ULL << 43)
 
-/* EPT paging-structure entries and the EPTP (29.3.2, 25.6.11) */
+/* EPT paging-structure entries (29.3.2, tables 29-1 .. 29-6: PML4E, PDPTE
+ * mapping 1 GiB, PDPTE, PDE mapping 2 MiB, PDE, PTE) */
 #define EPT_READ                  (1ULL << 0)
 #define EPT_WRITE                 (1ULL << 1)
-#define EPT_EXEC                  (1ULL << 2)
+#define EPT_EXEC                  (1ULL << 2) /* supervisor-mode execute with MBEC */
 #define EPT_RWX                   (EPT_READ | EPT_WRITE | EPT_EXEC)
 #define EPT_MEMTYPE_SHIFT         3          /* leaf entries: bits 5:3 */
-#define EPT_LARGE_PAGE            (1ULL << 7) /* PDE maps 2 MiB */
+#define EPT_MEMTYPE_MASK          (7ULL << EPT_MEMTYPE_SHIFT)
+#define EPT_MEMTYPE_UC            0ULL
+#define EPT_MEMTYPE_WB            6ULL
+#define EPT_MEMTYPE_INVALID       2ULL       /* 2, 3 and 7 are reserved (29.3.7) */
+#define EPT_IGNORE_PAT            (1ULL << 6) /* leaf entries */
+#define EPT_NONLEAF_RESERVED      (0xfULL << 3) /* bits 6:3 of a non-leaf entry */
+#define EPT_LARGE_PAGE            (1ULL << 7) /* PDPTE maps 1 GiB / PDE maps 2 MiB */
+#define EPT_ACCESSED              (1ULL << 8) /* with EPTP bit 6 */
+#define EPT_DIRTY                 (1ULL << 9) /* leaf entries, with EPTP bit 6 */
+#define EPT_ADDR_MASK             0x000ffffffffff000ULL /* bits 51:12 */
+#define EPT_ENTRIES               512
+/* the EPTP (25.6.11) */
 #define EPTP_MEMTYPE_WB           6ULL       /* bits 2:0 */
-#define EPTP_WALK_4               (3ULL << 3) /* bits 5:3 = page-walk length - 1 */
+#define EPTP_MEMTYPE_INVALID      2ULL
+#define EPTP_WALK_SHIFT           3          /* bits 5:3 = page-walk length - 1 */
+#define EPTP_WALK_4               (3ULL << EPTP_WALK_SHIFT)
+#define EPTP_WALK_5               (4ULL << EPTP_WALK_SHIFT)
+#define EPTP_AD_ENABLE            (1ULL << 6)
+#define EPTP_RESERVED_11_8        (0xfULL << 8)
 
 /* EPT-violation exit qualification (table 28-7) */
 #define QUAL_EPT_READ             (1u << 0)
 #define QUAL_EPT_WRITE            (1u << 1)
 #define QUAL_EPT_FETCH            (1u << 2)
-#define QUAL_EPT_READABLE         (1u << 3)
-#define QUAL_EPT_WRITABLE         (1u << 4)
-#define QUAL_EPT_EXECUTABLE       (1u << 5)
+#define QUAL_EPT_READABLE         (1u << 3) /* AND of bit 0 (R) of the entries walked */
+#define QUAL_EPT_WRITABLE         (1u << 4) /* AND of bit 1 (W) */
+#define QUAL_EPT_EXECUTABLE       (1u << 5) /* AND of bit 2 (X) */
+#define QUAL_EPT_PERM_SHIFT       3
+#define QUAL_EPT_USER_EXEC        (1u << 6) /* AND of bit 10, with MBEC only */
 #define QUAL_EPT_LINEAR_VALID     (1u << 7)
 #define QUAL_EPT_TRANSLATED       (1u << 8) /* the access was to the translated address */
+#define QUAL_EPT_ADV_USER         (1u << 9)  /* advanced info (EPT_CAP_ADV_EXIT_INFO): */
+#define QUAL_EPT_ADV_WRITABLE     (1u << 10) /* U/S, R/W and XD of the guest's own */
+#define QUAL_EPT_ADV_XD           (1u << 11) /* translation of the linear address */
+#define QUAL_EPT_NMI_UNBLOCKING   (1u << 12)
 #define QUAL_EPT_BASIC_MASK       0x1ffu    /* bits 8:0; bits 9-11 are "advanced" info */
 
 /* INVEPT / INVVPID types (30.3, "INVEPT", "INVVPID") */
@@ -318,6 +348,7 @@
 #define EXIT_INVALID_GUEST_STATE      33
 #define EXIT_MSR_LOADING              34
 #define EXIT_EPT_VIOLATION            48
+#define EXIT_EPT_MISCONFIG            49
 #define EXIT_RDTSCP                   51
 #define EXIT_PREEMPTION_TIMER         52
 
