@@ -79,9 +79,17 @@ unsigned ept02_root_count(void)
 
 /* ---- the cache of shadow roots ---- */
 
+/* With A/D flags in EPT12, EPT02 has them too: then the CPU treats L2's
+ * guest paging-structure accesses as writes (SDM 29.3.5) and they fault on
+ * EPT02 entries kept read-only until EPT12's dirty flag is set. */
+static uint64_t eptp02_of(const struct shadow_root *r)
+{
+    return ept_eptp(&r->ept, (r->eptp12 & EPTP_AD_ENABLE) && the_vm.caps->ept_ad);
+}
+
 static void drop_root(struct shadow_root *r)
 {
-    uint64_t eptp02 = ept_eptp(&r->ept, false);
+    uint64_t eptp02 = eptp02_of(r);
     ept_destroy(&r->ept);
     r->eptp12 = NO_ROOT;
     invept(INVEPT_SINGLE_CONTEXT, eptp02);
@@ -143,7 +151,7 @@ uint64_t ept02_eptp_for(uint64_t eptp12)
 {
     s.filling = eptp12;
     struct shadow_root *r = get_root(eptp12);
-    return r ? ept_eptp(&r->ept, false) : 0;
+    return r ? eptp02_of(r) : 0;
 }
 
 void ept02_invalidate(uint64_t eptp12)
@@ -311,6 +319,6 @@ struct ept *ept02_shadow(uint64_t eptp12, uint64_t *eptp02)
     struct shadow_root *r = find_root(eptp12);
     if (!r)
         return 0;
-    *eptp02 = ept_eptp(&r->ept, false);
+    *eptp02 = eptp02_of(r);
     return &r->ept;
 }
