@@ -2,6 +2,7 @@
 #include "vmm/hypercall_abi.h"
 #include "vmm/stats.h"
 #include "vmm/vm.h"
+#include "vmm/nested/ept02.h"
 #include "lib/log.h"
 #include "lib/string.h"
 
@@ -76,6 +77,15 @@ void handle_vmcall(struct vcpu *v)
     case NV_HC_POWER_OFF:
         log_info("L1 requested power-off with status %llu\n", (unsigned long long)r->rbx);
         vm_stop(r->rbx ? POWER_FAIL : POWER_OK, "L1 power-off hypercall");
+    case NV_HC_SHADOW_STATS:
+        if (!the_vm.cfg.nested) {
+            status = NV_EINVAL;
+            break;
+        }
+        r->rbx = ept02_table_pages(r->rbx);
+        r->rcx = ept02_stats.fills;
+        status = NV_OK;
+        break;
     case NV_HC_STATS_RESET:
         memset(&v->stats, 0, sizeof(v->stats));
         status = NV_OK;

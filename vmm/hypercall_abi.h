@@ -12,6 +12,7 @@
 #define NV_HC_EXIT_STATS    2 /* RBX = exit reason, RCX = NV_LEVEL_* -> RBX = count, RCX = L0 TSC ticks */
 #define NV_HC_POWER_OFF     3 /* RBX = status: 0 success, else failure; does not return */
 #define NV_HC_STATS_RESET   4 /* zero all exit counters */
+#define NV_HC_SHADOW_STATS  5 /* RBX = EPTP12 or 0 for all -> RBX = shadow EPT table pages, RCX = fills */
 
 #define NV_ABI_VERSION 1
 #define NV_CONSOLE_MAX 4096

@@ -51,6 +51,18 @@ nested_figures() { # scenario prefix
 nested_figures bench-nested nested
 nested_figures bench-nested-noshadow nested_noshadow
 
+# EPT-on-EPT (l1hv bench_ept): shadow fills while L2 touches 64 MiB once,
+# in 4 KiB and in 2 MiB EPT12 leaves, and the CPUID round trip under EPT12.
+log bench-nested-ept | awk '
+    /BENCH l1hv.ept.cpuid.roundtrip_insns/ { printf "nested_ept.cpuid.roundtrip_insns %s\n", $NF }
+    /BENCHDATA l1hv.ept.touch64m_4k l0_faults/ {
+        printf "ept02.fill4k.l0_insns %.0f\n", $7 / $5
+        printf "ept02.touch64m.faults %d\n", $5
+    }
+    /BENCHDATA l1hv.ept.touch64m_2m l0_faults/ { printf "ept02.fill2m.l0_insns %.0f\n", $7 / $5 }
+    /BENCHDATA l1hv.ept.touch64m_4k shadow_pages/ { printf "ept02.touch64m.shadow_kib %d\n", $NF * 4 }
+' >> "$figures"
+
 echo
 echo "nestvisor benchmarks (Bochs 2.7 tigerlake; ticks = emulated instructions)"
 printf '  %-42s %12s\n' "figure" "value"

@@ -322,3 +322,15 @@ struct ept *ept02_shadow(uint64_t eptp12, uint64_t *eptp02)
     *eptp02 = eptp02_of(r);
     return &r->ept;
 }
+
+uint64_t ept02_table_pages(uint64_t eptp12)
+{
+    uint64_t pages = 0;
+    for (unsigned i = 0; i < EPT02_ROOTS; i++) {
+        const struct shadow_root *r = &s.roots[i];
+        if (r->eptp12 != NO_ROOT &&
+            (!eptp12 || (r->eptp12 & EPT_ADDR_MASK) == (eptp12 & EPT_ADDR_MASK)))
+            pages += r->ept.table_pages;
+    }
+    return pages;
+}

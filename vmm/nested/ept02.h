@@ -55,6 +55,8 @@ void ept02_invalidate(uint64_t eptp12);
 void ept02_flush_all(void);
 /* The shadow EPT of eptp12 (0 if none) and its EPTP. */
 struct ept *ept02_shadow(uint64_t eptp12, uint64_t *eptp02);
+/* Table pages of the shadow of eptp12 (0: of all shadows). */
+uint64_t ept02_table_pages(uint64_t eptp12);
 /* For tests and statistics. */
 unsigned ept02_pool_free(void);
 unsigned ept02_root_count(void);

@@ -157,6 +157,7 @@ static void bench_touch(const char *name, uint64_t region, uint64_t leaf)
 
     bool stats = nv_present && nv_hypercall(NV_HC_STATS_RESET, NULL, NULL, 0) == NV_OK;
     bool ran = run_expect(v, EXIT_VMCALL, name);
+    uint64_t eptp12 = e.eptp;
     struct stat_pair l0 = {0, 0}, reflected = {0, 0};
     if (stats)
         stats = nv_exit_stats(EXIT_EPT_VIOLATION, NV_LEVEL_L2_L0, &l0.count, &l0.ticks) &&
@@ -171,7 +172,11 @@ static void bench_touch(const char *name, uint64_t region, uint64_t leaf)
         return;
     if (!expect(stats, "%s: NV_HC_STATS_RESET/NV_HC_EXIT_STATS failed", name))
         return;
+    uint64_t shadow_pages = eptp12, fills = 0; /* in: EPTP12; out: its shadow's pages */
+    if (nv_hypercall(NV_HC_SHADOW_STATS, &shadow_pages, &fills, 0) != NV_OK)
+        shadow_pages = 0;
     printf("BENCHDATA l1hv.ept.%s l0_faults %lu l0_ticks %lu\n", name, l0.count, l0.ticks);
+    printf("BENCHDATA l1hv.ept.%s shadow_pages %lu\n", name, shadow_pages);
     printf("l1hv: bench_ept: %s: %lu EPT violations reflected to L1\n", name, reflected.count);
 }
 
