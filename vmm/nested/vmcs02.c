@@ -200,8 +200,6 @@ static void write_controls(struct vcpu *v, const struct vmcs12 *c)
     if (proc12 & PROC_TSC_OFFSETTING)
         tsc_offset += VMCS12(c, TSC_OFFSET);
     vmcs_write(VMCS_TSC_OFFSET, tsc_offset);
-    vmcs_write(VMCS_EPT_POINTER, vmcs12_ept_enabled(c) ? ept02_eptp_for(VMCS12(c, EPT_POINTER))
-                                                        : the_vm.eptp01);
     vmcs_write(VMCS_VM_ENTRY_INTR_INFO_FIELD, VMCS12(c, VM_ENTRY_INTR_INFO_FIELD));
     vmcs_write(VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE, VMCS12(c, VM_ENTRY_EXCEPTION_ERROR_CODE));
     vmcs_write(VMCS_VM_ENTRY_INSTRUCTION_LEN, VMCS12(c, VM_ENTRY_INSTRUCTION_LEN));
@@ -220,6 +218,10 @@ static void write_controls(struct vcpu *v, const struct vmcs12 *c)
             vmcs_write(VMCS_IO_BITMAP_B, the_vm.io_bitmap_b);
         }
     }
+    /* After the merges: protecting a bitmap page drops every shadow EPT02,
+     * and vmcs02 must not keep the EPTP of a dropped (freed) one. */
+    vmcs_write(VMCS_EPT_POINTER, vmcs12_ept_enabled(c) ? ept02_eptp_for(VMCS12(c, EPT_POINTER))
+                                                        : the_vm.eptp01);
 }
 
 /* TLB: every vpid12 (and VPID-less L2) shares vpid02 (SDM 29.4.3). */
