@@ -501,6 +501,15 @@ static void test_prepare_ept_pointer(void **state)
     assert_non_null(ept02_shadow(EPTP12, &named));
     assert_int_equal(eptp02, named);
     assert_int_equal(eptp02 & ~EPT_ADDR_MASK, EPTP_MEMTYPE_WB | EPTP_WALK_4);
+    /* With bitmaps to merge (which drops every shadow EPT02 when it
+     * protects L1's page) vmcs02 still names a live shadow, not the freed
+     * one (found by fuzz_vmcs12). */
+    V(CPU_BASED_VM_EXEC_CONTROL) |= PROC_USE_MSR_BITMAPS;
+    V(MSR_BITMAP) = L1_MSR_BMP;
+    prepare(false, true);
+    assert_non_null(ept02_shadow(EPTP12, &named));
+    expect_field(VMCS_EPT_POINTER, named);
+    assert_int_equal(ept02_root_count(), 1);
     /* Secondary controls off: EPT12 is not in effect. */
     V(CPU_BASED_VM_EXEC_CONTROL) &= ~(uint64_t)PROC_SECONDARY_CONTROLS;
     prepare(false, true);
