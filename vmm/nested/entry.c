@@ -59,6 +59,10 @@ static void nested_enter(struct vcpu *v, bool launch)
     };
     ctx.static_checked = n->vmcs02_for_current && !launch && n->static_checked &&
                          same_check_key(&key, &n->check_key);
+    /* The static checks read the rare guest fields: they must see what L2
+     * left in vmcs02, not the cache's older copy. */
+    if (!ctx.static_checked)
+        nested_sync_rare(v);
     uint64_t qual;
     switch (nested_check_vmcs12(n->cache, &ctx, &qual)) {
     case ENTRY_FAIL_CONTROLS:
