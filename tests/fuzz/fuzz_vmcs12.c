@@ -705,6 +705,10 @@ static bool enter(bool launch, bool static_checked, bool l1_long_mode, const str
         .current_vmcs = VMCS12_PA,
         .static_checked = static_checked,
     };
+    /* As vmm/nested/entry.c: the rare fields come back from vmcs02 before
+     * the static checks read them. */
+    if (!static_checked)
+        nested_sync_rare(v);
     uint64_t q = 0;
     enum entry_check_result r = nested_check_vmcs12(c, &ctx, &q);
     if (r != ENTRY_OK) {
@@ -731,6 +735,36 @@ static bool enter(bool launch, bool static_checked, bool l1_long_mode, const str
         finding("vmcs02_prepare refused an entry without PAE PDPTEs to load", 0, 0);
     vmcs_load(v->vmcs01);
     return ok;
+}
+
+/* L2 runs and changes its rare guest state (segments, descriptor tables,
+ * SYSENTER MSRs...) in vmcs02, the way the CPU would: only to values that
+ * keep the guest state valid under the current controls. */
+static void l2_runs(struct input *in, bool l1_long_mode)
+{
+    static struct vmcs12 now;
+    unsigned changes = byte(in) % 4;
+    for (unsigned k = 0; k < changes && more(in); k++) {
+        const struct field_set *s = &fieldsets.guest_rare;
+        unsigned i = s->idx[byte(in) % s->count];
+        now = *c;
+        for (unsigned r = 0; r < s->count; r++)
+            now.field[s->idx[r]] = fake_vmcs_get((enum vmcs_field)vmcs12_fields[s->idx[r]].encoding);
+        struct vmcs12 *saved = c;
+        c = &now;
+        mutate_field(in, i);
+        c = saved;
+        struct entry_context ctx = {
+            .l1_long_mode = l1_long_mode,
+            .phys_mask = PHYS_MASK,
+            .l1_ram = vm_l1_ram_range,
+            .read32 = read32,
+            .current_vmcs = VMCS12_PA,
+        };
+        uint64_t q;
+        if (nested_check_vmcs12(&now, &ctx, &q) == ENTRY_OK)
+            fake_vmcs_set((enum vmcs_field)vmcs12_fields[i].encoding, now.field[i]);
+    }
 }
 
 /* L1 writes a byte of one of its bitmap pages: a protected page takes the
@@ -791,6 +825,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * then VMRESUMEs, a few times. */
     for (unsigned round = 0; round < 4 && more(&in); round++) {
         vmcs_load(nv.vmcs02);
+        l2_runs(&in, l1_long_mode);
         vmcs02_sync_to_vmcs12(v);
         vmcs_load(v->vmcs01);
         struct key before = key_of();
