@@ -9,12 +9,12 @@
 #include <stdint.h>
 
 #define HANDOFF_MAGIC       0x464f444e4856564eULL /* "NVVHNDOF" */
-#define HANDOFF_VERSION     1
+#define HANDOFF_VERSION     2
 #define HANDOFF_MAX_MEM     256
 #define HANDOFF_MAX_MODULES 16
 #define HANDOFF_CMDLINE_MAX 512
 #define HANDOFF_NAME_MAX    32
-#define HANDOFF_MODLINE_MAX 256
+#define HANDOFF_MODLINE_MAX 2048 /* Linux's COMMAND_LINE_SIZE */
 
 enum handoff_loader {
     LOADER_MULTIBOOT2 = 1,

@@ -23,7 +23,8 @@
 
 #define CONFIG_PATH           "\\EFI\\nestvisor\\nestvisor.cfg"
 #define CONFIG_DEFAULT_KERNEL "\\EFI\\nestvisor\\nestvisor.elf"
-#define CONFIG_LINE_MAX       1024 /* bytes per line, without the line ending */
+#define CONFIG_LINE_MAX       2560 /* bytes per line, without the line ending: room for a
+                                     * path, a name and a full Linux command line */
 #define CONFIG_PATH_MAX       256  /* bytes per path, with the NUL */
 #define CONFIG_FILE_MAX       (64 * 1024)
 #define CONFIG_MAX_MODULES    HANDOFF_MAX_MODULES

@@ -32,7 +32,7 @@ struct mb2_tag_framebuffer {
     uint16_t reserved;
 };
 
-void module_string_split(const char *s, char *name, size_t namesz, char *rest, size_t restsz)
+bool module_string_split(const char *s, char *name, size_t namesz, char *rest, size_t restsz)
 {
     while (*s == ' ')
         s++;
@@ -46,6 +46,7 @@ void module_string_split(const char *s, char *name, size_t namesz, char *rest, s
     while (*s == ' ')
         s++;
     str_copy(rest, s, restsz);
+    return copy == n && strlen(s) < restsz;
 }
 
 static uint32_t mem_type_from_mb2(uint32_t t)
@@ -59,16 +60,13 @@ static uint32_t mem_type_from_mb2(uint32_t t)
     }
 }
 
-/* Bounded string copy from a tag: the string must end inside the tag. */
-static bool tag_string(const char *s, size_t avail, char *dst, size_t dstsz)
+/* A string inside a tag: it must end there. */
+static bool tag_string_ends(const char *s, size_t avail)
 {
     size_t n = 0;
     while (n < avail && s[n])
         n++;
-    if (n == avail)
-        return false;
-    str_copy(dst, s, dstsz);
-    return true;
+    return n < avail;
 }
 
 #define FAIL(...)                                                                                  \
@@ -107,13 +105,15 @@ static bool parse_module(const struct mb2_tag *tag, struct handoff *h, char *err
         FAIL("multiboot2: module ends (0x%x) before it starts (0x%x)", mod->mod_end, mod->mod_start);
     if (h->module_count == HANDOFF_MAX_MODULES)
         FAIL("multiboot2: more than %d modules", HANDOFF_MAX_MODULES);
-    char line[HANDOFF_NAME_MAX + HANDOFF_MODLINE_MAX];
-    if (!tag_string(mod->string, tag->size - sizeof(*mod), line, sizeof(line)))
+    if (!tag_string_ends(mod->string, tag->size - sizeof(*mod)))
         FAIL("multiboot2: module string not terminated");
     struct handoff_module *m = &h->modules[h->module_count++];
     m->base = mod->mod_start;
     m->size = mod->mod_end - mod->mod_start;
-    module_string_split(line, m->name, sizeof(m->name), m->cmdline, sizeof(m->cmdline));
+    /* A cut command line would silently drop the guest's last options. */
+    if (!module_string_split(mod->string, m->name, sizeof(m->name), m->cmdline, sizeof(m->cmdline)))
+        FAIL("multiboot2: module '%s': name over %d or arguments over %d characters", m->name,
+             HANDOFF_NAME_MAX - 1, HANDOFF_MODLINE_MAX - 1);
     return true;
 }
 
@@ -140,8 +140,11 @@ bool mb2_parse(const void *mbi, struct handoff *h, char *err, size_t errsz)
         size_t payload_size = tag->size - sizeof(*tag);
         switch (tag->type) {
         case MB2_TAG_CMDLINE:
-            if (!tag_string(payload, payload_size, h->cmdline, sizeof(h->cmdline)))
+            if (!tag_string_ends(payload, payload_size))
                 FAIL("multiboot2: command line not terminated");
+            if (strlen(payload) >= sizeof(h->cmdline))
+                FAIL("multiboot2: command line over %d characters", HANDOFF_CMDLINE_MAX - 1);
+            str_copy(h->cmdline, payload, sizeof(h->cmdline));
             break;
         case MB2_TAG_MODULE:
             if (!parse_module(tag, h, err, errsz))

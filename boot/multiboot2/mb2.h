@@ -31,7 +31,8 @@
  * the total size). On failure returns false with a reason in err. */
 bool mb2_parse(const void *mbi, struct handoff *h, char *err, size_t errsz);
 
-/* Splits a module string into its first word (name) and the rest. */
-void module_string_split(const char *s, char *name, size_t namesz, char *rest, size_t restsz);
+/* Splits a module string into its first word (name) and the rest; false
+ * when either had to be cut to fit. */
+bool module_string_split(const char *s, char *name, size_t namesz, char *rest, size_t restsz);
 
 #endif

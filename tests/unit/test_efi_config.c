@@ -193,7 +193,7 @@ static void test_overlong_values(void **state)
 {
     (void)state;
     static char text[4 * CONFIG_LINE_MAX];
-    char big[HANDOFF_CMDLINE_MAX + 1];
+    static char big[HANDOFF_MODLINE_MAX + 1];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = 0;
     snprintf(text, sizeof(text), "kernel=%.*s", CONFIG_PATH_MAX, big);
@@ -203,10 +203,10 @@ static void test_overlong_values(void **state)
     snprintf(text, sizeof(text), "module=\\p %.*s", HANDOFF_NAME_MAX, big);
     assert_parse_error(text, "line 1: module name longer than 31 characters");
     snprintf(text, sizeof(text), "module=\\p n %.*s", HANDOFF_MODLINE_MAX, big);
-    assert_parse_error(text, "line 1: module arguments longer than 255 characters");
-    snprintf(text, sizeof(text), "cmdline=%s", big);
+    assert_parse_error(text, "line 1: module arguments longer than 2047 characters");
+    snprintf(text, sizeof(text), "cmdline=%.*s", HANDOFF_CMDLINE_MAX, big);
     assert_parse_error(text, "line 1: command line longer than 511 characters");
-    snprintf(text, sizeof(text), "x%s", big);
+    snprintf(text, sizeof(text), "x%.*s", HANDOFF_CMDLINE_MAX, big);
     assert_parse_error(text, "line 1: missing '=' (want key=value) in "
                              "\"xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"");
     /* Fits alone, too long with the loader keys appended. */
@@ -222,7 +222,7 @@ static void test_huge_lines(void **state)
     char *text = malloc(n);
     memset(text, '#', n);
     assert_false(parse_bytes(text, n));
-    assert_string_equal(err, "line 1: longer than 1024 characters");
+    assert_string_equal(err, "line 1: longer than 2560 characters");
     memset(text, '\n', n); /* a million empty lines */
     assert_true(parse_bytes(text, n));
     free(text);
@@ -231,7 +231,7 @@ static void test_huge_lines(void **state)
     line[0] = '#';
     line[CONFIG_LINE_MAX + 1] = '\n';
     assert_false(parse_bytes(line, CONFIG_LINE_MAX + 2));
-    assert_string_equal(err, "line 1: longer than 1024 characters");
+    assert_string_equal(err, "line 1: longer than 2560 characters");
     /* The CR of a CRLF does not count. */
     line[CONFIG_LINE_MAX] = '\r';
     assert_true(parse_bytes(line, CONFIG_LINE_MAX + 2));

@@ -338,17 +338,43 @@ static void test_short_framebuffer_tag_ignored(void **state)
     assert_int_equal(h.fb.base, 0);
 }
 
-static void test_long_cmdline_truncated(void **state)
+/* A command line that does not fit is an error, never silently cut: the
+ * options at its end would be lost. The longest that fits is kept whole. */
+static void test_long_strings_rejected(void **state)
 {
     (void)state;
-    char line[HANDOFF_CMDLINE_MAX + 100];
-    memset(line, 'c', sizeof(line) - 1);
-    line[sizeof(line) - 1] = 0;
+    static char line[HANDOFF_MODLINE_MAX + 8];
+    memset(line, 'c', HANDOFF_CMDLINE_MAX - 1);
+    line[HANDOFF_CMDLINE_MAX - 1] = 0;
     struct mbi m = with_mmap();
     add_string_tag(&m, MB2_TAG_CMDLINE, line);
     add_end(&m);
     assert_true(parse(mbi_finish(&m)));
     assert_int_equal(strlen(h.cmdline), HANDOFF_CMDLINE_MAX - 1);
+
+    memset(line, 'c', HANDOFF_CMDLINE_MAX);
+    line[HANDOFF_CMDLINE_MAX] = 0;
+    m = with_mmap();
+    add_string_tag(&m, MB2_TAG_CMDLINE, line);
+    add_end(&m);
+    assert_fails(mbi_finish(&m), "multiboot2: command line over 511 characters");
+
+    /* "l1 " and a Linux-sized command line of 2047 characters fit. */
+    memcpy(line, "l1 ", 3);
+    memset(line + 3, 'a', HANDOFF_MODLINE_MAX - 1);
+    line[3 + HANDOFF_MODLINE_MAX - 1] = 0;
+    m = with_mmap();
+    add_module(&m, 0x400000, 0x401000, line);
+    add_end(&m);
+    assert_true(parse(mbi_finish(&m)));
+    assert_int_equal(strlen(h.modules[0].cmdline), HANDOFF_MODLINE_MAX - 1);
+
+    line[3 + HANDOFF_MODLINE_MAX - 1] = 'z';
+    line[3 + HANDOFF_MODLINE_MAX] = 0;
+    m = with_mmap();
+    add_module(&m, 0x400000, 0x401000, line);
+    add_end(&m);
+    assert_fails(mbi_finish(&m), "multiboot2: module 'l1': name over 31 or arguments over 2047 characters");
 }
 
 static void test_tags_after_end_are_ignored(void **state)
@@ -584,12 +610,12 @@ static void test_error_text_is_bounded(void **state)
 /* ---- module strings ---- */
 
 static void split(const char *s, size_t namesz, size_t restsz, const char *want_name,
-                  const char *want_rest)
+                  const char *want_rest, bool want_whole)
 {
     char name[64], rest[64];
     memset(name, '#', sizeof(name));
     memset(rest, '#', sizeof(rest));
-    module_string_split(s, name, namesz, rest, restsz);
+    assert_int_equal(module_string_split(s, name, namesz, rest, restsz), want_whole);
     assert_string_equal(name, want_name);
     assert_string_equal(rest, want_rest);
 }
@@ -597,17 +623,18 @@ static void split(const char *s, size_t namesz, size_t restsz, const char *want_
 static void test_module_string_split(void **state)
 {
     (void)state;
-    split("l1 console=ttyS0 quiet", 32, 64, "l1", "console=ttyS0 quiet");
-    split("l1-module", 32, 64, "l1-module", "");
-    split("   l1    a  b  ", 32, 64, "l1", "a  b  ");
-    split("", 32, 64, "", "");
-    split("    ", 32, 64, "", "");
-    split("/boot/l1.elf x=1", 32, 64, "/boot/l1.elf", "x=1");
-    /* Truncation: name to namesz - 1, rest to restsz - 1. */
-    split("abcdefgh rest", 5, 64, "abcd", "rest");
-    split("abcd rest", 5, 64, "abcd", "rest");
-    split("l1 0123456789", 32, 6, "l1", "01234");
-    split("abcdefgh", 1, 1, "", "");
+    split("l1 console=ttyS0 quiet", 32, 64, "l1", "console=ttyS0 quiet", true);
+    split("l1-module", 32, 64, "l1-module", "", true);
+    split("   l1    a  b  ", 32, 64, "l1", "a  b  ", true);
+    split("", 32, 64, "", "", true);
+    split("    ", 32, 64, "", "", true);
+    split("/boot/l1.elf x=1", 32, 64, "/boot/l1.elf", "x=1", true);
+    /* What does not fit is cut to namesz - 1 and restsz - 1, and reported. */
+    split("abcdefgh rest", 5, 64, "abcd", "rest", false);
+    split("abcd rest", 5, 64, "abcd", "rest", true);
+    split("l1 0123456789", 32, 6, "l1", "01234", false);
+    split("l1 01234", 32, 6, "l1", "01234", true);
+    split("abcdefgh", 1, 1, "", "", false);
 }
 
 int main(void)
@@ -619,7 +646,7 @@ int main(void)
         cmocka_unit_test(test_larger_mmap_entries_are_stepped_over),
         cmocka_unit_test(test_acpi_new_rsdp_preferred),
         cmocka_unit_test(test_short_framebuffer_tag_ignored),
-        cmocka_unit_test(test_long_cmdline_truncated),
+        cmocka_unit_test(test_long_strings_rejected),
         cmocka_unit_test(test_tags_after_end_are_ignored),
         cmocka_unit_test(test_implausible_total_size),
         cmocka_unit_test(test_bad_tag_sizes),
