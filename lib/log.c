@@ -29,7 +29,15 @@ static void emit(const char *prefix, const char *fmt, va_list ap)
     if (prefix)
         n = (size_t)format(line, sizeof(line), "[%s] ", prefix);
     int len = format_v(line + n, sizeof(line) - n, fmt, ap);
-    n += (size_t)len < sizeof(line) - n ? (size_t)len : sizeof(line) - n - 1;
+    if ((size_t)len < sizeof(line) - n) {
+        n += (size_t)len;
+    } else {
+        /* Cut: say so, and keep the line ending so the next line stays whole. */
+        n = sizeof(line) - 1;
+        size_t fl = strlen(fmt);
+        const char *mark = fl && fmt[fl - 1] == '\n' ? "...\n" : "...";
+        memcpy(line + n - strlen(mark), mark, strlen(mark));
+    }
     console_write(line, n);
 }
 

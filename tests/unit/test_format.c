@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/types.h>
 #include "lib/format.h"
+#include "lib/log.h"
+#include "tests/unit/fake_arch.h"
 
 /* Formats into a roomy buffer and checks both the text and the return value. */
 #define CHECK(expected, ...)                                                                       \
@@ -228,9 +230,31 @@ static void test_many_arguments_mixed(void **state)
           "  %016llx-%016llx %-13s", 0x100000ULL, 0x9efffULL, "usable");
 }
 
+/* lib/log.c: a line too long for its buffer ends in "..." and keeps its
+ * newline, so the next message starts on a line of its own. */
+static void test_log_cuts_long_lines_visibly(void **state)
+{
+    (void)state;
+    char big[600];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    fake_console_reset();
+    log_msg(LOG_INFO, "long: %s\n", big);
+    log_msg(LOG_INFO, "next\n");
+    const char *out = fake_console_output();
+    const char *cut = strstr(out, "...\n[info] next\n");
+    assert_non_null(cut);
+    assert_true(strncmp(out, "[info] long: xxx", 16) == 0);
+    assert_int_equal(strlen(out), 255 + strlen("[info] next\n"));
+    fake_console_reset();
+    log_raw("%s", big); /* no newline asked for, none added */
+    assert_string_equal(out + 252, "...");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_cuts_long_lines_visibly),
         cmocka_unit_test(test_plain_text_and_percent),
         cmocka_unit_test(test_signed_decimal),
         cmocka_unit_test(test_unsigned_and_hex),
