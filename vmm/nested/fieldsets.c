@@ -38,6 +38,25 @@ static bool plain_guest_field(unsigned i)
     }
 }
 
+/* Not shadowed, but read by the entry checks that run on every VMRESUME
+ * (CS/SS selectors and limits, SS base, pending debug exceptions): L2
+ * changes them without L1 seeing it, so they travel with the hot state
+ * and the checks never combine new hot values with an older copy. */
+static bool checked_every_entry(unsigned i)
+{
+    switch (i) {
+    case VMCS_IDX_GUEST_CS_SELECTOR:
+    case VMCS_IDX_GUEST_CS_LIMIT:
+    case VMCS_IDX_GUEST_SS_SELECTOR:
+    case VMCS_IDX_GUEST_SS_BASE:
+    case VMCS_IDX_GUEST_SS_LIMIT:
+    case VMCS_IDX_GUEST_PENDING_DBG_EXCEPTIONS:
+        return true;
+    default:
+        return false;
+    }
+}
+
 void fieldsets_init(bool shadow, bool ro_shadowable)
 {
     struct field_sets *fs = &fieldsets;
@@ -51,7 +70,7 @@ void fieldsets_init(bool shadow, bool ro_shadowable)
         if (shadow && hot && !ro)
             add(&fs->shadow_write, i);
         if (plain_guest_field(i))
-            add(hot ? &fs->guest_hot : &fs->guest_rare, i);
+            add(hot || checked_every_entry(i) ? &fs->guest_hot : &fs->guest_rare, i);
         /* A nested exit changes exit information, hot guest state, the
          * entry interruption info (valid bit cleared) and entry controls
          * (IA-32e mode). */
