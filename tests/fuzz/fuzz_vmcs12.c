@@ -600,6 +600,10 @@ static void verify_vmcs02(bool full, const uint8_t *ports)
     if (r != ENTRY_OK && !known_btf_divergence()) {
         fprintf(stderr, "fuzz_vmcs12: vmcs02 fails the entry checks (class %d, qualification %llu): %s\n", (int)r,
                 (unsigned long long)q, nested_check_failed_name());
+        for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++)
+            if (c->field[i] != r02.field[i])
+                fprintf(stderr, "  field 0x%04x: vmcs12 0x%llx vmcs02 0x%llx\n", vmcs12_fields[i].encoding,
+                        (unsigned long long)c->field[i], (unsigned long long)r02.field[i]);
         finding("vmcs02 that vmcs12's checks let through fails the hardware's checks", r, q);
     }
     /* 3. What L0 owns. */

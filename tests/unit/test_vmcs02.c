@@ -332,7 +332,23 @@ static bool plain_guest(unsigned i)
     }
 }
 
-static bool hot(unsigned i) { return vmcs12_fields[i].flags & FIELD_SHADOW; }
+/* Hot: copied on every switch. The shadowed fields (L1 changes them
+ * without an exit), and the few others the per-entry checks read (L2
+ * changes them without L1 seeing an exit). */
+static bool hot(unsigned i)
+{
+    switch (vmcs12_fields[i].encoding) {
+    case VMCS_GUEST_CS_SELECTOR:
+    case VMCS_GUEST_CS_LIMIT:
+    case VMCS_GUEST_SS_SELECTOR:
+    case VMCS_GUEST_SS_BASE:
+    case VMCS_GUEST_SS_LIMIT:
+    case VMCS_GUEST_PENDING_DBG_EXCEPTIONS:
+        return true;
+    default:
+        return vmcs12_fields[i].flags & FIELD_SHADOW;
+    }
+}
 
 static uint64_t pattern(unsigned i, uint64_t seed) { return ((seed << 40) | (seed << 12)) ^ (0x10000ULL + i * 0x1011ULL); }
 
