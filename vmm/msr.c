@@ -18,10 +18,9 @@ static const uint32_t passthrough[] = {
     MSR_IA32_CSTAR, MSR_IA32_FMASK, MSR_IA32_TSC_AUX, MSR_IA32_PAT, MSR_IA32_EFER,
     MSR_IA32_TSC, MSR_IA32_TSC_DEADLINE, MSR_IA32_SPEC_CTRL, MSR_IA32_PRED_CMD,
     MSR_IA32_FLUSH_CMD, MSR_IA32_XSS, MSR_IA32_DEBUGCTL,
-    /* The platform is L1's: its microcode revision protocol (write 0, then
-     * CPUID, then read), TSC adjustment, machine-check banks and power
-     * hints behave natively, #GP included where the CPU has none. */
-    MSR_IA32_BIOS_SIGN_ID, MSR_IA32_PLATFORM_ID, MSR_IA32_TSC_ADJUST, MSR_IA32_MCG_STATUS,
+    /* The platform is L1's: its TSC adjustment, machine-check banks and
+     * power hints behave natively, #GP included where the CPU has none. */
+    MSR_IA32_PLATFORM_ID, MSR_IA32_TSC_ADJUST, MSR_IA32_MCG_STATUS,
     MSR_IA32_MCG_CTL, MSR_IA32_PERF_CTL, MSR_IA32_PERF_STATUS, MSR_IA32_ENERGY_PERF_BIAS,
 };
 
@@ -101,6 +100,16 @@ static uint64_t misc_enable_value(void)
     return misc_enable;
 }
 
+/* IA32_BIOS_SIGN_ID (microcode revision in bits 63:32) exists on every
+ * Intel CPU of family 6 on; Linux writes 0 to it and reads it back without
+ * a #GP handler. Virtual: reads give the CPU's revision (0 where the CPU has
+ * no such MSR, as Bochs), writes are accepted and change nothing. */
+static uint64_t microcode_revision(void)
+{
+    uint64_t rev;
+    return rdmsr_safe(MSR_IA32_BIOS_SIGN_ID, &rev) ? rev & BIOS_SIGN_ID_REVISION_MASK : 0;
+}
+
 /* One warning per MSR, for the first few MSRs, so a loop cannot flood the
  * log. Once the table is full, nothing more is logged (before, every access
  * to an MSR not in the table was). */
@@ -132,6 +141,10 @@ bool msr_emulate_read(struct vm *vm, uint32_t msr, uint64_t *value)
         *value = misc_enable_value();
         return true;
     }
+    if (msr == MSR_IA32_BIOS_SIGN_ID) {
+        *value = microcode_revision();
+        return true;
+    }
     if (rdmsr_safe(msr, value))
         return true;
     warn_once(msr, "read of nonexistent");
@@ -147,6 +160,8 @@ bool msr_emulate_write(struct vm *vm, uint32_t msr, uint64_t value)
         misc_enable = value;
         return true;
     }
+    if (msr == MSR_IA32_BIOS_SIGN_ID)
+        return true;
     if (msr == MSR_IA32_APIC_BASE) {
         if (memmap_type_at(&vm->host->map, value & APIC_BASE_ADDR_MASK) == MEM_HV) {
             warn_once(msr, "move of the APIC onto nestvisor memory via");

@@ -77,6 +77,9 @@
 #define MSR_IA32_KERNEL_GS_BASE        0xc0000102
 #define MSR_IA32_TSC_AUX               0xc0000103
 
+/* IA32_BIOS_SIGN_ID: the microcode update signature (SDM Vol. 4 Table 2-2). */
+#define BIOS_SIGN_ID_REVISION_MASK     0xffffffff00000000ULL
+
 /* IA32_MISC_ENABLE bits (SDM Vol. 4 Table 2-2). */
 #define MISC_ENABLE_FAST_STRING        (1ULL << 0)
 #define MISC_ENABLE_BTS_UNAVAILABLE    (1ULL << 11)

@@ -39,7 +39,7 @@ static const uint32_t doc_passthrough[] = {
     MSR_IA32_TSC_DEADLINE, MSR_IA32_SPEC_CTRL, MSR_IA32_PRED_CMD, MSR_IA32_DEBUGCTL,
     MSR_IA32_XSS, MSR_IA32_FLUSH_CMD,
     /* L1's platform, native behaviour (docs/l1-platform.md second row). */
-    MSR_IA32_BIOS_SIGN_ID, MSR_IA32_PLATFORM_ID, MSR_IA32_TSC_ADJUST, MSR_IA32_MCG_STATUS,
+    MSR_IA32_PLATFORM_ID, MSR_IA32_TSC_ADJUST, MSR_IA32_MCG_STATUS,
     MSR_IA32_MCG_CTL, MSR_IA32_PERF_CTL, MSR_IA32_PERF_STATUS, MSR_IA32_ENERGY_PERF_BIAS,
 };
 
@@ -154,7 +154,7 @@ static void test_l1_bitmap_passes_exactly_the_policy(void **state)
     uint32_t emulated[] = {MSR_IA32_FEATURE_CONTROL, MSR_IA32_VMX_BASIC, MSR_IA32_VMX_PROCBASED_CTLS2,
                            MSR_IA32_MTRRCAP, MSR_IA32_MTRR_DEF_TYPE, MSR_IA32_MTRR_PHYSBASE0,
                            MSR_IA32_MTRR_FIX64K_00000, MSR_IA32_APIC_BASE, MSR_IA32_MISC_ENABLE,
-                           MSR_IA32_PERF_GLOBAL_CTRL, MSR_IA32_MCG_CAP};
+                           MSR_IA32_PERF_GLOBAL_CTRL, MSR_IA32_MCG_CAP, MSR_IA32_BIOS_SIGN_ID};
     for (unsigned i = 0; i < sizeof(emulated) / sizeof(emulated[0]); i++) {
         assert_true(msr_bitmap_exits(bitmap, emulated[i], false));
         assert_true(msr_bitmap_exits(bitmap, emulated[i], true));
@@ -309,6 +309,17 @@ static void test_other_msrs(void **state)
     assert_int_equal(v, 0x850088);
     assert_true(rdmsr_safe(MSR_IA32_MISC_ENABLE, &v));
     assert_int_equal(v, 0x850089);
+    /* IA32_BIOS_SIGN_ID is virtual: the revision (bits 63:32), or 0 on a
+     * CPU without the MSR; Linux's write of 0 is accepted, the hardware's
+     * register is left alone. */
+    assert_true(msr_emulate_read(&the_vm, MSR_IA32_BIOS_SIGN_ID, &v));
+    assert_int_equal(v, 0);
+    assert_true(msr_emulate_write(&the_vm, MSR_IA32_BIOS_SIGN_ID, 0));
+    assert_false(rdmsr_safe(MSR_IA32_BIOS_SIGN_ID, &v));
+    fake_msr_set(MSR_IA32_BIOS_SIGN_ID, 0x000000f400000077ULL);
+    assert_true(msr_emulate_write(&the_vm, MSR_IA32_BIOS_SIGN_ID, 0));
+    assert_true(msr_emulate_read(&the_vm, MSR_IA32_BIOS_SIGN_ID, &v));
+    assert_int_equal(v, 0x000000f400000000ULL);
     /* A read the hardware faults on #GPs. */
     v = 0x77;
     assert_false(msr_emulate_read(&the_vm, 0x12345, &v));
