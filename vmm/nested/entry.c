@@ -2,6 +2,7 @@
  * vmcs02 is prepared and the exit stub enters L2 on it. */
 #include "vmm/nested/nested.h"
 #include "vmm/nested/checks.h"
+#include "vmm/nested/ept02.h"
 #include "vmm/nested/vmcs02.h"
 #include "vmm/vm.h"
 #include "arch/x86/cpu_bits.h"
@@ -17,6 +18,23 @@ static bool same_check_key(const struct check_key *a, const struct check_key *b)
 {
     return a->pin == b->pin && a->proc == b->proc && a->proc2 == b->proc2 && a->exit == b->exit &&
            a->entry == b->entry && a->l1_long_mode == b->l1_long_mode && a->v86 == b->v86;
+}
+
+/* L1 handled the EPT violation it was given and resumes L2 where it
+ * faulted, with no event to inject: L2's next act is the same access. */
+static void nested_prefault(struct nested_vmx *n, bool launch)
+{
+    if (!n->prefault.pending)
+        return;
+    n->prefault.pending = false;
+    const struct vmcs12 *c = n->cache;
+    if (launch || n->current != n->prefault.vmcs12 || !vmcs12_ept_enabled(c) ||
+        VMCS12(c, GUEST_RIP) != n->prefault.rip ||
+        (VMCS12(c, VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID))
+        return;
+    uint64_t eptp12 = VMCS12(c, EPT_POINTER);
+    if (ept02_prefault(eptp12, n->prefault.gpa, n->prefault.qualification))
+        vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(eptp12)); /* a reclaim may have moved it */
 }
 
 static void nested_enter(struct vcpu *v, bool launch)
@@ -101,6 +119,7 @@ static void nested_enter(struct vcpu *v, bool launch)
         nested_entry_failure(v, EXIT_REASON_MSR_LOADING, bad);
         return;
     }
+    nested_prefault(n, launch);
     n->entry_was_launch = launch;
     if (launch)
         n->cache->launch_state = VMCS12_LAUNCHED;

@@ -252,20 +252,21 @@ static bool install(struct shadow_root *r, uint64_t gpa, uint64_t hpa, unsigned 
     return false;
 }
 
-void ept02_handle_violation(uint64_t eptp12, uint64_t gpa, uint64_t qualification,
-                            struct ept02_fault *out)
+/* The fill itself; stats only for real violations, not for prefaults. */
+static void resolve(uint64_t eptp12, uint64_t gpa, uint64_t qualification, bool count,
+                    struct ept02_fault *out)
 {
     uint64_t t0 = rdtsc();
     uint64_t access = access_of(qualification);
     struct ept12_walk w;
     ept12_walk(eptp12, gpa, access, &s.caps, read_l1_entry, &w);
     if (w.status == EPT12_MISCONFIG) {
-        ept02_stats.misconfigs++;
+        ept02_stats.misconfigs += count;
         out->outcome = EPT02_REFLECT_MISCONFIG;
         return;
     }
     if (w.status == EPT12_VIOLATION) {
-        ept02_stats.reflected++;
+        ept02_stats.reflected += count;
         out->outcome = EPT02_REFLECT_VIOLATION;
         out->qualification = (qualification & QUAL_KEPT_BITS) | (w.perms << QUAL_PERM_SHIFT);
         return;
@@ -280,7 +281,7 @@ void ept02_handle_violation(uint64_t eptp12, uint64_t gpa, uint64_t qualificatio
     if (e01 && write && !(*e01 & EPT_WRITE) && nested_bitmap_write_fault(w.l1_gpa))
         e01 = ept_lookup(&the_vm.ept01, w.l1_gpa, &level01);
     if (!e01 || (access & ~(*e01 & EPT_RWX))) {
-        ept02_stats.hidden++;
+        ept02_stats.hidden += count;
         out->outcome = EPT02_L1_HIDDEN;
         out->l1_gpa = w.l1_gpa;
         return;
@@ -309,9 +310,26 @@ void ept02_handle_violation(uint64_t eptp12, uint64_t gpa, uint64_t qualificatio
         out->l1_gpa = w.l1_gpa;
         return;
     }
-    ept02_stats.fills++;
-    ept02_stats.fill_ticks += rdtsc() - t0;
+    if (count) {
+        ept02_stats.fills++;
+        ept02_stats.fill_ticks += rdtsc() - t0;
+    } else {
+        ept02_stats.prefaults++;
+    }
     out->outcome = EPT02_FILLED;
+}
+
+void ept02_handle_violation(uint64_t eptp12, uint64_t gpa, uint64_t qualification,
+                            struct ept02_fault *out)
+{
+    resolve(eptp12, gpa, qualification, true, out);
+}
+
+bool ept02_prefault(uint64_t eptp12, uint64_t gpa, uint64_t qualification)
+{
+    struct ept02_fault f;
+    resolve(eptp12, gpa, qualification, false, &f);
+    return f.outcome == EPT02_FILLED;
 }
 
 struct ept *ept02_shadow(uint64_t eptp12, uint64_t *eptp02)

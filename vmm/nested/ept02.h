@@ -35,6 +35,7 @@ struct ept02_stats {
     uint64_t fills, fill_ticks;
     uint64_t reflected, misconfigs, hidden;
     uint64_t dirty_upgrades;
+    uint64_t prefaults; /* fills done at L1's VMRESUME (ept02_prefault) */
     uint64_t roots_created, roots_reclaimed, pool_reclaims;
 };
 
@@ -49,6 +50,12 @@ uint64_t ept02_eptp_for(uint64_t eptp12);
 /* An EPT violation of L2 at gpa with the exit qualification the CPU gave. */
 void ept02_handle_violation(uint64_t eptp12, uint64_t gpa, uint64_t qualification,
                             struct ept02_fault *out);
+/* L1 is resuming L2 after handling a reflected violation at gpa: fill
+ * EPT02 for it now, as the retried access would, and save an exit. Sets
+ * EPT12's A/D flags for that access early (before L2 retries it); nothing
+ * else differs. False if EPT12 still does not allow it (L2 will fault and
+ * the violation is handled as usual). */
+bool ept02_prefault(uint64_t eptp12, uint64_t gpa, uint64_t qualification);
 /* INVEPT from L1: drop the shadow of eptp12, or of all (EPT02_ALL_CONTEXTS). */
 void ept02_invalidate(uint64_t eptp12);
 /* EPT01 lost a permission somewhere: no shadow may keep it. */

@@ -64,6 +64,11 @@ static enum l2_exit_outcome ept02_exit(struct vcpu *v)
         vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(eptp12));
         return L2_EXIT_HANDLED;
     case EPT02_REFLECT_VIOLATION:
+        n->prefault.pending = true;
+        n->prefault.vmcs12 = n->current;
+        n->prefault.gpa = gpa;
+        n->prefault.qualification = q;
+        n->prefault.rip = vmcs_read(VMCS_GUEST_RIP);
         nested_vmexit(v, EXIT_REASON_EPT_VIOLATION, f.qualification);
         return L2_EXIT_REFLECTED;
     case EPT02_REFLECT_MISCONFIG:
@@ -153,13 +158,21 @@ void nested_print_stats(const struct vcpu *v)
         if (!n->stats.vmread_exits[i] && !n->stats.vmwrite_exits[i])
             continue;
         log_raw("  %-32s %6s VMREAD %10llu  VMWRITE %10llu\n", field_name(i),
-                (vmcs12_fields[i].flags & FIELD_SHADOW) ? "hot" : "", 
+                (vmcs12_fields[i].flags & FIELD_SHADOW) ? "hot" : "",
                 (unsigned long long)n->stats.vmread_exits[i],
                 (unsigned long long)n->stats.vmwrite_exits[i]);
         shown++;
     }
     if (!shown)
         log_raw("  none\n");
+    const struct ept02_stats *e = &ept02_stats;
+    if (e->roots_created)
+        log_raw("nested: EPT02 fills %llu (+%llu at VMRESUME), violations reflected %llu, "
+                "misconfigurations %llu, hidden %llu, roots %llu (reclaimed %llu), pool reclaims %llu\n",
+                (unsigned long long)e->fills, (unsigned long long)e->prefaults,
+                (unsigned long long)e->reflected, (unsigned long long)e->misconfigs,
+                (unsigned long long)e->hidden, (unsigned long long)e->roots_created,
+                (unsigned long long)e->roots_reclaimed, (unsigned long long)e->pool_reclaims);
     if (n->stats.vmcs02_hw_failures)
         log_raw("nested: %llu vmcs02 entries refused by the CPU after passing L0's checks (bugs)\n",
                 (unsigned long long)n->stats.vmcs02_hw_failures);

@@ -59,6 +59,12 @@ struct nested_vmx {
     bool rare_stale;         /* vmcs02 holds newer rare guest state than the cache */
     bool vpid12_seen;        /* a VPID-tagged L2 ran since the last flush */
     uint16_t last_vpid12;
+    /* The last EPT violation reflected to L1, for ept02_prefault() when L1
+     * resumes L2 at the same RIP. */
+    struct {
+        bool pending;
+        uint64_t vmcs12, gpa, qualification, rip;
+    } prefault;
     struct nested_stats stats;
 };
 
