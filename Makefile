@@ -19,7 +19,7 @@ KERNEL_ASM  := $(wildcard boot/multiboot2/*.asm arch/x86/*.asm)
 KERNEL_OBJS := $(KERNEL_C:%.c=$(BUILD)/kernel/%.o) $(KERNEL_ASM:%.asm=$(BUILD)/kernel/%.asm.o)
 KERNEL      := $(BUILD)/nestvisor.elf
 
-.PHONY: all deps kernel efi iso esp run check test-unit test-fuzz test-bochs test-qemu bench clean format guests
+.PHONY: all deps kernel efi iso esp run check test-unit test-fuzz test-bochs test-qemu test-linux bench clean format guests
 all: $(KERNEL) $(BUILD)/BOOTX64.EFI $(BUILD)/nestvisor.iso $(BUILD)/esp.img
 
 deps:
@@ -46,9 +46,11 @@ include tests/guests/l1hv/l1hv.mk
 include tests/unit/unit.mk
 include tests/integration/integration.mk
 include tests/fuzz/fuzz_ept12.mk
+include tests/fuzz/fuzz.mk
+include tests/guests/linux/linux.mk
 
 # The fuzz targets, each for a fixed number of runs with a fixed seed.
-test-fuzz: fuzz-ept12-smoke
+test-fuzz: fuzz-ept12-smoke fuzz-smoke
 
 clean:
 	rm -rf $(BUILD)
@@ -61,7 +63,7 @@ check: deps
 	@rm -f $(BUILD)/results.txt
 	@$(MAKE) --no-print-directory all guests
 	@status=0; \
-	for t in test-unit test-fuzz test-bochs test-qemu; do \
+	for t in test-unit test-fuzz test-bochs test-qemu test-linux; do \
 		echo "== $$t"; \
 		$(MAKE) --no-print-directory $$t || status=1; \
 	done; \

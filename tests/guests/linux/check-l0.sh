@@ -1,0 +1,77 @@
+#!/bin/bash
+# Checks nestvisor's side of a Linux-as-L1 run (bochs-nested.sh).
+# usage: check-l0.sh [-p PREFIX] SERIAL_LOG on|off
+#   on:  nesting offered. nestvisor reflected L2 exits to L1 (KVM's guests
+#        ran on vmcs02) and filled EPT02, reported no bug, and powered off
+#        when L1 asked.
+#   off: VMX hidden. kvm_intel refused to load, Linux went on to the end
+#        of /init, L1 executed no VMX instruction, and nestvisor powered off
+#        when L1 asked: no hang, no L0 crash.
+# Prints one "PASS|FAIL <PREFIX><check>" line per check; exits 1 if any failed.
+set -uo pipefail
+prefix=linux-l0/
+if [ "${1:-}" = -p ]; then prefix=$2; shift 2; fi
+log=$1 mode=$2
+status=0
+[ -f "$log" ] || { echo "FAIL ${prefix}log: no $log"; exit 1; }
+text=$(tr -d '\r' < "$log")
+# shellcheck disable=SC2317 # called through check
+has() { grep -q -E "$1" <<< "$text"; }
+# shellcheck disable=SC2317
+hasnt() { ! has "$1"; }
+check() {
+    local name=$1 why=$2
+    shift 2
+    if "$@"; then
+        echo "PASS $prefix$name"
+    else
+        echo "FAIL $prefix$name: $why"
+        status=1
+    fi
+}
+# The count on the statistics line "  exits of <what>: N" (0 if absent).
+count() { sed -n "s/^  exits of $1: \\([0-9]*\\)\$/\\1/p" <<< "$text" | head -n 1; }
+# A row "  NN <reason> count ..." inside the section headed "exits of $1".
+row() {
+    awk -v sec="  exits of $1:" -v r="$2" '
+        index($0, sec) == 1 { on = 1; next }
+        /^  exits of / || /^nested:/ || /^\[/ { on = 0 }
+        on && $1 == r { print $(NF - 2); exit }' <<< "$text"
+}
+# shellcheck disable=SC2317
+positive() { [ "${1:-0}" -gt 0 ] 2>/dev/null; }
+
+check l1.booted "nestvisor did not enter L1" has '^\[info\] L1: Linux bzImage'
+check l1.poweroff "L1's power-off request never reached nestvisor" \
+    has '^\[info\] L1 powered the machine off'
+check l0.power_off "nestvisor did not power off" has '^\[info\] power off \(status 0\)'
+check l0.no_bug "$(grep -E 'BUG:|^\[error\]' <<< "$text" | head -n 2 | paste -sd';' -)" \
+    hasnt 'BUG:|^\[error\]'
+case $mode in
+on)
+    reflected=$(count "L2 reflected to L1")
+    check "l2.reflected (${reflected:-0})" "no L2 exit was reflected to L1" positive "$reflected"
+    for r in 1 48; do # external interrupt (L1's timer), EPT violation (EPT12)
+        n=$(row "L2 reflected to L1" $r)
+        check "l2.reflected.reason$r (${n:-0})" "no exit with reason $r reflected" positive "$n"
+    done
+    n=$(row "L1 (handled by L0)" 24)
+    check "l1.vmresume (${n:-0})" "L1 never executed VMRESUME" positive "$n"
+    fills=$(sed -n 's/^nested: EPT02 fills \([0-9]*\) (+\([0-9]*\) at VMRESUME).*/\1 \2/p' <<< "$text")
+    check "ept02.filled ($fills)" "no EPT02 statistics line or no fills" \
+        test "$(awk '{ print $1 + $2 }' <<< "${fills:-0 0}")" -gt 0
+    ;;
+off)
+    check kvm.refused "kvm-intel loaded or was not tried" has '^insmod kvm-intel: [1-9]'
+    check kvm.unavailable "no 'KVM UNAVAILABLE' line" has '^KVM UNAVAILABLE'
+    check linux.went_on "Linux did not reach the end of /init" has '^LINUX TEST DONE'
+    check l1.no_vmx "L1 got as far as a VMX instruction" \
+        hasnt '^ +(19|20|21|23|24|25|26|27|50|53) (VMCLEAR|VMLAUNCH|VMPTRLD|VMREAD|VMRESUME|VMWRITE|VMXOFF|VMXON|INVEPT|INVVPID) '
+    check l2.none "an L2 ran" hasnt '^  exits of L2'
+    ;;
+*)
+    echo "check-l0.sh: mode must be on or off" >&2
+    exit 2
+    ;;
+esac
+exit $status
