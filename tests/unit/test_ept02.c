@@ -681,6 +681,46 @@ static void test_accessed_and_dirty_flags(void **state)
     assert_int_equal(attrs & EPT_RWX, EPT_RWX);
 }
 
+/* ept02_prefault: the fill done at L1's VMRESUME for the violation L1 was
+ * just given. It fills exactly what the retried access would, counts as a
+ * prefault (not a fill, not a reflection), and does nothing while EPT12
+ * still forbids the access. */
+static void test_prefault_at_vmresume(void **state)
+{
+    (void)state;
+    uint64_t eptp = eptp_of(root12, true);
+    /* L2 writes G: not mapped, so L1 gets the violation; the prefault before
+     * L1 has mapped it fills nothing and counts nothing. */
+    assert_int_equal(fault_on(eptp, G, EPT_QUAL_WRITE).outcome, EPT02_REFLECT_VIOLATION);
+    struct ept02_stats before = ept02_stats;
+    assert_false(ept02_prefault(eptp, G, EPT_QUAL_WRITE));
+    assert_int_equal(shadow_of(eptp, G, 0, 0), 0);
+    assert_memory_equal(&before, &ept02_stats, sizeof(before));
+    /* L1 maps it and resumes: EPT02 maps it writable, EPT12 has A and D as
+     * if the write had happened, and the retried write takes no exit. */
+    uint64_t leaf = map12(G, 1, LEAF4K(L1A, EPT_RWX));
+    assert_true(ept02_prefault(eptp, G, EPT_QUAL_WRITE));
+    uint64_t hpa, attrs;
+    assert_int_equal(shadow_of(eptp, G, &hpa, &attrs), 1);
+    assert_int_equal(hpa, L1A + HOST_OFFSET);
+    assert_int_equal(attrs & EPT_RWX, EPT_RWX);
+    assert_int_equal(*at(leaf) & (EPT_ACCESSED | EPT_DIRTY), EPT_ACCESSED | EPT_DIRTY);
+    assert_int_equal(ept02_stats.prefaults, 1);
+    assert_int_equal(ept02_stats.fills, before.fills);
+    assert_int_equal(ept02_stats.reflected, before.reflected);
+    /* A read prefault of a clean page stays write-protected, as a read fill. */
+    leaf = map12(G + 4 * KiB, 1, LEAF4K(L1A, EPT_RWX));
+    assert_true(ept02_prefault(eptp, G + 4 * KiB, EPT_QUAL_READ));
+    assert_int_equal(shadow_of(eptp, G + 4 * KiB, 0, &attrs), 1);
+    assert_int_equal(attrs & EPT_RWX, EPT_READ | EPT_EXEC);
+    assert_false(*at(leaf) & EPT_DIRTY);
+    /* L1 "fixed" it into a misconfiguration: no fill, no count. */
+    map12(G + 8 * KiB, 1, L1A | EPT_WRITE);
+    assert_false(ept02_prefault(eptp, G + 8 * KiB, EPT_QUAL_READ));
+    assert_int_equal(ept02_stats.misconfigs, before.misconfigs);
+    assert_int_equal(ept02_stats.prefaults, 2);
+}
+
 /* ---- INVEPT (SDM 29.4.3.1 and the INVEPT instruction, ch. 31) ---- */
 
 static void test_invept_scope(void **state)
@@ -970,6 +1010,7 @@ int main(void)
         T(test_memtype_through_a_fill),
         T(test_large_page_split),
         T(test_accessed_and_dirty_flags),
+        T(test_prefault_at_vmresume),
         T(test_invept_scope),
         T(test_root_cache_lru),
         T(test_pool_exhaustion),
