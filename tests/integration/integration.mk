@@ -20,6 +20,8 @@ test-bochs: $(KERNEL) guests
 run: deps $(BUILD)/nestvisor.iso
 	@tests/integration/run-live.sh $(BUILD) $(BUILD)/nestvisor.iso $(RUN_MODEL)
 
-# Every performance figure, as a table and as "BENCH <name> <value>" lines.
+# Every performance figure, as a table and as "BENCH <name> <value>" lines:
+# nestvisor's own guests, then Linux as L1 (tests/guests/linux/linux.mk).
 bench: deps $(KERNEL) guests
-	@tests/integration/bench.sh $(BUILD) "$(SCENARIOS)"
+	@status=0; tests/integration/bench.sh $(BUILD) "$(SCENARIOS)" || status=1; \
+	$(MAKE) --no-print-directory bench-linux || status=1; exit $$status

@@ -83,3 +83,9 @@ test-linux: deps linux-image $(KERNEL)
 	} > $(LINUX_BUILD)/results.txt; \
 	tee -a $(BUILD)/results.txt < $(LINUX_BUILD)/results.txt; \
 	! grep -q '^FAIL ' $(LINUX_BUILD)/results.txt || { echo "test-linux: FAILED (logs in $(LINUX_BUILD)/nested*/)"; exit 1; }
+
+# The Linux figures (bench-linux.sh): boot to /init under nestvisor and
+# directly, and what KVM's guests cost in L0 exits. Part of make bench.
+.PHONY: bench-linux
+bench-linux: deps linux-image $(KERNEL)
+	@$(LINUX_DIR)/bench-linux.sh $(KERNEL) $(LINUX_BUILD)/bench
