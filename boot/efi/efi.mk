@@ -60,5 +60,5 @@ $(BUILD)/esp.img: $(BUILD)/BOOTX64.EFI $(KERNEL) boot/efi/nestvisor.cfg boot/efi
 esp: $(BUILD)/esp.img
 
 # Boots ESP images under QEMU + OVMF: the good path and every loader error.
-test-qemu: $(BUILD)/BOOTX64.EFI $(BUILD)/efi/stale-key/BOOTX64.EFI $(KERNEL)
+test-qemu: $(BUILD)/BOOTX64.EFI $(BUILD)/efi/stale-key/BOOTX64.EFI $(KERNEL) linux-image
 	@tests/integration/qemu-uefi.sh $(BUILD)

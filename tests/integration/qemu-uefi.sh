@@ -23,7 +23,7 @@ parallel=2
 esp=/EFI/nestvisor # on the ESP
 exit_no_vmx=5      # kernel POWER_NO_VMX (2) through isa-debug-exit
 
-CASES="good modules no-config stale-key missing-kernel not-elf truncated-elf wrong-machine
+CASES="good modules linux no-config stale-key missing-kernel not-elf truncated-elf wrong-machine
 no-note other-elf bad-config missing-module no-memory"
 
 # ---- helpers for building kernel variants ----
@@ -97,6 +97,35 @@ case_modules() { # every key, CRLF endings, a module and an empty one
             "arguments \"first=1 second\""
             "nestvisor-loader: module empty: /EFI/nestvisor/empty.bin, 0 bytes at 0x")
     expect_kernel "vmxcaps serial=0x3f8 baud=115200 loglevel=debug"
+}
+
+# A Linux L1 from the ESP (docs/linux-l1.md): the bzImage and initrd reach
+# the kernel whole, named l1 and l1-initrd, with a Linux-sized command line
+# (the loader and the kernel take up to 2047 characters). The kernel then
+# stops for want of VMX, as on any TCG machine; the bzImage itself is loaded
+# by the same code as on the GRUB path (make test-linux).
+linux_kernel=${LINUX_KERNEL:-$build/linux/vmlinuz}
+linux_initrd=${LINUX_INITRD:-$build/linux/initramfs.cpio}
+case_linux() {
+    put "$kernel" nestvisor.elf
+    put "$linux_kernel" vmlinuz
+    put "$linux_initrd" initrd.cpio
+    local args filler
+    filler=$(printf 'x%.0s' $(seq 1 1500))
+    args="console=ttyS0,115200 quiet pad=$filler tsc_early_khz=4000"
+    {
+        printf '%s\n' 'kernel=\EFI\nestvisor\nestvisor.elf'
+        printf '%s\n' "module=\\EFI\\nestvisor\\vmlinuz l1 $args"
+        printf '%s\n' 'module=\EFI\nestvisor\initrd.cpio l1-initrd'
+    } > "$tree$esp/nestvisor.cfg"
+    local ksize isize
+    ksize=$(stat -c %s "$linux_kernel") isize=$(stat -c %s "$linux_initrd")
+    expect=("nestvisor-loader: module l1: \\EFI\\nestvisor\\vmlinuz, $ksize bytes at 0x"
+            "nestvisor-loader: module l1-initrd: \\EFI\\nestvisor\\initrd.cpio, $isize bytes at 0x")
+    expect_kernel ""
+    unset 'expect[-1]' # VMX unavailable: after the modules
+    expect+=("module 0: 'l1' $ksize bytes, now at 0x" "module 1: 'l1-initrd' $isize bytes, now at 0x"
+             "VMX unavailable: CPUID.1:ECX.VMX=0")
 }
 
 case_no-config() {
