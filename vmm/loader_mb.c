@@ -165,7 +165,8 @@ bool mb_find_header(const uint8_t *image, uint64_t size, struct mb_header_info *
         }
         return true;
     }
-    FAIL("no Multiboot or Multiboot2 header in the first %u bytes: not a Multiboot kernel",
+    FAIL("no Multiboot or Multiboot2 header in the first %u bytes: not a Multiboot kernel "
+         "(nor a Linux bzImage)",
          MB2_SEARCH_LIMIT);
 }
 

@@ -24,7 +24,11 @@ GUEST_LIB_OBJS := $(GUEST_LIB_C:$(GUEST_DIR)/lib/%.c=$(GUEST_BUILD)/lib/%.o) \
 GUEST_DEPS     := $(GUEST_DIR)/lib/guest.ld $(GUEST_DIR)/guests.mk
 
 .PHONY: guests guests-smoke
-guests: $(GUEST_ELFS)
+guests: $(GUEST_ELFS) $(GUEST_BUILD)/bad/text.bin
+
+# Broken L1 images that nestvisor must refuse (bochs.scenarios bad-image-*).
+$(GUEST_BUILD)/bad/text.bin: $(GUEST_DIR)/mkbadimages.sh
+	$(GUEST_DIR)/mkbadimages.sh $(GUEST_BUILD)/bad
 
 $(GUEST_BUILD)/lib/%.o: $(GUEST_DIR)/lib/%.c $(GUEST_DIR)/guests.mk
 	@mkdir -p $(dir $@)
