@@ -741,19 +741,21 @@ static bool enter(bool launch, bool static_checked, bool l1_long_mode, const str
     return ok;
 }
 
-/* L2 runs and changes its rare guest state (segments, descriptor tables,
- * SYSENTER MSRs...) in vmcs02, the way the CPU would: only to values that
- * keep the guest state valid under the current controls. */
+/* L2 runs and changes its guest state (segments, descriptor tables,
+ * SYSENTER MSRs, RIP, RFLAGS...) in vmcs02, the way the CPU would: only to
+ * values that keep the guest state valid under the current controls. */
 static void l2_runs(struct input *in, bool l1_long_mode)
 {
     static struct vmcs12 now;
     unsigned changes = byte(in) % 4;
     for (unsigned k = 0; k < changes && more(in); k++) {
-        const struct field_set *s = &fieldsets.guest_rare;
-        unsigned i = s->idx[byte(in) % s->count];
+        uint8_t pick = byte(in);
+        const struct field_set *s = pick & 0x80 ? &fieldsets.guest_hot : &fieldsets.guest_rare;
+        unsigned i = s->idx[pick % s->count];
         now = *c;
-        for (unsigned r = 0; r < s->count; r++)
-            now.field[s->idx[r]] = fake_vmcs_get((enum vmcs_field)vmcs12_fields[s->idx[r]].encoding);
+        for (unsigned r = 0; r < VMCS_FIELD_COUNT; r++)
+            if (plain_guest(r))
+                now.field[r] = fake_vmcs_get((enum vmcs_field)vmcs12_fields[r].encoding);
         struct vmcs12 *saved = c;
         c = &now;
         mutate_field(in, i);
