@@ -9,7 +9,7 @@ mkdir -p "$dir"
 rm -f "$dir/serial.log" "$dir/bochs.log"
 cat > "$dir/bochsrc" <<RC
 megs: $megs
-cpu: model=$model, count=1, ips=4000000, reset_on_triple_fault=0, ignore_bad_msrs=${BOCHS_IGNORE_BAD_MSRS:-0}
+cpu: model=$model, count=1, ips=${BOCHS_IPS:-4000000}, reset_on_triple_fault=0, ignore_bad_msrs=${BOCHS_IGNORE_BAD_MSRS:-0}
 clock: sync=none, time0=946684800
 romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
 vgaromimage: file=/usr/share/vgabios/vgabios.bin

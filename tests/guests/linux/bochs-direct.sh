@@ -16,15 +16,8 @@
 set -uo pipefail
 here=$(dirname "$0")
 out=${1:-build/linux/direct}
-kernel=${LINUX_KERNEL:-build/linux/vmlinuz}
-initrd=${LINUX_INITRD:-build/linux/initramfs.cpio}
-model=${LINUX_MODEL:-tigerlake}
-megs=${LINUX_MEGS:-256}
-ips=${LINUX_IPS:-4000000}
-limit=${LINUX_TIMEOUT:-300}
-# tests/guests/linux/cmdline (README.md says why each option is there), the
-# TSC frequency that Bochs's ips amounts to, and LINUX_APPEND.
-cmdline="$(cat "$here/cmdline") tsc_early_khz=$((ips / 1000)) ${LINUX_APPEND:-}"
+# shellcheck source=tests/guests/linux/settings.sh
+. "$here/settings.sh"
 
 mkdir -p "$out"
 iso="$out/linux.iso"

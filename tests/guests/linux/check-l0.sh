@@ -12,23 +12,8 @@ set -uo pipefail
 prefix=linux-l0/
 if [ "${1:-}" = -p ]; then prefix=$2; shift 2; fi
 log=$1 mode=$2
-status=0
-[ -f "$log" ] || { echo "FAIL ${prefix}log: no $log"; exit 1; }
-text=$(tr -d '\r' < "$log")
-# shellcheck disable=SC2317 # called through check
-has() { grep -q -E "$1" <<< "$text"; }
-# shellcheck disable=SC2317
-hasnt() { ! has "$1"; }
-check() {
-    local name=$1 why=$2
-    shift 2
-    if "$@"; then
-        echo "PASS $prefix$name"
-    else
-        echo "FAIL $prefix$name: $why"
-        status=1
-    fi
-}
+# shellcheck source=tests/guests/linux/checks.sh
+. "$(dirname "$0")/checks.sh"
 # The count on the statistics line "  exits of <what>: N" (0 if absent).
 count() { sed -n "s/^  exits of $1: \\([0-9]*\\)\$/\\1/p" <<< "$text" | head -n 1; }
 # A row "  NN <reason> count ..." inside the section headed "exits of $1".

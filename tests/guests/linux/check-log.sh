@@ -12,31 +12,8 @@ if [ "${1:-}" = -p ]; then prefix=$2; shift 2; fi
 log=$1
 shift
 cases=${*:-open realmode longmode io mmio hlt cpuid pages timer}
-status=0
-[ -f "$log" ] || { echo "FAIL ${prefix}log: no $log"; exit 1; }
-# The console may use CRLF.
-text=$(tr -d '\r' < "$log")
-# shellcheck disable=SC2317 # has and hasnt are called through check
-has() { grep -q -E "$1" <<< "$text"; }
-# shellcheck disable=SC2317
-hasnt() { ! has "$1"; }
-# The first lines matching $1, or $2 when none does.
-lines() {
-    local l
-    l=$(grep -E "$1" <<< "$text" | head -n 3 | paste -sd';' -)
-    echo "${l:-$2}"
-}
-# check NAME WHY_IF_FAILED COMMAND...: PASS when COMMAND succeeds.
-check() {
-    local name=$1 why=$2
-    shift 2
-    if "$@"; then
-        echo "PASS $prefix$name"
-    else
-        echo "FAIL $prefix$name: $why"
-        status=1
-    fi
-}
+# shellcheck source=tests/guests/linux/checks.sh
+. "$(dirname "$0")/checks.sh"
 
 check init "no 'LINUX INIT REACHED' (the kernel did not get to /init)" has '^LINUX INIT REACHED'
 for m in irqbypass kvm kvm-intel; do

@@ -1,0 +1,13 @@
+# shellcheck shell=bash disable=SC2034,SC2154 # here comes from, the rest goes to, the caller
+# Sourced by bochs-direct.sh and bochs-nested.sh (with here= set): the
+# image, the Bochs machine and Linux's command line, from the LINUX_*
+# environment variables or their defaults.
+kernel=${LINUX_KERNEL:-build/linux/vmlinuz}
+initrd=${LINUX_INITRD:-build/linux/initramfs.cpio}
+model=${LINUX_MODEL:-tigerlake}
+megs=${LINUX_MEGS:-256}
+ips=${LINUX_IPS:-4000000}
+limit=${LINUX_TIMEOUT:-300}
+# tests/guests/linux/cmdline (README.md says why each option is there), the
+# TSC frequency that Bochs's ips amounts to, and LINUX_APPEND.
+cmdline="$(cat "$here/cmdline") tsc_early_khz=$((ips / 1000)) ${LINUX_APPEND:-}"
