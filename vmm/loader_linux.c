@@ -86,6 +86,13 @@ static bool fill_e820(uint8_t *bp, const struct memmap *m, char *err, size_t err
     return true;
 }
 
+/* The 32-bit entry runs with paging off: the kernel must lie below 4 GiB
+ * (code32_start is 32 bits), even where L1 has RAM above. */
+static bool take_kernel(struct placer *p, uint64_t load, uint64_t size)
+{
+    return load < PLACER_HIGH_LIMIT && size <= PLACER_HIGH_LIMIT - load && placer_take(p, load, size);
+}
+
 bool linux_load_l1(const struct linux_boot_input *in, struct l1_entry_state *entry,
                    uint32_t *regs_esi, char *err, size_t errsz)
 {
@@ -93,18 +100,20 @@ bool linux_load_l1(const struct linux_boot_input *in, struct l1_entry_state *ent
     uint64_t size = in->kernel->size;
     if (!linux_is_bzimage(img, size) || rd16(img, HDR_BOOT_FLAG) != BOOT_FLAG_MAGIC)
         FAIL("not a Linux bzImage (no \"HdrS\" boot header)");
-    uint16_t version = rd16(img, HDR_VERSION);
-    if (version < LINUX_MIN_PROTOCOL)
-        FAIL("Linux boot protocol %u.%02u is too old (nestvisor needs 2.10 or later)", version >> 8,
-             version & 0xff);
-    if (!(rd8(img, HDR_LOADFLAGS) & LOADED_HIGH))
-        FAIL("zImage (loaded low) kernels are not supported");
+    /* The file first: the payload starts past the setup sectors (at least
+     * 1024 bytes in), so the header fields read below are in the file. */
     unsigned setup_sects = rd8(img, HDR_SETUP_SECTS) ? rd8(img, HDR_SETUP_SECTS) : DEFAULT_SETUP_SECTS;
     uint64_t pm_offset = (uint64_t)(setup_sects + 1) * SECTOR_SIZE;
     uint64_t pm_size = (uint64_t)rd32(img, HDR_SYSSIZE) * SYSSIZE_UNIT;
     if (pm_offset + pm_size > size || pm_size == 0)
         FAIL("bzImage truncated: %llu bytes, the header describes %llu",
              (unsigned long long)size, (unsigned long long)(pm_offset + pm_size));
+    uint16_t version = rd16(img, HDR_VERSION);
+    if (version < LINUX_MIN_PROTOCOL)
+        FAIL("Linux boot protocol %u.%02u is too old (nestvisor needs 2.10 or later)", version >> 8,
+             version & 0xff);
+    if (!(rd8(img, HDR_LOADFLAGS) & LOADED_HIGH))
+        FAIL("zImage (loaded low) kernels are not supported");
     uint64_t init_size = rd32(img, HDR_INIT_SIZE);
     if (init_size < pm_size)
         init_size = pm_size;
@@ -114,9 +123,9 @@ bool linux_load_l1(const struct linux_boot_input *in, struct l1_entry_state *ent
     static struct placer p;
     placer_init(&p, in->l1_map);
     uint64_t load = rd8(img, HDR_RELOCATABLE) ? rd64(img, HDR_PREF_ADDRESS) : rd32(img, HDR_CODE32_START);
-    if (!placer_take(&p, load, init_size)) {
+    if (!take_kernel(&p, load, init_size)) {
         load = rd32(img, HDR_CODE32_START);
-        if (!placer_take(&p, load, init_size))
+        if (!take_kernel(&p, load, init_size))
             FAIL("the kernel needs %llu MiB of L1 RAM at 0x%llx",
                  (unsigned long long)(init_size >> 20), (unsigned long long)load);
     }
