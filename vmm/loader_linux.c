@@ -93,6 +93,41 @@ static bool take_kernel(struct placer *p, uint64_t load, uint64_t size)
     return load < PLACER_HIGH_LIMIT && size <= PLACER_HIGH_LIMIT - load && placer_take(p, load, size);
 }
 
+/* Where the kernel goes (boot.rst, init_size): a relocatable kernel runs
+ * at its load address rounded up to kernel_alignment, never below
+ * pref_address, so it is loaded at pref_address or at an aligned address
+ * above; any other kernel is loaded at code32_start and moves itself to
+ * pref_address. init_size bytes from where it runs must be L1 RAM. */
+static bool place_kernel(struct placer *p, const uint8_t *img, uint64_t pm_size, uint64_t init_size,
+                         uint64_t *load, char *err, size_t errsz)
+{
+    uint64_t pref = rd64(img, HDR_PREF_ADDRESS);
+    if (rd8(img, HDR_RELOCATABLE)) {
+        uint64_t align = rd32(img, HDR_KERNEL_ALIGN);
+        if (align < PAGE_SIZE || (align & (align - 1)))
+            FAIL("kernel_alignment 0x%llx is not a power of two of at least 4 KiB",
+                 (unsigned long long)align);
+        if (!(pref & (align - 1)) && take_kernel(p, pref, init_size)) {
+            *load = pref;
+            return true;
+        }
+        *load = pref < PLACER_HIGH_LIMIT ? placer_place(p, init_size, align, pref, PLACER_HIGH_LIMIT) : 0;
+        if (!*load)
+            FAIL("the kernel needs %llu MiB of L1 RAM at or above 0x%llx, below 4 GiB",
+                 (unsigned long long)(init_size >> 20), (unsigned long long)pref);
+        return true;
+    }
+    uint64_t code32 = rd32(img, HDR_CODE32_START);
+    uint64_t low = code32 < pref ? code32 : pref;
+    uint64_t high = code32 + pm_size > pref + init_size ? code32 + pm_size : pref + init_size;
+    if (pref + init_size < pref || !take_kernel(p, low, high - low))
+        FAIL("the kernel needs L1 RAM at 0x%llx-0x%llx (loaded at 0x%llx, runs at 0x%llx)",
+             (unsigned long long)low, (unsigned long long)high, (unsigned long long)code32,
+             (unsigned long long)pref);
+    *load = code32;
+    return true;
+}
+
 bool linux_load_l1(const struct linux_boot_input *in, struct l1_entry_state *entry,
                    uint32_t *regs_esi, char *err, size_t errsz)
 {
@@ -105,7 +140,9 @@ bool linux_load_l1(const struct linux_boot_input *in, struct l1_entry_state *ent
     unsigned setup_sects = rd8(img, HDR_SETUP_SECTS) ? rd8(img, HDR_SETUP_SECTS) : DEFAULT_SETUP_SECTS;
     uint64_t pm_offset = (uint64_t)(setup_sects + 1) * SECTOR_SIZE;
     uint64_t pm_size = (uint64_t)rd32(img, HDR_SYSSIZE) * SYSSIZE_UNIT;
-    if (pm_offset + pm_size > size || pm_size == 0)
+    if (pm_size == 0)
+        FAIL("not a usable bzImage: its header gives no protected-mode kernel (syssize 0)");
+    if (pm_offset + pm_size > size)
         FAIL("bzImage truncated: %llu bytes, the header describes %llu",
              (unsigned long long)size, (unsigned long long)(pm_offset + pm_size));
     uint16_t version = rd16(img, HDR_VERSION);
@@ -118,17 +155,16 @@ bool linux_load_l1(const struct linux_boot_input *in, struct l1_entry_state *ent
     if (init_size < pm_size)
         init_size = pm_size;
 
-    /* The kernel goes where it prefers (relocatable ones) or at 1 MiB, and
-     * needs init_size bytes there to decompress in place. */
+    uint32_t cmd_max = rd32(img, HDR_CMDLINE_SIZE);
+    const char *cmdline = in->kernel->cmdline;
+    if (strlen(cmdline) > cmd_max)
+        FAIL("command line of %zu bytes exceeds the kernel's limit of %u", strlen(cmdline), cmd_max);
+
     static struct placer p;
     placer_init(&p, in->l1_map);
-    uint64_t load = rd8(img, HDR_RELOCATABLE) ? rd64(img, HDR_PREF_ADDRESS) : rd32(img, HDR_CODE32_START);
-    if (!take_kernel(&p, load, init_size)) {
-        load = rd32(img, HDR_CODE32_START);
-        if (!take_kernel(&p, load, init_size))
-            FAIL("the kernel needs %llu MiB of L1 RAM at 0x%llx",
-                 (unsigned long long)(init_size >> 20), (unsigned long long)load);
-    }
+    uint64_t load;
+    if (!place_kernel(&p, img, pm_size, init_size, &load, err, errsz))
+        return false;
     memcpy(phys_to_virt(load), img + pm_offset, pm_size);
 
     /* Zero page, command line and boot GDT below 1 MiB, like real-mode
@@ -148,10 +184,6 @@ bool linux_load_l1(const struct linux_boot_input *in, struct l1_entry_state *ent
     wr8(bp, HDR_LOADFLAGS, (uint8_t)(rd8(bp, HDR_LOADFLAGS) & ~KEEP_SEGMENTS));
     wr32(bp, HDR_CODE32_START, (uint32_t)load);
 
-    uint32_t cmd_max = rd32(img, HDR_CMDLINE_SIZE);
-    const char *cmdline = in->kernel->cmdline;
-    if (strlen(cmdline) > cmd_max)
-        FAIL("command line of %zu bytes exceeds the kernel's limit of %u", strlen(cmdline), cmd_max);
     str_copy(phys_to_virt(cmd_pa), cmdline, CMDLINE_MAX);
     wr32(bp, HDR_CMD_LINE_PTR, (uint32_t)cmd_pa);
 

@@ -431,8 +431,9 @@ static void test_header_end_from_jump(void **state)
     assert_e820_is_l1_map();
 }
 
-/* boot.rst: a non-relocatable kernel is loaded at code32_start (0x100000
- * for a bzImage), whatever pref_address says. */
+/* boot.rst (init_size): a non-relocatable kernel is loaded at
+ * code32_start (0x100000 for a bzImage) and moves itself to pref_address,
+ * where it needs init_size bytes: the loader keeps all of that for it. */
 static void test_non_relocatable_goes_to_code32_start(void **state)
 {
     (void)state;
@@ -440,81 +441,133 @@ static void test_non_relocatable_goes_to_code32_start(void **state)
     assert_true(load());
     assert_kernel_at(CODE32_START, SETUP_SECTS);
     assert_entry_state();
-    assert_initrd_placed(CODE32_START, INIT_SIZE, INITRD_ADDR_MAX);
-    assert_boot_data_placed(CODE32_START, INIT_SIZE);
+    assert_initrd_placed(PREF_ADDRESS, INIT_SIZE, INITRD_ADDR_MAX);
+    assert_boot_data_placed(CODE32_START, PREF_ADDRESS + INIT_SIZE - CODE32_START);
     /* Nothing was written at pref_address. */
     assert_int_equal(*(const uint8_t *)phys_to_virt(PREF_ADDRESS), DIRTY);
 }
 
-static void test_pref_address_not_l1_ram_falls_back(void **state)
+/* A relocatable kernel runs at its load address rounded up to
+ * kernel_alignment, never below pref_address (boot.rst, init_size): where
+ * pref_address is not L1's RAM it goes to an aligned address above it. */
+static void assert_kernel_above_pref(uint64_t pref, uint64_t align)
+{
+    uint64_t at = entry.rip;
+    assert_true(at >= pref);
+    assert_int_equal(at % align, 0);
+    assert_true(at + INIT_SIZE <= 4 * GiB);
+    assert_true(memmap_is_all(&l1, at, INIT_SIZE, MEM_USABLE));
+    assert_kernel_at(at, SETUP_SECTS);
+    assert_initrd_placed(at, INIT_SIZE, INITRD_ADDR_MAX);
+    assert_boot_data_placed(at, INIT_SIZE);
+}
+
+static void test_pref_address_not_l1_ram(void **state)
 {
     (void)state;
-    /* On nestvisor's memory. */
+    /* On nestvisor's memory: above it, L1 has 11 MiB. */
     put64(image(), HDR_PREF_ADDRESS, HV_BASE);
     assert_true(load());
-    assert_kernel_at(CODE32_START, SETUP_SECTS);
-    assert_boot_data_placed(CODE32_START, INIT_SIZE);
+    assert_kernel_above_pref(HV_BASE, KERNEL_ALIGN);
     assert_int_equal(*(const uint8_t *)phys_to_virt(HV_BASE), 0);
     /* Partly: init_size runs into nestvisor's memory. */
     setup(0);
     put64(image(), HDR_PREF_ADDRESS, HV_BASE - INIT_SIZE / 2);
     assert_true(load());
-    assert_kernel_at(CODE32_START, SETUP_SECTS);
-    /* Wrapping around the address space. */
+    assert_kernel_above_pref(HV_BASE - INIT_SIZE / 2, KERNEL_ALIGN);
+    /* Not aligned to kernel_alignment: the next aligned address that fits. */
     setup(0);
-    put64(image(), HDR_PREF_ADDRESS, ~0ULL - PAGE_SIZE + 1);
+    put64(image(), HDR_PREF_ADDRESS, PREF_ADDRESS + PAGE_SIZE);
     assert_true(load());
-    assert_kernel_at(CODE32_START, SETUP_SECTS);
+    assert_kernel_above_pref(PREF_ADDRESS + PAGE_SIZE, KERNEL_ALIGN);
 }
 
 /* The 32-bit entry runs with paging off: the kernel must be below 4 GiB
- * even where L1 has RAM above. */
-static void test_pref_address_above_4g_falls_back(void **state)
+ * even where L1 has RAM above; a pref_address above (or wrapping) leaves
+ * nowhere to go. */
+static void test_pref_address_above_4g_refused(void **state)
 {
     (void)state;
     memmap_set(&host, 4 * GiB, GiB, MEM_USABLE);
     ept01_l1_memmap(&host, &l1);
     put64(image(), HDR_PREF_ADDRESS, 4 * GiB);
-    assert_true(load());
-    assert_kernel_at(CODE32_START, SETUP_SECTS);
-    assert_e820_is_l1_map();
+    assert_false(load());
+    snprintf(expect, sizeof(expect), "the kernel needs %u MiB of L1 RAM at or above 0x%llx, below 4 GiB",
+             INIT_SIZE >> 20, 4 * GiB);
+    assert_string_equal(err, expect);
+    setup(0);
+    put64(image(), HDR_PREF_ADDRESS, ~0ULL - PAGE_SIZE + 1);
+    assert_false(load());
+    assert_non_null(strstr(err, "at or above 0xfffffffffffff000, below 4 GiB"));
 }
 
 static void test_no_room_for_the_kernel(void **state)
 {
     (void)state;
-    /* Relocatable, neither pref_address nor code32_start will do. */
-    uint32_t code32 = (uint32_t)(HV_BASE - MiB);
+    /* Relocatable: 12 MiB from nestvisor's memory up is not there. */
     put64(image(), HDR_PREF_ADDRESS, HV_BASE);
-    put32(image(), HDR_CODE32_START, code32);
+    put32(image(), HDR_INIT_SIZE, 12 * MiB);
     assert_false(load());
-    snprintf(expect, sizeof(expect), "the kernel needs %u MiB of L1 RAM at 0x%x", INIT_SIZE >> 20, code32);
+    snprintf(expect, sizeof(expect), "the kernel needs 12 MiB of L1 RAM at or above 0x%llx, below 4 GiB",
+             HV_BASE);
     assert_string_equal(err, expect);
-    /* Non-relocatable at an address that is not L1's RAM. */
+    /* init_size, not the payload, is what must fit: 48 MiB from 16 MiB up
+     * crosses nestvisor's memory. */
+    setup(0);
+    put32(image(), HDR_INIT_SIZE, 48 * MiB);
+    assert_false(load());
+    snprintf(expect, sizeof(expect), "the kernel needs 48 MiB of L1 RAM at or above 0x%llx, below 4 GiB",
+             PREF_ADDRESS);
+    assert_string_equal(err, expect);
+    /* Non-relocatable, loaded where L1 has no RAM. */
     setup(0);
     image()[HDR_RELOCATABLE] = 0;
     put32(image(), HDR_CODE32_START, (uint32_t)LOW_RAM_END);
     assert_false(load());
-    snprintf(expect, sizeof(expect), "the kernel needs %u MiB of L1 RAM at 0x%llx", INIT_SIZE >> 20, LOW_RAM_END);
+    snprintf(expect, sizeof(expect),
+             "the kernel needs L1 RAM at 0x%llx-0x%llx (loaded at 0x%llx, runs at 0x%llx)", LOW_RAM_END,
+             PREF_ADDRESS + INIT_SIZE, LOW_RAM_END, PREF_ADDRESS);
     assert_string_equal(err, expect);
-    /* init_size, not the payload, is what must fit: 48 MiB from 16 MiB
-     * crosses nestvisor's memory, and from 1 MiB too. */
+    /* Non-relocatable, running where nestvisor is. */
     setup(0);
-    put32(image(), HDR_INIT_SIZE, 48 * MiB);
+    image()[HDR_RELOCATABLE] = 0;
+    put64(image(), HDR_PREF_ADDRESS, HV_BASE - MiB);
     assert_false(load());
-    snprintf(expect, sizeof(expect), "the kernel needs 48 MiB of L1 RAM at 0x%x", CODE32_START);
-    assert_string_equal(err, expect);
-    /* An init_size smaller than the payload counts as the payload. */
-    setup(0);
+    assert_non_null(strstr(err, "runs at 0x2f00000)"));
+}
+
+/* An init_size smaller than the payload counts as the payload. */
+static void test_init_size_at_least_the_payload(void **state)
+{
+    (void)state;
+    put32(image(), HDR_KERNEL_ALIGN, PAGE_SIZE);
     put32(image(), HDR_INIT_SIZE, 0);
     put64(image(), HDR_PREF_ADDRESS, HV_BASE - PM_SIZE);
     assert_true(load());
     assert_kernel_at(HV_BASE - PM_SIZE, SETUP_SECTS);
+    /* One page more would reach nestvisor's memory: the kernel goes above. */
     setup(0);
+    put32(image(), HDR_KERNEL_ALIGN, PAGE_SIZE);
     put32(image(), HDR_INIT_SIZE, 0);
-    put64(image(), HDR_PREF_ADDRESS, HV_BASE - PM_SIZE + SYSSIZE_UNIT);
+    put64(image(), HDR_PREF_ADDRESS, HV_BASE - PM_SIZE + PAGE_SIZE);
     assert_true(load());
-    assert_kernel_at(CODE32_START, SETUP_SECTS);
+    assert_true(entry.rip >= HV_END);
+    assert_kernel_at(entry.rip, SETUP_SECTS);
+}
+
+/* kernel_alignment must be a power of two, at least a page. */
+static void test_bad_kernel_alignment(void **state)
+{
+    (void)state;
+    static const uint32_t bad[] = {0, 0x800, 0x300000};
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setup(0);
+        put32(image(), HDR_KERNEL_ALIGN, bad[i]);
+        assert_false(load());
+        snprintf(expect, sizeof(expect), "kernel_alignment 0x%x is not a power of two of at least 4 KiB",
+                 bad[i]);
+        assert_string_equal(err, expect);
+    }
 }
 
 /* "The Real-Mode Kernel Header": setup_sects 0 means 4. */
@@ -648,7 +701,7 @@ static const struct refusal {
     {"zImage", zimage, "zImage (loaded low) kernels are not supported"},
     {"truncated", truncated, TRUNCATED_MSG},
     {"syssize too big", payload_past_end, TRUNCATED_MSG},
-    {"syssize 0", no_payload, TRUNCATED_MSG},
+    {"syssize 0", no_payload, "not a usable bzImage: its header gives no protected-mode kernel (syssize 0)"},
     {"command line", cmdline_too_long, "command line of 64 bytes exceeds the kernel's limit of 63"},
     {"initrd_addr_max", initrd_too_low, "the initrd (141 KiB) does not fit in L1's RAM below 0x10ffff"},
     {"no low memory", no_low_memory, "no room below 1 MiB in L1's memory for the zero page"},
@@ -729,8 +782,10 @@ int main(void)
         T(test_no_rsdp),
         T(test_header_end_from_jump),
         T(test_non_relocatable_goes_to_code32_start),
-        T(test_pref_address_not_l1_ram_falls_back),
-        T(test_pref_address_above_4g_falls_back),
+        T(test_init_size_at_least_the_payload),
+        T(test_bad_kernel_alignment),
+        T(test_pref_address_not_l1_ram),
+        T(test_pref_address_above_4g_refused),
         T(test_no_room_for_the_kernel),
         T(test_setup_sects_zero_means_four),
         T(test_cmdline_size_limit),
