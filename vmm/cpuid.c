@@ -6,6 +6,8 @@
 #include "arch/x86/msr_index.h"
 
 #define CPUID_LEAF_PMU        0x0000000a
+#define CPUID_LEAF_PT         0x00000014
+#define CPUID_7_ECX_OSPKE     (1U << 4)
 
 /* Features whose MSRs L1 would find missing are hidden: some emulators
  * (Bochs) announce thermal and power features without the MSRs, and
@@ -29,29 +31,38 @@ static const struct msr_backed_feature {
     {CPUID_LEAF_EXT_FEATURES, REG_EDX, CPUID_7_EDX_CORE_CAPS, MSR_IA32_CORE_CAPABILITIES},
 };
 
-static uint32_t hidden_bits[sizeof(msr_backed) / sizeof(msr_backed[0])];
+/* What cpuid_probe_msr_features() found missing, per leaf and register:
+ * the exit path only ANDs these in. */
+struct hidden_regs {
+    uint32_t eax, ecx, edx;
+};
+static struct hidden_regs hidden_1, hidden_6, hidden_7;
+
+/* The table's leaves: 1, 6 and 7. */
+static struct hidden_regs *hidden_for(uint32_t leaf)
+{
+    return leaf == CPUID_LEAF_FEATURES ? &hidden_1 : leaf == CPUID_LEAF_THERMAL ? &hidden_6 : &hidden_7;
+}
 
 void cpuid_probe_msr_features(void)
 {
+    hidden_1 = hidden_6 = hidden_7 = (struct hidden_regs){0, 0, 0};
     for (unsigned i = 0; i < sizeof(msr_backed) / sizeof(msr_backed[0]); i++) {
         uint64_t v;
-        hidden_bits[i] = rdmsr_safe(msr_backed[i].msr, &v) ? 0 : msr_backed[i].bits;
+        if (rdmsr_safe(msr_backed[i].msr, &v))
+            continue;
+        struct hidden_regs *h = hidden_for(msr_backed[i].leaf);
+        uint32_t *reg = msr_backed[i].reg == REG_EAX ? &h->eax : msr_backed[i].reg == REG_ECX ? &h->ecx : &h->edx;
+        *reg |= msr_backed[i].bits;
     }
 }
 
-static void hide_msr_backed(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r)
+static void hide(struct cpuid_regs *r, const struct hidden_regs *h)
 {
-    if (subleaf)
-        return;
-    for (unsigned i = 0; i < sizeof(msr_backed) / sizeof(msr_backed[0]); i++) {
-        if (msr_backed[i].leaf != leaf || !hidden_bits[i])
-            continue;
-        uint32_t *reg = msr_backed[i].reg == REG_EAX ? &r->eax : msr_backed[i].reg == REG_ECX ? &r->ecx : &r->edx;
-        *reg &= ~hidden_bits[i];
-    }
+    r->eax &= ~h->eax;
+    r->ecx &= ~h->ecx;
+    r->edx &= ~h->edx;
 }
-#define CPUID_LEAF_PT         0x00000014
-#define CPUID_7_ECX_OSPKE     (1U << 4)
 
 void cpuid_filter(uint32_t leaf, uint32_t subleaf, const struct cpuid_view *view,
                   struct cpuid_regs *r)
@@ -65,9 +76,9 @@ void cpuid_filter(uint32_t leaf, uint32_t subleaf, const struct cpuid_view *view
             *r = (struct cpuid_regs){NV_ABI_VERSION, view->hv_features, 0, 0};
         return;
     }
-    hide_msr_backed(leaf, subleaf, r);
     switch (leaf) {
     case CPUID_LEAF_FEATURES:
+        hide(r, &hidden_1);
         r->ecx |= CPUID_1_ECX_HYPERVISOR;
         r->ecx &= ~(CPUID_1_ECX_SMX | CPUID_1_ECX_OSXSAVE | CPUID_1_ECX_VMX);
         if (view->nested)
@@ -75,8 +86,12 @@ void cpuid_filter(uint32_t leaf, uint32_t subleaf, const struct cpuid_view *view
         if (view->guest_cr4 & CR4_OSXSAVE)
             r->ecx |= CPUID_1_ECX_OSXSAVE;
         break;
+    case CPUID_LEAF_THERMAL:
+        hide(r, &hidden_6);
+        break;
     case CPUID_LEAF_EXT_FEATURES:
         if (subleaf == 0) {
+            hide(r, &hidden_7);
             r->ecx &= ~(CPUID_7_ECX_WAITPKG | CPUID_7_ECX_OSPKE);
             if (view->guest_cr4 & CR4_PKE)
                 r->ecx |= CPUID_7_ECX_OSPKE;
