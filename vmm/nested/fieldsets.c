@@ -1,9 +1,32 @@
 #include "vmm/nested/fieldsets.h"
 #include "vmm/nested/vmcs12.h"
+#include "arch/x86/vmx.h"
 
 struct field_sets fieldsets;
 
 static void add(struct field_set *s, unsigned i) { s->idx[s->count++] = (uint8_t)i; }
+
+/* The nested hot path's copies: counts and pointers in locals, so that the
+ * stores into vmcs12 do not make the compiler reload them every field. */
+void fieldset_read(struct vmcs12 *c, const struct field_set *s)
+{
+    const unsigned count = s->count;
+    const uint8_t *idx = s->idx;
+    for (unsigned i = 0; i < count; i++) {
+        unsigned f = idx[i];
+        c->field[f] = vmcs_read((enum vmcs_field)vmcs12_fields[f].encoding);
+    }
+}
+
+void fieldset_write(const struct vmcs12 *c, const struct field_set *s)
+{
+    const unsigned count = s->count;
+    const uint8_t *idx = s->idx;
+    for (unsigned i = 0; i < count; i++) {
+        unsigned f = idx[i];
+        vmcs_write((enum vmcs_field)vmcs12_fields[f].encoding, c->field[f]);
+    }
+}
 
 bool field_in_set(const struct field_set *s, unsigned idx)
 {
@@ -40,8 +63,10 @@ static bool plain_guest_field(unsigned i)
 
 /* Not shadowed, but read by the entry checks that run on every VMRESUME
  * (CS/SS selectors and limits, SS base, pending debug exceptions): L2
- * changes them without L1 seeing it, so they travel with the hot state
- * and the checks never combine new hot values with an older copy. */
+ * changes them without L1 seeing it, so every exit brings them back and
+ * the checks never combine new hot values with an older copy. vmcs02 needs
+ * them only when rebuilt: L1 cannot change them without a trapped VMWRITE,
+ * which forces that. */
 static bool checked_every_entry(unsigned i)
 {
     switch (i) {
@@ -70,7 +95,9 @@ void fieldsets_init(bool shadow, bool ro_shadowable)
         if (shadow && hot && !ro)
             add(&fs->shadow_write, i);
         if (plain_guest_field(i))
-            add(hot || checked_every_entry(i) ? &fs->guest_hot : &fs->guest_rare, i);
+            add(hot ? &fs->guest_hot : &fs->guest_rare, i);
+        if (plain_guest_field(i) && !hot && checked_every_entry(i))
+            add(&fs->guest_checked, i);
         /* A nested exit changes exit information, hot guest state, the
          * entry interruption info (valid bit cleared) and entry controls
          * (IA-32e mode). */

@@ -19,6 +19,8 @@ struct field_sets {
     struct field_set shadow_write; /* ... and VMWRITEs these */
     struct field_set guest_hot;    /* guest state copied vmcs02 <-> vmcs12 on every switch */
     struct field_set guest_rare;   /* guest state copied only when L1 may look at it */
+    struct field_set guest_checked; /* rare ones the per-entry checks read: also
+                                       copied vmcs02 -> vmcs12 on every exit */
     struct field_set exit_push;    /* shadowed fields a nested exit changes */
 };
 
@@ -27,5 +29,10 @@ extern struct field_sets fieldsets;
 /* ro_shadowable: L0 may VMWRITE read-only fields (IA32_VMX_MISC bit 29). */
 void fieldsets_init(bool shadow, bool ro_shadowable);
 bool field_in_set(const struct field_set *s, unsigned idx);
+
+struct vmcs12;
+/* The set's fields from the current VMCS into c, and back. */
+void fieldset_read(struct vmcs12 *c, const struct field_set *s);
+void fieldset_write(const struct vmcs12 *c, const struct field_set *s);
 
 #endif

@@ -75,20 +75,14 @@ static void leave_shadow(struct vcpu *v) { vmcs_load(v->vmcs01); }
 static void copy_from_shadow(struct nested_vmx *n, const struct field_set *set)
 {
     enter_shadow(n);
-    for (unsigned i = 0; i < set->count; i++) {
-        unsigned f = set->idx[i];
-        n->cache->field[f] = vmcs_read((enum vmcs_field)vmcs12_fields[f].encoding);
-    }
+    fieldset_read(n->cache, set);
     leave_shadow(&the_vm.vcpu);
 }
 
 static void copy_to_shadow(struct nested_vmx *n, const struct field_set *set)
 {
     enter_shadow(n);
-    for (unsigned i = 0; i < set->count; i++) {
-        unsigned f = set->idx[i];
-        vmcs_write((enum vmcs_field)vmcs12_fields[f].encoding, n->cache->field[f]);
-    }
+    fieldset_write(n->cache, set);
     leave_shadow(&the_vm.vcpu);
 }
 

@@ -142,21 +142,6 @@ static bool load_pdptes(const struct vmcs12 *c)
     return true;
 }
 
-static void write_fields(const struct vmcs12 *c, const struct field_set *set)
-{
-    for (unsigned i = 0; i < set->count; i++) {
-        unsigned f = set->idx[i];
-        vmcs_write((enum vmcs_field)vmcs12_fields[f].encoding, c->field[f]);
-    }
-}
-
-static void read_fields(struct vmcs12 *c, const struct field_set *set)
-{
-    for (unsigned i = 0; i < set->count; i++) {
-        unsigned f = set->idx[i];
-        c->field[f] = vmcs_read((enum vmcs_field)vmcs12_fields[f].encoding);
-    }
-}
 
 /* L2's rare guest state is read only when L1 could notice it missing. */
 void nested_sync_rare(struct vcpu *v)
@@ -165,7 +150,7 @@ void nested_sync_rare(struct vcpu *v)
     if (!n->rare_stale)
         return;
     vmcs_load(n->vmcs02);
-    read_fields(n->cache, &fieldsets.guest_rare);
+    fieldset_read(n->cache, &fieldsets.guest_rare);
     vmcs_load(v->vmcs01);
     n->rare_stale = false;
 }
@@ -241,9 +226,9 @@ bool vmcs02_prepare(struct vcpu *v, const struct l1_inherit *l1, bool full)
     struct nested_vmx *n = v->nested;
     const struct vmcs12 *c = n->cache;
     write_controls(v, c);
-    write_fields(c, &fieldsets.guest_hot);
+    fieldset_write(c, &fieldsets.guest_hot);
     if (full)
-        write_fields(c, &fieldsets.guest_rare);
+        fieldset_write(c, &fieldsets.guest_rare);
     uint32_t entry12 = (uint32_t)VMCS12(c, VM_ENTRY_CONTROLS);
     vmcs_write(VMCS_GUEST_IA32_EFER, vmcs02_guest_efer(c, l1->efer));
     vmcs_write(VMCS_GUEST_IA32_PAT, (entry12 & ENTRY_LOAD_PAT) ? VMCS12(c, GUEST_IA32_PAT) : l1->pat);
@@ -257,17 +242,20 @@ bool vmcs02_prepare(struct vcpu *v, const struct l1_inherit *l1, bool full)
 void vmcs02_sync_to_vmcs12(struct vcpu *v)
 {
     struct vmcs12 *c = v->nested->cache;
+    /* Exit information (SDM 28.2). I/O RCX/RSI/RDI/RIP are left out: they
+     * are defined only for SMIs after an I/O instruction (SDM 28.2.5),
+     * which never exit to L1 here. */
     static const enum vmcs_field_index exit_info[] = {
         VMCS_IDX_VM_EXIT_REASON, VMCS_IDX_EXIT_QUALIFICATION, VMCS_IDX_VM_EXIT_INTR_INFO,
         VMCS_IDX_VM_EXIT_INTR_ERROR_CODE, VMCS_IDX_IDT_VECTORING_INFO_FIELD,
         VMCS_IDX_IDT_VECTORING_ERROR_CODE, VMCS_IDX_VM_EXIT_INSTRUCTION_LEN,
         VMCS_IDX_VMX_INSTRUCTION_INFO, VMCS_IDX_GUEST_LINEAR_ADDRESS,
-        VMCS_IDX_GUEST_PHYSICAL_ADDRESS, VMCS_IDX_IO_RCX, VMCS_IDX_IO_RSI, VMCS_IDX_IO_RDI,
-        VMCS_IDX_IO_RIP, VMCS_IDX_VM_ENTRY_INTR_INFO_FIELD};
+        VMCS_IDX_GUEST_PHYSICAL_ADDRESS, VMCS_IDX_VM_ENTRY_INTR_INFO_FIELD};
     for (unsigned i = 0; i < sizeof(exit_info) / sizeof(exit_info[0]); i++)
         c->field[exit_info[i]] = vmcs_read((enum vmcs_field)vmcs12_fields[exit_info[i]].encoding);
     uint64_t timer12 = VMCS12(c, VMX_PREEMPTION_TIMER_VALUE);
-    read_fields(c, &fieldsets.guest_hot);
+    fieldset_read(c, &fieldsets.guest_hot);
+    fieldset_read(c, &fieldsets.guest_checked);
     v->nested->rare_stale = true;
     uint32_t exit12 = (uint32_t)VMCS12(c, VM_EXIT_CONTROLS);
     if (exit12 & EXIT_SAVE_EFER)
