@@ -31,7 +31,7 @@ static inline void failed_check_reset(void) { nested_failed_check = ""; }
 #define RFLAGS_RESERVED     0xffffffffffc08028ULL /* 63:22, 15, 5, 3 */
 #define INTR_INFO_RESERVED  0x7ffff000U
 #define INTERRUPTIBILITY_RESERVED 0xffffffe0U
-#define PENDING_DBG_RESERVED 0xffffffffffffaff0ULL /* 63:17, 15, 13, 11:4 */
+#define PENDING_DBG_RESERVED 0xffffffffffffaff0ULL /* 63:17, 15, 13, 11:4, and 16 (RTM) as on a CPU without RTM */
 #define PENDING_DBG_BS      (1ULL << 14)
 #define SEG_LIMIT_G_LOW     0xfffU
 #define SEG_LIMIT_G_HIGH    0xfff00000U
