@@ -24,6 +24,7 @@
 #include "arch/x86/vmx_bits.h"
 #include "tests/unit/fake_arch.h"
 #include "tests/unit/fake_vmx.h"
+#include "tests/unit/cpu_models.h"
 
 struct vm the_vm;
 static struct hostmem host;
@@ -207,16 +208,6 @@ static void test_vmx_msrs_gp_with_nesting_off(void **state)
 static void test_vmx_msrs_with_nesting_on(void **state)
 {
     (void)state;
-    static const struct vmx_msrs tigerlake = {
-        .basic = 0x01d8100000000004ULL, .pinbased = 0x0000007f00000016ULL,
-        .procbased = 0xfff9fffe0401e172ULL, .exit = 0x107fffff00036dffULL,
-        .entry = 0x0010ffff000011ffULL, .misc = 0x00000000600401e0ULL,
-        .cr0_fixed0 = 0x80000021ULL, .cr0_fixed1 = 0xffffffffULL,
-        .cr4_fixed0 = 0x2000ULL, .cr4_fixed1 = 0xf72fffULL, .vmcs_enum = 0x34ULL,
-        .procbased2 = 0x02977fff00000000ULL, .ept_vpid = 0x00000f0106b34141ULL,
-        .true_pinbased = 0x0000007f00000016ULL, .true_procbased = 0xfff9fffe04006172ULL,
-        .true_exit = 0x107fffff00036dfbULL, .true_entry = 0x0010ffff000011fbULL, .vmfunc = 1,
-    };
     static struct vmx_caps caps;
     vmx_caps_decode(&tigerlake, &caps);
     nested_vmx_msrs_init(&caps);

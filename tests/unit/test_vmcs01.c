@@ -26,52 +26,12 @@
 #include "arch/x86/vmx_caps.h"
 #include "tests/unit/fake_arch.h"
 #include "tests/unit/fake_vmx.h"
+#include "tests/unit/cpu_models.h"
 
 #define POOL_BASE  0x1000000ULL
 #define POOL_PAGES 64ULL
 #define VMXON_PA   0x800000ULL
 #define TSS_BASE   0xffffffff80123450ULL
-
-static const struct vmx_msrs tigerlake = {
-    .basic = 0x01d8100000000004ULL,
-    .pinbased = 0x0000007f00000016ULL,
-    .procbased = 0xfff9fffe0401e172ULL,
-    .exit = 0x107fffff00036dffULL,
-    .entry = 0x0010ffff000011ffULL,
-    .misc = 0x00000000600401e0ULL,
-    .cr0_fixed0 = 0x80000021ULL,
-    .cr0_fixed1 = 0xffffffffULL,
-    .cr4_fixed0 = 0x2000ULL,
-    .cr4_fixed1 = 0xf72fffULL,
-    .vmcs_enum = 0x34ULL,
-    .procbased2 = 0x02977fff00000000ULL,
-    .ept_vpid = 0x00000f0106b34141ULL,
-    .true_pinbased = 0x0000007f00000016ULL,
-    .true_procbased = 0xfff9fffe04006172ULL,
-    .true_exit = 0x107fffff00036dfbULL,
-    .true_entry = 0x0010ffff000011fbULL,
-    .vmfunc = 0x1ULL,
-};
-
-/* Bochs "core2_penryn_t9600": VMX without EPT or unrestricted guest. */
-static const struct vmx_msrs penryn = {
-    .basic = 0x00d810000000002bULL,
-    .pinbased = 0x3f00000016ULL,
-    .procbased = 0xf7f9fffe0401e172ULL,
-    .exit = 0x3ffff00036dffULL,
-    .entry = 0x3fff000011ffULL,
-    .misc = 0x401e0ULL,
-    .cr0_fixed0 = 0x80000021ULL,
-    .cr0_fixed1 = 0xffffffffULL,
-    .cr4_fixed0 = 0x2000ULL,
-    .cr4_fixed1 = 0x467ffULL,
-    .vmcs_enum = 0x34ULL,
-    .procbased2 = 0x4100000000ULL,
-    .true_pinbased = 0x3f00000016ULL,
-    .true_procbased = 0xf7f9fffe04006172ULL,
-    .true_exit = 0x3ffff00036dfbULL,
-    .true_entry = 0x3fff000011fbULL,
-};
 
 extern char vmx_exit_stub[]; /* tests/unit/fake_vmx.c */
 
