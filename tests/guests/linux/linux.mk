@@ -89,3 +89,60 @@ test-linux: deps linux-image $(KERNEL)
 .PHONY: bench-linux
 bench-linux: deps linux-image $(KERNEL)
 	@$(LINUX_DIR)/bench-linux.sh $(KERNEL) $(LINUX_BUILD)/bench
+
+# make linux-l2 (not part of make check; README.md "Linux as L2"): the same
+# image as nestvisor's L1, whose /init (L2BOOT=1) boots a second Linux - the
+# same bzImage with a tiny initramfs - as L2 through /l2boot, a minimal KVM
+# VMM, and checks and measures it. make linux-l2-direct: the same on bare
+# Bochs (Bochs's own VT-x), the reference. Logs and figures in
+# $(LINUX_BUILD)/l2{,-direct}/.
+LINUX_L2BOOT      := $(LINUX_BUILD)/l2boot
+LINUX_L2_INITRD   := $(LINUX_BUILD)/initramfs-l2.cpio
+LINUX_L2_GUEST    := $(LINUX_BUILD)/l2-guest.cpio
+LINUX_L2_MEGS     ?= 512
+LINUX_L2_TIMEOUT  ?= 600
+# Bochs's ips for these runs (README.md "Linux as L2": at 4 M the 250 Hz
+# ticks of L1 and L2, each a VM exit or several, leave the L2 almost no
+# instructions in between).
+LINUX_L2_IPS      ?= 40000000
+# The L2 kernel's command line: the L1's options, tsc_early_khz as the L1's
+# (KVM gives the L2 the L1's TSC frequency), plus LINUX_L2_EXTRA:
+# panic=-1 reboot=t turn an L2 panic into a triple fault that ends l2boot
+# at once instead of a hang.
+LINUX_L2_EXTRA    ?= panic=-1 reboot=t
+LINUX_L2_CMDLINE   = $(shell cat $(LINUX_DIR)/cmdline) tsc_early_khz=$(shell echo $$(($(LINUX_L2_IPS) / 1000))) $(LINUX_L2_EXTRA)
+# l2boot's options: give up after 360 s of the L1's time (at ips 40 M,
+# ~7 min of wall time), sample the L2's RIP every 10 s for the report.
+LINUX_L2_VMM_ARGS ?= -T 360 -s 10
+# More L1 kernel arguments, e.g. L2BOOT_APPEND=L2_DMESG=1.
+LINUX_L2_APPEND   ?=
+
+$(LINUX_L2BOOT): $(LINUX_DIR)/l2boot.c $(LINUX_DIR)/linux.mk
+	@mkdir -p $(dir $@)
+	$(LINUX_HOSTCC) -static -O2 -s -Wall -Wextra -Werror -o $@ $<
+
+# The L2 command line as a file that changes only when the line does.
+.PHONY: linux-l2-cmdline-check
+$(LINUX_BUILD)/l2-cmdline: linux-l2-cmdline-check
+	@mkdir -p $(dir $@)
+	@echo '$(LINUX_L2_CMDLINE)' > $@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(LINUX_L2_INITRD): $(LINUX_INITRD) $(LINUX_L2BOOT) $(LINUX_KERNEL) $(LINUX_DIR)/l2init \
+		$(LINUX_DIR)/mkinitramfs-l2.sh $(LINUX_BUILD)/l2-cmdline
+	$(LINUX_DIR)/mkinitramfs-l2.sh $@ $(LINUX_L2_GUEST) $(LINUX_BUILD)/initramfs-l2 \
+	    $(LINUX_INITRD) $(LINUX_L2BOOT) $(LINUX_DIR)/l2init $(LINUX_KERNEL) "$$(cat $(LINUX_BUILD)/l2-cmdline)"
+
+.PHONY: linux-l2-image linux-l2 linux-l2-direct
+linux-l2-image: $(LINUX_KERNEL) $(LINUX_L2_INITRD)
+
+linux-l2: deps linux-l2-image $(KERNEL)
+	@LINUX_KERNEL=$(LINUX_KERNEL) LINUX_INITRD=$(LINUX_L2_INITRD) LINUX_MODEL=$(LINUX_MODEL) \
+	    LINUX_MEGS=$(LINUX_L2_MEGS) LINUX_IPS=$(LINUX_L2_IPS) LINUX_TIMEOUT=$(LINUX_L2_TIMEOUT) \
+	    LINUX_APPEND='L2BOOT=1 L2BOOT_ARGS="$(LINUX_L2_VMM_ARGS)" $(LINUX_L2_APPEND)' \
+	    $(LINUX_DIR)/l2-run.sh nested $(LINUX_BUILD)/l2 $(KERNEL)
+
+linux-l2-direct: deps linux-l2-image
+	@LINUX_KERNEL=$(LINUX_KERNEL) LINUX_INITRD=$(LINUX_L2_INITRD) LINUX_MODEL=$(LINUX_MODEL) \
+	    LINUX_MEGS=$(LINUX_L2_MEGS) LINUX_IPS=$(LINUX_L2_IPS) LINUX_TIMEOUT=$(LINUX_L2_TIMEOUT) \
+	    LINUX_APPEND='L2BOOT=1 L2BOOT_ARGS="$(LINUX_L2_VMM_ARGS)" $(LINUX_L2_APPEND)' \
+	    $(LINUX_DIR)/l2-run.sh direct $(LINUX_BUILD)/l2-direct
