@@ -14,6 +14,7 @@
 //                no receiver
 //   0x70/0x71    a CMOS RTC that reads 2000-01-01 00:00:00, never updating
 //   0x604        power off (any write: what the L2 /init's `l2boot -P` does)
+//   0x610, 0x614 the L2's TSC, low and high halves (`l2boot -M` in its /init)
 //   0x64 = 0xfe, 0xcf9 bit 2: reset (the L2 asked to reboot)
 //   others       reads give all ones, writes are dropped (counted)
 // MMIO outside RAM reads all ones too. KVM_EXIT_SHUTDOWN (a triple fault,
@@ -27,9 +28,11 @@
 //
 // Output (stdout, line-buffered): "l2boot: ..." lines about the setup, the
 // L2's console lines with "[L2] ", "L2BOOT RUN tsc=<L1 TSC before the first
-// KVM_RUN> tsc_offset=<L2 TSC - L1 TSC>", "L2BOOT INIT l1_tsc=<L1 TSC when
-// the L2 printed its init marker> tsc_offset=<...>" and at the end
-// "L2BOOT EXIT <poweroff|reset|shutdown|timeout|error> ..." and statistics.
+// KVM_RUN> tsc_offset=<L2 TSC - L1 TSC>", "L2BOOT MARK l2_tsc=... l1_tsc=...
+// tsc_offset=... boot_to_init_ticks=..." when the L2's /init reports its
+// TSC (port 0x610), and at the end "L2BOOT EXIT <poweroff|reset|shutdown|
+// timeout|error> ...", KVM's statistics, the interrupt controllers' state
+// and the ports the L2 used.
 // Exit status 0 only when the L2 powered off.
 //
 // usage: l2boot [-m RAM_MIB] [-T L1_SECONDS] [-o SUMMARY] [-s SECONDS] [-v] BZIMAGE INITRD "CMDLINE"
@@ -41,6 +44,8 @@
 //        kernel, nokaslr); -v: the first
 //        access to each port and the first MMIO accesses
 //        l2boot -t     prints the TSC and exits (the L2's /init uses it)
+//        l2boot -M     prints the TSC and reports it to the VMM (port 0x610;
+//                      the L2's /init, "L2BOOT MARK ..." in the VMM)
 //        l2boot -P     powers the VM off from inside (port 0x604; L2 /init)
 #define _GNU_SOURCE
 #include <errno.h>
@@ -71,6 +76,7 @@
 #define TSS_GPA       0xfffbd000UL
 #define IDMAP_GPA     0xfffbc000UL
 #define POWEROFF_PORT 0x604
+#define MARK_PORT     0x610 // 32-bit writes: the L2's TSC, low half then high at +4
 #define UART_BASE     0x3f8
 #define UART_IRQ      4
 
@@ -122,30 +128,12 @@ static long long boot_to_init = -1;
 // The console line being assembled from THR writes.
 static char line[512];
 static size_t line_len;
-static uint64_t init_seen;
 
 static void flush_line(void)
 {
     if (line_len == 0) return;
     line[line_len] = 0;
     printf("[L2] %s\n", line);
-    // The L2's /init marker: when the L1 saw it, and the TSC offset then
-    // (KVM may move the offset while the vCPU is not loaded). The L2's TSC
-    // in it minus the offset is the L1's TSC when /init read it.
-    if (!init_seen && strstr(line, "L2 INIT REACHED")) {
-        init_seen = rdtsc();
-        int ok;
-        long long off = tsc_offset(&ok);
-        const char *t = strstr(line, " tsc=");
-        unsigned long long l2tsc = t ? strtoull(t + 5, NULL, 10) : 0;
-        printf("L2BOOT INIT l1_tsc=%llu tsc_offset=%s%lld", (unsigned long long)init_seen,
-               ok ? "" : "unknown:", off);
-        if (l2tsc && ok) {
-            boot_to_init = (long long)(l2tsc - off - run_t0);
-            printf(" l2_tsc=%llu boot_to_init_ticks=%lld", l2tsc, boot_to_init);
-        }
-        printf("\n");
-    }
     line_len = 0;
 }
 
@@ -298,12 +286,35 @@ static uint32_t port_in(uint16_t port, unsigned size)
     return size == 1 ? 0xff : size == 2 ? 0xffff : 0xffffffffU;
 }
 
+// The L2's /init reports its TSC (l2boot -M): the L1's TSC at that exit,
+// KVM's TSC offset then (it may move while the vCPU is not loaded), and so
+// the L1's TSC when the L2 read its own: boot_to_init from the first KVM_RUN.
+static uint32_t mark_low;
+static void mark(uint32_t high)
+{
+    uint64_t now = rdtsc();
+    uint64_t l2tsc = ((uint64_t)high << 32) | mark_low;
+    int ok;
+    long long off = tsc_offset(&ok);
+    printf("L2BOOT MARK l2_tsc=%llu l1_tsc=%llu tsc_offset=%s%lld", (unsigned long long)l2tsc,
+           (unsigned long long)now, ok ? "" : "unknown:", off);
+    if (ok && boot_to_init < 0) {
+        boot_to_init = (long long)(l2tsc - off - run_t0);
+        printf(" boot_to_init_ticks=%lld", boot_to_init);
+    }
+    printf("\n");
+}
+
 static void port_out(uint16_t port, unsigned size, uint32_t v)
 {
     if (port >= UART_BASE && port < UART_BASE + 8 && size == 1) {
         uart_out(port - UART_BASE, (uint8_t)v);
     } else if (port == 0x70 && size == 1) {
         cmos_index = (uint8_t)v;
+    } else if (port == MARK_PORT && size == 4) {
+        mark_low = v;
+    } else if (port == MARK_PORT + 4 && size == 4) {
+        mark(v);
     } else if (port == POWEROFF_PORT) {
         stop = POWEROFF;
     } else if ((port == 0x64 && size == 1 && (v & 0xff) == 0xfe) ||
@@ -591,14 +602,16 @@ static long long tsc_offset(int *ok)
 static struct sample {
     unsigned long sec;
     unsigned long long rip, rflags;
+    long long injections;
 } samples[MAX_SAMPLES];
+static long long vcpu_stat(const char *name);
 static unsigned nsamples;
 
 static void take_sample(unsigned long sec)
 {
     struct kvm_regs r;
     if (nsamples == MAX_SAMPLES || ioctl(vcpu_fd, KVM_GET_REGS, &r) < 0) return;
-    samples[nsamples++] = (struct sample){sec, r.rip, r.rflags};
+    samples[nsamples++] = (struct sample){sec, r.rip, r.rflags, vcpu_stat("irq_injections")};
 }
 
 // Names the samples from the L1's /proc/kallsyms in one pass (the L2 runs
@@ -630,7 +643,7 @@ static void print_samples(void)
             printf("l2boot: sample at %lu s: rip %#llx", samples[i].sec, samples[i].rip);
         if (best[i] && samples[i].rip - best[i] < 0x100000)
             printf(" %s+%#llx", names[i], samples[i].rip - best[i]);
-        printf(" rflags %#llx\n", samples[i].rflags);
+        printf(" rflags %#llx irq_injections %lld\n", samples[i].rflags, samples[i].injections);
     }
 }
 
@@ -644,13 +657,42 @@ static void describe_regs(const char *what)
                what, r.rip, r.rsp, r.rflags, s.cr0, s.cr3, s.cr4, s.efer);
 }
 
+// The interrupt controllers as the run left them: an interrupt that KVM
+// injected but the L2 never took stays in service (PIC ISR, LAPIC ISR) and
+// blocks everything below it.
+static void describe_irqs(void)
+{
+    struct kvm_irqchip pic = {.chip_id = KVM_IRQCHIP_PIC_MASTER};
+    if (ioctl(vm_fd, KVM_GET_IRQCHIP, &pic) == 0)
+        printf("L2BOOT PIC irr=%#x imr=%#x isr=%#x last_irr=%#x irq_base=%#x\n", pic.chip.pic.irr,
+               pic.chip.pic.imr, pic.chip.pic.isr, pic.chip.pic.last_irr, pic.chip.pic.irq_base);
+    struct kvm_lapic_state la;
+    if (ioctl(vcpu_fd, KVM_GET_LAPIC, &la) == 0) {
+        uint32_t *r = (uint32_t *)la.regs;
+        printf("L2BOOT LAPIC svr=%#x tpr=%#x lvt0=%#x lvtt=%#x isr=", r[0xf0 / 4], r[0x80 / 4],
+               r[0x350 / 4], r[0x320 / 4]);
+        for (int v = 0; v < 256; v++)
+            if (r[(0x100 + (v / 32) * 16) / 4] & (1u << (v % 32))) printf("%#x,", v);
+        printf(" irr=");
+        for (int v = 0; v < 256; v++)
+            if (r[(0x200 + (v / 32) * 16) / 4] & (1u << (v % 32))) printf("%#x,", v);
+        printf("\n");
+    }
+    struct kvm_vcpu_events ev;
+    if (ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) == 0)
+        printf("L2BOOT EVENTS interrupt injected=%u nr=%#x shadow=%u nmi injected=%u pending=%u "
+               "masked=%u exception injected=%u nr=%u\n",
+               ev.interrupt.injected, ev.interrupt.nr, ev.interrupt.shadow, ev.nmi.injected,
+               ev.nmi.pending, ev.nmi.masked, ev.exception.injected, ev.exception.nr);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     unsigned long ram_mib = 128, limit = 3600, sample = 0;
     const char *summary = NULL;
     int opt;
-    while ((opt = getopt(argc, argv, "m:T:o:s:vtP")) != -1) {
+    while ((opt = getopt(argc, argv, "m:T:o:s:vtMP")) != -1) {
         switch (opt) {
         case 'm':
             ram_mib = strtoul(optarg, NULL, 0);
@@ -670,6 +712,16 @@ int main(int argc, char **argv)
         case 't':
             printf("%llu\n", (unsigned long long)rdtsc());
             return 0;
+        case 'M': {
+            // Inside the L2: print the TSC and report it to the VMM.
+            uint64_t t = rdtsc();
+            if (iopl(3) == 0) {
+                outl((uint32_t)t, MARK_PORT);
+                outl((uint32_t)(t >> 32), MARK_PORT + 4);
+            }
+            printf("%llu\n", (unsigned long long)t);
+            return 0;
+        }
         case 'P':
             // Inside the L2: the VMM's power-off port.
             if (iopl(3) < 0) {
@@ -685,7 +737,7 @@ int main(int argc, char **argv)
     if (argc - optind != 3 || ram_mib < 32 || ram_mib > 3072) {
     usage:
         fprintf(stderr, "usage: l2boot [-m RAM_MIB] [-T L1_SECONDS] [-o SUMMARY] [-s SECONDS] [-v] BZIMAGE INITRD CMDLINE\n"
-                        "       l2boot -t | -P\n");
+                        "       l2boot -t | -M | -P\n");
         return 2;
     }
     ram_size = ram_mib * MIB;
@@ -784,6 +836,8 @@ int main(int argc, char **argv)
         describe_regs("stopped");
         take_sample((unsigned long)-1);
         print_samples();
+    } else if (verbose) {
+        print_samples();
     }
     printf("L2BOOT EXIT %s%s%s tsc=%llu ticks=%llu tsc_offset=%lld\n", error ? "error" : stop_name[stop],
            error ? ": " : "", error ? error : "", (unsigned long long)t1,
@@ -806,6 +860,7 @@ int main(int argc, char **argv)
            vcpu_stat("mmio_exits"), vcpu_stat("irq_exits"), vcpu_stat("halt_exits"),
            vcpu_stat("irq_injections"), vcpu_stat("irq_window_exits"),
            vcpu_stat("insn_emulation"));
+    describe_irqs();
     // The ports the L2 used, busiest first (up to 12).
     printf("L2BOOT PORTS");
     for (int n = 0; n < 12; n++) {
