@@ -35,18 +35,22 @@
 // and the ports the L2 used.
 // Exit status 0 only when the L2 powered off.
 //
-// usage: l2boot [-m RAM_MIB] [-T L1_SECONDS] [-o SUMMARY] [-s SECONDS] [-v] BZIMAGE INITRD "CMDLINE"
-//        -T: give up after that many seconds of the L1's time (default 3600);
-//        -o: also write "end=... boot_to_init_ticks=... run_ticks=...
-//        kvm_exits=..." to SUMMARY (the L1's /init reads it); -s: sample the
-//        L2's RIP every SECONDS (the L1's time) and print the samples if
-//        the run fails, named from the L1's /proc/kallsyms (the L2 runs the same
-//        kernel, nokaslr); -v: the first
-//        access to each port and the first MMIO accesses
-//        l2boot -t     prints the TSC and exits (the L2's /init uses it)
-//        l2boot -M     prints the TSC and reports it to the VMM (port 0x610;
-//                      the L2's /init, "L2BOOT MARK ..." in the VMM)
-//        l2boot -P     powers the VM off from inside (port 0x604; L2 /init)
+// usage: l2boot [-m RAM_MIB] [-T L1_SECONDS] [-o SUMMARY] [-s SECONDS] [-p] [-v]
+//               BZIMAGE INITRD "CMDLINE"
+//   -m  the L2's RAM (default 128 MiB)
+//   -T  give up after that many seconds of the L1's time (default 3600)
+//   -o  also write "end=... boot_to_init_ticks=... run_ticks=...
+//       kvm_exits=..." to SUMMARY (the L1's /init reads it)
+//   -s  sample the L2's RIP every SECONDS of the L1's time; the samples are
+//       printed if the run fails (or with -v), named from the L1's
+//       /proc/kallsyms (the L2 runs the same kernel, nokaslr)
+//   -p  back the L2's RAM with 4 KiB pages only (default: huge pages where
+//       the L1 has them)
+//   -v  the first access to each port, the first MMIO accesses, the samples
+// l2boot -t   prints the TSC and exits
+// l2boot -M   prints the TSC and reports it to the VMM (port 0x610: the L2's
+//             /init; "L2BOOT MARK ..." in the VMM)
+// l2boot -P   powers the VM off from inside (port 0x604: the L2's /init)
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -104,6 +108,7 @@ static struct kvm_run *run;
 static uint8_t *ram;
 static uint64_t ram_size;
 static int verbose;
+static int small_pages; // -p: 4 KiB pages only (MADV_NOHUGEPAGE)
 static volatile sig_atomic_t ticked;
 
 static void on_alarm(int sig)
@@ -498,10 +503,15 @@ static void setup_vm(void)
     if (ioctl(vm_fd, KVM_REINJECT_CONTROL, &rc) < 0)
         die("KVM_REINJECT_CONTROL: %s", strerror(errno));
 
-    ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-               -1, 0);
-    if (ram == MAP_FAILED) die("mmap %llu MiB: %s", (unsigned long long)(ram_size / MIB),
-                               strerror(errno));
+    // RAM aligned to 2 MiB, as huge pages where the L1 can: KVM then maps
+    // the L2's memory 2 MiB at a time (unless -p), one EPT violation for
+    // each instead of one per 4 KiB page.
+    uint8_t *area = mmap(NULL, ram_size + 2 * MIB, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (area == MAP_FAILED)
+        die("mmap %llu MiB: %s", (unsigned long long)(ram_size / MIB), strerror(errno));
+    ram = (uint8_t *)(((uintptr_t)area + 2 * MIB - 1) & ~(uintptr_t)(2 * MIB - 1));
+    madvise(ram, ram_size, small_pages ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
     struct kvm_userspace_memory_region region = {
         .slot = 0, .guest_phys_addr = 0, .memory_size = ram_size, .userspace_addr = (uintptr_t)ram};
     if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
@@ -692,7 +702,7 @@ int main(int argc, char **argv)
     unsigned long ram_mib = 128, limit = 3600, sample = 0;
     const char *summary = NULL;
     int opt;
-    while ((opt = getopt(argc, argv, "m:T:o:s:vtMP")) != -1) {
+    while ((opt = getopt(argc, argv, "m:T:o:s:pvtMP")) != -1) {
         switch (opt) {
         case 'm':
             ram_mib = strtoul(optarg, NULL, 0);
@@ -705,6 +715,9 @@ int main(int argc, char **argv)
             break;
         case 'o':
             summary = optarg;
+            break;
+        case 'p':
+            small_pages = 1;
             break;
         case 'v':
             verbose = 1;
@@ -736,7 +749,8 @@ int main(int argc, char **argv)
     }
     if (argc - optind != 3 || ram_mib < 32 || ram_mib > 3072) {
     usage:
-        fprintf(stderr, "usage: l2boot [-m RAM_MIB] [-T L1_SECONDS] [-o SUMMARY] [-s SECONDS] [-v] BZIMAGE INITRD CMDLINE\n"
+        fprintf(stderr, "usage: l2boot [-m RAM_MIB] [-T L1_SECONDS] [-o SUMMARY] [-s SECONDS] [-p] [-v] "
+                        "BZIMAGE INITRD CMDLINE\n"
                         "       l2boot -t | -M | -P\n");
         return 2;
     }
@@ -861,6 +875,12 @@ int main(int argc, char **argv)
            vcpu_stat("irq_injections"), vcpu_stat("irq_window_exits"),
            vcpu_stat("insn_emulation"));
     describe_irqs();
+    // How much of the L2's RAM the L1 backed with huge pages.
+    FILE *sm = fopen("/proc/self/smaps_rollup", "r");
+    char l[160];
+    while (sm && fgets(l, sizeof l, sm))
+        if (strncmp(l, "AnonHugePages:", 14) == 0) printf("L2BOOT MEMORY %s", l);
+    if (sm) fclose(sm);
     // The ports the L2 used, busiest first (up to 12).
     printf("L2BOOT PORTS");
     for (int n = 0; n < 12; n++) {
