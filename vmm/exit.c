@@ -73,6 +73,13 @@ static void unexpected_exit(struct vcpu *v)
     vm_stop(POWER_PANIC, "unexpected VM exit");
 }
 
+/* The exits that can interrupt the delivery of an event (SDM 27.2.4). */
+#define DURING_DELIVERY_REASONS                                                                    \
+    ((1ULL << EXIT_REASON_EXCEPTION_NMI) | (1ULL << EXIT_REASON_TASK_SWITCH) |                     \
+     (1ULL << EXIT_REASON_APIC_ACCESS) | (1ULL << EXIT_REASON_EPT_VIOLATION) |                     \
+     (1ULL << EXIT_REASON_EPT_MISCONFIG))
+_Static_assert(EXIT_REASON_EPT_MISCONFIG < 64, "the set is 64 bits");
+
 void vmexit_dispatch(struct guest_regs *regs)
 {
     struct vcpu *v = vcpu_of_regs(regs);
@@ -83,13 +90,22 @@ void vmexit_dispatch(struct guest_regs *regs)
         regs->ticks_slot = &v->stats.unknown_ticks;
         unexpected_exit(v);
     }
+    uint32_t vectoring = 0;
+    if (basic < 64 && (DURING_DELIVERY_REASONS >> basic & 1))
+        vectoring = vmcs_read32(VMCS_IDT_VECTORING_INFO_FIELD);
+    bool was_in_l2 = v->in_l2;
     if (v->in_l2) {
         enum l2_exit_outcome o = nested_l2_exit(v, reason);
         level = o == L2_EXIT_REFLECTED ? NV_LEVEL_L2_TO_L1 : NV_LEVEL_L2_L0;
         v->stats.count[level][basic]++;
         regs->ticks_slot = &v->stats.ticks[level][basic];
-        if (o != L2_EXIT_FOR_L0)
+        if (o == L2_EXIT_REFLECTED)
+            return; /* vmcs12 has the IDT-vectoring information: L1's to redeliver */
+        if (o == L2_EXIT_HANDLED) {
+            if (vectoring)
+                vcpu_redeliver_event(vectoring);
             return;
+        }
     } else {
         if (reason & EXIT_REASON_FAILED_ENTRY) {
             regs->ticks_slot = &v->stats.unknown_ticks;
@@ -100,6 +116,8 @@ void vmexit_dispatch(struct guest_regs *regs)
     }
     exit_handler_fn fn = handlers[basic];
     (fn ? fn : unexpected_exit)(v);
+    if (vectoring && v->in_l2 == was_in_l2)
+        vcpu_redeliver_event(vectoring);
 }
 
 void vmx_entry_failed(struct guest_regs *regs)

@@ -38,6 +38,27 @@ void vcpu_inject_exception_code(struct vcpu *v, unsigned vector, uint32_t error)
 void vcpu_inject_gp(struct vcpu *v) { vcpu_inject_exception_code(v, VEC_GP, 0); }
 void vcpu_inject_ud(struct vcpu *v) { vcpu_inject_exception(v, VEC_UD); }
 
+void vcpu_redeliver_event(uint32_t vectoring)
+{
+    if (!(vectoring & INTR_INFO_VALID) || (vmcs_read32(VMCS_VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID))
+        return;
+    uint32_t type = vectoring & INTR_INFO_TYPE_MASK;
+    if (vectoring & INTR_INFO_DELIVER_CODE)
+        vmcs_write(VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE, vmcs_read32(VMCS_IDT_VECTORING_ERROR_CODE));
+    /* Software events are re-executed by length (SDM 26.6.1.3). */
+    if (type == INTR_TYPE_SW_INTR || type == INTR_TYPE_PRIV_SW_EXCEPTION || type == INTR_TYPE_SW_EXCEPTION)
+        vmcs_write(VMCS_VM_ENTRY_INSTRUCTION_LEN, vmcs_read32(VMCS_VM_EXIT_INSTRUCTION_LEN));
+    /* The NMI was not delivered: it does not block NMIs yet, and an NMI
+     * cannot be injected while they are blocked (SDM 26.3.1.5). */
+    if (type == INTR_TYPE_NMI) {
+        uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY_INFO);
+        vmcs_write(VMCS_GUEST_INTERRUPTIBILITY_INFO, intr & ~INTERRUPTIBILITY_NMI);
+    }
+    /* Bit 12 of IDT-vectoring information is undefined; it is reserved
+     * in the entry field. */
+    vmcs_write(VMCS_VM_ENTRY_INTR_INFO_FIELD, vectoring & ~INTR_INFO_NMI_UNBLOCK);
+}
+
 void vcpu_skip_instruction(struct vcpu *v)
 {
     (void)v;

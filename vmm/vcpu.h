@@ -66,6 +66,10 @@ void vcpu_inject_ud(struct vcpu *v);
 /* Completes an emulated instruction: RIP += instruction length, clears STI
  * and MOV-SS blocking (SDM 26.7.1). */
 void vcpu_skip_instruction(struct vcpu *v);
+/* A VM exit that L0 handled interrupted the delivery of an event (its
+ * IDT-vectoring information, SDM 27.2.4): the next VM entry delivers it
+ * again (SDM 26.6), unless L0's handler injected an event of its own. */
+void vcpu_redeliver_event(uint32_t vectoring);
 /* CPL of the guest the current VMCS runs (SS.DPL, SDM 3.4.5). */
 unsigned vcpu_cpl(void);
 /* With EPT the CPU takes PAE PDPTEs from the VMCS (SDM 29.3.1): loads

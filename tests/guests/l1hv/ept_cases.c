@@ -987,3 +987,55 @@ void case_ept_hidden(void)
     EXPECT(V->regs.r8 == pattern(SEED_1, OFF_A), "L2 read %#lx from the remapped page, want %#lx",
            V->regs.r8, pattern(SEED_1, OFF_A));
 }
+
+/* ---- 13. ept_inject: an event L1 injects, delivered through pages L2 has
+ * not touched yet ----
+ * Right after INVEPT the processor has no translation of L2's IDT, GDT and
+ * stack, so delivering the injected event (26.6) reads them through EPT12
+ * first. Under nestvisor each of those reads misses the shadow EPT02 and
+ * exits to L0, which fills EPT02 and must deliver the event again (it was
+ * interrupted: IDT-vectoring information, 27.2.4); L1 sees none of it. The
+ * handler L2 reaches proves the event arrived: R14 = vector, R13 = error
+ * code, and for a software exception the return RIP past the instruction
+ * length L1 gave. */
+#define INJECT_ERROR_CODE 0x1234
+#define INJECT_INSN_LEN   2 /* as if "int3" had been two bytes */
+
+static uint32_t intr_info_of(uint32_t type, unsigned vector, bool code)
+{
+    return INTR_INFO_VALID | (type << 8) | (code ? INTR_INFO_ERROR_VALID : 0) | vector;
+}
+
+void case_ept_inject(void)
+{
+    struct ept e;
+    TRY(ept_start(&e, 0));
+    TRY(ept_vcpu_setup(V, l2_vmcall, &e));
+    /* A #GP with an error code. */
+    vmw(VMCS_ENTRY_INTR_INFO, intr_info_of(INTR_TYPE_HW_EXCEPTION, VEC_GP, true));
+    vmw(VMCS_ENTRY_EXCEPTION_ERROR, INJECT_ERROR_CODE);
+    TRY(run_expect(V, EXIT_VMCALL, "an injected #GP over a fresh EPT12"));
+    EXPECT(V->regs.r15 == L2_EXC_MARK && V->regs.r14 == VEC_GP && V->regs.r13 == INJECT_ERROR_CODE,
+           "the injected #GP (error code %#x) did not reach L2's handler: R15 %#lx vector %lu "
+           "error code %#lx",
+           INJECT_ERROR_CODE, V->regs.r15, V->regs.r14, V->regs.r13);
+    EXPECT(!(vmr(VMCS_ENTRY_INTR_INFO) & INTR_INFO_VALID),
+           "VM-entry interruption information still valid after the exit: %#lx",
+           vmr(VMCS_ENTRY_INTR_INFO));
+
+    /* A software exception (#BP), whose return address depends on the
+     * instruction length, after the translations are gone again. */
+    TRY(expect_vmok(ept_invalidate(e.eptp), "INVEPT"));
+    l2_restart(V, l2_vmcall);
+    V->regs.r15 = V->regs.r14 = 0;
+    vmw(VMCS_ENTRY_INTR_INFO, intr_info_of(INTR_TYPE_SW_EXCEPTION, VEC_BP, false));
+    vmw(VMCS_ENTRY_INSTR_LEN, INJECT_INSN_LEN);
+    TRY(run_expect(V, EXIT_VMCALL, "an injected #BP over a fresh EPT02"));
+    EXPECT(V->regs.r15 == L2_EXC_MARK && V->regs.r14 == VEC_BP,
+           "the injected #BP did not reach L2's handler: R15 %#lx vector %lu", V->regs.r15,
+           V->regs.r14);
+    uint64_t *frame = (uint64_t *)(uintptr_t)vmr(VMCS_GUEST_RSP);
+    EXPECT(frame[0] == (uintptr_t)l2_vmcall + INJECT_INSN_LEN,
+           "#BP pushed return RIP %#lx, want %#lx (entry RIP + instruction length)", frame[0],
+           (uintptr_t)l2_vmcall + INJECT_INSN_LEN);
+}

@@ -308,6 +308,7 @@ void case_ept_large(void);
 void case_ept_large_1g(void);
 void case_ept_unrestricted(void);
 void case_ept_hidden(void);
+void case_ept_inject(void);
 /* bench.c */
 void case_bench(void);
 void case_bench_ept(void);

@@ -44,6 +44,7 @@ static const struct l1hv_case case_table[] = {
     {"ept_large_1g", case_ept_large_1g, true},
     {"ept_unrestricted", case_ept_unrestricted, true},
     {"ept_hidden", case_ept_hidden, true},
+    {"ept_inject", case_ept_inject, true},
     {"vpid", case_vpid, true},
     {"resume_loop", case_resume_loop, true},
     {"two_vmcs", case_two_vmcs, true},
