@@ -80,32 +80,18 @@ static void unexpected_exit(struct vcpu *v)
      (1ULL << EXIT_REASON_EPT_MISCONFIG))
 _Static_assert(EXIT_REASON_EPT_MISCONFIG < 64, "the set is 64 bits");
 
-void vmexit_dispatch(struct guest_regs *regs)
+/* An exit at whichever level the vCPU is, to L1 (reflected) or to L0's
+ * handler. */
+static inline void dispatch(struct vcpu *v, struct guest_regs *regs, uint32_t reason, unsigned basic)
 {
-    struct vcpu *v = vcpu_of_regs(regs);
-    uint32_t reason = vmcs_read32(VMCS_VM_EXIT_REASON);
-    unsigned basic = reason & EXIT_REASON_BASIC_MASK;
     unsigned level = NV_LEVEL_L1;
-    if (basic >= EXIT_REASON_COUNT) {
-        regs->ticks_slot = &v->stats.unknown_ticks;
-        unexpected_exit(v);
-    }
-    uint32_t vectoring = 0;
-    if (basic < 64 && (DURING_DELIVERY_REASONS >> basic & 1))
-        vectoring = vmcs_read32(VMCS_IDT_VECTORING_INFO_FIELD);
-    bool was_in_l2 = v->in_l2;
     if (v->in_l2) {
         enum l2_exit_outcome o = nested_l2_exit(v, reason);
         level = o == L2_EXIT_REFLECTED ? NV_LEVEL_L2_TO_L1 : NV_LEVEL_L2_L0;
         v->stats.count[level][basic]++;
         regs->ticks_slot = &v->stats.ticks[level][basic];
-        if (o == L2_EXIT_REFLECTED)
-            return; /* vmcs12 has the IDT-vectoring information: L1's to redeliver */
-        if (o == L2_EXIT_HANDLED) {
-            if (vectoring)
-                vcpu_redeliver_event(vectoring);
+        if (o != L2_EXIT_FOR_L0)
             return;
-        }
     } else {
         if (reason & EXIT_REASON_FAILED_ENTRY) {
             regs->ticks_slot = &v->stats.unknown_ticks;
@@ -116,8 +102,34 @@ void vmexit_dispatch(struct guest_regs *regs)
     }
     exit_handler_fn fn = handlers[basic];
     (fn ? fn : unexpected_exit)(v);
+}
+
+/* An exit that may have interrupted the delivery of an event: if L0
+ * handles it without switching levels, the event is delivered again (a
+ * reflected one carries it to L1 in vmcs12). Off the hot path. */
+static __attribute__((noinline)) void dispatch_during_delivery(struct vcpu *v, struct guest_regs *regs,
+                                                               uint32_t reason, unsigned basic)
+{
+    uint32_t vectoring = vmcs_read32(VMCS_IDT_VECTORING_INFO_FIELD);
+    bool was_in_l2 = v->in_l2;
+    dispatch(v, regs, reason, basic);
     if (vectoring && v->in_l2 == was_in_l2)
         vcpu_redeliver_event(vectoring);
+}
+
+void vmexit_dispatch(struct guest_regs *regs)
+{
+    struct vcpu *v = vcpu_of_regs(regs);
+    uint32_t reason = vmcs_read32(VMCS_VM_EXIT_REASON);
+    unsigned basic = reason & EXIT_REASON_BASIC_MASK;
+    if (basic >= EXIT_REASON_COUNT) {
+        regs->ticks_slot = &v->stats.unknown_ticks;
+        unexpected_exit(v);
+    }
+    if (basic < 64 && (DURING_DELIVERY_REASONS >> basic & 1))
+        dispatch_during_delivery(v, regs, reason, basic);
+    else
+        dispatch(v, regs, reason, basic);
 }
 
 void vmx_entry_failed(struct guest_regs *regs)
