@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/time.h>
 #include <unistd.h>
+#include "kvm_stats.h"
 
 // ---------------------------------------------------------------------------
 // Guest code. Each blob is position-dependent machine code copied to a fixed
@@ -455,33 +456,7 @@ static int expect_hlt(struct vm *vm, uint64_t after, const char *what)
     return 0;
 }
 
-// One value of the vCPU's binary statistics (KVM_GET_STATS_FD), or -1.
-static long long vcpu_stat(struct vm *vm, const char *name)
-{
-    int fd = ioctl(vm->vcpu, KVM_GET_STATS_FD, NULL);
-    long long value = -1;
-    if (fd < 0) return -1;
-    struct kvm_stats_header h;
-    if (pread(fd, &h, sizeof h, 0) == sizeof h) {
-        size_t dsz = sizeof(struct kvm_stats_desc) + h.name_size;
-        char *descs = malloc(dsz * h.num_desc);
-        if (descs &&
-            pread(fd, descs, dsz * h.num_desc, h.desc_offset) == (ssize_t)(dsz * h.num_desc)) {
-            for (uint32_t i = 0; i < h.num_desc; i++) {
-                struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * dsz);
-                uint64_t v;
-                if (strcmp(d->name, name) == 0 &&
-                    pread(fd, &v, sizeof v, h.data_offset + d->offset) == sizeof v) {
-                    value = (long long)v;
-                    break;
-                }
-            }
-        }
-        free(descs);
-    }
-    close(fd);
-    return value;
-}
+static long long vcpu_stat(struct vm *vm, const char *name) { return kvm_vcpu_stat(vm->vcpu, name); }
 
 // Sum of the "LOC:" (local APIC timer) line of /proc/interrupts, or -1.
 static long long local_timer_irqs(void)

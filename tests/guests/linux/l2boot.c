@@ -69,6 +69,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include "kvm_stats.h"
 
 #define MIB           (1024UL * 1024UL)
 #define ZERO_PAGE     0x7000UL
@@ -569,33 +570,7 @@ static void setup_vcpu(uint64_t entry)
     if (ioctl(vcpu_fd, KVM_SET_REGS, &r) < 0) die("KVM_SET_REGS: %s", strerror(errno));
 }
 
-// One value of the vCPU's binary statistics (KVM_GET_STATS_FD), or -1.
-static long long vcpu_stat(const char *name)
-{
-    int fd = ioctl(vcpu_fd, KVM_GET_STATS_FD, NULL);
-    long long value = -1;
-    if (fd < 0) return -1;
-    struct kvm_stats_header h;
-    if (pread(fd, &h, sizeof h, 0) == sizeof h) {
-        size_t dsz = sizeof(struct kvm_stats_desc) + h.name_size;
-        char *descs = malloc(dsz * h.num_desc);
-        if (descs &&
-            pread(fd, descs, dsz * h.num_desc, h.desc_offset) == (ssize_t)(dsz * h.num_desc)) {
-            for (uint32_t i = 0; i < h.num_desc; i++) {
-                struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * dsz);
-                uint64_t v;
-                if (strcmp(d->name, name) == 0 &&
-                    pread(fd, &v, sizeof v, h.data_offset + d->offset) == sizeof v) {
-                    value = (long long)v;
-                    break;
-                }
-            }
-        }
-        free(descs);
-    }
-    close(fd);
-    return value;
-}
+static long long vcpu_stat(const char *name) { return kvm_vcpu_stat(vcpu_fd, name); }
 
 static long long tsc_offset(int *ok)
 {

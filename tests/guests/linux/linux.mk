@@ -46,7 +46,7 @@ $(LINUX_KERNEL): $(LINUX_BUILD)/pkg/.unpacked
 $(LINUX_MODS)/order: $(LINUX_BUILD)/pkg/.unpacked $(LINUX_DIR)/mkmodules.sh
 	$(LINUX_DIR)/mkmodules.sh $(LINUX_BUILD)/pkg $(LINUX_MODS)
 
-$(LINUX_KVMTEST): $(LINUX_DIR)/kvmtest.c $(LINUX_DIR)/linux.mk
+$(LINUX_KVMTEST): $(LINUX_DIR)/kvmtest.c $(LINUX_DIR)/kvm_stats.h $(LINUX_DIR)/linux.mk
 	@mkdir -p $(dir $@)
 	$(LINUX_HOSTCC) -static -O2 -s -Wall -Wextra -Werror -o $@ $<
 
@@ -117,7 +117,7 @@ LINUX_L2_VMM_ARGS ?= -T 360 -s 10
 # More L1 kernel arguments, e.g. L2BOOT_APPEND=L2_DMESG=1.
 LINUX_L2_APPEND   ?=
 
-$(LINUX_L2BOOT): $(LINUX_DIR)/l2boot.c $(LINUX_DIR)/linux.mk
+$(LINUX_L2BOOT): $(LINUX_DIR)/l2boot.c $(LINUX_DIR)/kvm_stats.h $(LINUX_DIR)/linux.mk
 	@mkdir -p $(dir $@)
 	$(LINUX_HOSTCC) -static -O2 -s -Wall -Wextra -Werror -o $@ $<
 
