@@ -49,6 +49,7 @@
 #include "tests/unit/fake_arch.h"
 #include "tests/unit/fake_vmx.h"
 #include "tests/unit/cpu_models.h"
+#include "tests/unit/vmcs12_fixture.h"
 
 struct vm the_vm;
 
@@ -82,10 +83,6 @@ const struct vmx_caps *nested_vmx_caps(void) { return caps_override ? caps_overr
 #define NONCANONICAL  0x0000800000000000ULL
 #define L1_PAGES      6
 
-#define AR_CODE64 0xa09bU
-#define AR_CODE32 0xc09bU
-#define AR_DATA   0xc093U
-#define AR_TSS    0x8bU
 #define AR_V86    0xf3U
 
 static struct vmx_caps hw;
@@ -130,23 +127,6 @@ static uint64_t raw64(struct input *in)
 
 /* ---- one-time setup: L1's memory, EPT01, vmcs01, vmcs02 ---- */
 
-static void l0_host_state(void)
-{
-    vmcs_write(VMCS_HOST_CR0, 0x80050033);
-    vmcs_write(VMCS_HOST_CR3, 0x105000);
-    vmcs_write(VMCS_HOST_CR4, 0x26a0);
-    vmcs_write(VMCS_HOST_CS_SELECTOR, 0x08);
-    vmcs_write(VMCS_HOST_SS_SELECTOR, 0x10);
-    vmcs_write(VMCS_HOST_TR_SELECTOR, 0x18);
-    vmcs_write(VMCS_HOST_TR_BASE, 0xffffffff80123450ULL);
-    vmcs_write(VMCS_HOST_GDTR_BASE, 0xffffffff80120000ULL);
-    vmcs_write(VMCS_HOST_IDTR_BASE, 0xffffffff80200000ULL);
-    vmcs_write(VMCS_HOST_IA32_EFER, EFER_LME | EFER_LMA | EFER_NXE | EFER_SCE);
-    vmcs_write(VMCS_HOST_IA32_PAT, 0x0007010600070106ULL);
-    vmcs_write(VMCS_HOST_RIP, 0xffffffff80100000ULL);
-    vmcs_write(VMCS_HOST_RSP, 0xffffffff80300000ULL);
-}
-
 static void init_once(void)
 {
     fake_phys_reset();
@@ -176,7 +156,7 @@ static void init_once(void)
     v->vmcs01 = pmm_alloc_page();
     vmcs_region_init(&hw, v->vmcs01, false);
     vmcs_load(v->vmcs01);
-    l0_host_state();
+    fixture_l0_host_state();
     fieldsets_init(true, true);
     v->nested = &nv;
     nv.current = VMCS12_PA;
@@ -206,80 +186,11 @@ static void init_once(void)
 
 /* ---- the starting layouts (valid vmcs12s) ---- */
 
-static uint32_t offered_must1(uint32_t msr)
-{
-    uint64_t x = 0;
-    nested_vmx_msr_read(msr, &x);
-    return (uint32_t)x;
-}
-
 static void baseline64(void)
 {
-    memset(c->field, 0, sizeof(c->field));
+    static const struct vmcs12_fixture_pages pages = {L1_IO_A, L1_IO_B, L1_MSR_BMP, EPTP12};
+    vmcs12_fixture_64(c, &pages);
     c->revision_id = hw.revision_id;
-    V(PIN_BASED_VM_EXEC_CONTROL) = offered_must1(MSR_IA32_VMX_TRUE_PINBASED_CTLS) | PIN_EXTINT_EXITING |
-                                   PIN_NMI_EXITING | PIN_VIRTUAL_NMIS;
-    V(CPU_BASED_VM_EXEC_CONTROL) = offered_must1(MSR_IA32_VMX_TRUE_PROCBASED_CTLS) | PROC_HLT_EXITING |
-                                   PROC_TSC_OFFSETTING | PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS |
-                                   PROC_SECONDARY_CONTROLS;
-    V(SECONDARY_VM_EXEC_CONTROL) = PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_VPID | PROC2_ENABLE_INVPCID;
-    V(VM_EXIT_CONTROLS) = offered_must1(MSR_IA32_VMX_TRUE_EXIT_CTLS) | EXIT_SAVE_DEBUG_CONTROLS |
-                          EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PAT | EXIT_LOAD_PAT |
-                          EXIT_SAVE_EFER | EXIT_LOAD_EFER;
-    V(VM_ENTRY_CONTROLS) = offered_must1(MSR_IA32_VMX_TRUE_ENTRY_CTLS) | ENTRY_LOAD_DEBUG_CONTROLS |
-                           ENTRY_IA32E_MODE_GUEST | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER;
-    V(VPID) = 1;
-    V(EPT_POINTER) = EPTP12;
-    V(IO_BITMAP_A) = L1_IO_A;
-    V(IO_BITMAP_B) = L1_IO_B;
-    V(MSR_BITMAP) = L1_MSR_BMP;
-    V(EXCEPTION_BITMAP) = 1U << VEC_UD;
-    V(CR0_GUEST_HOST_MASK) = CR0_PE | CR0_PG;
-    V(CR4_GUEST_HOST_MASK) = CR4_VMXE;
-    V(CR0_READ_SHADOW) = 0x80050033;
-    V(CR4_READ_SHADOW) = 0x6a0;
-    V(HOST_CR0) = 0x80050033;
-    V(HOST_CR3) = 0x105000;
-    V(HOST_CR4) = 0x26a0;
-    V(HOST_CS_SELECTOR) = 0x08;
-    V(HOST_SS_SELECTOR) = 0x10;
-    V(HOST_DS_SELECTOR) = 0x10;
-    V(HOST_ES_SELECTOR) = 0x10;
-    V(HOST_TR_SELECTOR) = 0x18;
-    V(HOST_GS_BASE) = 0xffff888000000000ULL;
-    V(HOST_TR_BASE) = 0xffffffff81200000ULL;
-    V(HOST_GDTR_BASE) = 0xffffffff81201000ULL;
-    V(HOST_IDTR_BASE) = 0xffffffff81202000ULL;
-    V(HOST_IA32_PAT) = 0x0007040600070406ULL;
-    V(HOST_IA32_EFER) = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
-    V(HOST_RSP) = 0xffffffff81300000ULL;
-    V(HOST_RIP) = 0xffffffff81000000ULL;
-    V(GUEST_CR0) = 0x80050033;
-    V(GUEST_CR3) = 0x400000;
-    V(GUEST_CR4) = 0x26a0;
-    V(GUEST_DR7) = 0x400;
-    V(GUEST_IA32_PAT) = 0x0007040600070406ULL;
-    V(GUEST_IA32_EFER) = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
-    V(GUEST_CS_SELECTOR) = 0x08;
-    V(GUEST_CS_LIMIT) = 0xffffffff;
-    V(GUEST_CS_AR_BYTES) = AR_CODE64;
-    V(GUEST_SS_SELECTOR) = V(GUEST_DS_SELECTOR) = V(GUEST_ES_SELECTOR) = 0x10;
-    V(GUEST_SS_LIMIT) = V(GUEST_DS_LIMIT) = V(GUEST_ES_LIMIT) = 0xffffffff;
-    V(GUEST_SS_AR_BYTES) = V(GUEST_DS_AR_BYTES) = V(GUEST_ES_AR_BYTES) = AR_DATA;
-    V(GUEST_FS_AR_BYTES) = V(GUEST_GS_AR_BYTES) = V(GUEST_LDTR_AR_BYTES) = AR_UNUSABLE;
-    V(GUEST_GS_BASE) = 0xffff888000100000ULL;
-    V(GUEST_TR_SELECTOR) = 0x18;
-    V(GUEST_TR_BASE) = 0xffffffff82000000ULL;
-    V(GUEST_TR_LIMIT) = 0x67;
-    V(GUEST_TR_AR_BYTES) = AR_TSS;
-    V(GUEST_GDTR_BASE) = 0xffffffff82001000ULL;
-    V(GUEST_GDTR_LIMIT) = 0x37;
-    V(GUEST_IDTR_BASE) = 0xffffffff82002000ULL;
-    V(GUEST_IDTR_LIMIT) = 0xfff;
-    V(GUEST_RIP) = 0xffffffff80001000ULL;
-    V(GUEST_RSP) = 0xffffffff80008000ULL;
-    V(GUEST_RFLAGS) = RFLAGS_FIXED1;
-    V(VMCS_LINK_POINTER) = VMCS_LINK_NONE;
 }
 
 static void guest32_pae(bool ept12)
@@ -367,7 +278,7 @@ static uint64_t plausible(unsigned i, unsigned k)
     uint32_t enc = vmcs12_fields[i].encoding;
     uint64_t cur = c->field[i];
     static const uint64_t sel[] = {0, 0x8, 0x10, 0x13, 0x18, 0x1c, 0x2b, 0x33, 0xf000, 0x1000};
-    static const uint64_t ar[] = {AR_CODE64, AR_CODE32, AR_DATA, AR_UNUSABLE, AR_TSS, 0x83, 0x82, AR_V86,
+    static const uint64_t ar[] = {AR_CODE64, AR_CODE32, AR_DATA, AR_UNUSABLE, AR_TSS64, 0x83, 0x82, AR_V86,
                                   0x93, 0x9b, 0xc0f3, 0xa0fb, 0x809b, AR_UNUSABLE | AR_DATA, 0xc097};
     static const uint64_t limit[] = {0xffff, 0xffffffff, 0x67, 0xfffff, 0, 0xfff};
     static const uint64_t base[] = {0, 0x10000, 0xf0000, NONCANONICAL, 0xffffffff80000000ULL, 1ULL << 32,

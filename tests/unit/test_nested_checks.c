@@ -38,6 +38,7 @@
 #include "arch/x86/vmx_bits.h"
 #include "tests/unit/fake_arch.h"
 #include "tests/unit/cpu_models.h"
+#include "tests/unit/vmcs12_fixture.h"
 
 /* L1's RAM in fake memory, and where L1 put things. */
 #define L1_RAM_BASE   0x100000ULL
@@ -53,11 +54,7 @@
 #define NONCANONICAL  0x0000800000000000ULL
 #define HIGH32        (1ULL << 32)
 
-/* Access rights (SDM 25.4.1 / Table 25-2). */
-#define AR_CODE64 (AR_G | AR_L | AR_P | AR_S | SEG_TYPE_CODE | SEG_TYPE_READABLE | SEG_TYPE_ACCESSED) /* 0xa09b */
-#define AR_CODE32 (AR_G | AR_DB | AR_P | AR_S | SEG_TYPE_CODE | SEG_TYPE_READABLE | SEG_TYPE_ACCESSED)
-#define AR_DATA   (AR_G | AR_DB | AR_P | AR_S | SEG_TYPE_WRITABLE | SEG_TYPE_ACCESSED) /* 0xc093 */
-#define AR_TSS64  (AR_P | SEG_TYPE_TSS_BUSY_32) /* 0x8b */
+/* More access rights (SDM 25.4.1 / Table 25-2; the common ones are in the fixture). */
 #define AR_LDT    (AR_P | SEG_TYPE_LDT)
 #define DPL(n)    ((uint32_t)(n) << AR_DPL_SHIFT)
 
@@ -79,101 +76,12 @@ static uint32_t read32(uint64_t pa) { return *(const uint32_t *)phys_to_virt(pa)
 
 #define V(name) VMCS12(c, name)
 
-static uint32_t offered_must1(uint32_t msr)
-{
-    uint64_t v;
-    assert_true(nested_vmx_msr_read(msr, &v));
-    return (uint32_t)v;
-}
-
 /* The baseline: what an L1 hypervisor writes for a 64-bit guest. */
 static void baseline(struct vmcs12 *c)
 {
+    static const struct vmcs12_fixture_pages pages = {IO_A_PA, IO_B_PA, MSR_BITMAP_PA, EPTP12};
     memset(c, 0, sizeof(*c));
-    c->revision_id = nested_vmx_caps()->revision_id;
-    /* Controls: the offered must-be-1 bits (TRUE MSRs) plus what L1 wants. */
-    V(PIN_BASED_VM_EXEC_CONTROL) = offered_must1(MSR_IA32_VMX_TRUE_PINBASED_CTLS) | PIN_EXTINT_EXITING |
-                                   PIN_NMI_EXITING | PIN_VIRTUAL_NMIS;
-    V(CPU_BASED_VM_EXEC_CONTROL) = offered_must1(MSR_IA32_VMX_TRUE_PROCBASED_CTLS) | PROC_HLT_EXITING |
-                                   PROC_TSC_OFFSETTING | PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS |
-                                   PROC_SECONDARY_CONTROLS;
-    V(SECONDARY_VM_EXEC_CONTROL) = PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_VPID | PROC2_ENABLE_INVPCID;
-    V(VM_EXIT_CONTROLS) = offered_must1(MSR_IA32_VMX_TRUE_EXIT_CTLS) | EXIT_SAVE_DEBUG_CONTROLS |
-                          EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PAT | EXIT_LOAD_PAT |
-                          EXIT_SAVE_EFER | EXIT_LOAD_EFER;
-    V(VM_ENTRY_CONTROLS) = offered_must1(MSR_IA32_VMX_TRUE_ENTRY_CTLS) | ENTRY_LOAD_DEBUG_CONTROLS |
-                           ENTRY_IA32E_MODE_GUEST | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER;
-    V(VPID) = 1;
-    V(EPT_POINTER) = EPTP12;
-    V(IO_BITMAP_A) = IO_A_PA;
-    V(IO_BITMAP_B) = IO_B_PA;
-    V(MSR_BITMAP) = MSR_BITMAP_PA;
-    V(EXCEPTION_BITMAP) = 1U << VEC_UD;
-    V(CR0_GUEST_HOST_MASK) = CR0_PE | CR0_PG | CR0_NE;
-    V(CR4_GUEST_HOST_MASK) = CR4_VMXE;
-    V(CR0_READ_SHADOW) = 0x80050033;
-    V(CR4_READ_SHADOW) = 0x6a0;
-    V(TSC_OFFSET) = (uint64_t)-1000;
-    /* Host state: L1 itself, in 64-bit mode. */
-    V(HOST_CR0) = 0x80050033; /* PG AM WP NE ET MP PE */
-    V(HOST_CR3) = 0x105000;
-    V(HOST_CR4) = CR4_VMXE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-    V(HOST_CS_SELECTOR) = 0x08;
-    V(HOST_SS_SELECTOR) = 0x10;
-    V(HOST_DS_SELECTOR) = 0x10;
-    V(HOST_ES_SELECTOR) = 0x10;
-    V(HOST_FS_SELECTOR) = 0;
-    V(HOST_GS_SELECTOR) = 0;
-    V(HOST_TR_SELECTOR) = 0x18;
-    V(HOST_FS_BASE) = 0;
-    V(HOST_GS_BASE) = 0xffff888000000000ULL;
-    V(HOST_TR_BASE) = 0xffffffff81200000ULL;
-    V(HOST_GDTR_BASE) = 0xffffffff81201000ULL;
-    V(HOST_IDTR_BASE) = 0xffffffff81202000ULL;
-    V(HOST_IA32_SYSENTER_ESP) = 0;
-    V(HOST_IA32_SYSENTER_EIP) = 0;
-    V(HOST_IA32_PAT) = 0x0007040600070406ULL;
-    V(HOST_IA32_EFER) = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
-    V(HOST_RSP) = 0xffffffff81300000ULL;
-    V(HOST_RIP) = 0xffffffff81000000ULL;
-    /* Guest state: a 64-bit L2 at CPL 0. */
-    V(GUEST_CR0) = 0x80050033;
-    V(GUEST_CR3) = 0x400000;
-    V(GUEST_CR4) = CR4_VMXE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-    V(GUEST_DR7) = 0x400;
-    V(GUEST_IA32_DEBUGCTL) = 0;
-    V(GUEST_IA32_PAT) = 0x0007040600070406ULL;
-    V(GUEST_IA32_EFER) = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
-    V(GUEST_CS_SELECTOR) = 0x08;
-    V(GUEST_CS_LIMIT) = 0xffffffff;
-    V(GUEST_CS_AR_BYTES) = AR_CODE64;
-    V(GUEST_SS_SELECTOR) = 0x10;
-    V(GUEST_SS_LIMIT) = 0xffffffff;
-    V(GUEST_SS_AR_BYTES) = AR_DATA;
-    V(GUEST_DS_SELECTOR) = 0x10;
-    V(GUEST_DS_LIMIT) = 0xffffffff;
-    V(GUEST_DS_AR_BYTES) = AR_DATA;
-    V(GUEST_ES_SELECTOR) = 0x10;
-    V(GUEST_ES_LIMIT) = 0xffffffff;
-    V(GUEST_ES_AR_BYTES) = AR_DATA;
-    V(GUEST_FS_AR_BYTES) = AR_UNUSABLE;
-    V(GUEST_FS_BASE) = 0x7f0000001000ULL;
-    V(GUEST_GS_AR_BYTES) = AR_UNUSABLE;
-    V(GUEST_GS_BASE) = 0xffff888000100000ULL;
-    V(GUEST_LDTR_AR_BYTES) = AR_UNUSABLE;
-    V(GUEST_TR_SELECTOR) = 0x18;
-    V(GUEST_TR_BASE) = 0xffffffff82000000ULL;
-    V(GUEST_TR_LIMIT) = 0x67;
-    V(GUEST_TR_AR_BYTES) = AR_TSS64;
-    V(GUEST_GDTR_BASE) = 0xffffffff82001000ULL;
-    V(GUEST_GDTR_LIMIT) = 0x37;
-    V(GUEST_IDTR_BASE) = 0xffffffff82002000ULL;
-    V(GUEST_IDTR_LIMIT) = 0xfff;
-    V(GUEST_RIP) = 0xffffffff80001000ULL;
-    V(GUEST_RSP) = 0xffffffff80008000ULL;
-    V(GUEST_RFLAGS) = RFLAGS_FIXED1;
-    V(GUEST_ACTIVITY_STATE) = ACTIVITY_ACTIVE;
-    V(VMCS_LINK_POINTER) = VMCS_LINK_NONE;
+    vmcs12_fixture_64(c, &pages);
 }
 
 static int setup(void **state)

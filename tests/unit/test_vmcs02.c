@@ -38,6 +38,7 @@
 #include "tests/unit/fake_arch.h"
 #include "tests/unit/fake_vmx.h"
 #include "tests/unit/cpu_models.h"
+#include "tests/unit/vmcs12_fixture.h"
 
 struct vm the_vm;
 void vm_stop(enum power_status status, const char *why)
@@ -75,24 +76,6 @@ static uint64_t page(void)
     return pa;
 }
 
-/* L0's host state in vmcs01 (copied into vmcs02 by vmcs02_create). */
-static void l0_host_state(void)
-{
-    vmcs_write(VMCS_HOST_CR0, 0x80050033);
-    vmcs_write(VMCS_HOST_CR3, 0x105000);
-    vmcs_write(VMCS_HOST_CR4, 0x26a0);
-    vmcs_write(VMCS_HOST_CS_SELECTOR, 0x08);
-    vmcs_write(VMCS_HOST_SS_SELECTOR, 0x10);
-    vmcs_write(VMCS_HOST_TR_SELECTOR, 0x18);
-    vmcs_write(VMCS_HOST_TR_BASE, 0xffffffff80123450ULL);
-    vmcs_write(VMCS_HOST_GDTR_BASE, 0xffffffff80120000ULL);
-    vmcs_write(VMCS_HOST_IDTR_BASE, 0xffffffff80200000ULL);
-    vmcs_write(VMCS_HOST_IA32_EFER, EFER_LME | EFER_LMA | EFER_NXE | EFER_SCE);
-    vmcs_write(VMCS_HOST_IA32_PAT, 0x0007010600070106ULL);
-    vmcs_write(VMCS_HOST_RIP, 0xffffffff80100000ULL);
-    vmcs_write(VMCS_HOST_RSP, 0xffffffff80300000ULL);
-}
-
 static int setup(void **state)
 {
     (void)state;
@@ -125,7 +108,7 @@ static int setup(void **state)
     v->vmcs01 = page();
     assert_true(vmcs_region_init(&caps, v->vmcs01, false));
     assert_true(vmcs_load(v->vmcs01));
-    l0_host_state();
+    fixture_l0_host_state();
     /* Nested state. */
     fieldsets_init(true, true);
     v->nested = &nv;
