@@ -187,20 +187,30 @@ static void handle_vmxoff(struct vcpu *v)
     nested_vmsucceed(v);
 }
 
+/* The VMCS pointer of VMCLEAR/VMPTRLD (SDM 31.3): the instruction's own
+ * VMfail numbers for a bad address and for the VMXON pointer. False once
+ * the fault or VMfail is delivered. */
+static bool vmcs_pointer_operand(struct vcpu *v, uint32_t err_address, uint32_t err_vmxon, uint64_t *pa)
+{
+    if (!nested_vmx_insn_allowed(v) || !read_pointer_operand(v, pa))
+        return false;
+    if (!region_address_valid(*pa)) {
+        nested_vmfail(v, err_address);
+        return false;
+    }
+    if (*pa == nested_of(v)->vmxon_ptr) {
+        nested_vmfail(v, err_vmxon);
+        return false;
+    }
+    return true;
+}
+
 static void handle_vmclear(struct vcpu *v)
 {
     struct nested_vmx *n = nested_of(v);
     uint64_t pa;
-    if (!nested_vmx_insn_allowed(v) || !read_pointer_operand(v, &pa))
+    if (!vmcs_pointer_operand(v, VMXERR_VMCLEAR_INVALID_ADDRESS, VMXERR_VMCLEAR_VMXON_POINTER, &pa))
         return;
-    if (!region_address_valid(pa)) {
-        nested_vmfail(v, VMXERR_VMCLEAR_INVALID_ADDRESS);
-        return;
-    }
-    if (pa == n->vmxon_ptr) {
-        nested_vmfail(v, VMXERR_VMCLEAR_VMXON_POINTER);
-        return;
-    }
     if (pa == n->current)
         drop_current(n);
     /* The region's launch state becomes clear; its data stays. */
@@ -217,16 +227,8 @@ static void handle_vmptrld(struct vcpu *v)
 {
     struct nested_vmx *n = nested_of(v);
     uint64_t pa;
-    if (!nested_vmx_insn_allowed(v) || !read_pointer_operand(v, &pa))
+    if (!vmcs_pointer_operand(v, VMXERR_VMPTRLD_INVALID_ADDRESS, VMXERR_VMPTRLD_VMXON_POINTER, &pa))
         return;
-    if (!region_address_valid(pa)) {
-        nested_vmfail(v, VMXERR_VMPTRLD_INVALID_ADDRESS);
-        return;
-    }
-    if (pa == n->vmxon_ptr) {
-        nested_vmfail(v, VMXERR_VMPTRLD_VMXON_POINTER);
-        return;
-    }
     /* L1 is not offered VMCS shadowing, so bit 31 must be clear too. */
     if (region(pa)->revision_id != nested_vmx_caps()->revision_id) {
         nested_vmfail(v, VMXERR_VMPTRLD_INCORRECT_REVISION);
