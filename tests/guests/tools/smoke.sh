@@ -42,29 +42,8 @@ run_one() {
         echo "FAIL guests-smoke/$name: could not build the ISO"
         return 1
     fi
-    # As tests/integration/bochs-run.sh, plus ignore_bad_msrs=0: unknown MSRs
-    # #GP as on hardware instead of reading 0.
-    cat > "$dir/bochsrc" <<RC
-megs: 256
-cpu: model=$model, count=1, ips=4000000, reset_on_triple_fault=0, ignore_bad_msrs=0
-clock: sync=none, time0=946684800
-romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
-vgaromimage: file=/usr/share/vgabios/vgabios.bin
-ata0-master: type=cdrom, path="$dir/boot.iso", status=inserted
-boot: cdrom
-com1: enabled=1, mode=file, dev="$dir/serial.log"
-port_e9_hack: enabled=1
-display_library: rfb, options="timeout=0"
-panic: action=fatal
-error: action=report
-log: "$dir/bochs.log"
-speaker: enabled=0
-mouse: enabled=0
-RC
-    echo continue > "$dir/debugger.rc"
     local start=$SECONDS
-    timeout --kill-after=5 60 bochs -q -f "$dir/bochsrc" -rc "$dir/debugger.rc" \
-        < /dev/null > "$dir/stdout.log" 2>&1
+    "$here/../../integration/bochs-run.sh" "$dir" "$dir/boot.iso" "$model" 60 256
     local status=$?
     local log
     log=$(tr -d '\r' < "$dir/serial.log" 2>/dev/null)
