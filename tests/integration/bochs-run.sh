@@ -1,32 +1,41 @@
 #!/bin/bash
 # Boots an ISO in Bochs 2.7, headless, and captures the serial log.
 # usage: bochs-run.sh DIR ISO MODEL TIMEOUT_SECONDS [MEGS]
-# Leaves DIR/serial.log, DIR/bochs.log, DIR/stdout.log. Exit status: 0 when
-# Bochs ended by itself (it always reports 1; that is ignored), 124 on timeout.
+# Environment: BOCHS_IPS (4000000), BOCHS_IGNORE_BAD_MSRS (0), BOCHS_CPUS (1),
+# BOCHS_DEBUGGER_RC (debugger commands; default "continue"), BOCHS_EXTRA_RC
+# (one more bochsrc line).
+# Leaves DIR/bochsrc, serial.log, bochs.log, stdout.log. Exit status: 0 when
+# Bochs ended by itself (it always reports 1; that is ignored), 124 on
+# timeout, 3 when Bochs died before the guest wrote anything to the serial
+# port: then DIR/bochs-died.txt holds Bochs's last words, which are printed.
 set -uo pipefail
 dir=$1 iso=$2 model=$3 limit=$4 megs=${5:-256}
+here=$(dirname "$0")
 mkdir -p "$dir"
-rm -f "$dir/serial.log" "$dir/bochs.log"
-cat > "$dir/bochsrc" <<RC
-megs: $megs
-cpu: model=$model, count=1, ips=${BOCHS_IPS:-4000000}, reset_on_triple_fault=0, ignore_bad_msrs=${BOCHS_IGNORE_BAD_MSRS:-0}
-clock: sync=none, time0=946684800
-romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
-vgaromimage: file=/usr/share/vgabios/vgabios.bin
-ata0-master: type=cdrom, path="$iso", status=inserted
-boot: cdrom
-com1: enabled=1, mode=file, dev="$dir/serial.log"
-port_e9_hack: enabled=1
-display_library: rfb, options="timeout=0"
-panic: action=fatal
-error: action=report
-log: "$dir/bochs.log"
-speaker: enabled=0
-mouse: enabled=0
-RC
-echo continue > "$dir/debugger.rc"
+rm -f "$dir/serial.log" "$dir/bochs.log" "$dir/bochs-died.txt"
+extra=()
+[ -n "${BOCHS_EXTRA_RC:-}" ] && extra=("extra=$BOCHS_EXTRA_RC")
+"$here/bochsrc.sh" "$dir/bochsrc" media="$iso" serial="$dir/serial.log" log="$dir/bochs.log" \
+    model="$model" megs="$megs" cpus="${BOCHS_CPUS:-1}" ips="${BOCHS_IPS:-4000000}" \
+    bad_msrs="${BOCHS_IGNORE_BAD_MSRS:-0}" "${extra[@]}" || exit 2
+printf '%s\n' "${BOCHS_DEBUGGER_RC:-continue}" > "$dir/debugger.rc"
+# Bochs 2.7's RFB display binds the first free port from 5900 up, but two
+# instances starting together can both bind one port; the loser's listen()
+# fails and it never retries on a fresh socket (">>PANIC<< RFB could not
+# bind any port"). So starts are serialized until RFB listens.
+exec 9> "${TMPDIR:-/tmp}/nestvisor-bochs-rfb.lock"
+flock 9
 timeout --kill-after=5 "$limit" bochs -q -f "$dir/bochsrc" -rc "$dir/debugger.rc" \
-    < /dev/null > "$dir/stdout.log" 2>&1
+    < /dev/null > "$dir/stdout.log" 2>&1 9>&- &
+pid=$!
+for _ in $(seq 200); do
+    grep -qE 'RFB.*(listening for connections|PANIC)' "$dir/bochs.log" 2>/dev/null && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.05
+done
+exec 9>&-
+wait $pid
 status=$?
 [ $status -eq 124 ] && exit 124
+"$here/bochs-died.sh" "$dir" && exit 3
 exit 0

@@ -37,11 +37,16 @@ run_one() {
         local status=$?
         local log=$dir/serial.log
         touch "$log"
+        if [ $status -eq 3 ]; then
+            result=FAIL
+            detail="Bochs died before the guest printed anything: $(tail -n 1 "$dir/bochs-died.txt" | sed 's/^ *//')"
+        fi
         # Expected markers must appear in this order.
         local rest
         rest=$(tr -d '\r' < "$log")
         IFS=';' read -ra marks <<< "$expect"
         for mk in "${marks[@]}"; do
+            [ -n "$result" ] && break
             mk=$(trim "$mk")
             [ -z "$mk" ] && continue
             case "$rest" in
@@ -67,6 +72,7 @@ run_one() {
     fi
     echo "$result bochs/$name ($model) $detail" | tee -a "$results"
     if [ "$result" = FAIL ]; then
+        cat "$dir/bochs-died.txt" 2>/dev/null
         echo "---- last lines of $dir/serial.log ----"
         tail -n 25 "$dir/serial.log" 2>/dev/null | tr -d '\r'
         echo "---- bochs.log errors ----"

@@ -14,6 +14,7 @@ $(BUILD)/nestvisor.iso: $(KERNEL) $(RUN_L1) tests/integration/mkiso.sh
 iso: $(BUILD)/nestvisor.iso
 
 test-bochs: $(KERNEL) guests
+	@tests/integration/rig-selftest.sh $(BUILD) || true
 	@tests/integration/bochs-scenarios.sh $(BUILD) tests/integration/bochs.scenarios "$(SCENARIOS)"
 
 # Boots the default ISO in Bochs and shows the serial log live.

@@ -41,36 +41,17 @@ grub-mkrescue -d /usr/lib/grub/i386-pc --install-modules="linux normal iso9660 b
     { echo "bochs-direct: grub-mkrescue failed" >&2; exit 1; }
 mv "$iso.tmp" "$iso"
 
-rm -f "$out/serial.log" "$out/bochs.log" "$out/summary.txt"
+rm -f "$out/summary.txt"
 # ignore_bad_msrs=1 (Bochs's default): Linux's decompressor reads
 # IA32_MISC_ENABLE (0x1a0), which Bochs does not implement; with 0 that #GP
 # is a triple fault before the kernel prints anything.
-cat > "$out/bochsrc" <<RC
-megs: $megs
-cpu: model=$model, count=1, ips=$ips, reset_on_triple_fault=0, ignore_bad_msrs=1
-clock: sync=none, time0=946684800
-romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
-vgaromimage: file=/usr/share/vgabios/vgabios.bin
-ata0-master: type=cdrom, path="$iso", status=inserted
-boot: cdrom
-com1: enabled=1, mode=file, dev="$out/serial.log"
-port_e9_hack: enabled=1
-display_library: rfb, options="timeout=0"
-panic: action=fatal
-error: action=report
-log: "$out/bochs.log"
-speaker: enabled=0
-mouse: enabled=0
-sound: driver=dummy
-RC
 # The debugger stops twice at physical 0x1000000: GRUB's jump to the
 # kernel's 32-bit entry (the decompressor, loaded at the kernel's preferred
 # address) and the decompressed kernel's startup_64, which lands there too
 # (nokaslr). Each stop prints "Next at t=<ticks>"; then the breakpoint goes.
-printf 'lb 0x1000000\nc\nc\nd 1\nc\n' > "$out/debugger.rc"
 start=$(date +%s.%N)
-timeout --kill-after=5 "$limit" bochs -q -f "$out/bochsrc" -rc "$out/debugger.rc" \
-    < /dev/null > "$out/stdout.log" 2>&1
+BOCHS_IGNORE_BAD_MSRS=1 BOCHS_IPS=$ips BOCHS_DEBUGGER_RC=$'lb 0x1000000\nc\nc\nd 1\nc' \
+    "$here/../../integration/bochs-run.sh" "$out" "$iso" "$model" "$limit" "$megs"
 status=$?
 end=$(date +%s.%N)
 

@@ -3,6 +3,11 @@
 # helpers that turn a check into a "PASS|FAIL <prefix><name>" line.
 # The caller sets prefix and log first; status ends up 1 if a check failed.
 status=0
+died="$(dirname "$log")/bochs-died.txt"
+if [ -f "$died" ]; then
+    echo "FAIL ${prefix}bochs: $(paste -sd' ' "$died")"
+    exit 1
+fi
 [ -f "$log" ] || { echo "FAIL ${prefix}log: no $log"; exit 1; }
 # The console may use CRLF.
 text=$(tr -d '\r' < "$log")
