@@ -19,6 +19,12 @@ static uint64_t *table_of(uint64_t entry) { return phys_to_virt(entry & EPT_ADDR
 static bool present(uint64_t entry) { return entry & EPT_RWX; }
 static bool is_leaf(uint64_t entry, unsigned level) { return level == 1 || (entry & EPT_LARGE); }
 
+static bool is_sink_table(const struct ept *e, uint64_t pa)
+{
+    const struct ept_sink *s = e->sink;
+    return s && (pa == s->table[1] || pa == s->table[2] || pa == s->table[3]);
+}
+
 bool ept_init(struct ept *e, unsigned max_level)
 {
     if (max_level < 1 || max_level > 3)
@@ -40,14 +46,17 @@ bool ept_init(struct ept *e, unsigned max_level)
  * existing large page into 512 pages of the next size down. */
 static uint64_t *ensure_table(struct ept *e, uint64_t *entry, unsigned level)
 {
-    if (present(*entry) && !(*entry & EPT_LARGE))
+    bool shared = present(*entry) && !(*entry & EPT_LARGE) && is_sink_table(e, *entry & EPT_ADDR_MASK);
+    if (present(*entry) && !(*entry & EPT_LARGE) && !shared)
         return table_of(*entry);
     uint64_t pa = e->alloc_table(e->ctx);
     if (!pa)
         return 0;
     e->table_pages++;
     uint64_t *t = phys_to_virt(pa);
-    if (present(*entry)) { /* split, keeping attributes (SDM 29.3.2) */
+    if (shared) { /* a private copy of the sink's table, changed from here on */
+        memcpy(t, table_of(*entry), EPT_ENTRIES * sizeof(*t));
+    } else if (present(*entry)) { /* split, keeping attributes (SDM 29.3.2) */
         uint64_t attrs = *entry & ~EPT_ADDR_MASK & ~(level - 1 == 1 ? EPT_LARGE : 0);
         uint64_t base = *entry & EPT_ADDR_MASK;
         for (unsigned i = 0; i < EPT_ENTRIES; i++)
@@ -93,6 +102,8 @@ bool ept_map(struct ept *e, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t 
 
 static void free_subtree(struct ept *e, uint64_t table_pa, unsigned level)
 {
+    if (is_sink_table(e, table_pa))
+        return;
     uint64_t *t = phys_to_virt(table_pa);
     if (level > 1) {
         for (unsigned i = 0; i < EPT_ENTRIES; i++)
@@ -154,6 +165,57 @@ uint64_t *ept_lookup(const struct ept *e, uint64_t gpa, unsigned *level)
         t = table_of(*entry);
     }
     return 0;
+}
+
+bool ept_sink_init(struct ept_sink *s, uint64_t page, uint64_t leaf_flags)
+{
+    s->page = page;
+    s->leaf_flags = leaf_flags;
+    s->table[0] = 0;
+    for (unsigned l = 1; l < EPT_LEVELS; l++) {
+        s->table[l] = pmm_alloc_page();
+        if (!s->table[l])
+            return false;
+        uint64_t *t = phys_to_virt(s->table[l]);
+        uint64_t entry = l == 1 ? page | leaf_flags : s->table[l - 1] | EPT_RWX;
+        for (unsigned i = 0; i < EPT_ENTRIES; i++)
+            t[i] = entry;
+    }
+    return true;
+}
+
+/* The entry at `level` for gpa leads to the sink: a 4 KiB leaf at level 1,
+ * else the sink's table one level down. */
+static bool map_sink_one(struct ept *e, uint64_t gpa, unsigned level, const struct ept_sink *s)
+{
+    uint64_t *t = phys_to_virt(e->root);
+    for (unsigned l = EPT_LEVELS; l > level; l--) {
+        t = ensure_table(e, &t[EPT_INDEX(gpa, l)], l);
+        if (!t)
+            return false;
+    }
+    uint64_t *entry = &t[EPT_INDEX(gpa, level)];
+    if (present(*entry) && !is_leaf(*entry, level))
+        free_subtree(e, *entry & EPT_ADDR_MASK, level - 1);
+    *entry = level == 1 ? s->page | s->leaf_flags : s->table[level - 1] | EPT_RWX;
+    return true;
+}
+
+bool ept_map_sink(struct ept *e, uint64_t gpa, uint64_t size, const struct ept_sink *s)
+{
+    if ((gpa | size) & (EPT_LEVEL_SIZE(1) - 1))
+        return false;
+    e->sink = s;
+    while (size) {
+        unsigned level = EPT_LEVELS;
+        while (level > 1 && ((gpa & (EPT_LEVEL_SIZE(level) - 1)) || size < EPT_LEVEL_SIZE(level)))
+            level--;
+        if (!map_sink_one(e, gpa, level, s))
+            return false;
+        gpa += EPT_LEVEL_SIZE(level);
+        size -= EPT_LEVEL_SIZE(level);
+    }
+    return true;
 }
 
 void ept_destroy(struct ept *e)

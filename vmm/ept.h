@@ -36,14 +36,28 @@
 #define EPT_LEVEL_SIZE(l)  (1ULL << EPT_LEVEL_SHIFT(l))
 #define EPT_INDEX(gpa, l)  ((unsigned)(((gpa) >> EPT_LEVEL_SHIFT(l)) & 511))
 
+/* A sink: one page that stands in for every page of a range (nestvisor's
+ * own memory and everything beyond EPT01's reach, under hidden=discard).
+ * table[l] (l = 1..3) is a level-l table all of whose entries lead to the
+ * page, so that one entry at level l + 1 sinks 512 pages, 1 GiB or 512 GiB
+ * at once and a sink of any size costs these three tables. The tables are
+ * shared: the EPT code copies one before changing anything below it and
+ * never frees them. */
+struct ept_sink {
+    uint64_t page;
+    uint64_t leaf_flags;             /* permissions and memory type of the 4 KiB leaves */
+    uint64_t table[EPT_LEVELS];      /* [1..3]; [0] unused */
+};
+
 struct ept {
     uint64_t root;       /* physical address of the PML4 */
     unsigned max_level;  /* largest leaf level allowed: 1, 2 or 3 */
-    uint64_t table_pages;
+    uint64_t table_pages; /* tables this EPT owns (not the sink's) */
     /* Table pages come from here (the pmm by default). */
     uint64_t (*alloc_table)(void *ctx);
     void (*free_table)(void *ctx, uint64_t pa);
     void *ctx;
+    const struct ept_sink *sink; /* shared tables this EPT may point into, or 0 */
 };
 
 /* max_level 1-3; false if it is not or the root cannot be allocated. */
@@ -57,7 +71,14 @@ bool ept_map(struct ept *e, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t 
 bool ept_unmap(struct ept *e, uint64_t gpa, uint64_t size);
 /* The leaf entry mapping gpa and its level, or 0 if not present. */
 uint64_t *ept_lookup(const struct ept *e, uint64_t gpa, unsigned *level);
-/* Frees every table page. */
+/* Builds a sink's tables for `page` (from the pmm). False if out of memory. */
+bool ept_sink_init(struct ept_sink *s, uint64_t page, uint64_t leaf_flags);
+/* Maps every page of [gpa, gpa+size) to the sink page, replacing what was
+ * there: whole aligned 2 MiB / 1 GiB / 512 GiB slots by one entry into the
+ * sink's shared tables. Sets e->sink. Whole 4 KiB pages; false if table
+ * memory ran out. */
+bool ept_map_sink(struct ept *e, uint64_t gpa, uint64_t size, const struct ept_sink *s);
+/* Frees every table page (the sink's shared tables are not this EPT's). */
 void ept_destroy(struct ept *e);
 uint64_t ept_eptp(const struct ept *e, bool ad);
 

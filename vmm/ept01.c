@@ -70,8 +70,14 @@ static enum mem_class segment_at(const struct memmap *m, uint64_t addr, uint64_t
     return CLASS_DEVICE;
 }
 
+/* Hidden pages: onto the sink, or left out. */
+static bool map_hidden(struct ept *e, uint64_t a, uint64_t b, const struct ept_sink *sink)
+{
+    return sink ? ept_map_sink(e, a, b - a, sink) : ept_unmap(e, a, b - a);
+}
+
 bool ept01_build(struct ept *e, const struct memmap *host, const struct mtrr_state *mtrr,
-                 uint64_t map_end)
+                 uint64_t map_end, const struct ept_sink *sink)
 {
     uint64_t cur = 0;
     while (cur < map_end) {
@@ -88,7 +94,7 @@ bool ept01_build(struct ept *e, const struct memmap *host, const struct mtrr_sta
          * reserves its EBDA from 0x9fc00): a run that ends inside a page
          * takes the rest of it. */
         end = (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-        if (c != CLASS_HIDDEN && !map_class(e, mtrr, c, cur, end))
+        if (c == CLASS_HIDDEN ? !map_hidden(e, cur, end, sink) : !map_class(e, mtrr, c, cur, end))
             return false;
         cur = end;
     }
@@ -96,8 +102,10 @@ bool ept01_build(struct ept *e, const struct memmap *host, const struct mtrr_sta
      * into it (nestvisor's own ranges are page-aligned; this is the guard). */
     for (unsigned i = 0; i < host->count; i++) {
         const struct mem_range *r = &host->r[i];
+        uint64_t first = r->base & ~(PAGE_SIZE - 1);
+        uint64_t end = (r->base + r->size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
         if (class_of(r->type) == CLASS_HIDDEN && ((r->base | r->size) & (PAGE_SIZE - 1)) &&
-            r->base < map_end && !ept_unmap(e, r->base, r->size))
+            r->base < map_end && !map_hidden(e, first, end, sink))
             return false;
     }
     return true;

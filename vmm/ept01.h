@@ -9,9 +9,11 @@
 #include "vmm/memmap.h"
 #include "vmm/mtrr.h"
 
-/* Builds e (already ept_init'ed) over [0, map_end). */
+/* Builds e (already ept_init'ed) over [0, map_end): RAM and devices
+ * identity-mapped, nestvisor's own memory onto the sink (hidden=discard)
+ * or not at all (sink 0: hidden=stop). */
 bool ept01_build(struct ept *e, const struct memmap *host, const struct mtrr_state *mtrr,
-                 uint64_t map_end);
+                 uint64_t map_end, const struct ept_sink *sink);
 /* What L1's memory map says: the host map with nestvisor's ranges
  * reported as reserved. */
 void ept01_l1_memmap(const struct memmap *host, struct memmap *out);

@@ -16,18 +16,7 @@
 
 static void unexpected_exit(struct vcpu *v);
 
-/* L1's exception bitmap is empty except while L0 single-steps an access
- * to a hidden page (vmm/memfault.c). */
-static void handle_exception(struct vcpu *v)
-{
-    uint32_t info = vmcs_read32(VMCS_VM_EXIT_INTR_INFO);
-    if ((info & INTR_INFO_VECTOR_MASK) == VEC_DB && memfault_step_done(v))
-        return;
-    unexpected_exit(v);
-}
-
 static exit_handler_fn handlers[EXIT_REASON_COUNT] = {
-    [EXIT_REASON_EXCEPTION_NMI] = handle_exception,
     [EXIT_REASON_TRIPLE_FAULT] = handle_triple_fault,
     [EXIT_REASON_INIT_SIGNAL] = handle_init_signal,
     [EXIT_REASON_CPUID] = handle_cpuid,

@@ -52,6 +52,23 @@ static int64_t hc_exit_stats(struct vcpu *v)
     return NV_OK;
 }
 
+/* The index-th range of the host map that is nestvisor's. */
+static int64_t hc_l0_memory(struct guest_regs *r)
+{
+    const struct memmap *m = &the_vm.host->map;
+    uint64_t n = 0;
+    for (unsigned i = 0; i < m->count; i++) {
+        if (m->r[i].type != MEM_HV && m->r[i].type != MEM_IMAGE)
+            continue;
+        if (n++ == r->rbx) {
+            r->rbx = m->r[i].base;
+            r->rcx = m->r[i].size;
+            return NV_OK;
+        }
+    }
+    return NV_EINVAL;
+}
+
 void handle_vmcall(struct vcpu *v)
 {
     struct guest_regs *r = &v->regs;
@@ -84,6 +101,14 @@ void handle_vmcall(struct vcpu *v)
         }
         r->rbx = ept02_table_pages(r->rbx);
         r->rcx = ept02_stats.fills;
+        status = NV_OK;
+        break;
+    case NV_HC_L0_MEMORY:
+        status = hc_l0_memory(r);
+        break;
+    case NV_HC_CANARY:
+        r->rbx = the_vm.canary_page;
+        r->rcx = vm_canary_check(&the_vm) < 0;
         status = NV_OK;
         break;
     case NV_HC_STATS_RESET:

@@ -13,6 +13,8 @@
 #define NV_HC_POWER_OFF     3 /* RBX = status: 0 success, else failure; does not return */
 #define NV_HC_STATS_RESET   4 /* zero all exit counters */
 #define NV_HC_SHADOW_STATS  5 /* RBX = EPTP12 or 0 for all -> RBX = shadow EPT table pages, RCX = fills */
+#define NV_HC_L0_MEMORY     6 /* RBX = index -> RBX = base, RCX = size of nestvisor's index-th memory range */
+#define NV_HC_CANARY        7 /* -> RBX = physical address of L0's canary page, RCX = 1 if it is intact */
 
 #define NV_ABI_VERSION 1
 #define NV_CONSOLE_MAX 4096

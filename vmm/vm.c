@@ -20,10 +20,19 @@
 #include "lib/string.h"
 
 #define EPT01_1G_LIMIT (1ULL << 39) /* one PML4 entry of 1 GiB pages */
+#define EPT_GPA_LIMIT  (1ULL << 48) /* what a 4-level EPT walk translates */
 #define GIB            (1ULL << 30)
+#define SINK_FILL      0xff         /* what the sink holds before L1 writes it */
+#define CANARY_MAGIC   0xca7a7157c0a1f00dULL
 
 struct vm the_vm;
 static struct percpu bsp_percpu;
+
+static uint64_t phys_limit(const struct vm *vm)
+{
+    uint64_t limit = (vm->host_mtrr.phys_addr_mask | 0xfffULL) + 1;
+    return limit < EPT_GPA_LIMIT ? limit : EPT_GPA_LIMIT;
+}
 
 static uint64_t ept01_extent(const struct vm *vm)
 {
@@ -34,10 +43,45 @@ static uint64_t ept01_extent(const struct vm *vm)
     /* With 1 GiB pages, covering all of the first 512 GiB (64-bit BARs)
      * costs one table page. */
     if (vm->caps->ept_1g && end < EPT01_1G_LIMIT) {
-        uint64_t phys_limit = (vm->host_mtrr.phys_addr_mask | 0xfffULL) + 1;
-        end = phys_limit < EPT01_1G_LIMIT ? phys_limit : EPT01_1G_LIMIT;
+        uint64_t limit = phys_limit(vm);
+        end = limit < EPT01_1G_LIMIT ? limit : EPT01_1G_LIMIT;
     }
     return end;
+}
+
+/* hidden=discard: one page stands in for nestvisor's memory and for every
+ * address beyond EPT01's identity map, so that L1 (and L2 through EPT12)
+ * can touch them without an exit and reach nothing of L0's: writes land
+ * in the sink, reads see 0xff or what L1 wrote there (docs/security.md). */
+static bool sink_create(struct vm *vm)
+{
+    uint64_t page = pmm_alloc_page();
+    if (!page)
+        return false;
+    memset(phys_to_virt(page), SINK_FILL, PAGE_SIZE);
+    return ept_sink_init(&vm->sink, page, EPT_RWX | ((uint64_t)MEMTYPE_WB << EPT_MEMTYPE_SHIFT));
+}
+
+static uint64_t canary_word(uint64_t pa) { return pa ^ CANARY_MAGIC; }
+
+static bool canary_create(struct vm *vm)
+{
+    vm->canary_page = pmm_alloc_page();
+    if (!vm->canary_page)
+        return false;
+    uint64_t *w = phys_to_virt(vm->canary_page);
+    for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
+        w[i] = canary_word(vm->canary_page + 8 * i);
+    return true;
+}
+
+int64_t vm_canary_check(const struct vm *vm)
+{
+    const uint64_t *w = phys_to_virt(vm->canary_page);
+    for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
+        if (w[i] != canary_word(vm->canary_page + 8 * i))
+            return 8 * i;
+    return -1;
 }
 
 static uint8_t *alloc_zeroed_page(uint64_t *pa)
@@ -73,8 +117,16 @@ bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps
 
     unsigned max_level = caps->ept_1g ? 3 : caps->ept_2m ? 2 : 1;
     uint64_t extent = ept01_extent(vm);
-    if (!ept_init(&vm->ept01, max_level) ||
-        !ept01_build(&vm->ept01, &host->map, &vm->host_mtrr, extent)) {
+    const struct ept_sink *sink = 0;
+    if (cfg->hidden == HIDDEN_DISCARD) {
+        if (!sink_create(vm)) {
+            format(why, whysz, "out of memory for the sink page");
+            return false;
+        }
+        sink = &vm->sink;
+    }
+    if (!ept_init(&vm->ept01, max_level) || !ept01_build(&vm->ept01, &host->map, &vm->host_mtrr, extent, sink) ||
+        (sink && extent < phys_limit(vm) && !ept_map_sink(&vm->ept01, extent, phys_limit(vm) - extent, sink))) {
         format(why, whysz, "out of memory building EPT01");
         return false;
     }
@@ -84,8 +136,7 @@ bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps
     uint8_t *msr_bitmap = alloc_zeroed_page(&vm->msr_bitmap);
     uint8_t *io_a = alloc_zeroed_page(&vm->io_bitmap_a);
     uint8_t *io_b = alloc_zeroed_page(&vm->io_bitmap_b);
-    vm->scratch_page = pmm_alloc_page();
-    if (!msr_bitmap || !io_a || !io_b || !vm->scratch_page) {
+    if (!msr_bitmap || !io_a || !io_b || !canary_create(vm)) {
         format(why, whysz, "out of memory for L1's bitmaps");
         return false;
     }
@@ -128,6 +179,14 @@ void vm_run(struct vm *vm, const struct l1_entry_state *entry)
 void vm_stop(enum power_status status, const char *why)
 {
     log_raw("nestvisor: L1 stopped (%s)\n", why);
+    if (the_vm.canary_page) {
+        int64_t bad = vm_canary_check(&the_vm);
+        if (bad < 0)
+            log_info("canary at 0x%llx intact\n", (unsigned long long)the_vm.canary_page);
+        else
+            log_error("canary at 0x%llx CORRUPTED at offset 0x%llx: L0 memory was written\n",
+                      (unsigned long long)the_vm.canary_page, (unsigned long long)bad);
+    }
     stats_print(&the_vm.vcpu.stats);
     nested_print_stats(&the_vm.vcpu);
     power_off(status);

@@ -17,7 +17,7 @@
 struct l1_entry_state;
 
 enum hidden_policy {
-    HIDDEN_DISCARD, /* log, drop writes, reads see 0xff */
+    HIDDEN_DISCARD, /* map onto the sink page: writes never reach L0 */
     HIDDEN_STOP,    /* report and stop L1 */
 };
 
@@ -37,10 +37,11 @@ struct vm {
     uint64_t eptp01;
     uint64_t msr_bitmap;       /* 4 KiB, SDM 25.6.9 */
     uint64_t io_bitmap_a, io_bitmap_b;
-    uint64_t scratch_page;     /* stands in for hidden pages (HIDDEN_DISCARD) */
+    struct ept_sink sink;      /* stands in for hidden pages (HIDDEN_DISCARD) */
     struct mtrr_state host_mtrr;
     struct mtrr_state l1_mtrr; /* L1's virtual MTRRs */
     uint16_t pm1a_cnt, pm1b_cnt; /* ACPI sleep control ports, 0 if unknown */
+    uint64_t canary_page;      /* L0 memory with a known pattern (vm_canary_intact) */
     struct percpu *cpu;
     struct vcpu vcpu;
 };
@@ -55,6 +56,11 @@ bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps
 __attribute__((noreturn)) void vm_run(struct vm *vm, const struct l1_entry_state *entry);
 /* Ends L1: prints why and the exit statistics, then powers off. */
 __attribute__((noreturn)) void vm_stop(enum power_status status, const char *why);
+
+/* The canary: a page of nestvisor's memory holding a pattern that only a
+ * write by L1 or L2 escaping containment could change (the attack suite
+ * aims at it; vm_stop checks it). Offset of the first changed byte, or -1. */
+int64_t vm_canary_check(const struct vm *vm);
 
 /* L1 guest-physical -> host pointer for [gpa, gpa+len) if it is all L1 RAM
  * (usable or ACPI), else 0. */

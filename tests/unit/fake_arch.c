@@ -1,5 +1,6 @@
 #include "tests/unit/fake_arch.h"
 #include "arch/x86/physmem.h"
+#include "arch/x86/msr_index.h"
 #include "drivers/console.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,8 +94,14 @@ bool rdmsr_safe(uint32_t msr, uint64_t *value)
     return false;
 }
 
+static uint64_t fake_tsc;
+
 bool wrmsr_safe(uint32_t msr, uint64_t value)
 {
+    /* A present IA32_TSC is the time stamp counter itself. */
+    uint64_t old;
+    if (msr == MSR_IA32_TSC && rdmsr_safe(msr, &old))
+        fake_tsc = value;
     for (unsigned i = 0; i < msr_count; i++)
         if (msr_table[i].msr == msr) {
             msr_table[i].value = value;
@@ -115,7 +122,6 @@ uint64_t rdmsr(uint32_t msr)
 
 void wrmsr(uint32_t msr, uint64_t value) { fake_msr_set(msr, value); }
 
-static uint64_t fake_tsc;
 uint64_t rdtsc(void) { return fake_tsc += 100; }
 
 static char console_buf[1 << 16];

@@ -437,6 +437,95 @@ static void test_destroy_returns_every_page(void **state)
     assert_int_equal(pmm_free_pages(), POOL_PAGES);
 }
 
+
+/* ---- the sink (shared tables standing in for whole ranges) ---- */
+
+#define SINK_PAGE (3 * GiB) /* never dereferenced */
+
+/* Every entry of a sink table leads to the sink page. */
+static void assert_sink_intact(const struct ept_sink *k)
+{
+    for (unsigned l = 1; l < EPT_LEVELS; l++) {
+        const uint64_t *t = phys_to_virt(k->table[l]);
+        uint64_t want = l == 1 ? k->page | k->leaf_flags : k->table[l - 1] | EPT_RWX;
+        for (unsigned i = 0; i < EPT_ENTRIES; i++)
+            assert_int_equal(t[i], want);
+    }
+}
+
+static void test_sink_covers_a_range_with_shared_tables(void **state)
+{
+    (void)state;
+    struct ept_sink k;
+    assert_true(ept_sink_init(&k, SINK_PAGE, WB_FLAGS));
+    uint64_t sink_pages = 3, base = POOL_PAGES - pmm_free_pages();
+    assert_int_equal(base, 1 + sink_pages);
+    /* 4 KiB, 2 MiB, 1 GiB and 512 GiB slots, and their unaligned edges. */
+    assert_true(ept_map_sink(&e, 2 * GiB - 8 * KiB, 1024 * GiB + 12 * KiB, &k));
+    for (uint64_t gpa = 2 * GiB - 8 * KiB; gpa < 1026 * GiB; gpa += 97 * MiB + 4 * KiB)
+        assert_maps(gpa, SINK_PAGE, 1, WB_FLAGS);
+    assert_maps(1026 * GiB, SINK_PAGE, 1, WB_FLAGS);
+    assert_int_equal(leaf(2 * GiB - 12 * KiB, 0, 0), 0);
+    assert_int_equal(leaf(1026 * GiB + 4 * KiB, 0, 0), 0);
+    /* The edges cost a few private tables; the 1 TiB in between nothing. */
+    assert_true(e.table_pages <= 8);
+    assert_int_equal(POOL_PAGES - pmm_free_pages(), sink_pages + e.table_pages);
+    assert_sink_intact(&k);
+}
+
+static void test_change_below_the_sink_copies_the_shared_table(void **state)
+{
+    (void)state;
+    struct ept_sink k;
+    assert_true(ept_sink_init(&k, SINK_PAGE, WB_FLAGS));
+    assert_true(ept_map_sink(&e, 0, 1024 * GiB, &k));
+    uint64_t before = e.table_pages;
+    /* A page of real memory in the middle, and a hole. */
+    assert_true(ept_map(&e, 700 * GiB + 2 * MiB + 4 * KiB, 5 * GiB, 4 * KiB, UC_FLAGS));
+    assert_true(ept_unmap(&e, 3 * GiB + 8 * KiB, 4 * KiB));
+    assert_sink_intact(&k);
+    assert_maps(700 * GiB + 2 * MiB + 4 * KiB, 5 * GiB, 1, UC_FLAGS);
+    assert_maps(700 * GiB + 2 * MiB, SINK_PAGE, 1, WB_FLAGS);
+    assert_maps(700 * GiB + 2 * MiB + 8 * KiB, SINK_PAGE, 1, WB_FLAGS);
+    assert_maps(700 * GiB, SINK_PAGE, 1, WB_FLAGS);
+    assert_int_equal(leaf(3 * GiB + 8 * KiB, 0, 0), 0);
+    assert_maps(3 * GiB + 4 * KiB, SINK_PAGE, 1, WB_FLAGS);
+    assert_true(e.table_pages > before);
+    /* Taking both back frees the private copies, never the sink's tables. */
+    assert_true(ept_map_sink(&e, 0, 1024 * GiB, &k));
+    assert_int_equal(e.table_pages, before);
+    assert_sink_intact(&k);
+    assert_true(ept_unmap(&e, 0, 1024 * GiB));
+    assert_int_equal(e.table_pages, 1);
+    assert_sink_intact(&k);
+    assert_int_equal(POOL_PAGES - pmm_free_pages(), 3 + 1);
+}
+
+static void test_many_sink_lookups_allocate_nothing(void **state)
+{
+    (void)state;
+    struct ept_sink k;
+    assert_true(ept_sink_init(&k, SINK_PAGE, WB_FLAGS));
+    assert_true(ept_map_sink(&e, 512 * GiB, 512 * GiB, &k));
+    uint64_t free_before = pmm_free_pages();
+    for (uint64_t i = 0; i < 100000; i++)
+        assert_maps(512 * GiB + i * 2 * MiB, SINK_PAGE, 1, WB_FLAGS);
+    assert_int_equal(pmm_free_pages(), free_before);
+}
+
+static void test_destroy_keeps_the_sink(void **state)
+{
+    (void)state;
+    struct ept_sink k;
+    assert_true(ept_sink_init(&k, SINK_PAGE, WB_FLAGS));
+    assert_true(ept_map_sink(&e, 4 * KiB, 1030 * GiB, &k));
+    assert_true(ept_map(&e, 2 * GiB, 2 * GiB, 2 * MiB, WB_FLAGS));
+    ept_destroy(&e);
+    assert_int_equal(e.table_pages, 0);
+    assert_int_equal(pmm_free_pages(), POOL_PAGES - 3);
+    assert_sink_intact(&k);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, setup)
@@ -457,6 +546,10 @@ int main(void)
         T(test_out_of_table_memory_fails_cleanly),
         T(test_lookup_reports_levels),
         T(test_destroy_returns_every_page),
+        T(test_sink_covers_a_range_with_shared_tables),
+        T(test_change_below_the_sink_copies_the_shared_table),
+        T(test_many_sink_lookups_allocate_nothing),
+        T(test_destroy_keeps_the_sink),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

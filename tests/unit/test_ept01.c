@@ -143,7 +143,7 @@ static void test_mtrrs_off_ram_wb_devices_uc_hidden_unmapped(void **state)
 {
     (void)state;
     pc_map();
-    assert_true(ept01_build(&e, &host, &mtrr, MAP_END));
+    assert_true(ept01_build(&e, &host, &mtrr, MAP_END, 0));
     /* Everything but nestvisor's memory is mapped, once, as the identity. */
     assert_int_equal(walk(e.root, EPT_LEVELS, 0), MAP_END - hidden_bytes());
     /* Low memory: RAM WB, the EBDA, VGA hole and BIOS area UC. */
@@ -199,7 +199,7 @@ static void test_max_level_2_uses_no_1g_pages(void **state)
     memset(&e, 0, sizeof(e));
     assert_true(ept_init(&e, 2)); /* a CPU without 1 GiB EPT pages */
     pc_map();
-    assert_true(ept01_build(&e, &host, &mtrr, 8 * GiB));
+    assert_true(ept01_build(&e, &host, &mtrr, 8 * GiB, 0));
     assert_int_equal(walk(e.root, EPT_LEVELS, 0), 8 * GiB - hidden_bytes());
     assert_page(4 * GiB, 2, MEMTYPE_WB);
     assert_page(0xc0000000, 2, MEMTYPE_UC);
@@ -218,7 +218,7 @@ static void test_ranges_ending_inside_a_page(void **state)
     add(0x100000, 0x3ee0000, MEM_USABLE);
     add(0x3fe0000, 0x20018, MEM_ACPI_RECLAIM); /* ends 24 bytes into a page */
     memmap_page_align_usable(&host);
-    assert_true(ept01_build(&e, &host, &mtrr, 1 * GiB));
+    assert_true(ept01_build(&e, &host, &mtrr, 1 * GiB, 0));
     assert_int_equal(walk(e.root, EPT_LEVELS, 0), 1 * GiB);
     assert_page(0x9e000, 1, MEMTYPE_WB);
     assert_page(0x9f000, 1, MEMTYPE_UC);
@@ -232,7 +232,7 @@ static void test_hidden_range_not_page_aligned_stays_hidden(void **state)
     (void)state;
     add(0x0, 64 * MiB, MEM_USABLE);
     add(20 * MiB + 0x800, 0x1000, MEM_HV);
-    assert_true(ept01_build(&e, &host, &mtrr, 1 * GiB));
+    assert_true(ept01_build(&e, &host, &mtrr, 1 * GiB, 0));
     /* Both pages it touches are gone; the ones around stay. */
     assert_unmapped(20 * MiB);
     assert_unmapped(20 * MiB + 0x1000);
@@ -280,7 +280,7 @@ static void test_mtrrs_on_types_follow_mtrrs_and_split_mixed_ranges(void **state
     (void)state;
     pc_map();
     mtrrs_on();
-    assert_true(ept01_build(&e, &host, &mtrr, MAP_END));
+    assert_true(ept01_build(&e, &host, &mtrr, MAP_END, 0));
     assert_int_equal(walk(e.root, EPT_LEVELS, 0), MAP_END - hidden_bytes());
     /* Below 1 MiB: the fixed ranges, page by page, whatever the class. */
     assert_page(0x0, 1, MEMTYPE_WB);
@@ -324,7 +324,7 @@ static void test_mtrrs_on_default_uc(void **state)
     mtrr.var_count = 1;
     mtrr.var_base[0] = 0 | MEMTYPE_WB;
     mtrr.var_mask[0] = (~(1 * GiB - 1) & PHYS_MASK) | VALID;
-    assert_true(ept01_build(&e, &host, &mtrr, 4 * GiB));
+    assert_true(ept01_build(&e, &host, &mtrr, 4 * GiB, 0));
     /* No fixed ranges (FE clear): the variable range covers low memory. */
     assert_page(0x0, 3, MEMTYPE_WB);
     /* RAM the MTRRs leave at the default is UC: the firmware said so. */
@@ -342,7 +342,7 @@ static void test_out_of_table_memory_is_reported(void **state)
     memset(&e, 0, sizeof(e));
     assert_true(ept_init(&e, 3));
     pc_map();
-    assert_false(ept01_build(&e, &host, &mtrr, MAP_END));
+    assert_false(ept01_build(&e, &host, &mtrr, MAP_END, 0));
 }
 
 static void test_l1_memmap_reports_nestvisor_memory_reserved(void **state)

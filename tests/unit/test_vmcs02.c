@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/nested/vmcs02.c vmm/nested/fieldsets.c vmm/nested/bitmaps.c vmm/nested/ept02.c vmm/nested/ept12.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c vmm/ept.c vmm/pmm.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/io.c arch/x86/vmx_root.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/nested/vmcs02.c vmm/nested/msrlist.c vmm/nested/fieldsets.c vmm/nested/bitmaps.c vmm/nested/ept02.c vmm/nested/ept12.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c vmm/ept.c vmm/pmm.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/io.c arch/x86/vmx_root.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c */
 /* vmm/nested/vmcs02.c on the fake VMX layer, with the Bochs tigerlake
  * capabilities as the hardware's: the merge rules (vmcs12's wishes with
  * L0's needs, within the hardware's allowed settings: SDM Vol. 3C A.3-A.5),
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "vmm/nested/vmcs02.h"
+#include "vmm/nested/msrlist.h"
 #include "vmm/nested/vmx_msrs.h"
 #include "vmm/nested/fieldsets.h"
 #include "vmm/nested/bitmaps.h"
@@ -122,6 +123,9 @@ static int setup(void **state)
     nested_bitmaps_reset();
     assert_true(vmcs02_create(v));
     assert_int_equal(vmcs_current(), v->vmcs01);
+    /* A 64-bit CPU with NX: what EFER may hold. */
+    fake_cpuid_set(CPUID_LEAF_EXT_FEATURES_1, 0,
+                   (struct cpuid_regs){0, 0, 0, CPUID_80000001_EDX_LM | CPUID_80000001_EDX_NX});
     return 0;
 }
 
@@ -935,7 +939,13 @@ static void test_msr_list_load_vmcs_switched(void **state)
     e[4] = (struct msr_entry){MSR_IA32_SYSENTER_ESP, 0, 0x1000};
     e[5] = (struct msr_entry){MSR_IA32_SYSENTER_EIP, 0, 0x2000};
     assert_true(vmcs_load(nv.vmcs02));
-    assert_int_equal(msr_list_load(L1_LIST, 6, false), 0);
+    fake_vmcs_set(VMCS_GUEST_IA32_EFER, EFER_LME | EFER_LMA);
+    fake_vmcs_set(VMCS_GUEST_CR0, CR0_PE | CR0_PG);
+    /* DEBUGCTL's valid bits are the CPU's: on one without the MSR (Bochs)
+     * the entry fails as WRMSR would. */
+    assert_int_equal(msr_list_load(v, L1_LIST, 6), 3);
+    fake_msr_set(MSR_IA32_DEBUGCTL, 0);
+    assert_int_equal(msr_list_load(v, L1_LIST, 6), 0);
     expect_field(VMCS_GUEST_IA32_EFER, EFER_LME | EFER_LMA | EFER_SCE);
     expect_field(VMCS_GUEST_IA32_PAT, 0x0606060606060606ULL);
     expect_field(VMCS_GUEST_IA32_DEBUGCTL, 1);
@@ -945,7 +955,7 @@ static void test_msr_list_load_vmcs_switched(void **state)
     /* vmcs01 untouched. */
     assert_int_equal(fake_vmcs_get_at(v->vmcs01, VMCS_GUEST_SYSENTER_CS), 0);
     /* An empty list does nothing. */
-    assert_int_equal(msr_list_load(0xdead0, 0, false), 0);
+    assert_int_equal(msr_list_load(v, 0xdead0, 0), 0);
     /* MSR-store: the same MSRs read from the current VMCS. */
     e[0] = (struct msr_entry){MSR_IA32_PAT, 0, 0};
     e[1] = (struct msr_entry){MSR_IA32_SYSENTER_EIP, 0, 0};
@@ -966,7 +976,7 @@ static void test_msr_list_cpu_and_emulated(void **state)
     e[0] = (struct msr_entry){MSR_IA32_STAR, 0, 0x0023001000000000ULL};
     e[1] = (struct msr_entry){MSR_IA32_MTRR_DEF_TYPE, 0, 0xc06};
     e[2] = (struct msr_entry){0x1234, 0, 1}; /* no such MSR */
-    assert_int_equal(msr_list_load(L1_LIST, 3, false), 3);
+    assert_int_equal(msr_list_load(v, L1_LIST, 3), 3);
     uint64_t star;
     assert_true(rdmsr_safe(MSR_IA32_STAR, &star));
     assert_int_equal(star, 0x0023001000000000ULL);
@@ -996,14 +1006,14 @@ static void test_msr_list_refusals(void **state)
             e[1] = (struct msr_entry){MSR_IA32_SYSENTER_CS, 0, 0x10};
             e[2] = (struct msr_entry){refused[i], 0, 0};
             e[3] = (struct msr_entry){MSR_IA32_SYSENTER_CS, 0, 0x18};
-            if (msr_list_load(L1_LIST, 4, exit_list) != 3)
+            if (msr_list_load(v, L1_LIST, 4) != 3)
                 fail_msg("MSR 0x%x in the %s MSR-load list not refused as entry 3", refused[i],
                          exit_list ? "exit" : "entry");
             expect_field(VMCS_GUEST_SYSENTER_CS, 0x10);
         }
     }
     e[1] = (struct msr_entry){MSR_IA32_SYSENTER_CS, 1, 0x10};
-    assert_int_equal(msr_list_load(L1_LIST, 4, false), 2);
+    assert_int_equal(msr_list_load(v, L1_LIST, 4), 2);
     /* Store: x2APIC and reserved bits refused too. */
     e[0] = (struct msr_entry){MSR_IA32_SYSENTER_CS, 0, 0};
     e[1] = (struct msr_entry){MSR_X2APIC_FIRST + 3, 0, 0};
@@ -1021,10 +1031,91 @@ static void test_msr_list_outside_l1_ram(void **state)
     struct msr_entry *e = list(addr);
     e[0] = (struct msr_entry){MSR_IA32_SYSENTER_CS, 0, 1};
     e[1] = (struct msr_entry){MSR_IA32_SYSENTER_CS, 0, 2};
-    assert_int_equal(msr_list_load(addr, 2, false), 0);
-    assert_int_equal(msr_list_load(addr, 3, false), 3);
+    assert_int_equal(msr_list_load(v, addr, 2), 0);
+    assert_int_equal(msr_list_load(v, addr, 3), 3);
     assert_int_equal(msr_list_store(addr, 5), 3);
-    assert_int_equal(msr_list_load(0x1000, 1, true), 1); /* below L1's RAM */
+    assert_int_equal(msr_list_load(v, 0x1000, 1), 1); /* below L1's RAM */
+}
+
+
+/* WRMSR's rules apply to the MSRs the VMCS switches (SDM 26.4, 28.6: an
+ * entry fails if WRMSR of its value would #GP): EFER's reserved bits and a
+ * change of LME under paging fail, LMA is read-only and keeps its value
+ * (Bochs's SetEFER, KVM's set_efer); invalid PAT memory types and
+ * non-canonical SYSENTER_ESP/EIP fail. A failing entry stops the list. */
+static void test_msr_list_wrmsr_rules(void **state)
+{
+    (void)state;
+    struct msr_entry *e = list(L1_LIST);
+    /* vmcs01 after a nested exit to a 64-bit L1 host: EFER 0x500, paging. */
+    assert_true(vmcs_load(v->vmcs01));
+    fake_vmcs_set(VMCS_GUEST_IA32_EFER, EFER_LME | EFER_LMA);
+    fake_vmcs_set(VMCS_GUEST_CR0, CR0_PE | CR0_PG);
+    /* The issue-10 reproduction: EFER = LME alone loads as LME | LMA. */
+    e[0] = (struct msr_entry){MSR_IA32_EFER, 0, EFER_LME | EFER_SCE};
+    assert_int_equal(msr_list_load(v, L1_LIST, 1), 0);
+    expect_field(VMCS_GUEST_IA32_EFER, EFER_LME | EFER_LMA | EFER_SCE);
+    /* LMA written clear or set changes nothing. */
+    e[0].value = EFER_LME | EFER_NXE;
+    assert_int_equal(msr_list_load(v, L1_LIST, 1), 0);
+    expect_field(VMCS_GUEST_IA32_EFER, EFER_LME | EFER_LMA | EFER_NXE);
+    /* LME cleared under paging, a reserved bit: entry 1 fails, nothing changes. */
+    static const uint64_t bad_efer[] = {0, EFER_LMA, EFER_LME | (1ULL << 1), EFER_LME | (1ULL << 12),
+                                        EFER_LME | (1ULL << 63)};
+    for (unsigned i = 0; i < sizeof(bad_efer) / sizeof(bad_efer[0]); i++) {
+        e[0].value = bad_efer[i];
+        if (msr_list_load(v, L1_LIST, 1) != 1)
+            fail_msg("EFER 0x%llx loaded", (unsigned long long)bad_efer[i]);
+        expect_field(VMCS_GUEST_IA32_EFER, EFER_LME | EFER_LMA | EFER_NXE);
+    }
+    /* Without NX in CPUID, NXE is reserved. */
+    fake_cpuid_set(CPUID_LEAF_EXT_FEATURES_1, 0, (struct cpuid_regs){0, 0, 0, CPUID_80000001_EDX_LM});
+    e[0].value = EFER_LME | EFER_NXE;
+    assert_int_equal(msr_list_load(v, L1_LIST, 1), 1);
+    /* Paging off: LME may change, LMA still stays. */
+    fake_vmcs_set(VMCS_GUEST_CR0, CR0_PE);
+    fake_vmcs_set(VMCS_GUEST_IA32_EFER, 0);
+    e[0].value = EFER_LME | EFER_LMA;
+    assert_int_equal(msr_list_load(v, L1_LIST, 1), 0);
+    expect_field(VMCS_GUEST_IA32_EFER, EFER_LME);
+    /* PAT: types 2, 3 and above 7 are reserved. */
+    fake_vmcs_set(VMCS_GUEST_IA32_PAT, 0x0007040600070406ULL);
+    e[0] = (struct msr_entry){MSR_IA32_PAT, 0, 0x0007040600070406ULL};
+    e[1] = (struct msr_entry){MSR_IA32_PAT, 0, 0x0007040600070402ULL};
+    assert_int_equal(msr_list_load(v, L1_LIST, 2), 2);
+    e[1].value = 0x0807040600070406ULL;
+    assert_int_equal(msr_list_load(v, L1_LIST, 2), 2);
+    e[1].value = 0x0107050600070400ULL;
+    assert_int_equal(msr_list_load(v, L1_LIST, 2), 0);
+    expect_field(VMCS_GUEST_IA32_PAT, 0x0107050600070400ULL);
+    /* SYSENTER_ESP/EIP must be canonical. */
+    e[0] = (struct msr_entry){MSR_IA32_SYSENTER_ESP, 0, 0xffff800000001000ULL};
+    e[1] = (struct msr_entry){MSR_IA32_SYSENTER_EIP, 0, 0x0000800000000000ULL};
+    assert_int_equal(msr_list_load(v, L1_LIST, 2), 2);
+    expect_field(VMCS_GUEST_SYSENTER_ESP, 0xffff800000001000ULL);
+    e[0].index = MSR_IA32_SYSENTER_EIP;
+    e[0].value = 0x00007ffffffff000ULL;
+    e[1].index = MSR_IA32_SYSENTER_ESP;
+    assert_int_equal(msr_list_load(v, L1_LIST, 2), 2);
+}
+
+/* L0 writing L1's TSC from an MSR list moves the TSC under the exit being
+ * measured: the measurement's base moves with it, so that the exit's cost
+ * stays what it was (issue 10: an exit-list TSC write corrupted them). */
+static void test_msr_list_tsc_write_keeps_the_exit_cost(void **state)
+{
+    (void)state;
+    assert_true(vmcs_load(v->vmcs01));
+    struct msr_entry *e = list(L1_LIST);
+    fake_msr_set(MSR_IA32_TSC, 0);
+    assert_true(wrmsr_safe(MSR_IA32_TSC, 1000));
+    v->regs.exit_tsc = rdtsc() - 10;
+    e[0] = (struct msr_entry){MSR_IA32_TSC, 0, 5000000};
+    assert_int_equal(msr_list_load(v, L1_LIST, 1), 0);
+    assert_true(rdtsc() >= 5000000);
+    uint64_t cost = rdtsc() - v->regs.exit_tsc;
+    if (cost > 1000) /* every fake RDTSC ticks 100 */
+        fail_msg("the exit now seems to have cost %llu ticks", (unsigned long long)cost);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1055,6 +1146,8 @@ int main(void)
         T(test_host_state_32_and_no_loads),
         T(test_host_state_exit_msr_load_list),
         T(test_msr_list_load_vmcs_switched),
+        T(test_msr_list_wrmsr_rules),
+        T(test_msr_list_tsc_write_keeps_the_exit_cost),
         T(test_msr_list_cpu_and_emulated),
         T(test_msr_list_refusals),
         T(test_msr_list_outside_l1_ram),

@@ -17,17 +17,20 @@ static struct merged merged[BITMAP_COUNT] = {{NO_PAGE}, {NO_PAGE}, {NO_PAGE}};
 
 static void flush_ept01(void) { invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01); }
 
-/* Sets or clears the write permission of one 4 KiB page of EPT01, keeping
- * its other attributes (ept_map splits a large page around it). */
+/* Sets or clears the write permission of one 4 KiB page of L1 RAM in
+ * EPT01, keeping its target and other attributes (ept_map splits a large
+ * page around it). Anything else (the sink, a device) stays as it is. */
 static bool set_writable(uint64_t pa, bool writable)
 {
     unsigned level;
     uint64_t *e = ept_lookup(&the_vm.ept01, pa, &level);
-    if (!e)
+    if (!e || !vm_l1_ram_range(pa, PAGE_SIZE))
         return false;
+    uint64_t size = EPT_LEVEL_SIZE(level);
+    uint64_t hpa = (*e & EPT_ADDR_MASK & ~(size - 1)) | (pa & (size - 1));
     uint64_t flags = *e & ~(EPT_ADDR_MASK | EPT_LARGE);
     flags = writable ? flags | EPT_WRITE : flags & ~EPT_WRITE;
-    return ept_map(&the_vm.ept01, pa, pa, PAGE_SIZE, flags);
+    return ept_map(&the_vm.ept01, pa, hpa, PAGE_SIZE, flags);
 }
 
 static bool page_still_used(uint64_t pa, enum nested_bitmap except)

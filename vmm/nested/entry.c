@@ -3,6 +3,7 @@
 #include "vmm/nested/nested.h"
 #include "vmm/nested/checks.h"
 #include "vmm/nested/ept02.h"
+#include "vmm/nested/msrlist.h"
 #include "vmm/nested/vmcs02.h"
 #include "vmm/vm.h"
 #include "arch/x86/cpu_bits.h"
@@ -112,8 +113,8 @@ static void nested_enter(struct vcpu *v, bool launch)
         nested_entry_failure(v, EXIT_REASON_INVALID_GUEST_STATE, ENTRY_FAIL_PDPTE);
         return;
     }
-    uint32_t bad = msr_list_load(VMCS12(n->cache, VM_ENTRY_MSR_LOAD_ADDR),
-                                 VMCS12(n->cache, VM_ENTRY_MSR_LOAD_COUNT), false);
+    uint32_t bad = msr_list_load(v, VMCS12(n->cache, VM_ENTRY_MSR_LOAD_ADDR),
+                                 VMCS12(n->cache, VM_ENTRY_MSR_LOAD_COUNT));
     if (bad) {
         vmcs_load(v->vmcs01);
         nested_entry_failure(v, EXIT_REASON_MSR_LOADING, bad);

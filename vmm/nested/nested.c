@@ -74,16 +74,8 @@ static enum l2_exit_outcome ept02_exit(struct vcpu *v)
     case EPT02_REFLECT_MISCONFIG:
         nested_vmexit(v, EXIT_REASON_EPT_MISCONFIG, 0);
         return L2_EXIT_REFLECTED;
-    case EPT02_L1_HIDDEN: {
-        uint64_t eptp02 = 0;
-        struct ept *shadow = ept02_shadow(eptp12, &eptp02);
-        if (shadow)
-            memfault_contain(v, shadow, eptp02, gpa, f.l1_gpa, q);
-        else
-            vm_stop(POWER_GUEST_FAULT, "L2 reached memory L1 does not own");
-        vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(eptp12));
-        return L2_EXIT_HANDLED;
-    }
+    case EPT02_L1_HIDDEN:
+        memfault_contain(v, f.l1_gpa, q);
     }
     return L2_EXIT_HANDLED;
 }
@@ -100,9 +92,6 @@ enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason)
     case EXIT_REASON_EXCEPTION_NMI:
         e.intr_info = vmcs_read32(VMCS_VM_EXIT_INTR_INFO);
         e.intr_error = vmcs_read32(VMCS_VM_EXIT_INTR_ERROR_CODE);
-        /* L0 single-stepping an access to its hidden memory (memfault.c). */
-        if ((e.intr_info & INTR_INFO_VECTOR_MASK) == VEC_DB && memfault_step_active())
-            return L2_EXIT_FOR_L0;
         break;
     case EXIT_REASON_EPT_VIOLATION:
         return vmcs12_ept_enabled(n->cache) ? ept02_exit(v) : L2_EXIT_FOR_L0;

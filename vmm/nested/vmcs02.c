@@ -2,6 +2,7 @@
 #include "vmm/nested/vmx_msrs.h"
 #include "vmm/nested/fieldsets.h"
 #include "vmm/nested/bitmaps.h"
+#include "vmm/nested/msrlist.h"
 #include "vmm/nested/ept02.h"
 #include "vmm/msr.h"
 #include "vmm/pmm.h"
@@ -353,86 +354,5 @@ bool vmcs12_load_host_state(struct vcpu *v)
     vmcs_write(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
     vmcs_write(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, 0);
     vmcs_write(VMCS_VM_ENTRY_INTR_INFO_FIELD, 0);
-    return msr_list_load(VMCS12(c, VM_EXIT_MSR_LOAD_ADDR), VMCS12(c, VM_EXIT_MSR_LOAD_COUNT), true) == 0;
-}
-
-/* MSR-list entries (SDM 25.7.2): index, reserved, value. */
-struct msr_list_entry {
-    uint32_t index;
-    uint32_t reserved;
-    uint64_t value;
-};
-
-/* MSRs the VMCS switches itself: a list entry for them goes to the guest
- * field of the current VMCS (vmcs02 on entry, vmcs01 on exit), never to
- * the CPU under L0. */
-static bool vmcs_msr_field(uint32_t msr, enum vmcs_field *f)
-{
-    switch (msr) {
-    case MSR_IA32_EFER: *f = VMCS_GUEST_IA32_EFER; return true;
-    case MSR_IA32_PAT: *f = VMCS_GUEST_IA32_PAT; return true;
-    case MSR_IA32_DEBUGCTL: *f = VMCS_GUEST_IA32_DEBUGCTL; return true;
-    case MSR_IA32_SYSENTER_CS: *f = VMCS_GUEST_SYSENTER_CS; return true;
-    case MSR_IA32_SYSENTER_ESP: *f = VMCS_GUEST_SYSENTER_ESP; return true;
-    case MSR_IA32_SYSENTER_EIP: *f = VMCS_GUEST_SYSENTER_EIP; return true;
-    case MSR_IA32_FS_BASE: *f = VMCS_GUEST_FS_BASE; return true;
-    case MSR_IA32_GS_BASE: *f = VMCS_GUEST_GS_BASE; return true;
-    default: return false;
-    }
-}
-
-static bool msr_list_index_allowed(uint32_t msr)
-{
-    /* SDM 26.4 / 28.6, the same for both lists: no FS/GS base (they come
-     * from the segment fields), no x2APIC MSRs, no SMM monitor control. */
-    if (msr >> 8 == MSR_X2APIC_FIRST >> 8)
-        return false;
-    if (msr == MSR_IA32_FS_BASE || msr == MSR_IA32_GS_BASE)
-        return false;
-    return msr != MSR_IA32_SMM_MONITOR_CTL;
-}
-
-uint32_t msr_list_load(uint64_t addr, uint64_t count, bool exit_list)
-{
-    (void)exit_list; /* entry and exit lists follow the same rules */
-    for (uint64_t i = 0; i < count; i++) {
-        const struct msr_list_entry *e = vm_l1_ram(addr + i * sizeof(*e), sizeof(*e));
-        if (!e || e->reserved || !msr_list_index_allowed(e->index))
-            return (uint32_t)i + 1;
-        enum vmcs_field f;
-        bool ok;
-        if (vmcs_msr_field(e->index, &f)) {
-            vmcs_write(f, e->value);
-            ok = true;
-        } else {
-            ok = msr_is_passthrough(e->index) ? wrmsr_safe(e->index, e->value)
-                                              : msr_emulate_write(&the_vm, e->index, e->value);
-        }
-        if (!ok)
-            return (uint32_t)i + 1;
-    }
-    return 0;
-}
-
-uint32_t msr_list_store(uint64_t addr, uint64_t count)
-{
-    for (uint64_t i = 0; i < count; i++) {
-        struct msr_list_entry *e = vm_l1_ram(addr + i * sizeof(*e), sizeof(*e));
-        if (!e || e->reserved || e->index >> 8 == MSR_X2APIC_FIRST >> 8)
-            return (uint32_t)i + 1;
-        uint64_t value = 0;
-        enum vmcs_field f;
-        bool ok;
-        if (vmcs_msr_field(e->index, &f)) {
-            value = vmcs_read(f);
-            ok = true;
-        } else {
-            ok = msr_is_passthrough(e->index) ? rdmsr_safe(e->index, &value)
-                                              : msr_emulate_read(&the_vm, e->index, &value);
-        }
-        if (!ok)
-            return (uint32_t)i + 1;
-        e->value = value;
-    }
-    return 0;
+    return msr_list_load(v, VMCS12(c, VM_EXIT_MSR_LOAD_ADDR), VMCS12(c, VM_EXIT_MSR_LOAD_COUNT)) == 0;
 }

@@ -44,9 +44,4 @@ void vmcs02_sync_to_vmcs12(struct vcpu *v);
  * must be current. False if the exit MSR-load list fails (VMX abort). */
 bool vmcs12_load_host_state(struct vcpu *v);
 
-/* VM-entry MSR-load / VM-exit MSR-store and -load lists (SDM 26.4, 28.4,
- * 28.6). Return 0 on success or the 1-based index of the failing entry. */
-uint32_t msr_list_load(uint64_t addr, uint64_t count, bool exit_list);
-uint32_t msr_list_store(uint64_t addr, uint64_t count);
-
 #endif

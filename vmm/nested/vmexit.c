@@ -2,6 +2,7 @@
  * L1 sees as exits (SDM 27.8). */
 #include "vmm/nested/nested.h"
 #include "vmm/nested/vmcs02.h"
+#include "vmm/nested/msrlist.h"
 #include "vmm/vm.h"
 #include "arch/x86/exit_reasons.h"
 #include "arch/x86/physmem.h"
