@@ -33,7 +33,10 @@ run_one() {
         result=FAIL detail="could not build the ISO"
     else
         local start=$SECONDS
-        "$here/bochs-run.sh" "$dir" "$dir/boot.iso" "$model" "$limit" "$megs"
+        # "model*N": N CPUs.
+        local cpus=1
+        case "$model" in *'*'*) cpus=${model#*\*}; model=${model%%\**} ;; esac
+        BOCHS_CPUS=$cpus "$here/bochs-run.sh" "$dir" "$dir/boot.iso" "$model" "$limit" "$megs"
         local status=$?
         local log=$dir/serial.log
         touch "$log"
