@@ -126,6 +126,12 @@ bool nv_detect(void);
 int64_t nv_hypercall(uint64_t fn, uint64_t *rbx, uint64_t *rcx, uint64_t rdx);
 /* false if nestvisor is absent or the call failed. */
 bool nv_exit_stats(uint32_t reason, uint32_t level, uint64_t *count, uint64_t *ticks);
+/* NV_HC_L0_MEMORY: nestvisor's index-th memory range (kernel, pool, boot
+ * modules); false past the last one or without nestvisor. */
+bool nv_l0_memory(unsigned index, uint64_t *base, uint64_t *size);
+/* NV_HC_CANARY: the physical address of nestvisor's canary page and
+ * whether its pattern is intact; false without nestvisor. */
+bool nv_canary(uint64_t *pa, bool *intact);
 #define EXIT_REASON_IO      30
 #define EXIT_REASON_CPUID   10
 #define EXIT_REASON_HLT     12
@@ -133,6 +139,17 @@ bool nv_exit_stats(uint32_t reason, uint32_t level, uint64_t *count, uint64_t *t
 #define EXIT_REASON_VMCALL  18
 #define EXIT_REASON_RDMSR   31
 #define EXIT_REASON_WRMSR   32
+
+/* ---- physical addresses beyond the boot identity map (physwin.c) ----
+ * The entry stub maps only the first 4 GiB. phys_window(pa, slot) maps the
+ * 2 MiB page holding pa at slot (0-511) of a window at virtual 512 GiB
+ * (PML4 entry 1, created on first use; INVLPG of the slot) and returns
+ * pa's virtual address there. Physical memory below 4 GiB needs no
+ * window: it is identity-mapped. */
+#define PHYS_WINDOW_SLOTS 512
+volatile void *phys_window(uint64_t pa, unsigned slot);
+/* pa itself if it is below 4 GiB, else phys_window(pa, slot). */
+volatile void *phys_ptr(uint64_t pa, unsigned slot);
 
 /* ---- exceptions and interrupts (trap.c, isr.asm) ---- */
 enum {

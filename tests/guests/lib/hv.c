@@ -38,6 +38,30 @@ bool nv_exit_stats(uint32_t reason, uint32_t level, uint64_t *count, uint64_t *t
     return true;
 }
 
+bool nv_l0_memory(unsigned index, uint64_t *base, uint64_t *size)
+{
+    if (!nv_present)
+        return false;
+    uint64_t b = index, c = 0;
+    if (nv_hypercall(NV_HC_L0_MEMORY, &b, &c, 0) != NV_OK)
+        return false;
+    *base = b;
+    *size = c;
+    return true;
+}
+
+bool nv_canary(uint64_t *pa, bool *intact)
+{
+    if (!nv_present)
+        return false;
+    uint64_t b = 0, c = 0;
+    if (nv_hypercall(NV_HC_CANARY, &b, &c, 0) != NV_OK)
+        return false;
+    *pa = b;
+    *intact = c == 1;
+    return true;
+}
+
 noreturn void power_off(int status)
 {
     console_flush();

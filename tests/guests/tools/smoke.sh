@@ -20,7 +20,7 @@ msr     | msr    |                  | fs_base_rw gs_base_rw kernel_gs_base_rw st
 cr      | cr     | nested=0         | cr0_ne_clear cr0_ne_set cr0_restore cr4_vmxe_clear cr4_pge cr4_osfxsr cr4_osxmmexcpt cr4_osxsave cr4_fsgsbase cr4_smxe_gp cr4_bit31_gp cr4_bit63_gp cr8_rw | -
 io      | io     |                  | lsr scratch | io: this line was written to COM1 with port I/O
 hlt     | hlt    | rounds=5         | multiboot1 multiboot1_info pit_interrupt pit_vector pit_hlt_wake lapic_interrupt lapic_vector lapic_hlt_wake | GUEST hlt DONE 8 passed 0 failed
-hidden  | hidden |                  | | SKIP hidden.write: no hidden range;GUEST hidden DONE 0 passed 0 failed
+hidden  | hidden |                  | | SKIP hidden.sink: nestvisor absent;GUEST hidden DONE 0 passed 0 failed
 triple  | triple |                  | | triple
 bench   | bench  | loops=20000      | | BENCH l1.cpuid.roundtrip_insns ;SKIP bench.vmcall
 crash   | io     | crash=ud         | | FAIL unexpected exception 6 at RIP;GUEST io DONE 0 passed 1 failed
