@@ -47,6 +47,11 @@ struct __attribute__((packed)) acpi_madt {
 #define FADT_PM1B_CNT_OFFSET  68
 #define FADT_X_DSDT_OFFSET    140
 #define FADT_MIN_LENGTH       116
+#define FADT_FLAGS_OFFSET     112
+#define FADT_RESET_REG_OFFSET 116 /* a Generic Address Structure */
+#define FADT_RESET_VALUE_OFFSET 128
+#define FADT_FLAG_RESET_REG_SUP (1U << 10)
+#define GAS_SPACE_IO          1
 
 /* AML opcodes for the \_S5 package. */
 #define AML_NAME_OP    0x08
@@ -123,6 +128,32 @@ static const struct acpi_header *table_at(uint64_t pa, struct acpi_info *info)
     return h;
 }
 
+/* A processor local APIC (type 0: 8-bit ID at 3, flags at 4) or x2APIC
+ * (type 9: ID at 4, flags at 8) entry; offset of its flags in *flags_off. */
+static bool madt_cpu_entry_at(const uint8_t *p, uint8_t len, uint32_t *apic_id, unsigned *flags_off)
+{
+    if (p[0] == MADT_LAPIC && len >= 8) {
+        *apic_id = p[3];
+        *flags_off = 4;
+        return true;
+    }
+    if (p[0] == MADT_X2APIC && len >= 16) {
+        memcpy(apic_id, p + 4, 4);
+        *flags_off = 8;
+        return true;
+    }
+    return false;
+}
+
+static bool madt_cpu_entry(const uint8_t *p, uint8_t len, uint32_t *apic_id, uint32_t *flags)
+{
+    unsigned off;
+    if (!madt_cpu_entry_at(p, len, apic_id, &off))
+        return false;
+    memcpy(flags, p + off, 4);
+    return true;
+}
+
 static void parse_madt(const struct acpi_madt *madt, struct acpi_info *info)
 {
     if (madt->h.length < sizeof(*madt)) {
@@ -141,21 +172,16 @@ static void parse_madt(const struct acpi_madt *madt, struct acpi_info *info)
             info->warnings++;
             return;
         }
-        uint32_t flags;
+        uint32_t flags, apic_id;
         switch (type) {
         case MADT_LAPIC:
-            if (len >= 8) {
-                memcpy(&flags, p + 4, 4);
-                if (flags & (MADT_LAPIC_ENABLED | MADT_LAPIC_ONLINE_CAPABLE))
-                    info->cpu_count++;
-            }
-            break;
         case MADT_X2APIC:
-            if (len >= 16) {
-                memcpy(&flags, p + 8, 4);
-                if (flags & (MADT_LAPIC_ENABLED | MADT_LAPIC_ONLINE_CAPABLE))
-                    info->cpu_count++;
-            }
+            if (!madt_cpu_entry(p, len, &apic_id, &flags))
+                break;
+            if (flags & (MADT_LAPIC_ENABLED | MADT_LAPIC_ONLINE_CAPABLE))
+                info->cpu_count++;
+            if ((flags & MADT_LAPIC_ENABLED) && info->enabled_count < ACPI_MAX_CPUS)
+                info->apic_ids[info->enabled_count++] = apic_id;
             break;
         case MADT_IOAPIC:
             if (len >= 12 && !info->ioapic_base) {
@@ -233,6 +259,17 @@ static void parse_fadt(const struct acpi_header *fadt, uint64_t pa, struct acpi_
         memcpy(&dsdt64, b + FADT_X_DSDT_OFFSET, 8);
     info->fadt = pa;
     info->dsdt = dsdt64 ? dsdt64 : dsdt32;
+    uint32_t flags;
+    memcpy(&flags, b + FADT_FLAGS_OFFSET, 4);
+    if (fadt->length > FADT_RESET_VALUE_OFFSET && (flags & FADT_FLAG_RESET_REG_SUP) &&
+        b[FADT_RESET_REG_OFFSET] == GAS_SPACE_IO) {
+        uint64_t addr;
+        memcpy(&addr, b + FADT_RESET_REG_OFFSET + 4, 8);
+        if (addr && addr <= 0xffff) {
+            info->reset_port = (uint16_t)addr;
+            info->reset_value = b[FADT_RESET_VALUE_OFFSET];
+        }
+    }
     const struct acpi_header *dsdt = table_at(info->dsdt, info);
     if (!pm1a || pm1a > 0xffff || !dsdt)
         return;
@@ -255,6 +292,66 @@ static void parse_table(uint64_t pa, struct acpi_info *info)
         info->hpet = pa;
     else if (!memcmp(h->signature, "MCFG", 4))
         info->mcfg = pa;
+}
+
+static unsigned hide_in_madt(struct acpi_madt *madt, uint32_t apic_id)
+{
+    unsigned changed = 0;
+    uint8_t *p = (uint8_t *)(madt + 1);
+    uint8_t *end = (uint8_t *)madt + madt->h.length;
+    while (p + 2 <= end && p[1] >= 2 && p + p[1] <= end) {
+        uint32_t id, flags;
+        unsigned off;
+        if (madt_cpu_entry_at(p, p[1], &id, &off) && id == apic_id) {
+            memcpy(&flags, p + off, 4);
+            if (flags & (MADT_LAPIC_ENABLED | MADT_LAPIC_ONLINE_CAPABLE)) {
+                flags &= ~(MADT_LAPIC_ENABLED | MADT_LAPIC_ONLINE_CAPABLE);
+                memcpy(p + off, &flags, 4);
+                changed++;
+            }
+        }
+        p += p[1];
+    }
+    if (changed) {
+        madt->h.checksum = 0;
+        madt->h.checksum = (uint8_t)-sum_bytes(madt, madt->h.length);
+    }
+    return changed;
+}
+
+/* Every MADT the root table at root_pa lists (entries of entry_size bytes). */
+static unsigned hide_in_root(uint64_t root_pa, size_t entry_size, uint32_t apic_id, struct acpi_info *scratch)
+{
+    const struct acpi_header *root = table_at(root_pa, scratch);
+    if (!root)
+        return 0;
+    unsigned changed = 0;
+    size_t n = (root->length - sizeof(*root)) / entry_size;
+    const uint8_t *entries = (const uint8_t *)(root + 1);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t pa = 0;
+        memcpy(&pa, entries + i * entry_size, entry_size);
+        const struct acpi_header *h = table_at(pa, scratch);
+        if (h && !memcmp(h->signature, "APIC", 4) && h->length >= sizeof(struct acpi_madt))
+            changed += hide_in_madt(phys_to_virt(pa), apic_id);
+    }
+    return changed;
+}
+
+unsigned acpi_madt_hide_cpu(uint64_t rsdp_pa, uint32_t apic_id)
+{
+    struct acpi_info scratch;
+    memset(&scratch, 0, sizeof(scratch));
+    if (!rsdp_pa || !rsdp_valid(rsdp_pa))
+        rsdp_pa = rsdp_search_bios();
+    if (!rsdp_pa)
+        return 0;
+    const struct acpi_rsdp *rsdp = phys_to_virt(rsdp_pa);
+    unsigned changed = hide_in_root(rsdp->rsdt, 4, apic_id, &scratch);
+    /* The XSDT may list the same MADT: hidden already, not counted twice. */
+    if (rsdp->revision >= 2 && rsdp->xsdt)
+        changed += hide_in_root(rsdp->xsdt, 8, apic_id, &scratch);
+    return changed;
 }
 
 bool acpi_parse(uint64_t rsdp_pa, struct acpi_info *info)

@@ -1,9 +1,16 @@
 #include "lib/log.h"
 #include "lib/format.h"
 #include "lib/string.h"
+#include "lib/spinlock.h"
 #include "drivers/console.h"
 
 #define LOG_LINE_MAX 256
+/* A CPU that faulted while holding the lock must not silence the others
+ * (or itself, reporting the fault) forever. */
+#define LOG_LOCK_SPINS (1ULL << 26)
+
+/* Whole lines from several CPUs do not interleave. */
+static struct spinlock console_lock;
 
 static enum log_level threshold = LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -38,7 +45,10 @@ static void emit(const char *prefix, const char *fmt, va_list ap)
         const char *mark = fl && fmt[fl - 1] == '\n' ? "...\n" : "...";
         memcpy(line + n - strlen(mark), mark, strlen(mark));
     }
+    bool locked = spin_lock_bounded(&console_lock, LOG_LOCK_SPINS);
     console_write(line, n);
+    if (locked)
+        spin_unlock(&console_lock);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

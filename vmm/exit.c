@@ -6,6 +6,7 @@
 #include "vmm/io.h"
 #include "vmm/memfault.h"
 #include "vmm/msr.h"
+#include "vmm/sipi.h"
 #include "vmm/stats.h"
 #include "vmm/vm.h"
 #include "vmm/nested/nested.h"
@@ -19,6 +20,7 @@ static void unexpected_exit(struct vcpu *v);
 static exit_handler_fn handlers[EXIT_REASON_COUNT] = {
     [EXIT_REASON_TRIPLE_FAULT] = handle_triple_fault,
     [EXIT_REASON_INIT_SIGNAL] = handle_init_signal,
+    [EXIT_REASON_SIPI] = handle_sipi,
     [EXIT_REASON_CPUID] = handle_cpuid,
     [EXIT_REASON_HLT] = handle_hlt,
     [EXIT_REASON_INVD] = handle_invd,

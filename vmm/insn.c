@@ -69,12 +69,6 @@ void handle_triple_fault(struct vcpu *v)
     vm_stop(POWER_GUEST_FAULT, "L1 triple fault");
 }
 
-void handle_init_signal(struct vcpu *v)
-{
-    vcpu_dump(v, "INIT signal to L1");
-    vm_stop(POWER_GUEST_FAULT, "INIT signal");
-}
-
 void handle_vmx_instruction_disabled(struct vcpu *v)
 {
     /* With VMX hidden, CR4.VMXE is clear for L1 and VMX instructions #UD. */

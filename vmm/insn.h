@@ -16,7 +16,6 @@ void handle_invd(struct vcpu *v);
 void handle_wbinvd(struct vcpu *v);
 void handle_hlt(struct vcpu *v);
 void handle_triple_fault(struct vcpu *v);
-void handle_init_signal(struct vcpu *v);
 void handle_vmx_instruction_disabled(struct vcpu *v);
 
 #endif

@@ -8,8 +8,13 @@
 #define BOCHS_SHUTDOWN_PORT 0x8900
 #define RESET_CONTROL_PORT  0xcf9
 #define RESET_CONTROL_RST   (1U << 2)
+#define KBC_DATA_PORT       0x60
 #define KBC_COMMAND_PORT    0x64
 #define KBC_PULSE_RESET     0xfe
+#define KBC_WRITE_OUTPUT    0xd1
+#define KBC_OUTPUT_RESET_N  (1U << 0)  /* output port bit 0 low resets the CPU */
+#define SYSTEM_CONTROL_A    0x92
+#define FAST_RESET          (1U << 0)  /* port 92H bit 0: "fast reset" */
 #define ACPI_SLP_EN         (1U << 13)
 #define ACPI_CNT_PORT_SIZE  2
 
@@ -36,7 +41,11 @@ void io_bitmaps_build_l1(struct vm *vm, uint8_t *a, uint8_t *b)
 {
     io_bitmap_trap(a, b, BOCHS_SHUTDOWN_PORT, 1);
     io_bitmap_trap(a, b, RESET_CONTROL_PORT, 1);
+    io_bitmap_trap(a, b, KBC_DATA_PORT, 1);
     io_bitmap_trap(a, b, KBC_COMMAND_PORT, 1);
+    io_bitmap_trap(a, b, SYSTEM_CONTROL_A, 1);
+    if (vm->acpi_reset_port)
+        io_bitmap_trap(a, b, vm->acpi_reset_port, 1);
     if (vm->pm1a_cnt)
         io_bitmap_trap(a, b, vm->pm1a_cnt, ACPI_CNT_PORT_SIZE);
     if (vm->pm1b_cnt)
@@ -55,26 +64,39 @@ static bool slp_en_written(uint16_t cnt, uint16_t port, unsigned size, uint32_t 
 }
 
 enum io_event io_classify_out(const struct vm *vm, uint16_t port, unsigned size, uint32_t value,
-                              unsigned *shutdown_progress)
+                              struct io_sequences *seq)
 {
     if (port == BOCHS_SHUTDOWN_PORT && size == 1) {
         /* The Bochs shutdown port acts on the bytes of "Shutdown" in order. */
-        if ((char)value == shutdown_magic[*shutdown_progress])
-            (*shutdown_progress)++;
+        unsigned *progress = &seq->shutdown_progress;
+        if ((char)value == shutdown_magic[*progress])
+            (*progress)++;
         else
-            *shutdown_progress = (char)value == shutdown_magic[0];
-        if (!shutdown_magic[*shutdown_progress]) {
-            *shutdown_progress = 0;
+            *progress = (char)value == shutdown_magic[0];
+        if (!shutdown_magic[*progress]) {
+            *progress = 0;
             return IO_EVENT_POWER_OFF;
         }
         return IO_EVENT_NONE;
     }
     if (slp_en_written(vm->pm1a_cnt, port, size, value) || slp_en_written(vm->pm1b_cnt, port, size, value))
         return IO_EVENT_POWER_OFF;
+    /* The ACPI reset register (FADT RESET_REG, I/O space) with RESET_VALUE. */
+    if (vm->acpi_reset_port && port == vm->acpi_reset_port && (value & 0xff) == vm->acpi_reset_value)
+        return IO_EVENT_RESET;
     if (port == RESET_CONTROL_PORT && (value & RESET_CONTROL_RST))
         return IO_EVENT_RESET;
-    if (port == KBC_COMMAND_PORT && (value & 0xff) == KBC_PULSE_RESET)
+    if (port == SYSTEM_CONTROL_A && (value & FAST_RESET))
         return IO_EVENT_RESET;
+    if (port == KBC_COMMAND_PORT) {
+        seq->kbc_output_port_next = (value & 0xff) == KBC_WRITE_OUTPUT;
+        if ((value & 0xff) == KBC_PULSE_RESET)
+            return IO_EVENT_RESET;
+    } else if (port == KBC_DATA_PORT && seq->kbc_output_port_next) {
+        seq->kbc_output_port_next = false;
+        if (!(value & KBC_OUTPUT_RESET_N))
+            return IO_EVENT_RESET;
+    }
     return IO_EVENT_NONE;
 }
 
@@ -95,7 +117,8 @@ static uint32_t port_in(uint16_t port, unsigned size)
 
 void handle_io(struct vcpu *v)
 {
-    static unsigned shutdown_progress;
+    /* Platform devices are one per machine: one set of sequences. */
+    static struct io_sequences seq;
     uint64_t q = vmcs_read(VMCS_EXIT_QUALIFICATION);
     uint16_t port = (uint16_t)IO_QUAL_PORT(q);
     unsigned size = IO_QUAL_SIZE(q);
@@ -114,12 +137,12 @@ void handle_io(struct vcpu *v)
         return;
     }
     uint32_t value = (uint32_t)v->regs.rax & mask;
-    switch (io_classify_out(&the_vm, port, size, value, &shutdown_progress)) {
+    switch (io_classify_out(&the_vm, port, size, value, &seq)) {
     case IO_EVENT_POWER_OFF:
         log_info("L1 powered the machine off (port 0x%x)\n", port);
         vm_stop(POWER_OK, "L1 power-off request");
     case IO_EVENT_RESET:
-        log_info("L1 reset the machine (port 0x%x, value 0x%x); nestvisor does not reboot L1\n",
+        log_info("L1 reset the machine (port 0x%x, value 0x%x); nestvisor does not reboot L1: it stops\n",
                  port, value);
         vm_stop(POWER_OK, "L1 reset request");
     case IO_EVENT_NONE:

@@ -18,8 +18,17 @@ void io_bitmaps_build_l1(struct vm *vm, uint8_t *a, uint8_t *b);
 
 /* What an OUT to a trapped port means for L1's life. */
 enum io_event { IO_EVENT_NONE, IO_EVENT_POWER_OFF, IO_EVENT_RESET };
+
+/* The multi-write sequences in flight: the bytes of "Shutdown" at the Bochs
+ * port, and the keyboard controller's "write output port" command (0D1H at
+ * 64H) whose data byte at 60H comes next. */
+struct io_sequences {
+    unsigned shutdown_progress;
+    bool kbc_output_port_next;
+};
+
 enum io_event io_classify_out(const struct vm *vm, uint16_t port, unsigned size, uint32_t value,
-                              unsigned *shutdown_progress);
+                              struct io_sequences *seq);
 
 void handle_io(struct vcpu *v);
 

@@ -36,8 +36,8 @@ static void boot_multiboot(const struct hostmem *hm, const struct handoff_module
     log_info("L1: Multiboot%s kernel, %u module(s), command line \"%s\", entry 0x%llx\n",
              eax == MB2_BOOTLOADER_MAGIC ? "2" : "", in.module_count, image->cmdline,
              (unsigned long long)entry->rip);
-    the_vm.vcpu.regs.rax = eax;
-    the_vm.vcpu.regs.rbx = ebx;
+    the_vm.vcpus[0].regs.rax = eax;
+    the_vm.vcpus[0].regs.rbx = ebx;
 }
 
 /* The RSDP is handed to Linux only where Linux cannot overwrite it before
@@ -70,7 +70,7 @@ static void boot_linux(const struct hostmem *hm, const struct handoff_module *im
     log_info("L1: Linux bzImage, initrd %llu KiB, command line \"%s\", entry 0x%llx\n",
              in.initrd ? (unsigned long long)(in.initrd->size >> 10) : 0ULL, image->cmdline,
              (unsigned long long)entry->rip);
-    the_vm.vcpu.regs.rsi = esi;
+    the_vm.vcpus[0].regs.rsi = esi;
 }
 
 void l1_boot(const struct nv_options *opts, const struct vmx_caps *caps, const struct hostmem *hm,
@@ -84,10 +84,12 @@ void l1_boot(const struct nv_options *opts, const struct vmx_caps *caps, const s
         .hlt_exit = opts->hlt_exit,
         .hidden = opts->hidden_stop ? HIDDEN_STOP : HIDDEN_DISCARD,
     };
-    if (!vm_create(&the_vm, &cfg, caps, hm, &acpi->s5, why, sizeof(why))) {
+    if (!vm_create(&the_vm, &cfg, caps, hm, acpi, why, sizeof(why))) {
         log_error("vm: cannot run L1: %s\n", why);
         power_off(POWER_FAIL);
     }
+    the_vm.acpi_rsdp = acpi_rsdp;
+    vm_hold_cpus(&the_vm);
     struct l1_entry_state entry;
     if (linux_is_bzimage(phys_to_virt(image->base), image->size))
         boot_linux(hm, image, acpi_rsdp, &entry);

@@ -14,6 +14,7 @@
 #include "vmm/l1.h"
 #include "vmm/options.h"
 #include "vmm/selftest.h"
+#include "vmm/smp.h"
 #include "lib/log.h"
 
 #define NESTVISOR_VERSION "0.1"
@@ -26,7 +27,6 @@ static struct nv_options opts;
 static struct hostmem host;
 static struct acpi_info acpi;
 static struct vmx_caps vmx;
-static struct cpu_tables bsp_tables;
 
 static const char *loader_name(uint32_t kind)
 {
@@ -51,8 +51,11 @@ void kmain(uint64_t loader_data, uint32_t kind, uint64_t phys_base)
     bool handoff_ok = handoff_take(kind, (const void *)loader_data, &boot, err, sizeof(err));
     setup_console();
     log_raw("\nnestvisor " NESTVISOR_VERSION " - nested VT-x micro-hypervisor\n");
-    gdt_init_cpu(&bsp_tables);
+    struct percpu *bsp = smp_boot_cpu();
+    gdt_init_cpu(&bsp->tables);
     idt_init();
+    percpu_install(bsp);
+    percpu_register(bsp);
     if (!handoff_ok) {
         log_error("boot: %s\n", err);
         power_off(POWER_FAIL);
@@ -104,6 +107,12 @@ void kmain(uint64_t loader_data, uint32_t kind, uint64_t phys_base)
              vmx.vpid ? "yes" : "no", vmx.shadow_vmcs ? "yes" : "no");
     if (opts.vmxcaps)
         vmx_caps_print(&vmx);
+
+    /* Every other CPU into VMX root before L1 could reach it. */
+    if (!smp_start_aps(&acpi, &vmx, &host.map, err, sizeof(err))) {
+        log_error("smp: %s\n", err);
+        power_off(POWER_FAIL);
+    }
 
     if (!l1_find_image(&host)) {
         log_raw("nestvisor: bring-up complete (no L1 image given: add a module named \"l1\")\n");

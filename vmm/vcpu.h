@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "arch/x86/exit_reasons.h"
 #include "vmm/hypercall_abi.h"
+#include "vmm/percpu.h"
 
 /* Guest GPRs as the exit stub saves them (arch/x86/vmx_entry.asm mirrors
  * these offsets; vcpu.c checks them at compile time). RSP and RIP live in
@@ -30,9 +31,18 @@ struct exit_stats {
 
 struct nested_vmx; /* vmm/nested/ */
 
+/* Who a vCPU belongs to. */
+enum vcpu_role {
+    VCPU_L1,   /* one of L1's CPUs */
+    VCPU_HELD, /* a CPU nestvisor keeps from L1 (cpus=N): it waits for a SIPI
+                  in VMX non-root forever, so INIT and SIPI reach L0 */
+};
+
 struct vcpu {
     struct guest_regs regs; /* first: the stub finds it through HOST_RSP */
-    uint32_t id;
+    uint32_t id;            /* = the id of the physical CPU it is pinned to */
+    enum vcpu_role role;
+    struct percpu *cpu;
     uint64_t vmcs01;        /* physical address of L1's VMCS */
     bool launched;
     bool in_l2;             /* the current hardware VMCS runs L2 */
@@ -40,17 +50,8 @@ struct vcpu {
     uint64_t cr0_shadow, cr4_shadow;
     uint64_t cr0_mask, cr4_mask;
     struct exit_stats stats;
+    unsigned ipis_reported;  /* INITs/SIPIs to a held vCPU logged so far */
     struct nested_vmx *nested;
-};
-
-/* Per physical CPU. */
-#define EXIT_STACK_SIZE 16384
-
-struct percpu {
-    uint32_t id;
-    uint64_t vmxon_region;
-    struct vcpu *vcpu;
-    uint8_t exit_stack[EXIT_STACK_SIZE] __attribute__((aligned(16)));
 };
 
 static inline struct vcpu *vcpu_of_regs(struct guest_regs *r)

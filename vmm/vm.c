@@ -6,6 +6,8 @@
 #include "vmm/msr.h"
 #include "vmm/pmm.h"
 #include "vmm/stats.h"
+#include "vmm/smp.h"
+#include "drivers/acpi.h"
 #include "vmm/vmcs01.h"
 #include "vmm/nested/nested.h"
 #include "arch/x86/cpu.h"
@@ -26,7 +28,6 @@
 #define CANARY_MAGIC   0xca7a7157c0a1f00dULL
 
 struct vm the_vm;
-static struct percpu bsp_percpu;
 
 static uint64_t phys_limit(const struct vm *vm)
 {
@@ -91,25 +92,34 @@ static uint8_t *alloc_zeroed_page(uint64_t *pa)
 }
 
 bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps *caps,
-               const struct hostmem *host, const struct acpi_sleep_info *s5, char *why, size_t whysz)
+               const struct hostmem *host, const struct acpi_info *acpi, char *why, size_t whysz)
 {
     memset(vm, 0, sizeof(*vm));
     vm->cfg = *cfg;
     vm->caps = caps;
     vm->host = host;
-    vm->cpu = &bsp_percpu;
-    vm->cpu->vcpu = &vm->vcpu;
-    if (s5 && s5->valid) {
-        vm->pm1a_cnt = s5->pm1a_cnt;
-        vm->pm1b_cnt = s5->pm1b_cnt;
+    /* The boot CPU runs L1's first vCPU; the others come in vm_hold_cpus. */
+    struct percpu *pc = this_cpu();
+    struct vcpu *v = &vm->vcpus[0];
+    v->cpu = pc;
+    v->role = VCPU_L1;
+    pc->vcpu = v;
+    vm->vcpu_count = 1;
+    if (acpi && acpi->s5.valid) {
+        vm->pm1a_cnt = acpi->s5.pm1a_cnt;
+        vm->pm1b_cnt = acpi->s5.pm1b_cnt;
+    }
+    if (acpi) {
+        vm->acpi_reset_port = acpi->reset_port;
+        vm->acpi_reset_value = acpi->reset_value;
     }
     if (!caps->ept || !caps->unrestricted_guest) {
         format(why, whysz, "this CPU lacks %s; nestvisor needs EPT and unrestricted guest",
                !caps->ept ? "EPT" : "unrestricted guest");
         return false;
     }
-    vm->cpu->vmxon_region = pmm_alloc_page();
-    if (!vm->cpu->vmxon_region || !vmx_enter_root(caps, vm->cpu->vmxon_region, why, whysz))
+    pc->vmxon_region = pmm_alloc_page();
+    if (!pc->vmxon_region || !vmx_enter_root(caps, pc->vmxon_region, why, whysz))
         return false;
     mtrr_read_host(&vm->host_mtrr);
     cpuid_probe_msr_features();
@@ -142,9 +152,9 @@ bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps
     }
     msr_bitmap_build_l1(msr_bitmap);
     io_bitmaps_build_l1(vm, io_a, io_b);
-    if (!vmcs01_setup(vm, why, whysz))
+    if (!vmcs01_setup(vm, v, why, whysz))
         return false;
-    if (cfg->nested && !nested_init(vm, &vm->vcpu)) {
+    if (cfg->nested && !nested_init(vm, v)) {
         format(why, whysz, "out of memory for nested VMX state");
         return false;
     }
@@ -159,8 +169,8 @@ extern bool vmx_launch(struct guest_regs *regs);
 
 void vm_run(struct vm *vm, const struct l1_entry_state *entry)
 {
-    struct vcpu *v = &vm->vcpu;
-    vmcs01_write_entry_state(vm, entry);
+    struct vcpu *v = &vm->vcpus[0];
+    vmcs01_write_entry_state(vm, v, entry);
     v->regs.ticks_slot = &v->stats.unknown_ticks;
     /* The TSC here lets a benchmark count L1's instructions from its entry. */
     log_info("vm: entering L1 at 0x%llx, TSC %llu\n", (unsigned long long)entry->rip,
@@ -176,6 +186,44 @@ void vm_run(struct vm *vm, const struct l1_entry_state *entry)
     vm_stop(POWER_PANIC, "VMLAUNCH failed");
 }
 
+void vm_hold_cpus(struct vm *vm)
+{
+    for (unsigned id = 1; id < percpu_count(); id++) {
+        struct percpu *pc = percpu_of(id);
+        struct vcpu *v = &vm->vcpus[id];
+        v->id = id;
+        v->cpu = pc;
+        v->role = VCPU_HELD;
+        v->vmcs01 = pmm_alloc_page(); /* the AP allocates nothing itself */
+        if (!v->vmcs01) {
+            log_error("vm: no memory for cpu%u's VMCS; it stays in VMX root\n", id);
+            continue;
+        }
+        vm->vcpu_count = id + 1;
+        smp_release_cpu(pc, v);
+        if (acpi_madt_hide_cpu(vm->acpi_rsdp, pc->apic_id))
+            log_info("vm: cpu%u (APIC %u) is nestvisor's: hidden from L1's MADT\n", id, pc->apic_id);
+        else
+            log_warn("vm: cpu%u (APIC %u) is nestvisor's but no MADT entry of it was found\n", id, pc->apic_id);
+    }
+}
+
+void vm_run_held(struct vcpu *v)
+{
+    struct vm *vm = &the_vm;
+    char why[160];
+    if (!vmcs01_setup(vm, v, why, sizeof(why))) {
+        log_error("cpu%u: %s; it stays in VMX root\n", v->id, why);
+        return;
+    }
+    vmcs01_write_init_state(vm, v);
+    v->regs.ticks_slot = &v->stats.unknown_ticks;
+    v->launched = true;
+    vmx_launch(&v->regs);
+    log_error("cpu%u: VMLAUNCH into wait-for-SIPI failed: VM-instruction error %u; it stays in VMX root\n",
+              v->id, vmcs_read32(VMCS_VM_INSTRUCTION_ERROR));
+}
+
 void vm_stop(enum power_status status, const char *why)
 {
     log_raw("nestvisor: L1 stopped (%s)\n", why);
@@ -187,7 +235,7 @@ void vm_stop(enum power_status status, const char *why)
             log_error("canary at 0x%llx CORRUPTED at offset 0x%llx: L0 memory was written\n",
                       (unsigned long long)the_vm.canary_page, (unsigned long long)bad);
     }
-    stats_print(&the_vm.vcpu.stats);
-    nested_print_stats(&the_vm.vcpu);
+    stats_print(&the_vm.vcpus[0].stats);
+    nested_print_stats(&the_vm.vcpus[0]);
     power_off(status);
 }

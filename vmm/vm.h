@@ -15,6 +15,7 @@
 #include "drivers/power.h"
 
 struct l1_entry_state;
+struct acpi_info;
 
 enum hidden_policy {
     HIDDEN_DISCARD, /* map onto the sink page: writes never reach L0 */
@@ -41,17 +42,26 @@ struct vm {
     struct mtrr_state host_mtrr;
     struct mtrr_state l1_mtrr; /* L1's virtual MTRRs */
     uint16_t pm1a_cnt, pm1b_cnt; /* ACPI sleep control ports, 0 if unknown */
+    uint16_t acpi_reset_port;    /* FADT RESET_REG in I/O space, 0 if none */
+    uint8_t acpi_reset_value;
     uint64_t canary_page;      /* L0 memory with a known pattern (vm_canary_intact) */
-    struct percpu *cpu;
-    struct vcpu vcpu;
+    uint64_t acpi_rsdp;        /* the firmware's, for L1 (0: search the BIOS area) */
+    unsigned vcpu_count;        /* one per physical CPU nestvisor runs on */
+    struct vcpu vcpus[NV_MAX_CPUS];
 };
 
 extern struct vm the_vm;
 
 /* Builds EPT01, the bitmaps and vmcs01, after entering VMX root. */
 bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps *caps,
-               const struct hostmem *host, const struct acpi_sleep_info *s5, char *why,
-               size_t whysz);
+               const struct hostmem *host, const struct acpi_info *acpi, char *why, size_t whysz);
+/* Gives every other CPU a vCPU that nestvisor keeps (VCPU_HELD: in VMX
+ * non-root, waiting for a SIPI that never comes to L1) and hides it from
+ * L1's MADT. Runs on the boot CPU after vm_create. */
+void vm_hold_cpus(struct vm *vm);
+/* On an AP: enters its held vCPU. Returns only if that failed (the CPU
+ * then stays in VMX root, where INIT is blocked, SDM 24.8). */
+void vm_run_held(struct vcpu *v);
 /* Launches L1; never returns (exits run until L1 stops). */
 __attribute__((noreturn)) void vm_run(struct vm *vm, const struct l1_entry_state *entry);
 /* Ends L1: prints why and the exit statistics, then powers off. */

@@ -15,6 +15,7 @@
 #include "arch/x86/vmx.h"
 #include "arch/x86/vmx_bits.h"
 #include "lib/format.h"
+#include "lib/string.h"
 
 #define L1_VPID           1
 #define PAT_POWER_ON      0x0007040600070406ULL
@@ -22,6 +23,10 @@
 #define VMCS_LINK_NONE    (~0ULL)
 #define SEG_LIMIT_FLAT    0xffffffffU
 #define TR_LIMIT_MIN      0xffU
+#define REAL_SEG_LIMIT    0xffffU
+#define INIT_CS_SELECTOR  0xf000
+#define INIT_CS_BASE      0xffff0000ULL
+#define INIT_RIP          0xfff0ULL
 
 extern char vmx_exit_stub[];
 
@@ -63,7 +68,7 @@ static bool pick_controls(const struct vm *vm, struct vmcs01_controls *c, char *
     return true;
 }
 
-static void write_host_state(const struct percpu *cpu)
+static void write_host_state(struct percpu *cpu)
 {
     struct descriptor_table_ptr gdtr, idtr;
     read_gdtr(&gdtr);
@@ -82,7 +87,7 @@ static void write_host_state(const struct percpu *cpu)
     vmcs_write(VMCS_HOST_GS_SELECTOR, 0);
     vmcs_write(VMCS_HOST_TR_SELECTOR, GDT_TSS);
     vmcs_write(VMCS_HOST_FS_BASE, 0);
-    vmcs_write(VMCS_HOST_GS_BASE, 0);
+    vmcs_write(VMCS_HOST_GS_BASE, (uint64_t)cpu); /* this_cpu() after an exit */
     vmcs_write(VMCS_HOST_TR_BASE, tr_base);
     vmcs_write(VMCS_HOST_GDTR_BASE, gdtr.base);
     vmcs_write(VMCS_HOST_IDTR_BASE, idtr.base);
@@ -110,7 +115,7 @@ static void write_segment(enum vmcs_field sel, uint16_t selector, uint64_t base,
     vmcs_write((enum vmcs_field)(VMCS_GUEST_ES_BASE + 2 * i), base);
 }
 
-void vmcs01_write_entry_state(struct vm *vm, const struct l1_entry_state *s)
+void vmcs01_write_entry_state(struct vm *vm, struct vcpu *v, const struct l1_entry_state *s)
 {
     const uint32_t code32 = SEG_TYPE_CODE | SEG_TYPE_READABLE | SEG_TYPE_ACCESSED | AR_S | AR_P |
                             AR_DB | AR_G;
@@ -137,8 +142,8 @@ void vmcs01_write_entry_state(struct vm *vm, const struct l1_entry_state *s)
     vmcs_write(VMCS_GUEST_CR3, 0);
     vmcs_write(VMCS_GUEST_CR4, vm->caps->raw.cr4_fixed0 | CR4_VMXE);
     vmcs_write(VMCS_CR4_READ_SHADOW, 0);
-    vm->vcpu.cr0_shadow = cr0;
-    vm->vcpu.cr4_shadow = 0;
+    v->cr0_shadow = cr0;
+    v->cr4_shadow = 0;
     vmcs_write(VMCS_GUEST_DR7, DR7_INIT);
     vmcs_write(VMCS_GUEST_RSP, s->rsp);
     vmcs_write(VMCS_GUEST_RIP, s->rip);
@@ -156,13 +161,13 @@ void vmcs01_write_entry_state(struct vm *vm, const struct l1_entry_state *s)
     vmcs_write(VMCS_VM_ENTRY_CONTROLS, vmcs_read32(VMCS_VM_ENTRY_CONTROLS) & ~ENTRY_IA32E_MODE_GUEST);
 }
 
-bool vmcs01_setup(struct vm *vm, char *why, size_t whysz)
+bool vmcs01_setup(struct vm *vm, struct vcpu *v, char *why, size_t whysz)
 {
     struct vmcs01_controls c;
-    struct vcpu *v = &vm->vcpu;
     if (!pick_controls(vm, &c, why, whysz))
         return false;
-    v->vmcs01 = pmm_alloc_page();
+    if (!v->vmcs01)
+        v->vmcs01 = pmm_alloc_page();
     if (!v->vmcs01 || !vmcs_region_init(vm->caps, v->vmcs01, false) || !vmcs_load(v->vmcs01)) {
         format(why, whysz, "could not create and load vmcs01");
         return false;
@@ -198,6 +203,62 @@ bool vmcs01_setup(struct vm *vm, char *why, size_t whysz)
     v->cr4_mask = CR4_VMXE | CR4_SMXE | ~vm->caps->raw.cr4_fixed1 | vm->caps->raw.cr4_fixed0;
     vmcs_write(VMCS_CR0_GUEST_HOST_MASK, v->cr0_mask);
     vmcs_write(VMCS_CR4_GUEST_HOST_MASK, v->cr4_mask);
-    write_host_state(vm->cpu);
+    write_host_state(v->cpu);
     return true;
+}
+
+/* Real-mode segment after INIT: base, limit 0xffff, present, accessed. */
+static void write_real_segment(enum vmcs_field sel, uint16_t selector, uint32_t type)
+{
+    write_segment(sel, selector, (uint64_t)selector << 4, REAL_SEG_LIMIT, type | AR_S | AR_P);
+}
+
+void vmcs01_write_init_state(struct vm *vm, struct vcpu *v)
+{
+    const uint32_t data = SEG_TYPE_WRITABLE | SEG_TYPE_ACCESSED;
+    write_real_segment(VMCS_GUEST_CS_SELECTOR, INIT_CS_SELECTOR,
+                       SEG_TYPE_CODE | SEG_TYPE_READABLE | SEG_TYPE_ACCESSED);
+    /* CS.base is 0xffff0000 after INIT, not selector << 4. */
+    vmcs_write(VMCS_GUEST_CS_BASE, INIT_CS_BASE);
+    write_real_segment(VMCS_GUEST_SS_SELECTOR, 0, data);
+    write_real_segment(VMCS_GUEST_DS_SELECTOR, 0, data);
+    write_real_segment(VMCS_GUEST_ES_SELECTOR, 0, data);
+    write_real_segment(VMCS_GUEST_FS_SELECTOR, 0, data);
+    write_real_segment(VMCS_GUEST_GS_SELECTOR, 0, data);
+    write_segment(VMCS_GUEST_LDTR_SELECTOR, 0, 0, REAL_SEG_LIMIT, SEG_TYPE_LDT | AR_P);
+    write_segment(VMCS_GUEST_TR_SELECTOR, 0, 0, REAL_SEG_LIMIT, SEG_TYPE_TSS_BUSY_16 | AR_P);
+    vmcs_write(VMCS_GUEST_GDTR_BASE, 0);
+    vmcs_write(VMCS_GUEST_GDTR_LIMIT, REAL_SEG_LIMIT);
+    vmcs_write(VMCS_GUEST_IDTR_BASE, 0);
+    vmcs_write(VMCS_GUEST_IDTR_LIMIT, REAL_SEG_LIMIT);
+    /* CR0 = CD | NW | ET as L1 sees it; the CPU's has the VMX-fixed bits
+     * (NE) but not PE or PG (unrestricted guest, SDM 26.3.1.1). */
+    uint64_t cr0 = CR0_CD | CR0_NW | CR0_ET;
+    uint64_t required = vm->caps->raw.cr0_fixed0 & ~(CR0_PG | CR0_PE);
+    vmcs_write(VMCS_GUEST_CR0, (cr0 | required) & vm->caps->raw.cr0_fixed1);
+    vmcs_write(VMCS_CR0_READ_SHADOW, cr0);
+    vmcs_write(VMCS_GUEST_CR3, 0);
+    vmcs_write(VMCS_GUEST_CR4, vm->caps->raw.cr4_fixed0 | CR4_VMXE);
+    vmcs_write(VMCS_CR4_READ_SHADOW, 0);
+    v->cr0_shadow = cr0;
+    v->cr4_shadow = 0;
+    vmcs_write(VMCS_GUEST_DR7, DR7_INIT);
+    vmcs_write(VMCS_GUEST_RSP, 0);
+    vmcs_write(VMCS_GUEST_RIP, INIT_RIP);
+    vmcs_write(VMCS_GUEST_RFLAGS, RFLAGS_FIXED1);
+    vmcs_write(VMCS_GUEST_IA32_EFER, 0);
+    vmcs_write(VMCS_GUEST_IA32_PAT, PAT_POWER_ON);
+    vmcs_write(VMCS_GUEST_IA32_DEBUGCTL, 0);
+    vmcs_write(VMCS_GUEST_SYSENTER_CS, 0);
+    vmcs_write(VMCS_GUEST_SYSENTER_ESP, 0);
+    vmcs_write(VMCS_GUEST_SYSENTER_EIP, 0);
+    vmcs_write(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, 0);
+    vmcs_write(VMCS_GUEST_INTERRUPTIBILITY_INFO, 0);
+    vmcs_write(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_WAIT_SIPI);
+    vmcs_write(VMCS_VMCS_LINK_POINTER, VMCS_LINK_NONE);
+    vmcs_write(VMCS_VM_ENTRY_CONTROLS, vmcs_read32(VMCS_VM_ENTRY_CONTROLS) & ~ENTRY_IA32E_MODE_GUEST);
+    memset(&v->regs, 0, offsetof(struct guest_regs, exit_tsc));
+    struct cpuid_regs r;
+    cpuid_query(CPUID_LEAF_FEATURES, 0, &r);
+    v->regs.rdx = r.eax; /* EDX after INIT: the processor signature */
 }

@@ -18,8 +18,14 @@ struct l1_entry_state {
     uint32_t gdt_limit;
 };
 
-/* Creates vmcs01, loads it and writes controls and host state. */
-bool vmcs01_setup(struct vm *vm, char *why, size_t whysz);
-void vmcs01_write_entry_state(struct vm *vm, const struct l1_entry_state *s);
+struct vcpu;
+
+/* Creates v's vmcs01 (v->vmcs01 if already allocated), loads it on the
+ * calling CPU, which must be v's, and writes controls and host state. */
+bool vmcs01_setup(struct vm *vm, struct vcpu *v, char *why, size_t whysz);
+void vmcs01_write_entry_state(struct vm *vm, struct vcpu *v, const struct l1_entry_state *s);
+/* The state INIT leaves a CPU in (SDM Vol. 3A 10.1.1, Table 10-1), waiting
+ * for a start-up IPI (activity state wait-for-SIPI, SDM 25.4.2). */
+void vmcs01_write_init_state(struct vm *vm, struct vcpu *v);
 
 #endif

@@ -189,6 +189,7 @@
 #define ACTIVITY_HLT              1
 #define ACTIVITY_SHUTDOWN         2
 #define ACTIVITY_WAIT_SIPI        3
+#define SIPI_VECTOR_MASK          0xffU /* exit qualification of a SIPI exit (SDM 28.2.1) */
 
 /* Segment access rights in the VMCS (SDM 25.4.1). */
 #define AR_TYPE_MASK              0xfU

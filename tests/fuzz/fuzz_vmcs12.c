@@ -87,7 +87,7 @@ const struct vmx_caps *nested_vmx_caps(void) { return caps_override ? caps_overr
 
 static struct vmx_caps hw;
 static struct nested_vmx nv;
-static struct vcpu *v = &the_vm.vcpu;
+static struct vcpu *v = &the_vm.vcpus[0];
 static struct vmcs12 *c;
 static uint8_t l1_pages[L1_PAGES][4096]; /* the pristine contents of L1's pages */
 static const uint64_t l1_page_pa[L1_PAGES] = {L1_IO_A, L1_IO_B, L1_MSR_BMP, L1_LIST, L1_PDPT, LINK_PA};
@@ -159,6 +159,7 @@ static void init_once(void)
     fixture_l0_host_state();
     fieldsets_init(true, true);
     v->nested = &nv;
+    nv.vcpu = v;
     nv.current = VMCS12_PA;
     nv.cache = phys_to_virt(pmm_alloc_page());
     c = nv.cache;

@@ -354,9 +354,84 @@ static void test_madt_cpus_ioapic_and_override(void **state)
     assert_true(acpi_parse(RSDP_PA, &info));
     assert_true(info.have_madt);
     assert_int_equal(info.cpu_count, 5);
+    /* The CPUs to start: the enabled ones, in MADT order. */
+    assert_int_equal(info.enabled_count, 3);
+    assert_int_equal(info.apic_ids[0], 0);
+    assert_int_equal(info.apic_ids[1], 0x100);
+    assert_int_equal(info.apic_ids[2], 6);
     assert_int_equal(info.ioapic_base, 0xfec01000);
     assert_int_equal(info.lapic_base, 0x0000000fee000000ULL);
     assert_no_warnings();
+}
+
+/* A CPU nestvisor keeps from L1 leaves L1's MADT: its entry (local APIC or
+ * x2APIC) loses Enabled and Online Capable (ACPI 6.4 Table 5.23) and the
+ * checksum still holds, in every MADT the RSDT and XSDT list; L1 parsing
+ * the tables finds only the other CPUs. */
+static void test_madt_hide_cpu(void **state)
+{
+    (void)state;
+    standard_machine();
+    madt_begin((uint32_t)LAPIC_DEFAULT);
+    madt_lapic(0, 0, MADT_ENABLED);
+    madt_lapic(1, 1, MADT_ENABLED);
+    madt_x2apic(0x100, MADT_ENABLED | MADT_ONLINE_CAPABLE, 3);
+    madt_lapic(2, 2, MADT_ONLINE_CAPABLE);
+    madt_finish();
+    /* A second copy of the MADT, listed by the RSDT only. */
+    uint64_t copy = MADT_PA + 0x800;
+    memcpy(at(copy), at(MADT_PA), 0x100);
+    const uint64_t x_tables[] = {FADT_PA, MADT_PA};
+    const uint64_t r_tables[] = {FADT_PA, copy};
+    root_table(XSDT_PA, true, x_tables, 2);
+    root_table(RSDT_PA, false, r_tables, 2);
+    rsdp(RSDP_PA, 2, (uint32_t)RSDT_PA, XSDT_PA);
+    assert_int_equal(acpi_madt_hide_cpu(RSDP_PA, 1), 2);
+    assert_int_equal(acpi_madt_hide_cpu(RSDP_PA, 0x100), 2);
+    assert_int_equal(acpi_madt_hide_cpu(RSDP_PA, 2), 2);
+    assert_int_equal(acpi_madt_hide_cpu(RSDP_PA, 1), 0); /* already hidden */
+    assert_int_equal(acpi_madt_hide_cpu(RSDP_PA, 7), 0); /* no such CPU */
+    fake_console_reset();
+    assert_true(acpi_parse(RSDP_PA, &info)); /* the XSDT's copy */
+    assert_int_equal(info.cpu_count, 1);
+    assert_int_equal(info.enabled_count, 1);
+    assert_int_equal(info.apic_ids[0], 0);
+    assert_no_warnings();
+    rsdp(RSDP_PA, 0, (uint32_t)RSDT_PA, 0); /* the RSDT's copy */
+    assert_true(acpi_parse(RSDP_PA, &info));
+    assert_int_equal(info.cpu_count, 1);
+    assert_no_warnings();
+}
+
+/* The FADT's reset register (ACPI 6.4 4.8.3.6): used when RESET_REG_SUP
+ * (flags bit 10) is set and it is in I/O space. */
+static void test_fadt_reset_register(void **state)
+{
+    (void)state;
+    standard_machine();
+    assert_true(acpi_parse(RSDP_PA, &info));
+    assert_int_equal(info.reset_port, 0);
+    uint8_t *f = at(FADT_PA);
+    put32(FADT_PA + 112, 1U << 10);
+    f[116] = 1;        /* GAS: system I/O */
+    f[117] = 8;        /* bit width */
+    put64(FADT_PA + 120, 0xcf9);
+    f[128] = 6;
+    sdt_checksum(FADT_PA);
+    assert_true(acpi_parse(RSDP_PA, &info));
+    assert_int_equal(info.reset_port, 0xcf9);
+    assert_int_equal(info.reset_value, 6);
+    /* Memory space: not one nestvisor traps. */
+    f[116] = 0;
+    sdt_checksum(FADT_PA);
+    assert_true(acpi_parse(RSDP_PA, &info));
+    assert_int_equal(info.reset_port, 0);
+    /* Not supported: ignored. */
+    f[116] = 1;
+    put32(FADT_PA + 112, 0);
+    sdt_checksum(FADT_PA);
+    assert_true(acpi_parse(RSDP_PA, &info));
+    assert_int_equal(info.reset_port, 0);
 }
 
 static void test_s5_zero_and_one_ops(void **state)
@@ -727,6 +802,8 @@ int main(void)
         T(test_fadt_too_short),
         T(test_truncated_s5_packages),
         T(test_bad_xsdt_falls_back_to_rsdt),
+        T(test_madt_hide_cpu),
+        T(test_fadt_reset_register),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

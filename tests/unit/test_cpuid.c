@@ -156,7 +156,7 @@ static int setup_vcpu(void **state)
 static void test_handle_cpuid_filters_and_completes(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     fake_cpuid_set(1, 0, (struct cpuid_regs){0x000806c1, 0x00100800, 0x7ffafbff, 0xbfebfbff});
     the_vm.cfg.nested = true;
     fake_vmcs_set(VMCS_GUEST_CR4, CR4_VMXE | CR4_PAE | CR4_OSXSAVE);
@@ -181,7 +181,7 @@ static void test_handle_cpuid_filters_and_completes(void **state)
 static void test_handle_cpuid_subleaf_and_features(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     fake_cpuid_set(7, 0, (struct cpuid_regs){2, 0, CPUID_7_ECX_WAITPKG | OSPKE | 1, 0});
     fake_cpuid_set(7, 1, (struct cpuid_regs){0x10, 0, CPUID_7_ECX_WAITPKG, 0});
     v->regs.rax = 7;

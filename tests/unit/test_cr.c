@@ -106,7 +106,7 @@ static int setup(void **state)
     caps.raw.cr4_fixed0 = 0x2000;
     caps.raw.cr4_fixed1 = 0xf72fff;
     the_vm.caps = &caps;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     v->cr0_mask = CR0_NE | CR0_PE | CR0_PG;
     v->cr4_mask = CR4_VMXE | CR4_SMXE | ~caps.raw.cr4_fixed1 | caps.raw.cr4_fixed0;
     v->cr0_shadow = CR0_PE | CR0_ET;
@@ -128,7 +128,7 @@ static int setup(void **state)
 static void cr_exit(uint64_t q)
 {
     fake_vmcs_set(VMCS_EXIT_QUALIFICATION, q);
-    handle_cr_access(&the_vm.vcpu);
+    handle_cr_access(&the_vm.vcpus[0]);
 }
 
 static void assert_gp_and_no_progress(void)
@@ -141,7 +141,7 @@ static void assert_gp_and_no_progress(void)
 static void test_mov_to_cr0_keeps_ne_host_owned(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     v->regs.rdx = 0xffffffff00000000ULL | CR0_PE | CR0_ET | CR0_MP; /* 32-bit code: EDX */
     cr_exit(MOV_TO(0, 2));
     /* L1 cleared NE: the CPU keeps it (FIXED0), L1's reads see it clear. */
@@ -164,17 +164,17 @@ static void test_mov_to_cr0_keeps_ne_host_owned(void **state)
 static void test_pg_without_pe_injects_gp(void **state)
 {
     (void)state;
-    the_vm.vcpu.regs.rax = CR0_PG | CR0_ET;
+    the_vm.vcpus[0].regs.rax = CR0_PG | CR0_ET;
     cr_exit(MOV_TO(0, 0));
     assert_gp_and_no_progress();
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_CR0), CR0_PE | CR0_ET | CR0_NE);
-    assert_int_equal(the_vm.vcpu.cr0_shadow, CR0_PE | CR0_ET);
+    assert_int_equal(the_vm.vcpus[0].cr0_shadow, CR0_PE | CR0_ET);
 }
 
 static void test_entering_and_leaving_long_mode(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     fake_vmcs_set(VMCS_GUEST_IA32_EFER, EFER_LME | EFER_SCE);
     fake_vmcs_set(VMCS_GUEST_CR4, CR4_VMXE | CR4_PAE);
     v->regs.rax = CR0_PG | CR0_PE | CR0_ET | CR0_WP;
@@ -206,7 +206,7 @@ static void test_entering_and_leaving_long_mode(void **state)
 static void test_long_mode_without_pae_and_pg_off_in_64bit_mode_fault(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     fake_vmcs_set(VMCS_GUEST_IA32_EFER, EFER_LME);
     v->regs.rax = CR0_PG | CR0_PE | CR0_ET;
     cr_exit(MOV_TO(0, 0));
@@ -232,7 +232,7 @@ static void test_long_mode_without_pae_and_pg_off_in_64bit_mode_fault(void **sta
 static void test_mov_to_cr4_vmxe_by_nesting(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     /* Nesting off: VMXE is refused as on a CPU without VMX. */
     v->regs.rbx = CR4_VMXE | CR4_PAE;
     cr_exit(MOV_TO(4, 3));
@@ -277,7 +277,7 @@ static void test_mov_to_cr4_vmxe_by_nesting(void **state)
 static void test_gprs_including_rsp(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     fake_vmcs_set(VMCS_GUEST_CS_AR_BYTES, CODE64);
     /* mov rsp, cr0: GPR 4 is the VMCS's guest RSP, not the register block. */
     fake_vmcs_set(VMCS_GUEST_RSP, 0x7000);
@@ -310,7 +310,7 @@ static void test_gprs_including_rsp(void **state)
 static void test_clts_and_lmsw(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     v->cr0_shadow = CR0_PE | CR0_ET | CR0_TS | CR0_MP;
     fake_vmcs_set(VMCS_GUEST_CR0, CR0_PE | CR0_ET | CR0_TS | CR0_MP | CR0_NE);
     cr_exit(CLTS_Q);

@@ -8,8 +8,10 @@
  * OUTs mean: the Bochs shutdown port (bochs iodev/unmapped.cc: the bytes of
  * "Shutdown" in order), ACPI PM1x_CNT (ACPI 6.4 4.8.3.2.1: SLP_EN is bit 13,
  * the register may be written as bytes), the reset control register at
- * 0CF9H (bit 2 RST_CPU) and the keyboard controller's pulse-reset command
- * 0FEH at port 64H. IN results follow Vol. 1 3.4.1.1: 8- and 16-bit results
+ * 0CF9H (bit 2 RST_CPU), the keyboard controller's pulse-reset command
+ * 0FEH at port 64H and its output port (command 0D1H, then bit 0 of the
+ * data byte at 60H: the reset line, active low), port 92H bit 0 (fast
+ * reset) and the FADT's RESET_REG/RESET_VALUE (ACPI 6.4 4.8.3.6). IN results follow Vol. 1 3.4.1.1: 8- and 16-bit results
  * keep the rest of RAX, a 32-bit result zero-extends into RAX. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -137,97 +139,118 @@ static void test_l1_bitmaps_trap_exactly_the_policy(void **state)
     (void)state;
     uint16_t got[16];
     io_bitmaps_build_l1(&the_vm, a, b);
-    assert_int_equal(trapped_ports(got, 16), 3);
-    assert_int_equal(got[0], 0x64);
-    assert_int_equal(got[1], 0xcf9);
-    assert_int_equal(got[2], 0x8900);
-    /* With the FADT's PM1a/PM1b control blocks: both bytes of each. */
+    assert_int_equal(trapped_ports(got, 16), 5);
+    uint16_t base[] = {0x60, 0x64, 0x92, 0xcf9, 0x8900};
+    assert_memory_equal(got, base, sizeof(base));
+    /* With the FADT's PM1a/PM1b control blocks: both bytes of each; its
+     * reset register in I/O space. */
     memset(a, 0, sizeof(a));
     memset(b, 0, sizeof(b));
     the_vm.pm1a_cnt = PM1A;
     the_vm.pm1b_cnt = 0x404;
+    the_vm.acpi_reset_port = 0xb2;
     io_bitmaps_build_l1(&the_vm, a, b);
-    assert_int_equal(trapped_ports(got, 16), 7);
-    uint16_t want[] = {0x64, 0x404, 0x405, 0xcf9, 0x8900, PM1A, PM1A + 1};
+    assert_int_equal(trapped_ports(got, 16), 10);
+    uint16_t want[] = {0x60, 0x64, 0x92, 0xb2, 0x404, 0x405, 0xcf9, 0x8900, PM1A, PM1A + 1};
     assert_memory_equal(got, want, sizeof(want));
 }
 
 static void test_bochs_shutdown_sequence(void **state)
 {
     (void)state;
-    unsigned progress = 0;
+    struct io_sequences st = {0, false};
     const char *seq = "Shutdown";
     for (unsigned i = 0; i < 7; i++)
-        assert_int_equal(io_classify_out(&the_vm, 0x8900, 1, (uint8_t)seq[i], &progress), IO_EVENT_NONE);
-    assert_int_equal(progress, 7);
-    assert_int_equal(io_classify_out(&the_vm, 0x8900, 1, 'n', &progress), IO_EVENT_POWER_OFF);
-    assert_int_equal(progress, 0);
+        assert_int_equal(io_classify_out(&the_vm, 0x8900, 1, (uint8_t)seq[i], &st), IO_EVENT_NONE);
+    assert_int_equal(st.shutdown_progress, 7);
+    assert_int_equal(io_classify_out(&the_vm, 0x8900, 1, 'n', &st), IO_EVENT_POWER_OFF);
+    assert_int_equal(st.shutdown_progress, 0);
     /* A wrong byte starts over; an 'S' starts over at 'S'. */
     const char *retry = "ShuXShutShutdown";
     enum io_event ev = IO_EVENT_NONE;
     for (unsigned i = 0; retry[i]; i++) {
         assert_int_equal(ev, IO_EVENT_NONE);
-        ev = io_classify_out(&the_vm, 0x8900, 1, (uint8_t)retry[i], &progress);
+        ev = io_classify_out(&the_vm, 0x8900, 1, (uint8_t)retry[i], &st);
         if (retry[i] == 'X')
-            assert_int_equal(progress, 0);
+            assert_int_equal(st.shutdown_progress, 0);
         if (i == 7)
-            assert_int_equal(progress, 4); /* "Shut" */
+            assert_int_equal(st.shutdown_progress, 4); /* "Shut" */
         if (i == 8)
-            assert_int_equal(progress, 1); /* 'S' again */
+            assert_int_equal(st.shutdown_progress, 1); /* 'S' again */
     }
     assert_int_equal(ev, IO_EVENT_POWER_OFF);
     /* Only byte writes count; other values in EAX's upper bits do not. */
-    progress = 0;
-    assert_int_equal(io_classify_out(&the_vm, 0x8900, 2, 'S', &progress), IO_EVENT_NONE);
-    assert_int_equal(progress, 0);
+    st.shutdown_progress = 0;
+    assert_int_equal(io_classify_out(&the_vm, 0x8900, 2, 'S', &st), IO_EVENT_NONE);
+    assert_int_equal(st.shutdown_progress, 0);
     /* "Shutdown" on another port is nothing. */
     for (unsigned i = 0; seq[i]; i++)
-        assert_int_equal(io_classify_out(&the_vm, 0x8901, 1, (uint8_t)seq[i], &progress), IO_EVENT_NONE);
+        assert_int_equal(io_classify_out(&the_vm, 0x8901, 1, (uint8_t)seq[i], &st), IO_EVENT_NONE);
 }
 
 static void test_acpi_sleep_enable(void **state)
 {
     (void)state;
-    unsigned progress = 0;
+    struct io_sequences seq = {0, false};
     /* Unknown PM1 blocks: nothing at those ports means anything. */
-    assert_int_equal(io_classify_out(&the_vm, PM1A, 2, SLP_EN | SLP_TYP_S5, &progress), IO_EVENT_NONE);
-    assert_int_equal(io_classify_out(&the_vm, 0, 2, SLP_EN, &progress), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, PM1A, 2, SLP_EN | SLP_TYP_S5, &seq), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, 0, 2, SLP_EN, &seq), IO_EVENT_NONE);
     the_vm.pm1a_cnt = PM1A;
     the_vm.pm1b_cnt = PM1B;
-    assert_int_equal(io_classify_out(&the_vm, PM1A, 2, SLP_EN | SLP_TYP_S5, &progress), IO_EVENT_POWER_OFF);
-    assert_int_equal(io_classify_out(&the_vm, PM1B, 2, SLP_EN | SLP_TYP_S5, &progress), IO_EVENT_POWER_OFF);
-    assert_int_equal(io_classify_out(&the_vm, PM1A, 4, SLP_EN | SLP_TYP_S5 | 1, &progress), IO_EVENT_POWER_OFF);
+    assert_int_equal(io_classify_out(&the_vm, PM1A, 2, SLP_EN | SLP_TYP_S5, &seq), IO_EVENT_POWER_OFF);
+    assert_int_equal(io_classify_out(&the_vm, PM1B, 2, SLP_EN | SLP_TYP_S5, &seq), IO_EVENT_POWER_OFF);
+    assert_int_equal(io_classify_out(&the_vm, PM1A, 4, SLP_EN | SLP_TYP_S5 | 1, &seq), IO_EVENT_POWER_OFF);
     /* Writing SLP_TYP first and SLP_EN later (as ACPI requires the OS to be
      * able to): only the write with SLP_EN counts. */
-    assert_int_equal(io_classify_out(&the_vm, PM1A, 2, SLP_TYP_S5 | 1, &progress), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, PM1A, 2, SLP_TYP_S5 | 1, &seq), IO_EVENT_NONE);
     /* SCI_EN and other bits alone are not a sleep request. */
-    assert_int_equal(io_classify_out(&the_vm, PM1A, 2, 0x1, &progress), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, PM1A, 2, 0x1, &seq), IO_EVENT_NONE);
     /* The control block may be written a byte at a time: SLP_EN is bit 5 of
      * the byte at PM1x_CNT + 1. */
-    assert_int_equal(io_classify_out(&the_vm, PM1A, 1, 0x01, &progress), IO_EVENT_NONE);
-    assert_int_equal(io_classify_out(&the_vm, PM1A + 1, 1, (SLP_EN | SLP_TYP_S5) >> 8, &progress),
+    assert_int_equal(io_classify_out(&the_vm, PM1A, 1, 0x01, &seq), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, PM1A + 1, 1, (SLP_EN | SLP_TYP_S5) >> 8, &seq),
                      IO_EVENT_POWER_OFF);
-    assert_int_equal(io_classify_out(&the_vm, PM1B + 1, 1, SLP_EN >> 8, &progress), IO_EVENT_POWER_OFF);
-    assert_int_equal(io_classify_out(&the_vm, PM1A + 1, 1, SLP_TYP_S5 >> 8, &progress), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, PM1B + 1, 1, SLP_EN >> 8, &seq), IO_EVENT_POWER_OFF);
+    assert_int_equal(io_classify_out(&the_vm, PM1A + 1, 1, SLP_TYP_S5 >> 8, &seq), IO_EVENT_NONE);
 }
 
 static void test_reset_requests(void **state)
 {
     (void)state;
-    unsigned progress = 0;
-    assert_int_equal(io_classify_out(&the_vm, 0xcf9, 1, 0x06, &progress), IO_EVENT_RESET);
-    assert_int_equal(io_classify_out(&the_vm, 0xcf9, 1, 0x0e, &progress), IO_EVENT_RESET);
-    assert_int_equal(io_classify_out(&the_vm, 0xcf9, 1, 0x04, &progress), IO_EVENT_RESET);
+    struct io_sequences seq = {0, false};
+    assert_int_equal(io_classify_out(&the_vm, 0xcf9, 1, 0x06, &seq), IO_EVENT_RESET);
+    assert_int_equal(io_classify_out(&the_vm, 0xcf9, 1, 0x0e, &seq), IO_EVENT_RESET);
+    assert_int_equal(io_classify_out(&the_vm, 0xcf9, 1, 0x04, &seq), IO_EVENT_RESET);
     /* SYS_RST (bit 1) alone only selects the reset kind. */
-    assert_int_equal(io_classify_out(&the_vm, 0xcf9, 1, 0x02, &progress), IO_EVENT_NONE);
-    assert_int_equal(io_classify_out(&the_vm, 0xcf9, 1, 0x00, &progress), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, 0xcf9, 1, 0x02, &seq), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, 0xcf9, 1, 0x00, &seq), IO_EVENT_NONE);
     /* The keyboard controller: command 0FEH to port 64H. */
-    assert_int_equal(io_classify_out(&the_vm, 0x64, 1, 0xfe, &progress), IO_EVENT_RESET);
-    assert_int_equal(io_classify_out(&the_vm, 0x64, 1, 0xd1, &progress), IO_EVENT_NONE);
-    assert_int_equal(io_classify_out(&the_vm, 0x64, 1, 0xff, &progress), IO_EVENT_NONE);
-    assert_int_equal(io_classify_out(&the_vm, 0x60, 1, 0xfe, &progress), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, 0x64, 1, 0xfe, &seq), IO_EVENT_RESET);
+    assert_int_equal(io_classify_out(&the_vm, 0x64, 1, 0xff, &seq), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, 0x60, 1, 0xfe, &seq), IO_EVENT_NONE);
+    /* Command 0D1H (write output port), then its data byte at 60H: bit 0
+     * (the CPU's reset line, active low) clear resets; set only sets A20. */
+    assert_int_equal(io_classify_out(&the_vm, 0x64, 1, 0xd1, &seq), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, 0x60, 1, 0xdf, &seq), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, 0x60, 1, 0xde, &seq), IO_EVENT_NONE); /* keyboard data now */
+    assert_int_equal(io_classify_out(&the_vm, 0x64, 1, 0xd1, &seq), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, 0x60, 1, 0xde, &seq), IO_EVENT_RESET);
+    /* Another command in between cancels it. */
+    assert_int_equal(io_classify_out(&the_vm, 0x64, 1, 0xd1, &seq), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, 0x64, 1, 0xad, &seq), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, 0x60, 1, 0x00, &seq), IO_EVENT_NONE);
+    /* Port 92H (system control port A): bit 0 is fast reset, bit 1 A20. */
+    assert_int_equal(io_classify_out(&the_vm, 0x92, 1, 0x02, &seq), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, 0x92, 1, 0x03, &seq), IO_EVENT_RESET);
+    assert_int_equal(io_classify_out(&the_vm, 0x92, 1, 0x01, &seq), IO_EVENT_RESET);
+    /* The FADT's reset register: its RESET_VALUE there, nothing else. */
+    assert_int_equal(io_classify_out(&the_vm, 0xb2, 1, 0x06, &seq), IO_EVENT_NONE);
+    the_vm.acpi_reset_port = 0xb2;
+    the_vm.acpi_reset_value = 0x06;
+    assert_int_equal(io_classify_out(&the_vm, 0xb2, 1, 0x06, &seq), IO_EVENT_RESET);
+    assert_int_equal(io_classify_out(&the_vm, 0xb2, 1, 0x05, &seq), IO_EVENT_NONE);
     /* Other ports: nothing. */
-    assert_int_equal(io_classify_out(&the_vm, 0x3f8, 1, 0xfe, &progress), IO_EVENT_NONE);
+    assert_int_equal(io_classify_out(&the_vm, 0x3f8, 1, 0xfe, &seq), IO_EVENT_NONE);
 }
 
 /* ---- handle_io with real qualifications ---- */
@@ -235,13 +258,13 @@ static void test_reset_requests(void **state)
 static void io_exit(uint64_t qualification)
 {
     fake_vmcs_set(VMCS_EXIT_QUALIFICATION, qualification);
-    handle_io(&the_vm.vcpu);
+    handle_io(&the_vm.vcpus[0]);
 }
 
 static void test_handle_out_passes_through(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     v->regs.rax = 0x1122334455667788ULL;
     io_exit(0x03f80000); /* out dx, al */
     io_exit(0x0cf90040); /* out 0cf9h, al: 88h has no RST bit */
@@ -265,7 +288,7 @@ static void test_handle_out_passes_through(void **state)
 static void test_handle_in_merges_into_rax(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     fake_port_set_in(0x60, 0xab);
     fake_port_set_in(0x1f0, 0xbeef);
     fake_port_set_in(0xcfc, 0x80861237);
@@ -295,7 +318,7 @@ static void test_handle_string_io_is_skipped(void **state)
 static void test_handle_shutdown_port_powers_off(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     const char *seq = "Shutdown";
     stop_status = POWER_FAIL;
     if (!setjmp(stopped)) {
@@ -314,7 +337,7 @@ static void test_handle_shutdown_port_powers_off(void **state)
 static void test_handle_reset_requests_stop_l1(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     v->regs.rax = 0xfe;
     if (!setjmp(stopped))
         io_exit(0x00640040); /* out 64h, al */
@@ -324,14 +347,23 @@ static void test_handle_reset_requests_stop_l1(void **state)
     if (!setjmp(stopped))
         io_exit(0x0cf90040);
     assert_int_equal(stops, 2);
+    v->regs.rax = 0x03;
+    if (!setjmp(stopped))
+        io_exit(0x00920040); /* out 92h, al */
+    assert_int_equal(stops, 3);
     /* Nothing was forwarded: nestvisor does not let L1 reset the machine. */
     assert_int_equal(fake_port_count(), 0);
+    /* A20 alone through port 92H reaches the hardware. */
+    v->regs.rax = 0x02;
+    io_exit(0x00920040);
+    assert_int_equal(stops, 3);
+    assert_int_equal(fake_port_count(), 1);
     the_vm.pm1a_cnt = PM1A;
     v->regs.rax = SLP_EN | SLP_TYP_S5;
     if (!setjmp(stopped))
         io_exit(0xb0040001); /* out dx, ax */
-    assert_int_equal(stops, 3);
-    assert_int_equal(fake_port_count(), 0);
+    assert_int_equal(stops, 4);
+    assert_int_equal(fake_port_count(), 1);
 }
 
 int main(void)

@@ -353,7 +353,7 @@ static void test_warnings_are_bounded(void **state)
 static void test_handle_rdmsr(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     fake_msr_set(MSR_IA32_MCG_CAP, 0x123456789abcdef0ULL);
     v->regs.rcx = 0xffffffff00000000ULL | MSR_IA32_MCG_CAP; /* ECX only */
     v->regs.rax = v->regs.rdx = ~0ULL;
@@ -374,7 +374,7 @@ static void test_handle_rdmsr(void **state)
 static void test_handle_wrmsr(void **state)
 {
     (void)state;
-    struct vcpu *v = &the_vm.vcpu;
+    struct vcpu *v = &the_vm.vcpus[0];
     fake_msr_set(MSR_IA32_APIC_BASE, 0xfee00900);
     v->regs.rcx = MSR_IA32_APIC_BASE;
     v->regs.rax = 0xdeadbeef00000000ULL | 0xfee00d00; /* EAX only */

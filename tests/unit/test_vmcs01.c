@@ -59,8 +59,8 @@ static int setup(void **state)
     assert_true(pmm_init(POOL_BASE, POOL_PAGES * 4096));
     memset(&vm, 0, sizeof(vm));
     memset(&cpu, 0, sizeof(cpu));
-    vm.cpu = &cpu;
-    cpu.vcpu = &vm.vcpu;
+    vm.vcpus[0].cpu = &cpu;
+    cpu.vcpu = &vm.vcpus[0];
     vm.msr_bitmap = 0x1234000;
     vm.io_bitmap_a = 0x1235000;
     vm.io_bitmap_b = 0x1236000;
@@ -93,7 +93,7 @@ static void test_tigerlake_controls(void **state)
 {
     (void)state;
     use_caps(&tigerlake);
-    assert_true(vmcs01_setup(&vm, why, sizeof(why)));
+    assert_true(vmcs01_setup(&vm, &vm.vcpus[0], why, sizeof(why)));
     uint64_t pin = fake_vmcs_get(VMCS_PIN_BASED_VM_EXEC_CONTROL);
     uint64_t proc = fake_vmcs_get(VMCS_CPU_BASED_VM_EXEC_CONTROL);
     uint64_t proc2 = fake_vmcs_get(VMCS_SECONDARY_VM_EXEC_CONTROL);
@@ -143,13 +143,13 @@ static void test_guest_host_masks(void **state)
 {
     (void)state;
     use_caps(&tigerlake);
-    assert_true(vmcs01_setup(&vm, why, sizeof(why)));
+    assert_true(vmcs01_setup(&vm, &vm.vcpus[0], why, sizeof(why)));
     /* CR0: NE (VMX needs it), PE and PG (so L0 follows paging switches). */
     assert_int_equal(fake_vmcs_get(VMCS_CR0_GUEST_HOST_MASK), CR0_NE | CR0_PE | CR0_PG);
-    assert_int_equal(vm.vcpu.cr0_mask, CR0_NE | CR0_PE | CR0_PG);
+    assert_int_equal(vm.vcpus[0].cr0_mask, CR0_NE | CR0_PE | CR0_PG);
     /* CR4: VMXE, SMXE, every bit FIXED1 forbids and FIXED0 forces. */
     uint64_t cr4_mask = fake_vmcs_get(VMCS_CR4_GUEST_HOST_MASK);
-    assert_int_equal(cr4_mask, vm.vcpu.cr4_mask);
+    assert_int_equal(cr4_mask, vm.vcpus[0].cr4_mask);
     assert_true(cr4_mask & CR4_VMXE);
     assert_true(cr4_mask & CR4_SMXE);
     assert_true(cr4_mask & CR4_LA57);       /* bit 12, clear in 0xf72fff */
@@ -165,7 +165,7 @@ static void test_host_state(void **state)
 {
     (void)state;
     use_caps(&tigerlake);
-    assert_true(vmcs01_setup(&vm, why, sizeof(why)));
+    assert_true(vmcs01_setup(&vm, &vm.vcpus[0], why, sizeof(why)));
     assert_int_equal(fake_vmcs_get(VMCS_HOST_CR0), 0x80050033);
     assert_int_equal(fake_vmcs_get(VMCS_HOST_CR3), 0x105000);
     assert_int_equal(fake_vmcs_get(VMCS_HOST_CR4), 0x2020);
@@ -187,7 +187,7 @@ static void test_host_state(void **state)
     assert_true(rsp >= (uint64_t)(uintptr_t)cpu.exit_stack);
     assert_true(rsp + 8 <= (uint64_t)(uintptr_t)(cpu.exit_stack + EXIT_STACK_SIZE));
     assert_int_equal(rsp % 16, 0);
-    assert_int_equal(*(uint64_t *)(uintptr_t)rsp, (uint64_t)(uintptr_t)&vm.vcpu.regs);
+    assert_int_equal(*(uint64_t *)(uintptr_t)rsp, (uint64_t)(uintptr_t)&vm.vcpus[0].regs);
     assert_int_equal(fake_vmcs_get(VMCS_HOST_RIP), (uint64_t)(uintptr_t)vmx_exit_stub);
 }
 
@@ -196,13 +196,13 @@ static void test_vmcs_region_is_created_and_current(void **state)
     (void)state;
     use_caps(&tigerlake);
     uint64_t free_before = pmm_free_pages();
-    assert_true(vmcs01_setup(&vm, why, sizeof(why)));
+    assert_true(vmcs01_setup(&vm, &vm.vcpus[0], why, sizeof(why)));
     assert_int_equal(pmm_free_pages(), free_before - 1);
-    assert_true(pmm_owns(vm.vcpu.vmcs01));
+    assert_true(pmm_owns(vm.vcpus[0].vmcs01));
     /* Revision identifier in the first dword, shadow indicator clear
      * (25.2), and VMPTRLD'ed: the fake checks the revision. */
-    assert_int_equal(*(uint32_t *)phys_to_virt(vm.vcpu.vmcs01), caps.revision_id);
-    assert_int_equal(vmcs_current(), vm.vcpu.vmcs01);
+    assert_int_equal(*(uint32_t *)phys_to_virt(vm.vcpus[0].vmcs01), caps.revision_id);
+    assert_int_equal(vmcs_current(), vm.vcpus[0].vmcs01);
     assert_int_equal(fake_vmcs_regions(), 1);
 }
 
@@ -211,7 +211,7 @@ static void test_hlt_exiting_follows_the_option(void **state)
     (void)state;
     use_caps(&tigerlake);
     vm.cfg.hlt_exit = true;
-    assert_true(vmcs01_setup(&vm, why, sizeof(why)));
+    assert_true(vmcs01_setup(&vm, &vm.vcpus[0], why, sizeof(why)));
     uint64_t proc = fake_vmcs_get(VMCS_CPU_BASED_VM_EXEC_CONTROL);
     assert_true(proc & PROC_HLT_EXITING);
     assert_fits(proc, tigerlake.true_procbased);
@@ -223,7 +223,7 @@ static void test_without_true_controls_defaults_are_forced(void **state)
     struct vmx_msrs old = tigerlake;
     old.basic &= ~VMX_BASIC_TRUE_CTLS;
     use_caps(&old);
-    assert_true(vmcs01_setup(&vm, why, sizeof(why)));
+    assert_true(vmcs01_setup(&vm, &vm.vcpus[0], why, sizeof(why)));
     uint64_t proc = fake_vmcs_get(VMCS_CPU_BASED_VM_EXEC_CONTROL);
     assert_fits(fake_vmcs_get(VMCS_PIN_BASED_VM_EXEC_CONTROL), old.pinbased);
     assert_fits(proc, old.procbased);
@@ -242,7 +242,7 @@ static void test_cpu_without_ept_or_unrestricted_guest_is_refused(void **state)
     (void)state;
     use_caps(&penryn);
     uint64_t free_before = pmm_free_pages();
-    assert_false(vmcs01_setup(&vm, why, sizeof(why)));
+    assert_false(vmcs01_setup(&vm, &vm.vcpus[0], why, sizeof(why)));
     assert_non_null(strstr(why, "lacks EPT"));
     assert_non_null(strstr(why, "unrestricted guest"));
     assert_int_equal(pmm_free_pages(), free_before);
@@ -252,14 +252,14 @@ static void test_cpu_without_ept_or_unrestricted_guest_is_refused(void **state)
     no_ug.procbased2 &= ~((uint64_t)PROC2_UNRESTRICTED_GUEST << 32);
     vmx_caps_decode(&no_ug, &caps);
     why[0] = 0;
-    assert_false(vmcs01_setup(&vm, why, sizeof(why)));
+    assert_false(vmcs01_setup(&vm, &vm.vcpus[0], why, sizeof(why)));
     assert_non_null(strstr(why, "lacks unrestricted guest"));
     /* EPT without a WB paging-structure type. */
     struct vmx_msrs no_wb = tigerlake;
     no_wb.ept_vpid &= ~(1ULL << 14);
     vmx_caps_decode(&no_wb, &caps);
     why[0] = 0;
-    assert_false(vmcs01_setup(&vm, why, sizeof(why)));
+    assert_false(vmcs01_setup(&vm, &vm.vcpus[0], why, sizeof(why)));
     assert_non_null(strstr(why, "4-level WB EPT"));
     assert_int_equal(fake_vmcs_regions(), 0);
 }
@@ -268,11 +268,11 @@ static void test_entry_state(void **state)
 {
     (void)state;
     use_caps(&tigerlake);
-    assert_true(vmcs01_setup(&vm, why, sizeof(why)));
+    assert_true(vmcs01_setup(&vm, &vm.vcpus[0], why, sizeof(why)));
     fake_vmcs_set(VMCS_VM_ENTRY_CONTROLS, fake_vmcs_get(VMCS_VM_ENTRY_CONTROLS) | ENTRY_IA32E_MODE_GUEST);
     struct l1_entry_state s = {.rip = 0x100020, .rsp = 0x7ff0, .cs = 0x10, .ds = 0x18,
                                .gdt_base = 0x9000, .gdt_limit = 31};
-    vmcs01_write_entry_state(&vm, &s);
+    vmcs01_write_entry_state(&vm, &vm.vcpus[0], &s);
     const uint32_t code32 = 0xc09b, data32 = 0xc093; /* G, D/B, P, S, type */
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_CS_SELECTOR), 0x10);
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_CS_AR_BYTES), code32);
@@ -304,8 +304,8 @@ static void test_entry_state(void **state)
     assert_int_equal(fake_vmcs_get(VMCS_CR0_READ_SHADOW), CR0_PE | CR0_ET);
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_CR4), CR4_VMXE);
     assert_int_equal(fake_vmcs_get(VMCS_CR4_READ_SHADOW), 0);
-    assert_int_equal(vm.vcpu.cr0_shadow, CR0_PE | CR0_ET);
-    assert_int_equal(vm.vcpu.cr4_shadow, 0);
+    assert_int_equal(vm.vcpus[0].cr0_shadow, CR0_PE | CR0_ET);
+    assert_int_equal(vm.vcpus[0].cr4_shadow, 0);
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_RIP), 0x100020);
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_RSP), 0x7ff0);
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_RFLAGS), RFLAGS_FIXED1);
@@ -382,6 +382,54 @@ static void test_fake_vmx_semantics(void **state)
     assert_false(invept(INVEPT_ALL_CONTEXT, 0));
 }
 
+
+/* A CPU in the state INIT leaves it in (SDM Vol. 3A 10.1.1, Table 10-1),
+ * waiting for a SIPI (activity state 3, SDM 25.4.2): CS F000 with base
+ * FFFF0000, IP FFF0, real-mode data segments, CR0 = 60000010H as the guest
+ * reads it (the CPU's with the VMX-fixed NE, no PE/PG: unrestricted guest,
+ * 26.3.1.1), EDX = the processor signature. Exits of this CPU find its own
+ * per-CPU data through GS (HOST_GS_BASE). */
+static void test_init_state_waits_for_sipi(void **state)
+{
+    (void)state;
+    use_caps(&tigerlake);
+    struct vcpu *v = &vm.vcpus[0];
+    fake_cpuid_set(0x1, 0, (struct cpuid_regs){0x000806c1, 0, 0, 0});
+    assert_true(vmcs01_setup(&vm, v, why, sizeof(why)));
+    assert_int_equal(fake_vmcs_get(VMCS_HOST_GS_BASE), (uint64_t)(uintptr_t)&cpu);
+    fake_vmcs_set(VMCS_VM_ENTRY_CONTROLS, fake_vmcs_get(VMCS_VM_ENTRY_CONTROLS) | ENTRY_IA32E_MODE_GUEST);
+    vmcs01_write_init_state(&vm, v);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_WAIT_SIPI);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_CS_SELECTOR), 0xf000);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_CS_BASE), 0xffff0000);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_CS_LIMIT), 0xffff);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_CS_AR_BYTES), 0x9b);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_RIP), 0xfff0);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_RFLAGS), 0x2);
+    enum vmcs_field sel[] = {VMCS_GUEST_SS_SELECTOR, VMCS_GUEST_DS_SELECTOR, VMCS_GUEST_ES_SELECTOR,
+                             VMCS_GUEST_FS_SELECTOR, VMCS_GUEST_GS_SELECTOR};
+    for (unsigned i = 0; i < 5; i++) {
+        assert_int_equal(fake_vmcs_get(sel[i]), 0);
+        unsigned k = (sel[i] - VMCS_GUEST_ES_SELECTOR) / 2; /* Appendix B strides */
+        assert_int_equal(fake_vmcs_get((enum vmcs_field)(VMCS_GUEST_ES_LIMIT + 2 * k)), 0xffff);
+        assert_int_equal(fake_vmcs_get((enum vmcs_field)(VMCS_GUEST_ES_AR_BYTES + 2 * k)), 0x93);
+        assert_int_equal(fake_vmcs_get((enum vmcs_field)(VMCS_GUEST_ES_BASE + 2 * k)), 0);
+    }
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_TR_AR_BYTES), 0x83);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_LDTR_AR_BYTES), 0x82);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_IDTR_LIMIT), 0xffff);
+    assert_int_equal(fake_vmcs_get(VMCS_CR0_READ_SHADOW), 0x60000010);
+    uint64_t cr0 = fake_vmcs_get(VMCS_GUEST_CR0);
+    assert_int_equal(cr0 & (CR0_PE | CR0_PG), 0);
+    assert_true(cr0 & CR0_NE);
+    assert_int_equal(cr0 & 0x60000010, 0x60000010);
+    assert_int_equal(fake_vmcs_get(VMCS_CR4_READ_SHADOW), 0);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_IA32_EFER), 0);
+    assert_int_equal(fake_vmcs_get(VMCS_VM_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST, 0);
+    assert_int_equal(v->regs.rdx, 0x000806c1);
+    assert_int_equal(v->regs.rax, 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, setup)
@@ -394,6 +442,7 @@ int main(void)
         T(test_without_true_controls_defaults_are_forced),
         T(test_cpu_without_ept_or_unrestricted_guest_is_refused),
         T(test_entry_state),
+        T(test_init_state_waits_for_sipi),
         T(test_fake_vmx_semantics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -66,7 +66,7 @@ void vm_stop(enum power_status status, const char *why)
 static struct vmx_caps caps;
 static struct nested_vmx nv;
 static struct vmcs12 *c;
-static struct vcpu *v = &the_vm.vcpu;
+static struct vcpu *v = &the_vm.vcpus[0];
 
 #define V(name) VMCS12(c, name)
 
@@ -113,6 +113,7 @@ static int setup(void **state)
     /* Nested state. */
     fieldsets_init(true, true);
     v->nested = &nv;
+    nv.vcpu = v;
     nv.current = VMCS12_PA;
     nv.cache = phys_to_virt(page());
     c = nv.cache;

@@ -13,11 +13,14 @@
 #include "arch/x86/vmx_bits.h"
 #include "lib/log.h"
 
-static struct nested_vmx nested_bsp;
-
 bool nested_init(struct vm *vm, struct vcpu *v)
 {
-    struct nested_vmx *n = &nested_bsp;
+    uint64_t pages = (sizeof(struct nested_vmx) + PAGE_SIZE - 1) / PAGE_SIZE;
+    uint64_t pa = pmm_alloc(pages);
+    if (!pa)
+        return false;
+    struct nested_vmx *n = phys_to_virt(pa);
+    n->vcpu = v;
     v->nested = n;
     n->current = VMCS_LINK_NONE;
     uint64_t cache = pmm_alloc_page();

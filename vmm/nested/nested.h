@@ -41,6 +41,7 @@ struct check_key {
 };
 
 struct nested_vmx {
+    struct vcpu *vcpu;       /* the vCPU whose VMX operation this is */
     bool vmxon;              /* L1 is in (virtual) VMX operation */
     uint64_t vmxon_ptr;
     uint64_t current;        /* current vmcs12 (L1 address) or VMCS_LINK_NONE */

@@ -70,20 +70,20 @@ void shadow_set_vmx_operation(struct nested_vmx *n, bool on)
 /* Runs with the shadow VMCS current, then makes vmcs01 current again
  * (these run while L1 is the guest, with vmcs01 loaded). */
 static void enter_shadow(struct nested_vmx *n) { vmcs_load(n->shadow_vmcs); }
-static void leave_shadow(struct vcpu *v) { vmcs_load(v->vmcs01); }
+static void leave_shadow(struct nested_vmx *n) { vmcs_load(n->vcpu->vmcs01); }
 
 static void copy_from_shadow(struct nested_vmx *n, const struct field_set *set)
 {
     enter_shadow(n);
     fieldset_read(n->cache, set);
-    leave_shadow(&the_vm.vcpu);
+    leave_shadow(n);
 }
 
 static void copy_to_shadow(struct nested_vmx *n, const struct field_set *set)
 {
     enter_shadow(n);
     fieldset_write(n->cache, set);
-    leave_shadow(&the_vm.vcpu);
+    leave_shadow(n);
 }
 
 static bool shadow_live(const struct nested_vmx *n)
@@ -115,7 +115,7 @@ void shadow_push_field(struct nested_vmx *n, enum vmcs_field_index i)
         return;
     enter_shadow(n);
     vmcs_write((enum vmcs_field)vmcs12_fields[i].encoding, n->cache->field[i]);
-    leave_shadow(&the_vm.vcpu);
+    leave_shadow(n);
 }
 
 void shadow_activate(struct nested_vmx *n)

@@ -98,7 +98,7 @@ static void flush_current(struct nested_vmx *n)
 {
     if (n->current == VMCS_LINK_NONE)
         return;
-    nested_sync_rare(&the_vm.vcpu);
+    nested_sync_rare(n->vcpu);
     shadow_pull(n);
     struct vmcs12 *r = region(n->current);
     r->magic = VMCS12_MAGIC;

@@ -1,0 +1,11 @@
+/* INIT and start-up IPIs that reach a vCPU (SDM 25.2: in VMX non-root
+ * operation both cause VM exits, a SIPI only in the wait-for-SIPI state). */
+#ifndef VMM_SIPI_H
+#define VMM_SIPI_H
+
+struct vcpu;
+
+void handle_init_signal(struct vcpu *v);
+void handle_sipi(struct vcpu *v);
+
+#endif
