@@ -19,7 +19,7 @@ KERNEL_ASM  := $(wildcard boot/multiboot2/*.asm arch/x86/*.asm)
 KERNEL_OBJS := $(KERNEL_C:%.c=$(BUILD)/kernel/%.o) $(KERNEL_ASM:%.asm=$(BUILD)/kernel/%.asm.o)
 KERNEL      := $(BUILD)/nestvisor.elf
 
-.PHONY: all deps kernel efi iso esp run check test-unit test-fuzz test-bochs test-qemu test-linux bench clean format guests
+.PHONY: all deps kernel efi iso esp run check test-unit test-fuzz test-bochs test-qemu test-linux test-uefi bench clean format guests
 all: $(KERNEL) $(BUILD)/BOOTX64.EFI $(BUILD)/nestvisor.iso $(BUILD)/esp.img
 
 deps:
@@ -63,7 +63,7 @@ check: deps
 	@rm -f $(BUILD)/results.txt
 	@$(MAKE) --no-print-directory all guests
 	@status=0; \
-	for t in test-unit test-fuzz test-bochs test-qemu test-linux; do \
+	for t in test-unit test-fuzz test-bochs test-qemu test-linux test-uefi; do \
 		echo "== $$t"; \
 		$(MAKE) --no-print-directory $$t || status=1; \
 	done; \

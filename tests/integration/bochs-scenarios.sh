@@ -1,6 +1,9 @@
 #!/bin/bash
 # Runs Bochs scenarios from a table (see tests/integration/bochs.scenarios).
 # usage: bochs-scenarios.sh BUILD_DIR TABLE [NAME_FILTER_REGEX]
+# With BOCHS_UEFI=1 every scenario boots through nestvisor's UEFI loader
+# from an ESP on upstream Bochs + OVMF instead of GRUB on Bochs 2.7
+# (results "uefi/<name>", directories BUILD_DIR/test/uefi/).
 # Each scenario gets its own ISO and directory under BUILD_DIR/test/bochs/,
 # runs under a timeout, and passes only if every expected marker appears in
 # the serial log, in order, and no forbidden one does. Two run at a time.
@@ -16,7 +19,10 @@ run_one() {
     trim() { local s=$1; s=${s#"${s%%[![:space:]]*}"}; s=${s%"${s##*[![:space:]]}"}; printf '%s' "$s"; }
     name=$(trim "$name"); model=$(trim "$model"); megs=$(trim "$megs"); limit=$(trim "$limit")
     cmdline=$(trim "$cmdline"); modules=$(trim "$modules"); expect=$(trim "$expect"); forbid=$(trim "$forbid")
-    local dir=$build/test/bochs/$name
+    # The same table on the other boot path: ESP + OVMF on upstream Bochs.
+    local kind=bochs
+    [ "${BOCHS_UEFI:-0}" = 1 ] && kind=uefi
+    local dir=$build/test/$kind/$name
     mkdir -p "$dir"
     local args=()
     if [ -n "$modules" ]; then
@@ -28,15 +34,18 @@ run_one() {
             args+=("$build/$file" "$str")
         done
     fi
-    local result="" detail=""
-    if ! "$here/mkiso.sh" "$dir/boot.iso" "$build/nestvisor.elf" "$cmdline" "${args[@]}"; then
-        result=FAIL detail="could not build the ISO"
+    local result="" detail="" media=$dir/boot.iso mk=$here/mkiso.sh
+    if [ "${BOCHS_UEFI:-0}" = 1 ]; then
+        media=$dir/esp.img mk=$here/mkesp.sh
+    fi
+    if ! "$mk" "$media" "$build/nestvisor.elf" "$cmdline" "${args[@]}"; then
+        result=FAIL detail="could not build $(basename "$media")"
     else
         local start=$SECONDS
         # "model*N": N CPUs.
         local cpus=1
         case "$model" in *'*'*) cpus=${model#*\*}; model=${model%%\**} ;; esac
-        BOCHS_CPUS=$cpus "$here/bochs-run.sh" "$dir" "$dir/boot.iso" "$model" "$limit" "$megs"
+        BOCHS_CPUS=$cpus "$here/bochs-run.sh" "$dir" "$media" "$model" "$limit" "$megs"
         local status=$?
         local log=$dir/serial.log
         touch "$log"
@@ -73,7 +82,7 @@ run_one() {
         fi
         [ -z "$result" ] && result=PASS detail="$((SECONDS - start))s"
     fi
-    echo "$result bochs/$name ($model) $detail" | tee -a "$results"
+    echo "$result $kind/$name ($model) $detail" | tee -a "$results"
     if [ "$result" = FAIL ]; then
         cat "$dir/bochs-died.txt" 2>/dev/null
         echo "---- last lines of $dir/serial.log ----"

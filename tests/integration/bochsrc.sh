@@ -83,7 +83,11 @@ cpu_line="cpu: model=$model, count=$cpus, ips=$ips, reset_on_triple_fault=0, ign
     echo "panic: action=fatal"
     echo "error: action=report"
     echo "log: \"$log\""
-    echo "sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy"
+    if [ "$firmware" = bios ]; then
+        echo "sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy"
+    else
+        echo "# sound: none compiled into the upstream build (tools/upstream-bochs.sh)"
+    fi
     echo "speaker: enabled=0"
     echo "mouse: enabled=0"
     echo "parport1: enabled=0"

@@ -17,6 +17,23 @@ test-bochs: $(KERNEL) guests
 	@tests/integration/rig-selftest.sh $(BUILD) || true
 	@tests/integration/bochs-scenarios.sh $(BUILD) tests/integration/bochs.scenarios "$(SCENARIOS)"
 
+# make test-uefi (part of make check): the real boot path in one run,
+# BOOTX64.EFI -> kernel -> VMX root -> L1, on upstream Bochs + OVMF (built
+# once into a cache by tools/upstream-bochs.sh): every scenario of the
+# Bochs table through the ESP, then Linux + KVM as L1 from the ESP.
+UEFI_LINUX_TIMEOUT ?= 150
+.PHONY: test-uefi
+test-uefi: deps $(KERNEL) $(BUILD)/BOOTX64.EFI guests linux-image
+	@tools/upstream-bochs.sh > /dev/null
+	@status=0; \
+	BOCHS_UEFI=1 tests/integration/bochs-scenarios.sh $(BUILD) tests/integration/bochs.scenarios "$(SCENARIOS)" || status=1; \
+	BOCHS_UEFI=1 LINUX_TIMEOUT=$(UEFI_LINUX_TIMEOUT) tests/guests/linux/bochs-nested.sh $(KERNEL) $(BUILD)/uefi-linux > /dev/null; \
+	{ tests/guests/linux/check-log.sh -p uefi-linux/ $(BUILD)/uefi-linux/serial.log; \
+	  tests/guests/linux/check-l0.sh -p uefi-linux/l0/ $(BUILD)/uefi-linux/serial.log on; \
+	} > $(BUILD)/uefi-linux/results.txt || status=1; \
+	tee -a $(BUILD)/results.txt < $(BUILD)/uefi-linux/results.txt; \
+	exit $$status
+
 # Boots the default ISO in Bochs and shows the serial log live.
 run: deps $(BUILD)/nestvisor.iso
 	@tests/integration/run-live.sh $(BUILD) $(BUILD)/nestvisor.iso $(RUN_MODEL)

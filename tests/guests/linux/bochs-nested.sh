@@ -15,10 +15,14 @@ nv=$1 out=$2 nvopts=${3:-}
 . "$here/settings.sh"
 
 mkdir -p "$out"
-"$here/../../integration/mkiso.sh" "$out/linux.iso" "$nv" "$nvopts" \
+# BOCHS_UEFI=1: from an ESP through nestvisor's UEFI loader on upstream
+# Bochs + OVMF, else from a GRUB ISO on Bochs 2.7.
+media=$out/linux.iso mk=mkiso.sh
+[ "${BOCHS_UEFI:-0}" = 1 ] && media=$out/esp.img mk=mkesp.sh
+"$here/../../integration/$mk" "$media" "$nv" "$nvopts" \
     "$kernel" "l1 $cmdline" "$initrd" "l1-initrd" || exit 1
 # Bochs's ignore_bad_msrs stays 0 unless BOCHS_IGNORE_BAD_MSRS says
 # otherwise: every MSR Linux touches meets nestvisor's MSR policy, #GP
 # included. (bench-linux.sh sets 1, as the bare reference must have.)
 BOCHS_IGNORE_BAD_MSRS=${BOCHS_IGNORE_BAD_MSRS:-0} BOCHS_IPS=$ips "$here/../../integration/bochs-run.sh" \
-    "$out" "$out/linux.iso" "$model" "$limit" "$megs"
+    "$out" "$media" "$model" "$limit" "$megs"
