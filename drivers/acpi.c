@@ -51,6 +51,8 @@ struct __attribute__((packed)) acpi_madt {
 #define FADT_RESET_REG_OFFSET 116 /* a Generic Address Structure */
 #define FADT_RESET_VALUE_OFFSET 128
 #define FADT_FLAG_RESET_REG_SUP (1U << 10)
+#define FADT_FLAG_TMR_VAL_EXT (1U << 8)
+#define FADT_PM_TMR_BLK_OFFSET 76
 #define GAS_SPACE_IO          1
 
 /* AML opcodes for the \_S5 package. */
@@ -259,8 +261,13 @@ static void parse_fadt(const struct acpi_header *fadt, uint64_t pa, struct acpi_
         memcpy(&dsdt64, b + FADT_X_DSDT_OFFSET, 8);
     info->fadt = pa;
     info->dsdt = dsdt64 ? dsdt64 : dsdt32;
-    uint32_t flags;
+    uint32_t flags, pm_tmr;
     memcpy(&flags, b + FADT_FLAGS_OFFSET, 4);
+    memcpy(&pm_tmr, b + FADT_PM_TMR_BLK_OFFSET, 4);
+    if (pm_tmr && pm_tmr <= 0xffff) {
+        info->pm_timer_port = (uint16_t)pm_tmr;
+        info->pm_timer_32bit = flags & FADT_FLAG_TMR_VAL_EXT;
+    }
     if (fadt->length > FADT_RESET_VALUE_OFFSET && (flags & FADT_FLAG_RESET_REG_SUP) &&
         b[FADT_RESET_REG_OFFSET] == GAS_SPACE_IO) {
         uint64_t addr;

@@ -24,6 +24,8 @@ struct acpi_info {
     uint64_t mcfg;
     struct acpi_sleep_info s5;
     uint16_t reset_port;   /* FADT RESET_REG when in I/O space and supported, else 0 */
+    uint16_t pm_timer_port; /* FADT PM_TMR_BLK, 0 if none */
+    bool pm_timer_32bit;    /* FADT flag TMR_VAL_EXT */
     uint8_t reset_value;
     unsigned warnings;     /* bad checksums, truncated tables */
 };

@@ -12,6 +12,10 @@
 #define PIT_CH2_MODE0_LOHI 0xb0
 #define CALIBRATE_MS     10
 #define CALIBRATE_SPIN_LIMIT 100000000ULL
+#define PM_TIMER_HZ      3579545ULL /* ACPI 6.4 4.8.3.3 */
+#define PM_TIMER_24BIT   0xffffffULL
+#define PM_TIMER_32BIT   0xffffffffULL
+#define FALLBACK_HZ      1000000000ULL
 
 static uint64_t tsc_hz_value;
 
@@ -58,19 +62,54 @@ static uint64_t from_pit(void)
     return (end - start) * 1000 / CALIBRATE_MS;
 }
 
-void tsc_init(struct tsc_info *out)
+/* TSC ticks over CALIBRATE_MS of the ACPI PM timer (it may wrap once). */
+static uint64_t from_pm_timer(uint16_t port, bool wide)
 {
-    const char *source = 0;
-    uint64_t hz = from_cpuid(&source);
-    if (!hz) {
-        hz = from_pit();
-        source = hz ? "PIT calibration" : "unknown (assumed 1 GHz)";
-        if (!hz)
-            hz = 1000000000ULL;
+    uint64_t mask = wide ? PM_TIMER_32BIT : PM_TIMER_24BIT;
+    uint64_t want = PM_TIMER_HZ * CALIBRATE_MS / 1000;
+    uint64_t start = inl(port) & mask;
+    uint64_t t0 = rdtsc(), t1 = t0, spins = 0, elapsed = 0;
+    while (elapsed < want && ++spins < CALIBRATE_SPIN_LIMIT) {
+        elapsed = ((inl(port) & mask) - start) & mask;
+        t1 = rdtsc();
     }
-    tsc_hz_value = hz;
-    out->hz = hz;
-    out->source = source;
+    if (spins >= CALIBRATE_SPIN_LIMIT || !elapsed)
+        return 0; /* a port that does not count is no timer */
+    return (t1 - t0) * PM_TIMER_HZ / elapsed;
+}
+
+static bool agree(uint64_t a, uint64_t b)
+{
+    uint64_t diff = a > b ? a - b : b - a;
+    return diff * 100 <= b * TSC_AGREEMENT_PERCENT;
+}
+
+void tsc_choose(struct tsc_info *t)
+{
+    t->cpuid_trusted = t->cpuid_hz && (!t->measured_hz || agree(t->cpuid_hz, t->measured_hz));
+    if (t->cpuid_trusted) {
+        t->hz = t->cpuid_hz;
+    } else if (t->measured_hz) {
+        t->hz = t->measured_hz;
+        t->source = t->timer;
+    } else {
+        t->hz = FALLBACK_HZ;
+        t->source = "unknown (assumed 1 GHz)";
+    }
+}
+
+void tsc_init(struct tsc_info *out, uint16_t pm_timer_port, bool pm_timer_32bit)
+{
+    out->source = 0;
+    out->cpuid_hz = from_cpuid(&out->source);
+    out->measured_hz = pm_timer_port ? from_pm_timer(pm_timer_port, pm_timer_32bit) : 0;
+    out->timer = "the ACPI PM timer";
+    if (!out->measured_hz) {
+        out->measured_hz = from_pit();
+        out->timer = "the PIT";
+    }
+    tsc_choose(out);
+    tsc_hz_value = out->hz;
 }
 
 void tsc_delay_us(uint64_t us)

@@ -1,6 +1,7 @@
 #include "vmm/cpuid.h"
 #include "vmm/vm.h"
 #include "vmm/hypercall_abi.h"
+#include "drivers/tsc.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/vmx.h"
 #include "arch/x86/msr_index.h"
@@ -57,6 +58,34 @@ void cpuid_probe_msr_features(void)
     }
 }
 
+/* CPUID 0x15/0x16 for L1 when the CPU's own disagree with the TSC L0
+ * measured (tsc.c): TSC = crystal (ECX) * EBX / EAX with the crystal at
+ * the TSC's rate, and 0x16's base and maximum frequency in MHz. Linux
+ * takes its TSC rate from these (native_calibrate_tsc) and then needs no
+ * tsc_early_khz. The crystal also clocks the local APIC timer, which in
+ * Bochs counts the same ticks as the TSC. */
+static struct {
+    bool on;
+    struct cpuid_regs leaf_15, leaf_16;
+} tsc_leaves;
+
+void cpuid_set_tsc(const struct tsc_info *tsc)
+{
+    tsc_leaves.on = false;
+    struct cpuid_regs r;
+    cpuid_query(CPUID_LEAF_BASIC, 0, &r);
+    if (tsc->cpuid_trusted || !tsc->measured_hz || r.eax < CPUID_LEAF_TSC)
+        return;
+    /* A crystal of TSC / ratio that fits ECX. */
+    uint32_t ratio = 1;
+    while (tsc->measured_hz / ratio > UINT32_MAX)
+        ratio *= 2;
+    uint32_t mhz = (uint32_t)(tsc->measured_hz / 1000000);
+    tsc_leaves.leaf_15 = (struct cpuid_regs){1, ratio, (uint32_t)(tsc->measured_hz / ratio), 0};
+    tsc_leaves.leaf_16 = r.eax >= CPUID_LEAF_FREQ ? (struct cpuid_regs){mhz, mhz, 0, 0} : (struct cpuid_regs){0, 0, 0, 0};
+    tsc_leaves.on = true;
+}
+
 static void hide(struct cpuid_regs *r, const struct hidden_regs *h)
 {
     r->eax &= ~h->eax;
@@ -96,6 +125,14 @@ void cpuid_filter(uint32_t leaf, uint32_t subleaf, const struct cpuid_view *view
             if (view->guest_cr4 & CR4_PKE)
                 r->ecx |= CPUID_7_ECX_OSPKE;
         }
+        break;
+    case CPUID_LEAF_TSC:
+        if (tsc_leaves.on)
+            *r = tsc_leaves.leaf_15;
+        break;
+    case CPUID_LEAF_FREQ:
+        if (tsc_leaves.on)
+            *r = tsc_leaves.leaf_16;
         break;
     case CPUID_LEAF_PMU:
     case CPUID_LEAF_PT:

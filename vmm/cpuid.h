@@ -18,6 +18,10 @@ struct cpuid_view {
 /* Rewrites the hardware's answer r for (leaf, subleaf) into L1's. */
 void cpuid_filter(uint32_t leaf, uint32_t subleaf, const struct cpuid_view *view,
                   struct cpuid_regs *r);
+/* L1's CPUID 0x15/0x16 follow the measured TSC rate where the CPU's own
+ * leaves disagree with it (drivers/tsc.c). */
+struct tsc_info;
+void cpuid_set_tsc(const struct tsc_info *tsc);
 /* Finds CPUID features whose MSRs the CPU lacks, to hide them from L1. */
 void cpuid_probe_msr_features(void);
 void handle_cpuid(struct vcpu *v);

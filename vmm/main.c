@@ -14,6 +14,7 @@
 #include "vmm/l1.h"
 #include "vmm/options.h"
 #include "vmm/selftest.h"
+#include "vmm/cpuid.h"
 #include "vmm/smp.h"
 #include "lib/log.h"
 
@@ -92,8 +93,13 @@ void kmain(uint64_t loader_data, uint32_t kind, uint64_t phys_base)
             power_set_acpi(&acpi.s5);
     }
     struct tsc_info tsc;
-    tsc_init(&tsc);
+    tsc_init(&tsc, acpi.pm_timer_port, acpi.pm_timer_32bit);
     log_info("tsc: %llu kHz (%s)\n", (unsigned long long)(tsc.hz / 1000), tsc.source);
+    if (tsc.cpuid_hz && !tsc.cpuid_trusted)
+        log_warn("tsc: CPUID says %llu kHz but %s measures %llu kHz: L1 gets the measured rate in CPUID 0x15/0x16\n",
+                 (unsigned long long)(tsc.cpuid_hz / 1000), tsc.timer,
+                 (unsigned long long)(tsc.measured_hz / 1000));
+    cpuid_set_tsc(&tsc);
 
     if (selftest_run_early(opts.selftest))
         power_off(POWER_OK);

@@ -131,7 +131,6 @@ static inline uint64_t xgetbv(uint32_t index)
     return ((uint64_t)hi << 32) | lo;
 }
 
-static inline void cpu_relax(void) { __asm__ volatile("pause"); }
 static inline void irq_disable(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void irq_enable(void) { __asm__ volatile("sti" ::: "memory"); }
 static inline void cpu_halt(void) { __asm__ volatile("hlt" ::: "memory"); }
@@ -151,5 +150,8 @@ __attribute__((noreturn)) static inline void cpu_stop(void)
         __asm__ volatile("cli; hlt");
 }
 #endif
+
+/* Spin-wait hint; harmless on the host too. */
+static inline void cpu_relax(void) { __asm__ volatile("pause"); }
 
 #endif

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/cpuid.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/cpuid.c drivers/tsc.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c tests/unit/fake_vmx.c */
 /* vmm/cpuid.c: CPUID as L1 sees it, row by row of docs/l1-platform.md
  * ("CPUID"). Bit positions: SDM Vol. 2A, CPUID, Table 3-10 (leaf 1 ECX:
  * VMX 5, SMX 6, XSAVE 26, OSXSAVE 27, bit 31 reserved for hypervisors) and
@@ -16,6 +16,7 @@
 #include "vmm/cpuid.h"
 #include "vmm/vm.h"
 #include "vmm/hypercall_abi.h"
+#include "drivers/tsc.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/vmx.h"
 #include "arch/x86/vmx_bits.h"
@@ -224,6 +225,72 @@ static void test_handle_cpuid_subleaf_and_features(void **state)
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_RIP), 0);
 }
 
+
+/* The TSC's rate as L1 reads it (SDM Vol. 2A CPUID leaf 15H: TSC = ECX *
+ * EBX / EAX, ECX the core crystal clock; leaf 16H EAX/EBX base/maximum MHz).
+ * Where the CPU's own leaves agree with L0's measurement they pass through;
+ * where they disagree (Bochs: 2.4 GHz claimed, 4 MHz counted) L1 gets the
+ * measured rate, so that a Linux L1 needs no tsc_early_khz. */
+static void test_tsc_leaves_follow_the_measurement(void **state)
+{
+    (void)state;
+    struct cpuid_regs hw15 = {2, 200, 24000000, 0}, hw16 = {2400, 3400, 100, 0};
+    fake_cpuid_set(CPUID_LEAF_BASIC, 0, (struct cpuid_regs){0x1b, 0, 0, 0});
+    fake_cpuid_set(CPUID_LEAF_TSC, 0, hw15);
+    struct tsc_info t = {.cpuid_hz = 2400000000ULL, .measured_hz = 2401000000ULL, .timer = "PM"};
+    tsc_choose(&t);
+    assert_true(t.cpuid_trusted);
+    assert_int_equal(t.hz, 2400000000ULL);
+    cpuid_set_tsc(&t);
+    struct cpuid_regs r = filtered(CPUID_LEAF_TSC, 0, hw15, false, 0, 0);
+    assert_memory_equal(&r, &hw15, sizeof(r));
+    r = filtered(CPUID_LEAF_FREQ, 0, hw16, false, 0, 0);
+    assert_memory_equal(&r, &hw16, sizeof(r));
+    /* Bochs: CPUID claims 2.4 GHz, the PM timer measures 4 MHz. */
+    t = (struct tsc_info){.cpuid_hz = 2400000000ULL, .measured_hz = 4000000, .timer = "the ACPI PM timer"};
+    tsc_choose(&t);
+    assert_false(t.cpuid_trusted);
+    assert_int_equal(t.hz, 4000000);
+    assert_string_equal(t.source, "the ACPI PM timer");
+    cpuid_set_tsc(&t);
+    r = filtered(CPUID_LEAF_TSC, 0, hw15, false, 0, 0);
+    assert_int_equal((uint64_t)r.ecx * r.ebx / r.eax, 4000000);
+    r = filtered(CPUID_LEAF_FREQ, 0, hw16, false, 0, 0);
+    assert_int_equal(r.eax, 4);
+    assert_int_equal(r.ebx, 4);
+    /* A rate above 4.29 GHz still fits: crystal * ratio. */
+    t.measured_hz = 5000000000ULL;
+    cpuid_set_tsc(&t);
+    r = filtered(CPUID_LEAF_TSC, 0, hw15, false, 0, 0);
+    assert_int_equal((uint64_t)r.ecx * r.ebx / r.eax, 5000000000ULL);
+    /* A CPU whose leaves stop below 15H gets none invented. */
+    fake_cpuid_set(CPUID_LEAF_BASIC, 0, (struct cpuid_regs){0x0d, 0, 0, 0});
+    cpuid_set_tsc(&t);
+    struct cpuid_regs above = {7, 7, 7, 7};
+    r = filtered(CPUID_LEAF_TSC, 0, above, false, 0, 0);
+    assert_memory_equal(&r, &above, sizeof(r));
+    /* Nothing to measure against: CPUID is all there is. */
+    t = (struct tsc_info){.cpuid_hz = 2400000000ULL};
+    tsc_choose(&t);
+    assert_true(t.cpuid_trusted);
+    assert_int_equal(t.hz, 2400000000ULL);
+    /* Neither: an assumption, said as such. */
+    t = (struct tsc_info){0};
+    tsc_choose(&t);
+    assert_int_equal(t.hz, 1000000000ULL);
+    assert_non_null(strstr(t.source, "assumed"));
+    /* The agreement margin: 2%. */
+    t = (struct tsc_info){.cpuid_hz = 1000000000ULL, .measured_hz = 1021000000ULL, .timer = "PIT"};
+    tsc_choose(&t);
+    assert_false(t.cpuid_trusted);
+    t.measured_hz = 1019000000ULL;
+    tsc_choose(&t);
+    assert_true(t.cpuid_trusted);
+    fake_cpuid_clear();
+    t.cpuid_trusted = true;
+    cpuid_set_tsc(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_pmu_and_pt_leaves_are_zero),
         cmocka_unit_test(test_hypervisor_leaves),
         cmocka_unit_test(test_other_leaves_pass_through),
+        cmocka_unit_test(test_tsc_leaves_follow_the_measurement),
         cmocka_unit_test_setup(test_handle_cpuid_filters_and_completes, setup_vcpu),
         cmocka_unit_test_setup(test_handle_cpuid_subleaf_and_features, setup_vcpu),
     };

@@ -18,6 +18,7 @@ here=$(dirname "$0")
 out=${1:-build/linux/direct}
 # shellcheck source=tests/guests/linux/settings.sh
 . "$here/settings.sh"
+cmdline="$cmdline tsc_early_khz=$((ips / 1000))"
 
 mkdir -p "$out"
 iso="$out/linux.iso"

@@ -30,6 +30,14 @@ check l1.booted "nestvisor did not enter L1" has '^\[info\] L1: Linux bzImage'
 check l1.poweroff "L1's power-off request never reached nestvisor" \
     has '^\[info\] L1 powered the machine off'
 check l0.power_off "nestvisor did not power off" has '^\[info\] power off \(status 0\)'
+# Linux's TSC rate: nestvisor's measurement, through CPUID 0x15/0x16 (no
+# tsc_early_khz on the command line), within 2%.
+l0_khz=$(sed -n 's/^\[info\] tsc: \([0-9]*\) kHz.*/\1/p' <<< "$text" | head -n 1)
+l1_mhz=$(sed -n 's/^LINUX TSC tsc: Detected \([0-9.]*\) MHz/\1/p' <<< "$text" | head -n 1)
+# shellcheck disable=SC2317 # called through check
+tsc_agrees() { awk -v l0="${l0_khz:-0}" -v l1="${l1_mhz:-0}" 'BEGIN { d = l1 * 1000 - l0; if (d < 0) d = -d; exit !(l0 > 0 && d * 100 <= l0 * 2) }'; }
+check "linux.tsc (Linux ${l1_mhz:-?} MHz, nestvisor ${l0_khz:-?} kHz)" \
+    "Linux's TSC rate is not the one nestvisor measured" tsc_agrees
 check l0.no_bug "$(grep -E 'BUG:|^\[error\]' <<< "$text" | head -n 2 | paste -sd';' -)" \
     hasnt 'BUG:|^\[error\]'
 case $mode in
