@@ -59,3 +59,6 @@ fuzz-smoke: $(FUZZ_VMCS12)
 
 fuzz-vmcs12: $(FUZZ_VMCS12)
 	$(FUZZ_VMCS12) -max_len=2048 -timeout=10 -artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_ARGS) tests/fuzz/corpus/vmcs12
+
+# The shadow-EPT target and make fuzz-long.
+include tests/fuzz/fuzz_ept02.mk
