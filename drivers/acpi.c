@@ -378,6 +378,7 @@ bool acpi_parse(uint64_t rsdp_pa, struct acpi_info *info)
         return false;
     }
     const struct acpi_rsdp *rsdp = phys_to_virt(rsdp_pa);
+    memcpy(info->oem_id, rsdp->oem_id, sizeof(rsdp->oem_id));
     bool use_xsdt = rsdp->revision >= 2 && rsdp->xsdt;
     uint64_t root_pa = use_xsdt ? rsdp->xsdt : rsdp->rsdt;
     const struct acpi_header *root = table_at(root_pa, info);

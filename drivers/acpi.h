@@ -28,6 +28,7 @@ struct acpi_info {
     bool pm_timer_32bit;    /* FADT flag TMR_VAL_EXT */
     uint8_t reset_value;
     unsigned warnings;     /* bad checksums, truncated tables */
+    char oem_id[7];        /* the RSDP's, NUL-terminated ("BOCHS " on Bochs and QEMU) */
 };
 
 /* Parses from the RSDP at physical address rsdp (0: search the BIOS area).

@@ -3,6 +3,7 @@
 #ifndef DRIVERS_POWER_H
 #define DRIVERS_POWER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The status reaches QEMU's exit code as (status << 1) | 1. */
@@ -23,6 +24,13 @@ struct acpi_sleep_info {
 };
 
 void power_set_acpi(const struct acpi_sleep_info *info);
+/* Ports that end an emulator's run (QEMU's isa-debug-exit at 0xf4, the
+ * Bochs shutdown port at 0x8900) may belong to a PCI device on a real
+ * machine: they are written only where the platform says it is one of
+ * those emulators (ACPI OEM "BOCHS ", as Bochs's BIOS and QEMU write it, or
+ * QEMU's CPUID hypervisor signature). Off until set. */
+bool power_platform_is_emulator(const char *acpi_oem_id);
+void power_set_emulator(bool on);
 /* "auto" (default) or "halt" (stop the CPU, keep the machine on). */
 void power_set_method_halt(int halt_only);
 __attribute__((noreturn)) void power_off(enum power_status status);

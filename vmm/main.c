@@ -41,6 +41,8 @@ static void setup_console(void)
     console_init(&cc);
     log_set_level(opts.log_level);
     power_set_method_halt(opts.power_halt);
+    /* Until ACPI says more: only QEMU's CPUID signature counts. */
+    power_set_emulator(power_platform_is_emulator(0));
 }
 
 void kmain(uint64_t loader_data, uint32_t kind, uint64_t phys_base);
@@ -85,13 +87,17 @@ void kmain(uint64_t loader_data, uint32_t kind, uint64_t phys_base)
 
     acpi_set_phys_limit(paging_identity_end());
     if (acpi_parse(boot.acpi_rsdp, &acpi)) {
-        log_info("acpi: %u CPU(s), local APIC at 0x%llx, I/O APIC at 0x%llx, S5 %s%s\n",
-                 acpi.cpu_count, (unsigned long long)acpi.lapic_base,
+        log_info("acpi: OEM \"%s\", %u CPU(s), local APIC at 0x%llx, I/O APIC at 0x%llx, S5 %s%s\n",
+                 acpi.oem_id, acpi.cpu_count, (unsigned long long)acpi.lapic_base,
                  (unsigned long long)acpi.ioapic_base, acpi.s5.valid ? "found" : "not found",
                  acpi.warnings ? " (with warnings)" : "");
         if (acpi.s5.valid)
             power_set_acpi(&acpi.s5);
     }
+    bool emulator = power_platform_is_emulator(acpi.oem_id);
+    power_set_emulator(emulator);
+    log_info("power: %s\n", emulator ? "an emulator's exit ports (QEMU 0xf4, Bochs 0x8900), then ACPI S5"
+                                       : acpi.s5.valid ? "ACPI S5" : "no ACPI S5: the CPU halts");
     struct tsc_info tsc;
     tsc_init(&tsc, acpi.pm_timer_port, acpi.pm_timer_32bit);
     log_info("tsc: %llu kHz (%s)\n", (unsigned long long)(tsc.hz / 1000), tsc.source);

@@ -35,6 +35,8 @@ void write_cr4(uint64_t v);
 void wbinvd(void);
 void xsetbv(uint32_t index, uint64_t value);
 void write_cr2(uint64_t v); /* tests/unit/fake_arch.c */
+void irq_disable(void);
+__attribute__((noreturn)) void cpu_stop(void); /* the fake longjmps to the test */
 #else
 static inline void cpuid_query(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r)
 {

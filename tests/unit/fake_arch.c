@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <setjmp.h>
 
 uint8_t *fake_phys;
 
@@ -145,3 +146,17 @@ void fake_console_reset(void)
 
 uint64_t fake_cr2;
 void write_cr2(uint64_t value) { fake_cr2 = value; }
+
+void console_flush(void) {}
+
+/* cpu_stop: the test that expects it sets a jump target. */
+jmp_buf *fake_cpu_stop_target;
+void irq_disable(void) {}
+void cpu_stop(void)
+{
+    if (!fake_cpu_stop_target) {
+        fprintf(stderr, "fake: cpu_stop with no target\n");
+        abort();
+    }
+    longjmp(*fake_cpu_stop_target, 1);
+}

@@ -28,4 +28,8 @@ void fake_msr_clear(void);
 const char *fake_console_output(void);
 void fake_console_reset(void);
 
+/* cpu_stop() longjmps here (a test of a path that stops the CPU sets it). */
+#include <setjmp.h>
+extern jmp_buf *fake_cpu_stop_target;
+
 #endif
