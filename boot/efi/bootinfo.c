@@ -21,7 +21,7 @@ EFI_STATUS bootinfo_create(const struct kernel_image *k, const struct config *cf
                            struct handoff **out)
 {
     EFI_PHYSICAL_ADDRESS at;
-    EFI_STATUS s = mem_alloc_low(sizeof(struct handoff), UEFI_PAGE_SIZE, &at);
+    EFI_STATUS s = mem_alloc_low(sizeof(struct handoff), UEFI_PAGE_SIZE, EfiLoaderData, &at);
     if (EFI_ERROR(s))
         return out_error(EFI_OUT_OF_RESOURCES, "not enough memory below 4 GiB for the hand-off");
     struct handoff *h = (struct handoff *)(UINTN)at;

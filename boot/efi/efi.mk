@@ -44,7 +44,21 @@ $(BUILD)/efi/stale-key/bootx64.so: $(filter-out $(BUILD)/efi/boot/efi/main.o,$(E
 $(BUILD)/efi/stale-key/BOOTX64.EFI: $(BUILD)/efi/stale-key/bootx64.so
 	$(EFI_TO_PE)
 
--include $(EFI_OBJS:.o=.d) $(EFI_STALE_MAIN:.o=.d)
+# Test build for test-qemu's la57 case: it sees CR4.LA57 set, so the
+# refusal of 5-level paging runs on real firmware.
+EFI_LA57_MAIN := $(BUILD)/efi/la57/main.o
+
+$(EFI_LA57_MAIN): boot/efi/main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(EFI_CFLAGS) -DLOADER_TEST_LA57 -c $< -o $@
+
+$(BUILD)/efi/la57/bootx64.so: $(filter-out $(BUILD)/efi/boot/efi/main.o,$(EFI_OBJS)) $(EFI_LA57_MAIN)
+	$(EFI_LINK)
+
+$(BUILD)/efi/la57/BOOTX64.EFI: $(BUILD)/efi/la57/bootx64.so
+	$(EFI_TO_PE)
+
+-include $(EFI_OBJS:.o=.d) $(EFI_STALE_MAIN:.o=.d) $(EFI_LA57_MAIN:.o=.d)
 
 efi: $(BUILD)/BOOTX64.EFI
 
@@ -60,5 +74,6 @@ $(BUILD)/esp.img: $(BUILD)/BOOTX64.EFI $(KERNEL) boot/efi/nestvisor.cfg boot/efi
 esp: $(BUILD)/esp.img
 
 # Boots ESP images under QEMU + OVMF: the good path and every loader error.
-test-qemu: $(BUILD)/BOOTX64.EFI $(BUILD)/efi/stale-key/BOOTX64.EFI $(KERNEL) linux-image
+test-qemu: $(BUILD)/BOOTX64.EFI $(BUILD)/efi/stale-key/BOOTX64.EFI $(BUILD)/efi/la57/BOOTX64.EFI \
+	$(KERNEL) linux-image
 	@tests/integration/qemu-uefi.sh $(BUILD)

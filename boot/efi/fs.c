@@ -108,7 +108,7 @@ EFI_STATUS fs_read_low(EFI_FILE_HANDLE root, const char *path, struct loaded_fil
     if (EFI_ERROR(s))
         return s;
     /* An empty file still gets a page, so that it has an address. */
-    s = mem_alloc_low(f->size ? f->size : 1, UEFI_PAGE_SIZE, &at);
+    s = mem_alloc_low(f->size ? f->size : 1, UEFI_PAGE_SIZE, EfiLoaderData, &at);
     if (EFI_ERROR(s)) {
         s = out_error(EFI_OUT_OF_RESOURCES, "%s: not enough memory below 4 GiB for its %llu bytes",
                       path, (unsigned long long)f->size);

@@ -3,6 +3,7 @@
 #include <efilib.h>
 #include "boot/efi/kernel.h"
 #include "boot/efi/fs.h"
+#include "boot/efi/handover.h"
 #include "boot/efi/output.h"
 #include "boot/handoff.h"
 #include "lib/elf.h"
@@ -60,11 +61,14 @@ static EFI_STATUS read_layout(const char *path, const struct elf_image *img,
 
 /* A 2 MiB-aligned home below 4 GiB that the memory map shows as nothing
  * but our own fresh allocation: if the firmware also listed any of it as
- * reserved, runtime or MMIO, the kernel would be overwritten later. */
+ * reserved, runtime or MMIO, the kernel would be overwritten later. The
+ * pages are EfiLoaderCode: the kernel runs from them, and firmware that
+ * maps loader data non-executable (EDK2's PcdDxeNxMemoryProtectionPolicy)
+ * leaves code types executable. */
 static EFI_STATUS place(const char *path, UINT64 size, struct fw_map *map,
                         EFI_PHYSICAL_ADDRESS *base)
 {
-    EFI_STATUS s = mem_alloc_low(size, KERNEL_PHYS_ALIGN, base);
+    EFI_STATUS s = mem_alloc_low(size, KERNEL_PHYS_ALIGN, EfiLoaderCode, base);
     if (EFI_ERROR(s))
         return out_error(EFI_OUT_OF_RESOURCES,
                          "%s: not enough memory below 4 GiB for the kernel (%llu KiB, 2 MiB "
@@ -73,11 +77,97 @@ static EFI_STATUS place(const char *path, UINT64 size, struct fw_map *map,
     if (EFI_ERROR(s))
         return out_error(s, "cannot get the memory map (%s)", efi_status_name(s));
     struct efimap view = mem_map_view(map);
-    if (!efimap_range_is(&view, *base, size, UEFI_LOADER_DATA))
+    if (!efimap_range_is(&view, *base, size, UEFI_LOADER_CODE))
         return out_error(EFI_OUT_OF_RESOURCES,
                          "%s: memory at 0x%llx-0x%llx overlaps ranges the memory map does not "
                          "show as free", path, (unsigned long long)*base,
                          (unsigned long long)(*base + size));
+    return EFI_SUCCESS;
+}
+
+/* EFI_MEMORY_ATTRIBUTE_PROTOCOL (UEFI 2.10), which gnu-efi 3.0.15 predates:
+ * three functions, in this order. */
+#define MEMORY_ATTRIBUTE_PROTOCOL_GUID                                                             \
+    {0xf4560cf6, 0x40ec, 0x4b4a, {0xa1, 0x92, 0xbf, 0x1d, 0x57, 0xd0, 0xb1, 0x89}}
+
+struct memory_attribute_protocol;
+typedef EFI_STATUS(EFIAPI *memory_attribute_get)(struct memory_attribute_protocol *self,
+                                                 EFI_PHYSICAL_ADDRESS base, UINT64 length,
+                                                 UINT64 *attributes);
+typedef EFI_STATUS(EFIAPI *memory_attribute_change)(struct memory_attribute_protocol *self,
+                                                    EFI_PHYSICAL_ADDRESS base, UINT64 length,
+                                                    UINT64 attributes);
+struct memory_attribute_protocol {
+    memory_attribute_get get;
+    memory_attribute_change set;
+    memory_attribute_change clear;
+};
+
+static enum handover_attr_answer get_attributes(struct memory_attribute_protocol *p,
+                                                EFI_PHYSICAL_ADDRESS base, UINT64 length,
+                                                UINT64 *attrs, EFI_STATUS *s)
+{
+    *attrs = 0;
+    *s = uefi_call_wrapper(p->get, 4, p, base, length, attrs);
+    if (!EFI_ERROR(*s))
+        return ATTR_KNOWN;
+    return *s == EFI_NO_MAPPING ? ATTR_MIXED : ATTR_UNKNOWN;
+}
+
+static const char *answer_text(enum handover_attr_answer a, UINT64 attrs, EFI_STATUS s, char *buf,
+                               UINTN size)
+{
+    if (a == ATTR_KNOWN)
+        return handover_attr_names(attrs, buf, size);
+    if (a == ATTR_MIXED)
+        return "mixed (EFI_NO_MAPPING)";
+    return efi_status_name(s);
+}
+
+/* The kernel's entry runs on the firmware's page tables and writes its own
+ * into the image: the range must be readable, writable and executable
+ * there. Where the firmware has the memory attribute protocol, clear
+ * RP/RO/XP on it (before the copy, so that RO cannot stop it either).
+ * Refuses only when the firmware says the range stays protected. */
+static EFI_STATUS make_runnable(const char *path, EFI_PHYSICAL_ADDRESS base, UINT64 size)
+{
+    EFI_GUID guid = MEMORY_ATTRIBUTE_PROTOCOL_GUID;
+    struct memory_attribute_protocol *p;
+    EFI_STATUS s = uefi_call_wrapper(BS->LocateProtocol, 3, &guid, NULL, (void **)&p);
+    if (EFI_ERROR(s) || !p) {
+        out_info("no EFI_MEMORY_ATTRIBUTE_PROTOCOL: the kernel's EfiLoaderCode pages keep the "
+                 "firmware's mapping");
+        return EFI_SUCCESS;
+    }
+    UINT64 length = (size + UEFI_PAGE_SIZE - 1) & ~(UEFI_PAGE_SIZE - 1);
+    UINT64 attrs;
+    char was[32], now[32];
+    enum handover_attr_answer a = get_attributes(p, base, length, &attrs, &s);
+    answer_text(a, attrs, s, was, sizeof(was));
+    UINT64 clear = handover_attrs_to_clear(a, attrs);
+    if (!clear) {
+        out_info("kernel range 0x%llx-0x%llx has memory attributes %s: nothing to clear",
+                 (unsigned long long)base, (unsigned long long)(base + length), was);
+        return EFI_SUCCESS;
+    }
+    EFI_STATUS cs = uefi_call_wrapper(p->clear, 4, p, base, length, clear);
+    a = get_attributes(p, base, length, &attrs, &s);
+    answer_text(a, attrs, s, now, sizeof(now));
+    if (handover_still_protected(a, attrs))
+        return out_error(EFI_ACCESS_DENIED,
+                         "%s: kernel range 0x%llx-0x%llx stays %s after ClearMemoryAttributes (%s); "
+                         "the kernel would fault on its first instruction",
+                         path, (unsigned long long)base, (unsigned long long)(base + length), now,
+                         efi_status_name(cs));
+    char cleared[32];
+    handover_attr_names(clear, cleared, sizeof(cleared));
+    if (EFI_ERROR(cs) || a != ATTR_KNOWN)
+        out_info("kernel range 0x%llx-0x%llx was %s: clearing %s gave %s, now %s; going on",
+                 (unsigned long long)base, (unsigned long long)(base + length), was, cleared,
+                 efi_status_name(cs), now);
+    else
+        out_info("kernel range 0x%llx-0x%llx was %s: cleared", (unsigned long long)base,
+                 (unsigned long long)(base + length), was);
     return EFI_SUCCESS;
 }
 
@@ -112,6 +202,8 @@ EFI_STATUS kernel_load(EFI_FILE_HANDLE root, const char *path, struct fw_map *ma
         k->size = l.hi - l.lo;
         s = place(path, k->size, map, &k->base);
     }
+    if (!EFI_ERROR(s))
+        s = make_runnable(path, k->base, k->size);
     if (!EFI_ERROR(s)) {
         copy_segments(&img, l.lo, k);
         k->entry = l.entry - l.lo + k->base;

@@ -28,15 +28,16 @@ static void free_pages(EFI_PHYSICAL_ADDRESS base, UINTN pages)
 /* AllocateMaxAddress takes the highest address the range may end at
  * (UEFI 2.10, 7.2.1). Over-allocating by align - 1 page and giving back the
  * head and tail leaves an aligned range. */
-EFI_STATUS mem_alloc_low(UINT64 size, UINT64 align, EFI_PHYSICAL_ADDRESS *out)
+EFI_STATUS mem_alloc_low(UINT64 size, UINT64 align, EFI_MEMORY_TYPE type,
+                         EFI_PHYSICAL_ADDRESS *out)
 {
     if (alloc_count >= MAX_ALLOCS || !size || size > MEM_LOW_LIMIT)
         return EFI_OUT_OF_RESOURCES;
     UINTN pages = pages_for(size);
     UINTN slack = pages_for(align) - 1;
     EFI_PHYSICAL_ADDRESS raw = MEM_LOW_LIMIT;
-    EFI_STATUS s = uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress, EfiLoaderData,
-                                     pages + slack, &raw);
+    EFI_STATUS s = uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress, type, pages + slack,
+                                     &raw);
     if (EFI_ERROR(s))
         return s;
     EFI_PHYSICAL_ADDRESS base = (raw + align - 1) & ~(align - 1);
@@ -73,7 +74,7 @@ EFI_STATUS mem_map_get(struct fw_map *m)
     /* m->size now holds the size needed; the allocation below adds to it. */
     UINT64 want = m->size + MAP_SLACK_DESC * m->desc_size;
     EFI_PHYSICAL_ADDRESS buf;
-    s = mem_alloc_low(want, UEFI_PAGE_SIZE, &buf);
+    s = mem_alloc_low(want, UEFI_PAGE_SIZE, EfiLoaderData, &buf);
     if (EFI_ERROR(s))
         return s;
     m->buf = (void *)(UINTN)buf;

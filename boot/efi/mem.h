@@ -9,9 +9,11 @@
 
 #define MEM_LOW_LIMIT 0xFFFFFFFFULL /* highest address below 4 GiB */
 
-/* size bytes of EfiLoaderData pages below 4 GiB, the first at a multiple of
- * align (a power of two, at least a page). Prints nothing. */
-EFI_STATUS mem_alloc_low(UINT64 size, UINT64 align, EFI_PHYSICAL_ADDRESS *out);
+/* size bytes of pages of this type (EfiLoaderCode for the kernel, which
+ * runs from them; EfiLoaderData for the rest) below 4 GiB, the first at a
+ * multiple of align (a power of two, at least a page). Prints nothing. */
+EFI_STATUS mem_alloc_low(UINT64 size, UINT64 align, EFI_MEMORY_TYPE type,
+                         EFI_PHYSICAL_ADDRESS *out);
 
 /* Frees every allocation mem_alloc_low made (on the way back to the
  * firmware). */

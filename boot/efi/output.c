@@ -113,6 +113,7 @@ const char *efi_status_name(EFI_STATUS status)
         {EFI_NO_MEDIA, "EFI_NO_MEDIA"},
         {EFI_MEDIA_CHANGED, "EFI_MEDIA_CHANGED"},
         {EFI_NOT_FOUND, "EFI_NOT_FOUND"},
+        {EFI_NO_MAPPING, "EFI_NO_MAPPING"},
         {EFI_ACCESS_DENIED, "EFI_ACCESS_DENIED"},
         {EFI_END_OF_FILE, "EFI_END_OF_FILE"},
         {EFI_ABORTED, "EFI_ABORTED"},
