@@ -219,6 +219,49 @@ bool expect_vmfail_invalid(int result, const char *what);
 /* The instruction succeeded. */
 bool expect_vmok(int result, const char *what);
 
+/* ---- nestvisor's memory (l0.c) ----
+ * Under nestvisor's default policy (hidden=discard) every page of its own
+ * memory and every address beyond its EPT01's identity map is ONE sink
+ * page for L1: reads give 0xff until written, then what was last written
+ * at that offset of any hidden page; nothing reaches nestvisor's memory.
+ * l0_view() asks nestvisor once (NV_HC_L0_MEMORY, NV_HC_CANARY) and is
+ * NULL without it. */
+#define L0_MAX_RANGES 8
+struct l0_view {
+    unsigned n;
+    uint64_t base[L0_MAX_RANGES], end[L0_MAX_RANGES]; /* nestvisor's ranges */
+    uint64_t canary;                 /* the canary page (physical) */
+    uint64_t range_base, range_end;  /* the range holding it */
+    uint64_t other;                  /* another nestvisor page */
+    uint64_t top;                    /* (1 << MAXPHYADDR) - 4 KiB: beyond RAM */
+    uint64_t above512;               /* 512 GiB + 4 KiB if below top, else 0 */
+};
+const struct l0_view *l0_view(void);
+/* In one of nestvisor's ranges or at/above the top page. */
+bool l0_is_hidden(uint64_t pa);
+/* Set by every case that writes hidden memory: later "first read gives
+ * all ones" checks then only print what they see. */
+extern bool l1hv_sink_written;
+/* The sink's qword at off (read through the canary page, written through
+ * the page beyond RAM). */
+uint64_t sink_read(uint64_t off);
+void sink_write(uint64_t off, uint64_t value);
+void sink_snapshot(uint64_t *qwords); /* all 512 qwords */
+/* phys_window() slots (guest.h): 0 for the sink, the rest for the cases. */
+#define PHYS_SLOT_SINK 0
+
+/* The independent witness of an attack case: nestvisor's canary
+ * (NV_HC_CANARY) and its own exit counters (NV_HC_EXIT_STATS: L1's CPUID
+ * exits must only grow, and by exactly the CPUIDs L1 then executes).
+ * witness_end() prints "l1hv: NAME: contained (...)" or "... ESCAPED: ..."
+ * (recording a failure); without nestvisor it says there is no witness. */
+struct witness {
+    bool on, intact_before;
+    uint64_t canary, cpuid0, all0;
+};
+void witness_begin(struct witness *w);
+bool witness_end(struct witness *w, const char *name);
+
 /* ---- the L2 code (l2.asm) ----
  * Each routine is entered at its label with registers set by L1 (see
  * l2.asm for what each expects) and ends with VMCALL. */

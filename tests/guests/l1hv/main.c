@@ -206,18 +206,24 @@ static void run_case(const struct l1hv_case *c)
         printf("l1hv: %s took %lu TSC ticks\n", c->name, ticks);
 }
 
-/* cases=a,b,c: true if name is in the list. */
+/* cases=a,b,c (or a+b+c: the scenario tables split module lists at
+ * commas): true if name is in the list. */
+static bool case_separator(char c)
+{
+    return c == ',' || c == '+';
+}
+
 static bool selected(const char *list, const char *name)
 {
     size_t n = strlen(name);
     const char *p = list;
     while (*p && *p != ' ') {
         const char *e = p;
-        while (*e && *e != ',' && *e != ' ')
+        while (*e && !case_separator(*e) && *e != ' ')
             e++;
         if ((size_t)(e - p) == n && !strncmp(p, name, n))
             return true;
-        p = *e == ',' ? e + 1 : e;
+        p = case_separator(*e) ? e + 1 : e;
     }
     return false;
 }
@@ -227,7 +233,7 @@ static void check_case_names(const char *list)
     const char *p = list;
     while (*p && *p != ' ') {
         const char *e = p;
-        while (*e && *e != ',' && *e != ' ')
+        while (*e && !case_separator(*e) && *e != ' ')
             e++;
         bool known = false;
         for (unsigned i = 0; i < ARRAY_SIZE(case_table); i++)
@@ -236,7 +242,7 @@ static void check_case_names(const char *list)
                 known = true;
         if (!known && e > p)
             fail("cases", "unknown case '%.*s'", (int)(e - p), p);
-        p = *e == ',' ? e + 1 : e;
+        p = case_separator(*e) ? e + 1 : e;
     }
 }
 
