@@ -355,5 +355,27 @@ void case_ept_inject(void);
 /* bench.c */
 void case_bench(void);
 void case_bench_ept(void);
+/* attack.c */
+void case_attack_stale_step(void);
+void case_attack_exit_efer(void);
+void case_attack_beyond_reads(void);
+void case_attack_two_hidden(void);
+void case_attack_ept12_leaves(void);
+void case_attack_vmcs_ptrs(void);
+void case_attack_msr_lists(void);
+void case_attack_exit_abort(void);
+void case_attack_events(void);
+void case_attack_remap_stale(void);
+void case_attack_vmx_operands(void);
+void case_attack_vmcs12_write(void);
+void case_attack_bitmaps(void);
+void case_attack_ept12_cycles(void);
+void case_attack_remap_flood(void);
+/* attack_l2.asm */
+void l2_movsq(void);
+void l2_rdmsr_loop(void);
+void l2_in_loop(void);
+void l2_sum(void);
+void l2_write_then_read(void);
 
 #endif

@@ -64,6 +64,22 @@ static const struct l1hv_case case_table[] = {
     {"neg_outside", case_neg_outside, true},
     {"bench", case_bench, false},
     {"bench_ept", case_bench_ept, false},
+    /* The attack suite (attack.c): only when named in cases=. */
+    {"attack_stale_step", case_attack_stale_step, false},
+    {"attack_exit_efer", case_attack_exit_efer, false},
+    {"attack_beyond_reads", case_attack_beyond_reads, false},
+    {"attack_two_hidden", case_attack_two_hidden, false},
+    {"attack_ept12_leaves", case_attack_ept12_leaves, false},
+    {"attack_vmcs_ptrs", case_attack_vmcs_ptrs, false},
+    {"attack_msr_lists", case_attack_msr_lists, false},
+    {"attack_events", case_attack_events, false},
+    {"attack_remap_stale", case_attack_remap_stale, false},
+    {"attack_vmx_operands", case_attack_vmx_operands, false},
+    {"attack_vmcs12_write", case_attack_vmcs12_write, false},
+    {"attack_bitmaps", case_attack_bitmaps, false},
+    {"attack_ept12_cycles", case_attack_ept12_cycles, false},
+    {"attack_remap_flood", case_attack_remap_flood, false},
+    {"attack_exit_abort", case_attack_exit_abort, false},
 };
 
 /* ---- per-case verdicts ---- */

@@ -148,6 +148,8 @@ bool nv_canary(uint64_t *pa, bool *intact);
  * window: it is identity-mapped. */
 #define PHYS_WINDOW_SLOTS 512
 volatile void *phys_window(uint64_t pa, unsigned slot);
+/* Makes the slot not present (INVLPG). */
+void phys_window_unmap(unsigned slot);
 /* pa itself if it is below 4 GiB, else phys_window(pa, slot). */
 volatile void *phys_ptr(uint64_t pa, unsigned slot);
 

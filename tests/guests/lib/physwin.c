@@ -30,6 +30,15 @@ volatile void *phys_window(uint64_t pa, unsigned slot)
     return (volatile void *)(uintptr_t)(va + (pa & (PAGE_2M - 1)));
 }
 
+void phys_window_unmap(unsigned slot)
+{
+    slot %= PHYS_WINDOW_SLOTS;
+    phys_window(0, slot); /* the window exists */
+    win_pd[slot] = 0;
+    uint64_t va = WINDOW_BASE + (uint64_t)slot * PAGE_2M;
+    __asm__ volatile("invlpg (%0)" : : "r"(va) : "memory");
+}
+
 volatile void *phys_ptr(uint64_t pa, unsigned slot)
 {
     if (pa < GIB4)
