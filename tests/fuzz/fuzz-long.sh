@@ -6,6 +6,8 @@
 # OUT/long-summary.txt. Each target's log is OUT/long-NAME.log; new inputs
 # go to OUT/long-NAME-corpus (fresh each run; the committed corpus is only
 # read); a crash leaves OUT/long-NAME-crash-* and makes the exit status 1.
+# The commit in the summary is git's HEAD ("+changes" if the tree differs)
+# or FUZZ_COMMIT.
 #
 #   fuzz-long.sh OUT "NAMES TO RUN" "NAME BINARY CORPUS MAX_LEN"...
 set -u
@@ -15,8 +17,13 @@ shift 2
 seconds=${FUZZ_SECONDS:-600}
 runs=${FUZZ_RUNS:-}
 nice=${FUZZ_NICE:-10}
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "+changes" || true)
+# FUZZ_COMMIT names the source when it is not a git checkout (an export).
+if [ -n "${FUZZ_COMMIT:-}" ]; then
+    commit=$FUZZ_COMMIT dirty=
+else
+    commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "+changes" || true)
+fi
 status=0
 mkdir -p "$out"
 names=""
