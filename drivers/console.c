@@ -1,6 +1,8 @@
 #include "drivers/console.h"
 #include "drivers/uart.h"
+#include "drivers/fbcon.h"
 #include "arch/x86/cpu.h"
+#include "lib/log.h"
 
 #define E9_PORT 0xe9
 
@@ -26,6 +28,27 @@ void console_write(const char *s, size_t n)
         if (active.e9)
             outb(E9_PORT, (uint8_t)s[i]);
     }
+    fbcon_write(s, n);
+}
+
+void console_set_framebuffer(const struct handoff_framebuffer *fb)
+{
+    static const char *const outcome[] = {
+        [FBCON_REFUSED] = "not a 24/32-bpp linear framebuffer: not used",
+        [FBCON_UNMAPPED] = "outside nestvisor's page tables: not drawn, L1 gets it",
+        [FBCON_TOO_SMALL] = "smaller than one character: not drawn, L1 gets it",
+    };
+    enum fbcon_status st = fbcon_init(fb);
+    if (st == FBCON_NONE)
+        return;
+    struct fbcon_geometry g;
+    fbcon_geometry(&g);
+    if (st == FBCON_DRAWING)
+        log_info("screen: %ux%u, %u bpp, pitch %u at 0x%llx: %ux%u characters\n", fb->width,
+                 fb->height, fb->bpp, fb->pitch, (unsigned long long)fb->base, g.cols, g.rows);
+    else
+        log_info("screen: %ux%u, %u bpp, pitch %u at 0x%llx: %s\n", fb->width, fb->height, fb->bpp,
+                 fb->pitch, (unsigned long long)fb->base, outcome[st]);
 }
 
 void console_flush(void)

@@ -53,6 +53,7 @@ void kmain(uint64_t loader_data, uint32_t kind, uint64_t phys_base)
     kernel_phys_base = phys_base;
     bool handoff_ok = handoff_take(kind, (const void *)loader_data, &boot, err, sizeof(err));
     setup_console();
+    console_set_framebuffer(&boot.fb);
     log_raw("\nnestvisor " NESTVISOR_VERSION " - nested VT-x micro-hypervisor\n");
     struct percpu *bsp = smp_boot_cpu();
     gdt_init_cpu(&bsp->tables);

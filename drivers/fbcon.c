@@ -1,0 +1,283 @@
+/* The screen console (drivers/fbcon.h): a grid of character cells on the
+ * linear framebuffer, white on black.
+ *
+ * Cost: the log is a few hundred lines and never on the VM-exit path, but
+ * in Bochs every instruction counts and on real hardware framebuffer
+ * memory is uncached or write-combined (reads are very slow). So the
+ * console never reads the framebuffer: it keeps the grid's characters in
+ * RAM and draws a cell only when its character changes. A glyph is 8
+ * expanded rows, each stored 2*scale times with 8-byte stores. When the
+ * screen is full it scrolls by a quarter of its height at once, so that a
+ * whole-screen redraw (of the cells that change) comes once per quarter
+ * screen of text rather than once per line. */
+#include "drivers/fbcon.h"
+#include "arch/x86/physmem.h"
+#include "lib/string.h"
+#ifndef UNIT_TEST
+#include "arch/x86/paging.h"
+#endif
+
+#define FB_MAX_DIM      32767           /* pixels, each way */
+#define FB_MAX_PITCH    65535           /* Linux's screen_info.lfb_linelength is 16 bits */
+#define FB_PHYS_LIMIT   (1ULL << 52)    /* MAXPHYADDR's architectural limit */
+#define BOOT_MAPPED_END (1ULL << 32)    /* the boot page tables' identity map (entry64.asm) */
+#define MAX_SCALE       16              /* 32767 / (8 * 16) < FBCON_MAX_COLS */
+#define MAX_BYTES_PP    4
+#define LINE_BYTES_MAX  (FBCON_CELL_W * MAX_SCALE * MAX_BYTES_PP)
+#define SCROLL_PART     4               /* scroll by rows / 4 */
+#define TAB_WIDTH       8
+#define BLANK           ' '
+#define PLACEHOLDER     '?'             /* for bytes the font has no glyph for */
+#define UNKNOWN         0xff            /* a cell showing L1's pixels, not ours */
+#define ALL_ONES_BYTE   0xff            /* white in any direct-colour layout */
+
+/* An 8-byte store to the framebuffer at any alignment. */
+typedef uint64_t __attribute__((aligned(1), may_alias)) fb_word;
+
+/* One cell-wide row of pixels, built once and stored 2*scale times. */
+union pixel_line {
+    uint64_t w[LINE_BYTES_MAX / 8];
+    uint32_t px32[LINE_BYTES_MAX / 4];
+    uint8_t b[LINE_BYTES_MAX];
+};
+
+static struct {
+    struct handoff_framebuffer fb; /* as the loader gave it */
+    bool valid;                    /* fb_describe accepted fb: L1 gets it */
+    bool drawing;                  /* L0 draws now */
+    bool released;                 /* L1 owns the screen */
+    uint8_t *pixels;
+    unsigned bytes_pp, scale, cols, rows, jump;
+    unsigned row, col;             /* the cursor */
+    unsigned line_bytes;           /* one cell's pixel row, a multiple of 8 */
+    uint64_t cell_stride;          /* bytes from one text row to the next */
+    /* What each cell shows (UNKNOWN: L1's pixels). */
+    unsigned char text[FBCON_MAX_ROWS][FBCON_MAX_COLS];
+} con;
+
+const uint8_t *fbcon_glyph(unsigned char c)
+{
+    if (c < FBCON_FIRST_GLYPH || c > FBCON_LAST_GLYPH)
+        c = PLACEHOLDER;
+    return fbcon_font[c - FBCON_FIRST_GLYPH];
+}
+
+bool fb_describe(const struct handoff_framebuffer *fb, struct fb_layout *layout)
+{
+    if (!fb || !fb->base || (fb->bpp != 32 && fb->bpp != 24))
+        return false;
+    uint64_t bytes_pp = fb->bpp / 8;
+    if (!fb->width || !fb->height || fb->width > FB_MAX_DIM || fb->height > FB_MAX_DIM)
+        return false;
+    if (fb->pitch < fb->width * bytes_pp || fb->pitch > FB_MAX_PITCH)
+        return false;
+    uint64_t size = (uint64_t)fb->pitch * fb->height; /* below 2^31 by the limits above */
+    if (fb->base >= FB_PHYS_LIMIT || size > FB_PHYS_LIMIT - fb->base)
+        return false;
+    /* x8r8g8b8 / r8g8b8: what GOP's PixelBlueGreenRedReserved8BitPerColor
+     * and a VBE direct-colour mode are. */
+    *layout = (struct fb_layout){
+        .red_pos = 16, .red_size = 8,
+        .green_pos = 8, .green_size = 8,
+        .blue_pos = 0, .blue_size = 8,
+        .rsvd_pos = fb->bpp == 32 ? 24 : 0, .rsvd_size = fb->bpp == 32 ? 8 : 0,
+    };
+    return true;
+}
+
+/* Whether L0's page tables reach [0, end): the boot tables map the first
+ * 4 GiB, paging_init at least as much. */
+static bool mapped(uint64_t end)
+{
+#ifdef UNIT_TEST
+    return end <= BOOT_MAPPED_END;
+#else
+    return end <= BOOT_MAPPED_END || end <= paging_identity_end();
+#endif
+}
+
+/* ---- drawing ---- */
+
+/* One cell-wide pixel row of a glyph row (8 bits, leftmost the MSB). */
+static void expand(uint8_t bits, union pixel_line *line)
+{
+    unsigned s = con.scale, n = 0;
+    if (con.bytes_pp == 4) {
+        for (unsigned b = 0; b < FBCON_GLYPH_W; b++) {
+            uint32_t v = (bits << b) & 0x80 ? 0xffffffffU : 0;
+            for (unsigned i = 0; i < s; i++)
+                line->px32[n++] = v;
+        }
+        return;
+    }
+    for (unsigned b = 0; b < FBCON_GLYPH_W; b++) {
+        uint8_t v = (bits << b) & 0x80 ? ALL_ONES_BYTE : 0;
+        for (unsigned i = 0; i < s * con.bytes_pp; i++)
+            line->b[n++] = v;
+    }
+}
+
+static void draw_cell(unsigned row, unsigned col, unsigned char c)
+{
+    const uint8_t *g = fbcon_glyph(c);
+    union pixel_line line;
+    uint8_t *dst = con.pixels + row * con.cell_stride + (uint64_t)col * con.line_bytes;
+    unsigned words = con.line_bytes / 8, repeat = 2 * con.scale;
+    for (unsigned gy = 0; gy < FBCON_GLYPH_H; gy++) {
+        expand(g[gy], &line);
+        for (unsigned r = 0; r < repeat; r++, dst += con.fb.pitch)
+            for (unsigned w = 0; w < words; w++)
+                ((fb_word *)dst)[w] = line.w[w];
+    }
+}
+
+static void set_cell(unsigned row, unsigned col, unsigned char c)
+{
+    if (con.text[row][col] != c) {
+        draw_cell(row, col, c);
+        con.text[row][col] = c;
+    }
+}
+
+static void clear_row(unsigned row)
+{
+    for (unsigned col = 0; col < con.cols; col++)
+        set_cell(row, col, BLANK);
+}
+
+static void clear_screen(void)
+{
+    uint64_t size = (uint64_t)con.fb.pitch * con.fb.height, words = size / 8;
+    for (uint64_t i = 0; i < words; i++)
+        ((fb_word *)con.pixels)[i] = 0;
+    for (uint64_t i = words * 8; i < size; i++)
+        con.pixels[i] = 0;
+    memset(con.text, BLANK, sizeof(con.text));
+}
+
+/* Moves every row up by n, the bottom n rows blank. Only cells whose
+ * character changes are drawn; a cell that showed L1's pixels is always
+ * drawn, and L1's pixels are not moved (they become blank). */
+static void scroll(unsigned n)
+{
+    for (unsigned row = 0; row < con.rows; row++) {
+        for (unsigned col = 0; col < con.cols; col++) {
+            unsigned char c = row + n < con.rows ? con.text[row + n][col] : BLANK;
+            set_cell(row, col, c == UNKNOWN ? BLANK : c);
+        }
+    }
+}
+
+static void newline(void)
+{
+    con.col = 0;
+    if (con.row + 1 < con.rows) {
+        con.row++;
+    } else {
+        scroll(con.jump);
+        con.row = con.rows - con.jump;
+    }
+    /* A fresh row, and (after a reclaim) a blank one below it between our
+     * lines and what L1 left; on our own screen both are blank already. */
+    clear_row(con.row);
+    if (con.row + 1 < con.rows)
+        clear_row(con.row + 1);
+}
+
+static void put(unsigned char c)
+{
+    if (c < FBCON_FIRST_GLYPH || c > FBCON_LAST_GLYPH)
+        c = PLACEHOLDER;
+    if (con.col == con.cols)
+        newline(); /* wrap: only when there is a character to put */
+    set_cell(con.row, con.col++, c);
+}
+
+/* ---- the interface ---- */
+
+enum fbcon_status fbcon_init(const struct handoff_framebuffer *fb)
+{
+    struct fb_layout layout;
+    con.valid = con.drawing = con.released = false;
+    con.cols = con.rows = 0;
+    if (!fb || !fb->base)
+        return FBCON_NONE;
+    if (!fb_describe(fb, &layout))
+        return FBCON_REFUSED;
+    con.fb = *fb;
+    con.valid = true;
+    if (!mapped(fb->base + (uint64_t)fb->pitch * fb->height))
+        return FBCON_UNMAPPED;
+    con.pixels = phys_to_virt(fb->base);
+    con.bytes_pp = fb->bpp / 8;
+    con.scale = 1;
+    while (con.scale < MAX_SCALE && (fb->width / (FBCON_CELL_W * con.scale) > FBCON_MAX_COLS ||
+                                     fb->height / (FBCON_CELL_H * con.scale) > FBCON_MAX_ROWS))
+        con.scale++;
+    con.cols = fb->width / (FBCON_CELL_W * con.scale);
+    con.rows = fb->height / (FBCON_CELL_H * con.scale);
+    if (!con.cols || !con.rows) {
+        con.cols = con.rows = 0;
+        return FBCON_TOO_SMALL;
+    }
+    con.jump = con.rows / SCROLL_PART ? con.rows / SCROLL_PART : 1;
+    con.line_bytes = FBCON_CELL_W * con.scale * con.bytes_pp;
+    con.cell_stride = (uint64_t)FBCON_CELL_H * con.scale * fb->pitch;
+    con.row = con.col = 0;
+    clear_screen();
+    con.drawing = true;
+    return FBCON_DRAWING;
+}
+
+void fbcon_write(const char *s, size_t n)
+{
+    if (!con.drawing)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '\n') {
+            newline();
+        } else if (c == '\r') {
+            con.col = 0;
+        } else if (c == '\t') {
+            do
+                put(BLANK);
+            while (con.col % TAB_WIDTH && con.col < con.cols);
+        } else {
+            put((unsigned char)c);
+        }
+    }
+}
+
+void fbcon_release(void)
+{
+    if (!con.drawing)
+        return;
+    con.drawing = false;
+    con.released = true;
+}
+
+void fbcon_reclaim(void)
+{
+    if (!con.released)
+        return;
+    con.released = false;
+    memset(con.text, UNKNOWN, sizeof(con.text));
+    con.row = con.col = 0;
+    con.drawing = true;
+    clear_row(0);
+    if (con.rows > 1)
+        clear_row(1);
+}
+
+const struct handoff_framebuffer *fbcon_framebuffer(void) { return con.valid ? &con.fb : 0; }
+
+void fbcon_geometry(struct fbcon_geometry *g)
+{
+    *g = (struct fbcon_geometry){con.cols, con.rows, con.scale, con.drawing};
+}
+
+unsigned char fbcon_cell(unsigned row, unsigned col)
+{
+    return row < FBCON_MAX_ROWS && col < FBCON_MAX_COLS ? con.text[row][col] : UNKNOWN;
+}
