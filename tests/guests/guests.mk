@@ -6,7 +6,7 @@
 GUEST_DIR     := tests/guests
 GUEST_BUILD   := $(BUILD)/guests
 # Multiboot2 guests, and the ones built as Multiboot (v1) images.
-GUESTS_MB2    := cpuid msr cr io hidden triple bench
+GUESTS_MB2    := cpuid msr cr io hidden triple bench apsteal
 GUESTS_MB1    := hlt
 GUESTS        := $(GUESTS_MB2) $(GUESTS_MB1)
 GUEST_ELFS    := $(GUESTS:%=$(GUEST_BUILD)/%.elf)

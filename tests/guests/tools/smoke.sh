@@ -22,6 +22,7 @@ io      | io     |                  | lsr scratch | io: this line was written to
 hlt     | hlt    | rounds=5         | multiboot1 multiboot1_info pit_interrupt pit_vector pit_hlt_wake lapic_interrupt lapic_vector lapic_hlt_wake | GUEST hlt DONE 8 passed 0 failed
 hidden  | hidden |                  | | SKIP hidden.sink: nestvisor absent;GUEST hidden DONE 0 passed 0 failed
 triple  | triple |                  | | triple
+apsteal | apsteal |                 | madt_found madt_one_cpu no_cpu_taken still_running | -
 bench   | bench  | loops=20000      | | BENCH l1.cpuid.roundtrip_insns ;SKIP bench.vmcall
 crash   | io     | crash=ud         | | FAIL unexpected exception 6 at RIP;GUEST io DONE 0 passed 1 failed
 T
