@@ -1,5 +1,6 @@
 #include "vmm/loader_linux.h"
 #include "vmm/placer.h"
+#include "drivers/fbcon.h"
 #include "arch/x86/physmem.h"
 #include "lib/format.h"
 #include "lib/string.h"
@@ -7,6 +8,7 @@
 /* Offsets in the real-mode header / zero page (boot.rst "The Real-Mode
  * Kernel Header" and "The Zero Page"). */
 #define BP_SIZE             4096
+#define BP_SCREEN_INFO      0x000
 #define BP_ACPI_RSDP_ADDR   0x070
 #define BP_E820_ENTRIES     0x1e8
 #define BP_HDR              0x1f1
@@ -48,6 +50,23 @@
 #define INITRD_DEFAULT_MAX  0x37ffffffULL /* before protocol 2.03 */
 #define HIGH_MEMORY         0x100000ULL
 
+/* struct screen_info (include/uapi/linux/screen_info.h), at the start of
+ * the zero page. */
+#define SI_ORIG_VIDEO_ISVGA 0x0f
+#define SI_LFB_WIDTH        0x12
+#define SI_LFB_HEIGHT       0x14
+#define SI_LFB_DEPTH        0x16
+#define SI_LFB_BASE         0x18
+#define SI_LFB_SIZE         0x1c
+#define SI_LFB_LINELENGTH   0x24
+#define SI_RED_SIZE         0x26 /* then red_pos, green_size, green_pos, ... rsvd_pos */
+#define SI_PAGES            0x32
+#define SI_CAPABILITIES     0x36
+#define SI_EXT_LFB_BASE     0x3a
+#define VIDEO_TYPE_EFI      0x70
+#define VIDEO_CAPABILITY_SKIP_QUIRKS 0x1
+#define VIDEO_CAPABILITY_64BIT_BASE  0x2
+
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
         format(err, errsz, __VA_ARGS__);                                                           \
@@ -64,6 +83,7 @@ static uint16_t rd16(const uint8_t *p, unsigned off) { uint16_t v; memcpy(&v, p 
 static uint32_t rd32(const uint8_t *p, unsigned off) { uint32_t v; memcpy(&v, p + off, 4); return v; }
 static uint64_t rd64(const uint8_t *p, unsigned off) { uint64_t v; memcpy(&v, p + off, 8); return v; }
 static void wr8(uint8_t *p, unsigned off, uint8_t v) { p[off] = v; }
+static void wr16(uint8_t *p, unsigned off, uint16_t v) { memcpy(p + off, &v, 2); }
 static void wr32(uint8_t *p, unsigned off, uint32_t v) { memcpy(p + off, &v, 4); }
 static void wr64(uint8_t *p, unsigned off, uint64_t v) { memcpy(p + off, &v, 8); }
 
@@ -84,6 +104,37 @@ static bool fill_e820(uint8_t *bp, const struct memmap *m, char *err, size_t err
         e[i] = (struct e820_entry){m->r[i].base, m->r[i].size, e820_type(m->r[i].type)};
     wr8(bp, BP_E820_ENTRIES, (uint8_t)m->count);
     return true;
+}
+
+/* The screen as the EFI stub describes a GOP framebuffer (drivers/firmware/
+ * efi/libstub/gop.c): VIDEO_TYPE_EFI, so that efifb or simplefb drives it;
+ * the base split into lfb_base and ext_lfb_base with
+ * VIDEO_CAPABILITY_64BIT_BASE above 4 GiB; lfb_size = linelength *
+ * height; the exact geometry, so no DMI quirks. The text-mode fields stay
+ * zero (orig_video_lines/cols 0: the decompressor writes no VGA text). */
+static void fill_screen_info(uint8_t *bp, const struct handoff_framebuffer *fb)
+{
+    struct fb_layout l;
+    if (!fb || !fb_describe(fb, &l))
+        return;
+    uint8_t *si = bp + BP_SCREEN_INFO;
+    uint32_t caps = VIDEO_CAPABILITY_SKIP_QUIRKS;
+    wr8(si, SI_ORIG_VIDEO_ISVGA, VIDEO_TYPE_EFI);
+    wr16(si, SI_LFB_WIDTH, (uint16_t)fb->width);
+    wr16(si, SI_LFB_HEIGHT, (uint16_t)fb->height);
+    wr16(si, SI_LFB_DEPTH, (uint16_t)fb->bpp);
+    wr32(si, SI_LFB_BASE, (uint32_t)fb->base);
+    if (fb->base >> 32) {
+        wr32(si, SI_EXT_LFB_BASE, (uint32_t)(fb->base >> 32));
+        caps |= VIDEO_CAPABILITY_64BIT_BASE;
+    }
+    wr32(si, SI_LFB_SIZE, fb->pitch * fb->height);
+    wr16(si, SI_LFB_LINELENGTH, (uint16_t)fb->pitch);
+    const uint8_t fields[8] = {l.red_size, l.red_pos, l.green_size, l.green_pos,
+                               l.blue_size, l.blue_pos, l.rsvd_size, l.rsvd_pos};
+    memcpy(si + SI_RED_SIZE, fields, sizeof(fields));
+    wr16(si, SI_PAGES, 1);
+    wr32(si, SI_CAPABILITIES, caps);
 }
 
 /* The 32-bit entry runs with paging off: the kernel must lie below 4 GiB
@@ -202,6 +253,7 @@ bool linux_load_l1(const struct linux_boot_input *in, struct l1_entry_state *ent
     if (!fill_e820(bp, in->l1_map, err, errsz))
         return false;
     wr64(bp, BP_ACPI_RSDP_ADDR, in->acpi_rsdp);
+    fill_screen_info(bp, in->fb);
 
     uint64_t *gdt = phys_to_virt(gdt_pa);
     uint64_t descriptors[BOOT_GDT_ENTRIES] = {0, 0, GDT_CODE32_FLAT, GDT_DATA32_FLAT};

@@ -1,6 +1,7 @@
 /* Loading L1 from a Linux bzImage by the x86 boot protocol
  * (Documentation/arch/x86/boot.rst): protected-mode kernel, zero page with
- * an e820 map of what L1 may use, command line, initrd; 32-bit entry. */
+ * an e820 map of what L1 may use, command line, initrd, the screen
+ * (screen_info, as the EFI stub fills it); 32-bit entry. */
 #ifndef VMM_LOADER_LINUX_H
 #define VMM_LOADER_LINUX_H
 
@@ -23,6 +24,9 @@ struct linux_boot_input {
     const struct handoff_module *kernel;
     const struct handoff_module *initrd; /* or 0 */
     uint64_t acpi_rsdp;                  /* physical, 0: let Linux search */
+    /* The framebuffer L1 gets (fbcon_framebuffer()), or 0: screen_info
+     * then stays zero and Linux has no screen console. */
+    const struct handoff_framebuffer *fb;
 };
 
 /* Loads kernel and initrd into L1's memory and fills the zero page; the

@@ -1,5 +1,6 @@
 #include "vmm/loader_mb.h"
 #include "vmm/placer.h"
+#include "drivers/fbcon.h"
 #include "arch/x86/physmem.h"
 #include "lib/elf.h"
 #include "lib/format.h"
@@ -26,6 +27,7 @@
 #define MB2_HTAG_INFO_REQUEST  1
 #define MB2_HTAG_ADDRESS       2
 #define MB2_HTAG_ENTRY         3
+#define MB2_HTAG_FRAMEBUFFER   5
 #define MB2_HTAG_OPTIONAL      1U
 #define MB2_ITAG_END           0
 #define MB2_ITAG_CMDLINE       1
@@ -33,9 +35,11 @@
 #define MB2_ITAG_MODULE        3
 #define MB2_ITAG_BASIC_MEMINFO 4
 #define MB2_ITAG_MMAP          6
+#define MB2_ITAG_FRAMEBUFFER   8
 #define MB2_ITAG_ACPI_OLD      14
 #define MB2_ITAG_ACPI_NEW      15
 #define MB2_MMAP_ENTRY_VERSION 0
+#define MB2_FB_TYPE_RGB        1
 
 #define LOADER_NAME      "nestvisor"
 #define CONVENTIONAL_END 0xa0000ULL
@@ -94,9 +98,20 @@ static bool parse_mb2_tags(const uint8_t *image, uint64_t size, struct mb_header
                 FAIL("Multiboot2 address tag without an entry address tag: the entry point is unknown");
             return true;
         case MB2_HTAG_INFO_REQUEST:
-            for (uint32_t i = 0; i < (t->size - sizeof(*t)) / 4; i++)
-                if (!mb2_tag_supported(w[i]) && !(t->flags & MB2_HTAG_OPTIONAL))
+            for (uint32_t i = 0; i < (t->size - sizeof(*t)) / 4; i++) {
+                if (t->flags & MB2_HTAG_OPTIONAL)
+                    continue;
+                if (w[i] == MB2_ITAG_FRAMEBUFFER)
+                    h->needs_framebuffer = true; /* given if there is one: mb_load_l1 */
+                else if (!mb2_tag_supported(w[i]))
                     FAIL("the image requires Multiboot2 information tag %u, which nestvisor does not provide", w[i]);
+            }
+            break;
+        case MB2_HTAG_FRAMEBUFFER:
+            /* A preferred mode (spec 3.1.10: the boot loader may pick
+             * another): L1 gets the framebuffer as it is. */
+            if (!(t->flags & MB2_HTAG_OPTIONAL))
+                h->needs_framebuffer = true;
             break;
         case MB2_HTAG_ADDRESS:
             if (t->size < sizeof(*t) + 16)
@@ -375,6 +390,24 @@ static bool build_mb2_info(const struct l1_boot_input *in, struct placer *p, uin
             e[5] = 0;
         }
     }
+    struct fb_layout l;
+    if (in->fb && fb_describe(in->fb, &l)) {
+        /* Spec 3.6.12, with GRUB's layout (a 16-bit reserved field: the
+         * colour information at offset 32 of the tag, where GRUB and Linux
+         * put and read it). */
+        uint8_t *f = mb2_tag(&b, MB2_ITAG_FRAMEBUFFER, 24 + 6);
+        if (f) {
+            memcpy(f, &in->fb->base, 8);
+            memcpy(f + 8, &in->fb->pitch, 4);
+            memcpy(f + 12, &in->fb->width, 4);
+            memcpy(f + 16, &in->fb->height, 4);
+            f[20] = (uint8_t)in->fb->bpp;
+            f[21] = MB2_FB_TYPE_RGB;
+            const uint8_t colours[6] = {l.red_pos,   l.red_size,  l.green_pos,
+                                        l.green_size, l.blue_pos, l.blue_size};
+            memcpy(f + 24, colours, sizeof(colours));
+        }
+    }
     if (in->acpi_rsdp) {
         const uint8_t *rsdp = phys_to_virt(in->acpi_rsdp);
         bool v2 = rsdp[15] >= 2; /* RSDP revision (ACPI 5.2.5.3) */
@@ -403,6 +436,10 @@ bool mb_load_l1(const struct l1_boot_input *in, struct l1_entry_state *entry, ui
         FAIL("L1 image is empty");
     if (!mb_find_header(image, size, &h, err, errsz))
         return false;
+    struct fb_layout layout;
+    if (h.version == MB_V2 && h.needs_framebuffer && !(in->fb && fb_describe(in->fb, &layout)))
+        FAIL("the image requires a framebuffer (Multiboot2 information tag 8) and this machine has "
+             "no linear 24/32-bpp one");
     static struct placer p;
     placer_init(&p, in->l1_map);
     uint32_t rip;

@@ -33,6 +33,9 @@ struct mb_header_info {
     bool has_addresses;  /* a.out kludge / address tag */
     uint32_t header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr;
     bool has_entry;      /* v2 entry address tag */
+    /* v2: a framebuffer is required (information request for tag 8, or a
+     * framebuffer header tag, not marked optional). */
+    bool needs_framebuffer;
 };
 
 /* Finds and validates the header; false with a reason in err. */
@@ -46,6 +49,9 @@ struct l1_boot_input {
     const struct handoff_module *modules[HANDOFF_MAX_MODULES];
     unsigned module_count;
     uint64_t acpi_rsdp;          /* host address of the RSDP, 0 if none */
+    /* The framebuffer L1 gets (fbcon_framebuffer()), or 0: a Multiboot2
+     * kernel then gets no framebuffer tag. */
+    const struct handoff_framebuffer *fb;
 };
 
 /* Loads the image into L1's memory, places modules, information structure

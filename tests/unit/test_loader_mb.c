@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/loader_mb.c vmm/placer.c vmm/memmap.c lib/elf.c vmm/ept01.c vmm/ept.c vmm/mtrr.c vmm/pmm.c */
+/* unit-srcs: vmm/loader_mb.c vmm/placer.c vmm/memmap.c lib/elf.c vmm/ept01.c vmm/ept.c vmm/mtrr.c vmm/pmm.c drivers/fbcon.c drivers/fbcon_font.c */
 /* vmm/loader_mb.c: finding the Multiboot header and loading L1.
  * Multiboot 0.6.96: 3.1.1-3.1.3 the header (magic 1BADB002, checksum, flags:
  * bits 0-15 required, bit 2 video mode, bit 16 the a.out-kludge address
@@ -241,19 +241,29 @@ static void test_mb2_header_errors(void **state)
 static void test_mb2_requests(void **state)
 {
     (void)state;
-    /* A required information tag nestvisor does not give (framebuffer). */
+    /* A required information tag nestvisor does not give (boot device). */
+    mb2_start(buf, 0);
+    uint32_t bootdev[] = {MB2_ITAG_CMDLINE, 5};
+    mb2_tag(1, 0, bootdev, 2);
+    mb2_finish(true, 0);
+    assert_false(find(sizeof(buf)));
+    assert_non_null(strstr(err, "information tag 5"));
+    /* A required framebuffer: given when the machine has one, so the
+     * header is fine and says so (test_loader_fb.c: the load). */
+    setup_buf(0);
     mb2_start(buf, 0);
     uint32_t req[] = {MB2_ITAG_CMDLINE, MB2_ITAG_FB};
     mb2_tag(1, 0, req, 2);
     mb2_finish(true, 0);
-    assert_false(find(sizeof(buf)));
-    assert_non_null(strstr(err, "information tag 8"));
+    assert_true(find(sizeof(buf)));
+    assert_true(h.needs_framebuffer);
     /* The same request marked optional is fine. */
     setup_buf(0);
     mb2_start(buf, 0);
     mb2_tag(1, 1, req, 2);
     mb2_finish(true, 0);
     assert_true(find(sizeof(buf)));
+    assert_false(h.needs_framebuffer);
     /* Every tag nestvisor provides may be required. */
     setup_buf(0);
     mb2_start(buf, 0);
@@ -262,21 +272,29 @@ static void test_mb2_requests(void **state)
     mb2_finish(true, 0);
     assert_true(find(sizeof(buf)));
     /* Header tags nestvisor does not implement: refused unless optional
-     * (5 = framebuffer, 10 = relocatable). */
+     * (10 = relocatable). The framebuffer tag (5) is a preferred mode the
+     * loader may disregard: a required one only needs a framebuffer. */
+    setup_buf(0);
+    mb2_start(buf, 0);
+    uint32_t reloc[] = {0x100000, 0xffffffff, 0x1000, 0};
+    mb2_tag(10, 0, reloc, 4);
+    mb2_finish(true, 0);
+    assert_false(find(sizeof(buf)));
+    assert_non_null(strstr(err, "header tag 10"));
     setup_buf(0);
     mb2_start(buf, 0);
     uint32_t fb[] = {1024, 768, 32};
     mb2_tag(5, 0, fb, 3);
     mb2_finish(true, 0);
-    assert_false(find(sizeof(buf)));
-    assert_non_null(strstr(err, "header tag 5"));
+    assert_true(find(sizeof(buf)));
+    assert_true(h.needs_framebuffer);
     setup_buf(0);
     mb2_start(buf, 0);
     mb2_tag(5, 1, fb, 3);
-    uint32_t reloc[] = {0x100000, 0xffffffff, 0x1000, 0};
     mb2_tag(10, 1, reloc, 4);
     mb2_finish(true, 0);
     assert_true(find(sizeof(buf)));
+    assert_false(h.needs_framebuffer);
 }
 
 static void test_mb1_header(void **state)
