@@ -1054,7 +1054,8 @@ void case_attack_msr_lists(void)
  * abort (SDM 28.7): the logical processor shuts down, and nestvisor stops
  * L1 with the canary intact. abort_msr= picks the entry: apic (default:
  * IA32_APIC_BASE onto nestvisor's memory), fctl (IA32_FEATURE_CONTROL),
- * x2apic (the ICR), fsbase, efer (reserved bit). Ends the run. */
+ * x2apic (the ICR), fsbase, efer (reserved bit), vmx (IA32_VMX_BASIC),
+ * smbase (IA32_SMBASE onto nestvisor's memory). Ends the run. */
 void case_attack_exit_abort(void)
 {
     const struct l0_view *l0 = l0_view();
@@ -1071,6 +1072,10 @@ void case_attack_exit_abort(void)
         e = (struct msr_entry){MSR_FS_BASE, 0, 0};
     else if (!strncmp(which, "efer", 4))
         e = (struct msr_entry){MSR_EFER, 0, rdmsr(MSR_EFER) | (1ULL << 1)};
+    else if (!strncmp(which, "vmx", 3))
+        e = (struct msr_entry){MSR_IA32_VMX_BASIC, 0, 0};
+    else if (!strncmp(which, "smbase", 6))
+        e = (struct msr_entry){MSR_SMBASE, 0, onto};
     struct witness w;
     witness_begin(&w);
     TRY(fresh_v());
