@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define HANDOFF_MAGIC       0x464f444e4856564eULL /* "NVVHNDOF" */
-#define HANDOFF_VERSION     2
+#define HANDOFF_VERSION     3
 #define HANDOFF_MAX_MEM     256
 #define HANDOFF_MAX_MODULES 16
 #define HANDOFF_CMDLINE_MAX 512
@@ -68,6 +68,11 @@ struct handoff {
     struct handoff_mem_range mem[HANDOFF_MAX_MEM];
     struct handoff_module modules[HANDOFF_MAX_MODULES];
     struct handoff_framebuffer fb;
+    /* SMBIOS entry points, for L1 (vmm/smbios.c); 0: not found. smbios3 is
+     * the 64-bit "_SM3_" one (SMBIOS3_TABLE_GUID), smbios the 32-bit
+     * "_SM_" one (SMBIOS_TABLE_GUID). Unchecked: the kernel validates. */
+    uint64_t smbios3;
+    uint64_t smbios;
 };
 
 /* Entry convention of the kernel's 64-bit entry (used by the UEFI loader):

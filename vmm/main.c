@@ -15,6 +15,7 @@
 #include "vmm/options.h"
 #include "vmm/selftest.h"
 #include "vmm/cpuid.h"
+#include "vmm/smbios.h"
 #include "vmm/smp.h"
 #include "lib/log.h"
 
@@ -76,6 +77,7 @@ void kmain(uint64_t loader_data, uint32_t kind, uint64_t phys_base)
         power_off(POWER_FAIL);
     }
     hostmem_print(&host);
+    smbios_for_l1(&boot, &host.map);
     uint64_t identity_end = memmap_end(&host.map);
     if (identity_end < HOSTMEM_POOL_LIMIT)
         identity_end = HOSTMEM_POOL_LIMIT;

@@ -56,9 +56,11 @@ EFI_STATUS bootinfo_load_modules(EFI_FILE_HANDLE root, const struct config *cfg,
     return EFI_SUCCESS;
 }
 
-void bootinfo_find_acpi(struct handoff *h)
+void bootinfo_find_tables(struct handoff *h)
 {
     EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
+    EFI_GUID smbios3 = SMBIOS3_TABLE_GUID;
+    EFI_GUID smbios = SMBIOS_TABLE_GUID;
     for (UINTN i = 0; i < ST->NumberOfTableEntries; i++) {
         EFI_CONFIGURATION_TABLE *t = &ST->ConfigurationTable[i];
         UINT64 at = (UINT64)(UINTN)t->VendorTable;
@@ -66,6 +68,10 @@ void bootinfo_find_acpi(struct handoff *h)
             h->acpi_rsdp = at; /* the 2.0 table wins */
         else if (!CompareGuid(&t->VendorGuid, &AcpiTableGuid) && !h->acpi_rsdp)
             h->acpi_rsdp = at;
+        else if (!CompareGuid(&t->VendorGuid, &smbios3))
+            h->smbios3 = at;
+        else if (!CompareGuid(&t->VendorGuid, &smbios))
+            h->smbios = at;
     }
 }
 

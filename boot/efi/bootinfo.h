@@ -1,5 +1,5 @@
 /* Filling the struct handoff (boot/handoff.h) from UEFI: modules, ACPI RSDP,
- * framebuffer. The memory map is filled last, in main.c, from the map whose
+ * SMBIOS entry points, framebuffer. The memory map is filled last, in main.c, from the map whose
  * key ExitBootServices() accepted. */
 #ifndef BOOT_EFI_BOOTINFO_H
 #define BOOT_EFI_BOOTINFO_H
@@ -19,9 +19,11 @@ EFI_STATUS bootinfo_create(const struct kernel_image *k, const struct config *cf
 EFI_STATUS bootinfo_load_modules(EFI_FILE_HANDLE root, const struct config *cfg,
                                  struct handoff *h);
 
-/* ACPI RSDP from the configuration table: the ACPI 2.0 entry, else 1.0
- * (UEFI 2.10, 4.6 "EFI Configuration Table"). 0 if neither. */
-void bootinfo_find_acpi(struct handoff *h);
+/* From the configuration table (UEFI 2.10, 4.6 "EFI Configuration Table"):
+ * the ACPI RSDP (the ACPI 2.0 entry, else 1.0) and the SMBIOS 3 and SMBIOS 2
+ * entry points (SMBIOS3_TABLE_GUID, SMBIOS_TABLE_GUID). 0 for each one
+ * missing. */
+void bootinfo_find_tables(struct handoff *h);
 
 /* The framebuffer of the Graphics Output Protocol's current mode
  * (UEFI 2.10, 12.9), if there is one with a linear framebuffer. */

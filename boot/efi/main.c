@@ -152,10 +152,12 @@ static EFI_STATUS boot(EFI_HANDLE image)
     uefi_call_wrapper(root->Close, 1, root);
     if (EFI_ERROR(s))
         return s;
-    bootinfo_find_acpi(h);
+    bootinfo_find_tables(h);
     bootinfo_find_framebuffer(h);
-    out_info("hand-off at 0x%llx: ACPI RSDP 0x%llx, framebuffer %ux%u at 0x%llx",
-             (unsigned long long)(UINTN)h, (unsigned long long)h->acpi_rsdp, h->fb.width,
+    out_info("hand-off at 0x%llx: ACPI RSDP 0x%llx, SMBIOS3 0x%llx, SMBIOS 0x%llx, framebuffer "
+             "%ux%u at 0x%llx",
+             (unsigned long long)(UINTN)h, (unsigned long long)h->acpi_rsdp,
+             (unsigned long long)h->smbios3, (unsigned long long)h->smbios, h->fb.width,
              h->fb.height, (unsigned long long)h->fb.base);
     out_info("exiting boot services and entering the kernel");
     s = exit_boot_services(image, h, &retried);

@@ -69,6 +69,58 @@ static bool tag_string_ends(const char *s, size_t avail)
     return n < avail;
 }
 
+/* SMBIOS3_TABLE_GUID and SMBIOS_TABLE_GUID as bytes in memory (UEFI 2.10,
+ * 4.6.1: Data1-3 little-endian). */
+static const uint8_t guid_smbios3[16] = {0x44, 0x15, 0xfd, 0xf2, 0x94, 0x97, 0x2c, 0x4a,
+                                         0x99, 0x2e, 0xe5, 0xbb, 0xcf, 0x20, 0xe3, 0x94};
+static const uint8_t guid_smbios[16] = {0x31, 0x2d, 0x9d, 0xeb, 0x88, 0x2d, 0xd3, 0x11,
+                                        0x9a, 0x16, 0x00, 0x90, 0x27, 0x3f, 0xc1, 0x4d};
+
+static bool below_read_limit(uint64_t pa, uint64_t len)
+{
+    return pa && len <= MB2_READ_LIMIT && pa <= MB2_READ_LIMIT - len;
+}
+
+/* The SMBIOS entries of the EFI configuration table behind GRUB's EFI
+ * 64-bit system table pointer (the table is runtime memory: still there
+ * after GRUB exited boot services). Anything implausible: none. */
+static void smbios_from_efi(uint64_t st_pa, struct handoff *h)
+{
+    if (!below_read_limit(st_pa, EFI_ST_SIZE))
+        return;
+    const uint8_t *st = phys_to_virt(st_pa);
+    uint64_t sig, count, tables;
+    memcpy(&sig, st, 8);
+    memcpy(&count, st + EFI_ST_NUM_TABLES_OFF, 8);
+    memcpy(&tables, st + EFI_ST_TABLES_OFF, 8);
+    if (sig != EFI_ST_SIGNATURE || count > EFI_CONFIG_MAX_ENTRIES ||
+        !below_read_limit(tables, count * EFI_CONFIG_ENTRY_SIZE))
+        return;
+    for (uint64_t i = 0; i < count; i++) {
+        const uint8_t *e = (const uint8_t *)phys_to_virt(tables) + i * EFI_CONFIG_ENTRY_SIZE;
+        uint64_t at;
+        memcpy(&at, e + 16, 8);
+        if (!memcmp(e, guid_smbios3, 16))
+            h->smbios3 = at;
+        else if (!memcmp(e, guid_smbios, 16))
+            h->smbios = at;
+    }
+}
+
+/* Multiboot2 3.6.13: major, minor, 6 reserved bytes, then a copy of an
+ * entry point; its anchor says which. */
+static void smbios_from_tag(const char *payload, size_t size, struct handoff *h)
+{
+    const size_t head = 8;
+    if (size < head + 5)
+        return;
+    const char *ep = payload + head;
+    if (!memcmp(ep, "_SM3_", 5))
+        h->smbios3 = virt_to_phys(ep);
+    else if (!memcmp(ep, "_SM_", 4))
+        h->smbios = virt_to_phys(ep);
+}
+
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
         format(err, errsz, __VA_ARGS__);                                                           \
@@ -128,6 +180,7 @@ bool mb2_parse(const void *mbi, struct handoff *h, char *err, size_t errsz)
     if (total < 16 || total > MB2_INFO_MAX_SIZE)
         FAIL("multiboot2: implausible information size %u", total);
     bool have_end = false;
+    uint64_t efi_st = 0;
     for (uint32_t off = 8; off + sizeof(struct mb2_tag) <= total;) {
         const struct mb2_tag *tag = (const void *)(base + off);
         if (tag->size < sizeof(*tag) || tag->size > total - off)
@@ -167,6 +220,13 @@ bool mb2_parse(const void *mbi, struct handoff *h, char *err, size_t errsz)
             if (!h->acpi_rsdp)
                 h->acpi_rsdp = virt_to_phys(payload);
             break;
+        case MB2_TAG_SMBIOS:
+            smbios_from_tag(payload, payload_size, h);
+            break;
+        case MB2_TAG_EFI64:
+            if (payload_size >= sizeof(efi_st))
+                memcpy(&efi_st, payload, sizeof(efi_st));
+            break;
         default:
             break;
         }
@@ -176,5 +236,7 @@ bool mb2_parse(const void *mbi, struct handoff *h, char *err, size_t errsz)
         FAIL("multiboot2: no end tag within %u bytes", total);
     if (!h->mem_count) /* no memory map tag, or one with no entries */
         FAIL("multiboot2: the loader gave no memory map");
+    if (!h->smbios3 && !h->smbios)
+        smbios_from_efi(efi_st, h);
     return true;
 }
