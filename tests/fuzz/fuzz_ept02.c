@@ -500,21 +500,28 @@ NOCOV static unsigned pool_index(uint64_t pa, const char *what)
     return (unsigned)((pa - ept02_pool_base) / PG);
 }
 
+/* Each EPT02 root's allocator context is wrapped: which root asks, and
+ * the pool's own context (unused by today's pool, but kept). */
+static struct ctx_wrap {
+    struct ept *e;
+    void *ctx;
+} ctx_wraps[EPT02_ROOTS * 2];
+
 NOCOV static uint64_t wrap_alloc(void *c)
 {
-    struct ept *e = c;
+    const struct ctx_wrap *w = c;
     if (!mnfree) {
-        uint64_t pa = pool_alloc_fn(c);
+        uint64_t pa = pool_alloc_fn(w->ctx);
         CHECK(!pa, "the EPT02 pool handed out 0x%llx with no page free", U(pa));
         tot.pool_exhausted++;
         return 0;
     }
     uint64_t want = ept02_pool_base + (uint64_t)mfree[mnfree - 1] * PG;
     unpoison(want, PG);
-    uint64_t pa = pool_alloc_fn(c);
+    uint64_t pa = pool_alloc_fn(w->ctx);
     CHECK(pa == want, "the EPT02 pool handed out 0x%llx, its free list says 0x%llx", U(pa), U(want));
     mnfree--;
-    pool_owner[(pa - ept02_pool_base) / PG] = e;
+    pool_owner[(pa - ept02_pool_base) / PG] = w->e;
     if (EPT02_POOL_PAGES - mnfree > tot.max_pool_used)
         tot.max_pool_used = EPT02_POOL_PAGES - mnfree;
     return pa;
@@ -522,13 +529,14 @@ NOCOV static uint64_t wrap_alloc(void *c)
 
 NOCOV static void wrap_free(void *c, uint64_t pa)
 {
+    const struct ctx_wrap *w = c;
     unsigned i = pool_index(pa, "freed EPT02 table");
-    CHECK(pool_owner[i] == c, "EPT02 frees table 0x%llx it does not own (%s)", U(pa),
+    CHECK(pool_owner[i] == w->e, "EPT02 frees table 0x%llx it does not own (%s)", U(pa),
           pool_owner[i] ? "another root's" : "already free: double free");
     pool_owner[i] = 0;
     mfree[mnfree++] = (uint16_t)i;
     poison(pa, PG);
-    pool_free_fn(c, pa);
+    pool_free_fn(w->ctx, pa);
 }
 
 bool fuzz_ept_init(struct ept *e, unsigned max_level);
@@ -540,10 +548,16 @@ bool fuzz_ept_init(struct ept *e, unsigned max_level)
               "EPT02 roots with different allocators");
         pool_alloc_fn = e->alloc_table;
         pool_free_fn = e->free_table;
+        struct ctx_wrap *w = 0;
+        for (unsigned i = 0; i < sizeof(ctx_wraps) / sizeof(ctx_wraps[0]) && !w; i++)
+            if (ctx_wraps[i].e == e || !ctx_wraps[i].e)
+                w = &ctx_wraps[i];
+        CHECK(w, "more EPT02 root structures than expected");
+        *w = (struct ctx_wrap){.e = e, .ctx = e->ctx};
         e->alloc_table = wrap_alloc;
         e->free_table = wrap_free;
+        e->ctx = w;
     }
-    e->ctx = e;
     CHECK(!live_of(e), "ept_init on a live EPT02 root");
     bool ok = ept_init(e, max_level);
     if (ok) {
