@@ -8,7 +8,10 @@
 # through isa-debug-exit: status (2<<1)|1 = 5 for "no VMX"); after a loader
 # error OVMF goes on to its boot manager, so the case ends once the expected
 # "returning ... to the firmware" line is in the serial log and QEMU is
-# killed. Two cases run at a time.
+# killed. The `screen` case keeps the machine on (power=halt), takes a
+# screendump through the QEMU monitor and reads nestvisor's lines back out
+# of it (qemu/screentext.c, built here): BUILD_DIR/test/qemu/screen/
+# screen.ppm is the picture, screen.txt its text. Two cases run at a time.
 set -uo pipefail
 build=$1 filter=${2:-.}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,8 +26,10 @@ parallel=2
 esp=/EFI/nestvisor # on the ESP
 exit_no_vmx=5      # kernel POWER_NO_VMX (2) through isa-debug-exit
 
+screentext=$build/test/qemu/screentext # the host tool that reads the screen back
+
 CASES="good modules linux no-config stale-key missing-kernel not-elf truncated-elf wrong-machine
-no-note other-elf bad-config missing-module no-memory"
+no-note other-elf bad-config missing-module no-memory screen"
 
 # ---- helpers for building kernel variants ----
 
@@ -142,6 +147,21 @@ case_stale-key() { # a loader built to pass a stale key to its first ExitBootSer
     expect_kernel ""
 }
 
+# The screen (docs/boot.md, "The screen"): under TCG the kernel stops at
+# "VMX unavailable"; with power=halt the machine stays on, so its last
+# picture can be taken. Every character cell of the screendump must be a
+# glyph of the console's font or blank, and the text must be the end of the
+# kernel's serial log as the console lays it out (wrapped at its width),
+# down to the last line.
+case_screen() {
+    put "$kernel" nestvisor.elf
+    printf '%s\n' 'cmdline=power=halt' > "$tree$esp/nestvisor.cfg"
+    expect_kernel power=halt
+    expect+=("halted: it is safe to turn the machine off")
+    screen_at="halted: it is safe to turn the machine off"
+    status=0 # the monitor's quit
+}
+
 case_missing-kernel() {
     put "$here/../../boot/efi/nestvisor.cfg" nestvisor.cfg
     expect_error '\EFI\nestvisor\nestvisor.elf: cannot open (EFI_NOT_FOUND)' EFI_NOT_FOUND
@@ -202,13 +222,46 @@ case_no-memory() { # last PT_LOAD's p_memsz (at +40) raised to 1 GiB: more than 
 
 # ---- running one case ----
 
-# Starts QEMU in the background; sets qemu_pid.
+# Starts QEMU in the background; sets qemu_pid. With screen_at, the human
+# monitor is on the FIFOs $dir/monitor.in and .out (QEMU's pipe chardev),
+# which this shell holds open read-write first so that neither side's open
+# blocks: fd 3 writes commands, fd 4 collects what the monitor says.
 start_qemu() {
+    local monitor=(-monitor none)
+    if [ -n "$screen_at" ]; then
+        mkfifo "$dir/monitor.in" "$dir/monitor.out"
+        exec 3<> "$dir/monitor.in" 4<> "$dir/monitor.out"
+        monitor=(-chardev pipe,id=mon,path="$dir/monitor" -mon chardev=mon,mode=readline)
+    fi
     timeout --kill-after=2 "$case_limit" qemu-system-x86_64 -machine q35 -m 512M -bios "$ovmf" \
         -drive format=raw,file="$dir/esp.img" -display none -serial file:"$dir/serial.log" \
-        -monitor none -no-reboot -net none -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+        "${monitor[@]}" -no-reboot -net none -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
         < /dev/null > "$dir/qemu.log" 2>&1 &
     qemu_pid=$!
+}
+
+# The last line reaches the UART a moment before the screen, so the
+# screendump is taken again (up to 5 times, 0.5 s apart) until the screen
+# shows it; then QEMU is told to quit. Sets screen_info ("cols=... unknown=...").
+take_screenshot() {
+    local shot=$dir/screen.ppm try
+    for try in 1 2 3 4 5; do
+        rm -f "$shot"
+        printf 'screendump %s\n' "$shot" >&3
+        # The monitor writes the file while it runs the command; wait until
+        # the whole picture is there (screentext reads it all or fails).
+        local wait
+        for wait in $(seq 1 50); do
+            screen_info=$("$screentext" "$shot" "$dir/screen.txt" 2> "$dir/screentext.log") && break
+            screen_info=""
+            sleep 0.1
+        done
+        [ -n "$screen_info" ] && [ "$(tail -n 1 "$dir/screen.txt")" = "[info] $screen_at" ] && break
+        sleep 0.5
+    done
+    printf 'quit\n' >&3
+    timeout 1 cat <&4 | tr -d '\r' > "$dir/monitor.log"
+    exec 3>&- 4<&-
 }
 
 # Waits until QEMU exits or (if stop_at is set) the serial log shows it.
@@ -217,6 +270,12 @@ wait_qemu() {
     local stop_at=$1
     while kill -0 "$qemu_pid" 2> /dev/null; do
         if [ -n "$stop_at" ] && tr -d '\r' < "$dir/serial.log" | grep -qF -- "$stop_at"; then
+            if [ -n "$screen_at" ]; then
+                take_screenshot
+                wait "$qemu_pid"
+                qemu_status=$?
+                return
+            fi
             kill "$qemu_pid" 2> /dev/null
             wait "$qemu_pid" 2> /dev/null
             qemu_status=killed
@@ -246,10 +305,42 @@ check_log() {
     done
 }
 
+# Sets why unless the screendump shows the end of the kernel's log: only
+# glyphs of the console font (screentext's unknown=0), and its rows equal
+# to the last rows of the serial log from the kernel's first line on,
+# wrapped at the screen's width, ending with the screen_at line.
+check_screen() {
+    local cols unknown rows
+    if [ -z "$screen_info" ]; then
+        why="no readable screendump: $(tail -n 1 "$dir/screentext.log" 2> /dev/null)"
+        return
+    fi
+    echo "$screen_info" > "$dir/screen.info"
+    cols=$(sed -n 's/.*cols=\([0-9]*\).*/\1/p' <<< "$screen_info")
+    unknown=$(sed -n 's/.*unknown=\([0-9]*\).*/\1/p' <<< "$screen_info")
+    if [ "$unknown" != 0 ]; then
+        why="screen: $unknown cells or margin pixels are not the console's (see $dir/screen.ppm)"
+        return
+    fi
+    tr -d '\r' < "$dir/serial.log" |
+        awk -v cols="$cols" '/^\[info\] screen: / { on = 1 }
+            on && length($0) == 0 { print ""; next }
+            on { for (i = 1; i <= length($0); i += cols) print substr($0, i, cols) }' |
+        sed 's/ *$//' > "$dir/screen.expected"
+    rows=$(wc -l < "$dir/screen.txt")
+    if [ "$rows" -lt 10 ]; then
+        why="screen: only $rows rows of text (see $dir/screen.txt)"
+    elif ! tail -n "$rows" "$dir/screen.expected" | cmp -s - "$dir/screen.txt"; then
+        why="screen: its text is not the end of the kernel's serial log (diff $dir/screen.expected $dir/screen.txt)"
+    elif [ "$(tail -n 1 "$dir/screen.txt")" != "[info] $screen_at" ]; then
+        why="screen: the last line is not '[info] $screen_at'"
+    fi
+}
+
 run_case() {
     local name=$1 start=$SECONDS
     dir=$build/test/qemu/$name tree=$build/test/qemu/$name/tree
-    expect=() forbid=() status="" why=""
+    expect=() forbid=() status="" why="" screen_at="" screen_info=""
     rm -rf "$dir"
     mkdir -p "$dir"
     : > "$dir/serial.log"
@@ -262,8 +353,10 @@ run_case() {
         start_qemu
         local stop_at=""
         [ -z "$status" ] && stop_at="to the firmware"
+        [ -n "$screen_at" ] && stop_at=$screen_at
         wait_qemu "$stop_at"
         check_log
+        [ -z "$why" ] && [ -n "$screen_at" ] && check_screen
         if [ -z "$why" ] && [ "$qemu_status" = 124 ]; then
             why="timed out after ${case_limit}s"
         elif [ -z "$why" ] && [ -n "$status" ] && [ "$qemu_status" != "$status" ]; then
@@ -283,7 +376,7 @@ run_case() {
 
 preflight() {
     local missing="" tool
-    for tool in qemu-system-x86_64 mformat mcopy timeout od; do
+    for tool in qemu-system-x86_64 mformat mcopy timeout od cc mkfifo; do
         command -v "$tool" > /dev/null || missing+=" $tool"
     done
     [ -r "$ovmf" ] || missing+=" $ovmf"
@@ -298,6 +391,12 @@ preflight() {
 
 preflight
 mkdir -p "$build/test/qemu"
+if ! cc -std=c11 -O2 -Wall -Wextra -Werror -I"$here/../.." -o "$screentext" "$data/screentext.c" \
+    "$here/../../drivers/fbcon_font.c" 2> "$build/test/qemu/screentext.build.log"; then
+    echo "FAIL qemu/setup cannot build $screentext: $(head -n 1 "$build/test/qemu/screentext.build.log")" |
+        tee -a "$results"
+    exit 1
+fi
 failed=0
 running=0
 for name in $CASES; do
