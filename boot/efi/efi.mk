@@ -30,35 +30,38 @@ $(BUILD)/efi/bootx64.so: $(EFI_OBJS)
 $(BUILD)/BOOTX64.EFI: $(BUILD)/efi/bootx64.so
 	$(EFI_TO_PE)
 
-# Test build for test-qemu: its first ExitBootServices() gets a stale map
-# key, so the retry path runs on real firmware.
-EFI_STALE_MAIN := $(BUILD)/efi/stale-key/main.o
+# Test builds for test-qemu, each the loader with one source compiled with
+# a define: $(call EFI_VARIANT,name,source,define) makes
+# $(BUILD)/efi/<name>/BOOTX64.EFI.
+define EFI_VARIANT
+$(BUILD)/efi/$(1)/$(notdir $(2:.c=.o)): $(2)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(EFI_CFLAGS) $(3) -c $$< -o $$@
 
-$(EFI_STALE_MAIN): boot/efi/main.c
-	@mkdir -p $(dir $@)
-	$(CC) $(EFI_CFLAGS) -DLOADER_TEST_STALE_MAP_KEY -c $< -o $@
+$(BUILD)/efi/$(1)/bootx64.so: $$(filter-out $(BUILD)/efi/$(2:.c=.o),$$(EFI_OBJS)) \
+		$(BUILD)/efi/$(1)/$(notdir $(2:.c=.o))
+	$$(EFI_LINK)
 
-$(BUILD)/efi/stale-key/bootx64.so: $(filter-out $(BUILD)/efi/boot/efi/main.o,$(EFI_OBJS)) $(EFI_STALE_MAIN)
-	$(EFI_LINK)
+$(BUILD)/efi/$(1)/BOOTX64.EFI: $(BUILD)/efi/$(1)/bootx64.so
+	$$(EFI_TO_PE)
 
-$(BUILD)/efi/stale-key/BOOTX64.EFI: $(BUILD)/efi/stale-key/bootx64.so
-	$(EFI_TO_PE)
+-include $(BUILD)/efi/$(1)/$(notdir $(2:.c=.d))
+EFI_VARIANTS += $(BUILD)/efi/$(1)/BOOTX64.EFI
+endef
 
-# Test build for test-qemu's la57 case: it sees CR4.LA57 set, so the
-# refusal of 5-level paging runs on real firmware.
-EFI_LA57_MAIN := $(BUILD)/efi/la57/main.o
+# stale-key: the first ExitBootServices() gets a stale map key, so the
+# retry runs on real firmware.
+$(eval $(call EFI_VARIANT,stale-key,boot/efi/main.c,-DLOADER_TEST_STALE_MAP_KEY))
+# la57: CR4 reads with LA57 set, so the refusal of 5-level paging runs on
+# real firmware (OVMF never enables it).
+$(eval $(call EFI_VARIANT,la57,boot/efi/main.c,-DLOADER_TEST_LA57))
+# memattr, memattr-stuck: OVMF has no memory attribute protocol, so these
+# bring their own (boot/efi/kernel.c), called like firmware's, saying the
+# kernel's range is XP; in memattr-stuck clearing changes nothing.
+$(eval $(call EFI_VARIANT,memattr,boot/efi/kernel.c,-DLOADER_TEST_MEMATTR=1))
+$(eval $(call EFI_VARIANT,memattr-stuck,boot/efi/kernel.c,-DLOADER_TEST_MEMATTR=2))
 
-$(EFI_LA57_MAIN): boot/efi/main.c
-	@mkdir -p $(dir $@)
-	$(CC) $(EFI_CFLAGS) -DLOADER_TEST_LA57 -c $< -o $@
-
-$(BUILD)/efi/la57/bootx64.so: $(filter-out $(BUILD)/efi/boot/efi/main.o,$(EFI_OBJS)) $(EFI_LA57_MAIN)
-	$(EFI_LINK)
-
-$(BUILD)/efi/la57/BOOTX64.EFI: $(BUILD)/efi/la57/bootx64.so
-	$(EFI_TO_PE)
-
--include $(EFI_OBJS:.o=.d) $(EFI_STALE_MAIN:.o=.d) $(EFI_LA57_MAIN:.o=.d)
+-include $(EFI_OBJS:.o=.d)
 
 efi: $(BUILD)/BOOTX64.EFI
 
@@ -74,6 +77,5 @@ $(BUILD)/esp.img: $(BUILD)/BOOTX64.EFI $(KERNEL) boot/efi/nestvisor.cfg boot/efi
 esp: $(BUILD)/esp.img
 
 # Boots ESP images under QEMU + OVMF: the good path and every loader error.
-test-qemu: $(BUILD)/BOOTX64.EFI $(BUILD)/efi/stale-key/BOOTX64.EFI $(BUILD)/efi/la57/BOOTX64.EFI \
-	$(KERNEL) linux-image
+test-qemu: $(BUILD)/BOOTX64.EFI $(EFI_VARIANTS) $(KERNEL) linux-image
 	@tests/integration/qemu-uefi.sh $(BUILD)

@@ -7,6 +7,7 @@
 #include "boot/efi/output.h"
 #include "boot/handoff.h"
 #include "lib/elf.h"
+#include "lib/format.h"
 
 #define KERNEL_FILE_MAX (256ULL << 20) /* far above any real kernel */
 
@@ -103,6 +104,59 @@ struct memory_attribute_protocol {
     memory_attribute_change clear;
 };
 
+#ifdef LOADER_TEST_MEMATTR
+/* The test builds behind make test-qemu's memattr cases (efi.mk): OVMF has
+ * no memory attribute protocol, so this one stands in, called through
+ * uefi_call_wrapper with the MS ABI like firmware's. It checks its
+ * arguments as the spec asks (page-aligned, non-zero length, only RP, RO,
+ * XP) and says every range is XP until cleared; with
+ * LOADER_TEST_MEMATTR=2 clearing reports success and changes nothing. */
+#define FAKE_ACCESS (UEFI_MEMORY_RP | UEFI_MEMORY_RO | UEFI_MEMORY_XP)
+static UINT64 fake_attrs = UEFI_MEMORY_XP;
+
+static BOOLEAN fake_range_ok(EFI_PHYSICAL_ADDRESS base, UINT64 length)
+{
+    return length && !((base | length) & (UEFI_PAGE_SIZE - 1));
+}
+
+static __attribute__((ms_abi)) EFI_STATUS fake_get(struct memory_attribute_protocol *self,
+                                                   EFI_PHYSICAL_ADDRESS base, UINT64 length,
+                                                   UINT64 *attrs)
+{
+    if (!self || !attrs || !fake_range_ok(base, length))
+        return EFI_INVALID_PARAMETER;
+    *attrs = fake_attrs;
+    return EFI_SUCCESS;
+}
+
+static __attribute__((ms_abi)) EFI_STATUS fake_change(struct memory_attribute_protocol *self,
+                                                      EFI_PHYSICAL_ADDRESS base, UINT64 length,
+                                                      UINT64 attrs)
+{
+    if (!self || !fake_range_ok(base, length) || !attrs || (attrs & ~FAKE_ACCESS))
+        return EFI_INVALID_PARAMETER;
+    if (LOADER_TEST_MEMATTR == 1)
+        fake_attrs &= ~attrs;
+    return EFI_SUCCESS;
+}
+
+static struct memory_attribute_protocol fake_protocol = {
+    (memory_attribute_get)fake_get, (memory_attribute_change)fake_change,
+    (memory_attribute_change)fake_change};
+
+static EFI_STATUS locate_memory_attribute(EFI_GUID *guid, struct memory_attribute_protocol **p)
+{
+    (void)guid;
+    *p = &fake_protocol;
+    return EFI_SUCCESS;
+}
+#else
+static EFI_STATUS locate_memory_attribute(EFI_GUID *guid, struct memory_attribute_protocol **p)
+{
+    return uefi_call_wrapper(BS->LocateProtocol, 3, guid, NULL, (void **)p);
+}
+#endif
+
 static enum handover_attr_answer get_attributes(struct memory_attribute_protocol *p,
                                                 EFI_PHYSICAL_ADDRESS base, UINT64 length,
                                                 UINT64 *attrs, EFI_STATUS *s)
@@ -114,14 +168,17 @@ static enum handover_attr_answer get_attributes(struct memory_attribute_protocol
     return *s == EFI_NO_MAPPING ? ATTR_MIXED : ATTR_UNKNOWN;
 }
 
-static const char *answer_text(enum handover_attr_answer a, UINT64 attrs, EFI_STATUS s, char *buf,
-                               UINTN size)
+/* What an answer says, for the log: "XP", "none", "mixed (EFI_NO_MAPPING)",
+ * "unknown (EFI_UNSUPPORTED)". */
+static void answer_text(enum handover_attr_answer a, UINT64 attrs, EFI_STATUS s, char *buf,
+                        UINTN size)
 {
     if (a == ATTR_KNOWN)
-        return handover_attr_names(attrs, buf, size);
-    if (a == ATTR_MIXED)
-        return "mixed (EFI_NO_MAPPING)";
-    return efi_status_name(s);
+        handover_attr_names(attrs, buf, size);
+    else if (a == ATTR_MIXED)
+        format(buf, size, "mixed (EFI_NO_MAPPING)");
+    else
+        format(buf, size, "unknown (%s)", efi_status_name(s));
 }
 
 /* The kernel's entry runs on the firmware's page tables and writes its own
@@ -133,7 +190,7 @@ static EFI_STATUS make_runnable(const char *path, EFI_PHYSICAL_ADDRESS base, UIN
 {
     EFI_GUID guid = MEMORY_ATTRIBUTE_PROTOCOL_GUID;
     struct memory_attribute_protocol *p;
-    EFI_STATUS s = uefi_call_wrapper(BS->LocateProtocol, 3, &guid, NULL, (void **)&p);
+    EFI_STATUS s = locate_memory_attribute(&guid, &p);
     if (EFI_ERROR(s) || !p) {
         out_info("no EFI_MEMORY_ATTRIBUTE_PROTOCOL: the kernel's EfiLoaderCode pages keep the "
                  "firmware's mapping");
@@ -141,7 +198,7 @@ static EFI_STATUS make_runnable(const char *path, EFI_PHYSICAL_ADDRESS base, UIN
     }
     UINT64 length = (size + UEFI_PAGE_SIZE - 1) & ~(UEFI_PAGE_SIZE - 1);
     UINT64 attrs;
-    char was[32], now[32];
+    char was[48], now[48];
     enum handover_attr_answer a = get_attributes(p, base, length, &attrs, &s);
     answer_text(a, attrs, s, was, sizeof(was));
     UINT64 clear = handover_attrs_to_clear(a, attrs);
@@ -162,7 +219,8 @@ static EFI_STATUS make_runnable(const char *path, EFI_PHYSICAL_ADDRESS base, UIN
     char cleared[32];
     handover_attr_names(clear, cleared, sizeof(cleared));
     if (EFI_ERROR(cs) || a != ATTR_KNOWN)
-        out_info("kernel range 0x%llx-0x%llx was %s: clearing %s gave %s, now %s; going on",
+        out_info("kernel range 0x%llx-0x%llx was %s: ClearMemoryAttributes(%s) gave %s, "
+                 "GetMemoryAttributes now %s; going on",
                  (unsigned long long)base, (unsigned long long)(base + length), was, cleared,
                  efi_status_name(cs), now);
     else
