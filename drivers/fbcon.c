@@ -12,14 +12,13 @@
  * whole-screen redraw (of the cells that change) comes once per quarter
  * screen of text rather than once per line. */
 #include "drivers/fbcon.h"
+#include "arch/x86/cpu.h"
 #include "arch/x86/physmem.h"
+#include "lib/log.h"
 #ifndef UNIT_TEST
 #include "arch/x86/paging.h"
 #endif
 
-#define FB_MAX_DIM      32767           /* pixels, each way */
-#define FB_MAX_PITCH    65535           /* Linux's screen_info.lfb_linelength is 16 bits */
-#define FB_PHYS_LIMIT   (1ULL << 52)    /* MAXPHYADDR's architectural limit */
 #define BOOT_MAPPED_END (1ULL << 32)    /* the boot page tables' identity map (entry64.asm) */
 #define MAX_SCALE       16              /* 32767 / (8 * 16) < FBCON_MAX_COLS */
 #define MAX_BYTES_PP    4
@@ -30,6 +29,30 @@
 #define PLACEHOLDER     '?'             /* for bytes the font has no glyph for */
 #define UNKNOWN         0xff            /* a cell showing L1's pixels, not ours */
 #define ALL_ONES_BYTE   0xff            /* white in any direct-colour layout */
+
+/* PCI configuration mechanism #1 (PCI Local Bus 3.0, 3.2.2.3.2) and the
+ * type-0 header (6.1, 6.2.5.1). */
+#define PCI_CONFIG_ADDRESS 0xcf8
+#define PCI_CONFIG_DATA    0xcfc
+#define PCI_ENABLE         0x80000000U
+#define PCI_BUSES          256
+#define PCI_DEVICES        32
+#define PCI_FUNCTIONS      8
+#define PCI_ID             0x00 /* vendor in the low 16 bits */
+#define PCI_NO_VENDOR      0xffff
+#define PCI_COMMAND        0x04
+#define PCI_COMMAND_MEMORY 0x2
+#define PCI_CLASS          0x08 /* base class in bits 31:24 */
+#define PCI_CLASS_DISPLAY  0x03
+#define PCI_HEADER         0x0c /* header type in bits 23:16 */
+#define PCI_HEADER_TYPE(v) (((v) >> 16) & 0x7f)
+#define PCI_MULTIFUNCTION  (0x80U << 16)
+#define PCI_BAR0           0x10
+#define PCI_BAR_END        0x28
+#define PCI_BAR_IO         0x1
+#define PCI_BAR_64         0x4  /* type bits 2:1 = 10b */
+#define PCI_BAR_TYPE_MASK  0x6
+#define PCI_BAR_ADDR_MASK  (~0xfULL)
 
 /* An 8-byte store to the framebuffer at any alignment. */
 typedef uint64_t __attribute__((aligned(1), may_alias)) fb_word;
@@ -62,6 +85,14 @@ static struct {
     uint64_t cell_stride;          /* bytes from one text row to the next */
     /* What each cell shows (UNKNOWN: L1's pixels). */
     unsigned char text[FBCON_MAX_ROWS][FBCON_MAX_COLS];
+    /* The display device's memory BAR the framebuffer lies in (found at
+     * init), so that a reclaim draws where the framebuffer is then. */
+    struct {
+        bool found;
+        uint8_t bus, dev, fn, reg;
+        uint32_t id;     /* vendor and device */
+        uint64_t offset; /* of the framebuffer in the BAR */
+    } bar;
 } con;
 
 const uint8_t *fbcon_glyph(unsigned char c)
@@ -69,29 +100,6 @@ const uint8_t *fbcon_glyph(unsigned char c)
     if (c < FBCON_FIRST_GLYPH || c > FBCON_LAST_GLYPH)
         c = PLACEHOLDER;
     return fbcon_font[c - FBCON_FIRST_GLYPH];
-}
-
-bool fb_describe(const struct handoff_framebuffer *fb, struct fb_layout *layout)
-{
-    if (!fb || !fb->base || (fb->bpp != 32 && fb->bpp != 24))
-        return false;
-    uint64_t bytes_pp = fb->bpp / 8;
-    if (!fb->width || !fb->height || fb->width > FB_MAX_DIM || fb->height > FB_MAX_DIM)
-        return false;
-    if (fb->pitch < fb->width * bytes_pp || fb->pitch > FB_MAX_PITCH)
-        return false;
-    uint64_t size = (uint64_t)fb->pitch * fb->height; /* below 2^31 by the limits above */
-    if (fb->base >= FB_PHYS_LIMIT || size > FB_PHYS_LIMIT - fb->base)
-        return false;
-    /* x8r8g8b8 / r8g8b8: what GOP's PixelBlueGreenRedReserved8BitPerColor
-     * and a VBE direct-colour mode are. */
-    *layout = (struct fb_layout){
-        .red_pos = 16, .red_size = 8,
-        .green_pos = 8, .green_size = 8,
-        .blue_pos = 0, .blue_size = 8,
-        .rsvd_pos = fb->bpp == 32 ? 24 : 0, .rsvd_size = fb->bpp == 32 ? 8 : 0,
-    };
-    return true;
 }
 
 /* Whether L0's page tables reach [0, end): the boot tables map the first
@@ -103,6 +111,82 @@ static bool mapped(uint64_t end)
 #else
     return end <= BOOT_MAPPED_END || end <= paging_identity_end();
 #endif
+}
+
+/* ---- where the framebuffer lives on PCI ---- */
+
+static uint32_t pci_read(unsigned bus, unsigned dev, unsigned fn, unsigned reg)
+{
+    outl(PCI_CONFIG_ADDRESS, PCI_ENABLE | bus << 16 | dev << 11 | fn << 8 | reg);
+    return inl(PCI_CONFIG_DATA);
+}
+
+/* A memory BAR's address (0: an I/O or unset BAR); *reg moves past the
+ * upper half of a 64-bit one. */
+static uint64_t bar_address(unsigned bus, unsigned dev, unsigned fn, unsigned *reg)
+{
+    uint32_t lo = pci_read(bus, dev, fn, *reg);
+    if (lo & PCI_BAR_IO)
+        return 0;
+    uint64_t a = lo & PCI_BAR_ADDR_MASK;
+    if ((lo & PCI_BAR_TYPE_MASK) == PCI_BAR_64 && *reg + 4 < PCI_BAR_END) {
+        *reg += 4;
+        a |= (uint64_t)pci_read(bus, dev, fn, *reg) << 32;
+    }
+    return a;
+}
+
+/* The BAR that holds the framebuffer: of every memory BAR of every type-0
+ * function, the one with the highest address at or below the framebuffer
+ * (BARs do not overlap, so that is the one it lies in, without sizing a
+ * BAR under the firmware's feet), provided it belongs to a display
+ * controller. 8,192 configuration reads for an empty machine. */
+static void find_bar(void)
+{
+    uint64_t best = 0;
+    con.bar.found = false;
+    for (unsigned bus = 0; bus < PCI_BUSES; bus++) {
+        for (unsigned dev = 0; dev < PCI_DEVICES; dev++) {
+            if ((pci_read(bus, dev, 0, PCI_ID) & 0xffff) == PCI_NO_VENDOR)
+                continue;
+            bool multi = pci_read(bus, dev, 0, PCI_HEADER) & PCI_MULTIFUNCTION;
+            unsigned fns = multi ? PCI_FUNCTIONS : 1;
+            for (unsigned fn = 0; fn < fns; fn++) {
+                uint32_t id = pci_read(bus, dev, fn, PCI_ID);
+                if ((id & 0xffff) == PCI_NO_VENDOR ||
+                    PCI_HEADER_TYPE(pci_read(bus, dev, fn, PCI_HEADER)))
+                    continue;
+                for (unsigned reg = PCI_BAR0; reg < PCI_BAR_END; reg += 4) {
+                    unsigned at = reg;
+                    uint64_t a = bar_address(bus, dev, fn, &reg);
+                    if (!a || a > con.fb.base || a < best)
+                        continue;
+                    best = a;
+                    uint32_t class = pci_read(bus, dev, fn, PCI_CLASS) >> 24;
+                    con.bar.found = class == PCI_CLASS_DISPLAY;
+                    con.bar.bus = (uint8_t)bus, con.bar.dev = (uint8_t)dev;
+                    con.bar.fn = (uint8_t)fn, con.bar.reg = (uint8_t)at;
+                    con.bar.id = id;
+                    con.bar.offset = con.fb.base - a;
+                }
+            }
+        }
+    }
+}
+
+/* Where the framebuffer is now that L1 is gone: the same device, memory
+ * decoding on, its BAR wherever L1 left it. 0 if none of that holds; the
+ * firmware's address if no BAR was found at init (nothing to check). */
+static uint64_t framebuffer_now(void)
+{
+    if (!con.bar.found)
+        return con.fb.base;
+    unsigned b = con.bar.bus, d = con.bar.dev, f = con.bar.fn, reg = con.bar.reg;
+    if (pci_read(b, d, f, PCI_ID) != con.bar.id ||
+        !(pci_read(b, d, f, PCI_COMMAND) & PCI_COMMAND_MEMORY))
+        return 0;
+    uint64_t a = bar_address(b, d, f, &reg);
+    return a ? a + con.bar.offset : 0;
 }
 
 /* ---- drawing ---- */
@@ -238,6 +322,7 @@ enum fbcon_status fbcon_init(const struct handoff_framebuffer *fb)
     if (!mapped(fb->base + (uint64_t)fb->pitch * fb->height))
         return FBCON_UNMAPPED;
     con.pixels = phys_to_virt(fb->base);
+    find_bar();
     con.bytes_pp = fb->bpp / 8;
     con.scale = 1;
     while (con.scale < MAX_SCALE && (fb->width / (FBCON_CELL_W * con.scale) > FBCON_MAX_COLS ||
@@ -291,6 +376,17 @@ void fbcon_reclaim(void)
     if (!con.released)
         return;
     con.released = false;
+    uint64_t now = framebuffer_now(), size = (uint64_t)con.fb.pitch * con.fb.height;
+    if (!now || !mapped(now + size)) {
+        log_info("screen: L1 turned the framebuffer off or moved it out of reach: the last lines "
+                 "are on the serial port only\n");
+        return;
+    }
+    if (now != con.fb.base) {
+        log_info("screen: L1 moved the framebuffer from 0x%llx to 0x%llx: drawing there\n",
+                 (unsigned long long)con.fb.base, (unsigned long long)now);
+        con.pixels = phys_to_virt(now);
+    }
     fill_bytes(con.text, UNKNOWN, sizeof(con.text));
     con.row = con.col = 0;
     con.drawing = true;

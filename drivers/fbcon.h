@@ -41,14 +41,39 @@ struct fb_layout {
     uint8_t rsvd_pos, rsvd_size;
 };
 
+#define FB_MAX_DIM    32767        /* pixels, each way */
+#define FB_MAX_PITCH  65535        /* Linux's screen_info.lfb_linelength is 16 bits */
+#define FB_PHYS_LIMIT (1ULL << 52) /* MAXPHYADDR's architectural limit */
+
 /* True if fb is a linear direct-colour framebuffer that nestvisor draws on
  * and hands to L1: 24 or 32 bits per pixel, a sane geometry (each at most
- * 32767 pixels, pitch at least a row of pixels and below 64 KiB, all of it
- * below 4 GiB in size and within 52-bit physical addresses). The hand-off
+ * 32767 pixels, pitch at least a row of pixels and below 64 KiB, so the
+ * size is below 2 GiB, within 52-bit physical addresses). The hand-off
  * gives no colour masks, so the layout is the GOP's usual one: x8r8g8b8
- * (32 bpp) or r8g8b8 (24 bpp). GRUB's EGA text "framebuffer" (16 bpp) and
- * palette modes are refused here. */
-bool fb_describe(const struct handoff_framebuffer *fb, struct fb_layout *layout);
+ * (32 bpp) or r8g8b8 (24 bpp), as GOP's PixelBlueGreenRedReserved8BitPerColor
+ * and VBE direct-colour modes are. GRUB's EGA text "framebuffer" (16 bpp)
+ * and palette modes are refused. (Inline: the L1 loaders use it without the
+ * console.) */
+static inline bool fb_describe(const struct handoff_framebuffer *fb, struct fb_layout *layout)
+{
+    if (!fb || !fb->base || (fb->bpp != 32 && fb->bpp != 24))
+        return false;
+    uint64_t bytes_pp = fb->bpp / 8;
+    if (!fb->width || !fb->height || fb->width > FB_MAX_DIM || fb->height > FB_MAX_DIM)
+        return false;
+    if (fb->pitch < fb->width * bytes_pp || fb->pitch > FB_MAX_PITCH)
+        return false;
+    uint64_t size = (uint64_t)fb->pitch * fb->height;
+    if (fb->base >= FB_PHYS_LIMIT || size > FB_PHYS_LIMIT - fb->base)
+        return false;
+    *layout = (struct fb_layout){
+        .red_pos = 16, .red_size = 8,
+        .green_pos = 8, .green_size = 8,
+        .blue_pos = 0, .blue_size = 8,
+        .rsvd_pos = fb->bpp == 32 ? 24 : 0, .rsvd_size = fb->bpp == 32 ? 8 : 0,
+    };
+    return true;
+}
 
 enum fbcon_status {
     FBCON_NONE,      /* no framebuffer */
@@ -68,7 +93,12 @@ void fbcon_write(const char *s, size_t n);
 void fbcon_release(void);
 /* L1 has stopped or nestvisor panics: L0 draws its final lines from the top
  * of the screen, each over a cleared row with a cleared row below it, and
- * leaves the rest of what L1 drew. No effect unless released before. */
+ * leaves the rest of what L1 drew. No effect unless released before. If
+ * L1 moved the display device's BAR (Linux reassigns BARs the firmware
+ * placed outside the host bridge's window; amdgpu resizes its VRAM BAR),
+ * the lines go where the framebuffer is now; if L1 turned its memory
+ * decoding off or the device is gone, nothing is drawn (the serial log says
+ * so): never into an address that may now be another device's. */
 void fbcon_reclaim(void);
 /* The framebuffer for L1's boot information, 0 if none fit (fb_describe). */
 const struct handoff_framebuffer *fbcon_framebuffer(void);

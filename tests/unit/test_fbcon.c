@@ -4,7 +4,14 @@
  * each cell must be exactly one glyph of the font (8x8, each row drawn
  * twice, times the scale) in white (all bits set) on black (zero), and
  * the text that decodes must be what was written, wrapped and scrolled as
- * the console promises (drivers/fbcon.h). */
+ * the console promises (drivers/fbcon.h). PCI configuration space is a
+ * fake here (mechanism #1 on ports CF8/CFC, PCI Local Bus 3.0 3.2.2.3.2;
+ * type-0 header 6.1: vendor/device at 0, command at 4 with memory space
+ * enable bit 1, class code at 8 with the base class in bits 31:24, header
+ * type at 0x0e with bit 7 multi-function, BARs at 0x10-0x24, a 64-bit
+ * memory BAR has type bits 2:1 = 10b and its upper half in the next one),
+ * so that the hand-back to L0 can find the framebuffer's BAR where L1
+ * left it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,6 +31,80 @@
 
 static struct handoff_framebuffer fb;
 
+/* ---- the fake PCI configuration space ---- */
+#define FB2_PA        0x3000000ULL /* where "L1" moves the framebuffer BAR */
+#define DISPLAY_ID    0x11111234U
+#define PCI_CMD_MEM   0x2
+#define BAR_PREF64    0xcU         /* memory, 64-bit, prefetchable */
+
+struct fake_function {
+    unsigned bus, dev, fn;
+    uint32_t cfg[16]; /* the first 64 bytes */
+};
+static struct fake_function pci[8];
+static unsigned pci_count;
+static uint32_t pci_address;
+static unsigned pci_reads;
+static bool pci_written;
+
+void outl(uint16_t port, uint32_t v)
+{
+    if (port == 0xcf8)
+        pci_address = v;
+    else
+        pci_written = true; /* finding the BAR must not touch a device */
+}
+
+uint32_t inl(uint16_t port)
+{
+    assert_int_equal(port, 0xcfc);
+    assert_true(pci_address & 0x80000000U);
+    pci_reads++;
+    unsigned bus = (pci_address >> 16) & 0xff, dev = (pci_address >> 11) & 0x1f;
+    unsigned fn = (pci_address >> 8) & 7, reg = pci_address & 0xfc;
+    for (unsigned i = 0; i < pci_count; i++)
+        if (pci[i].bus == bus && pci[i].dev == dev && pci[i].fn == fn)
+            return reg < sizeof(pci[i].cfg) ? pci[i].cfg[reg / 4] : 0;
+    return 0xffffffffU;
+}
+
+static struct fake_function *add_function(unsigned bus, unsigned dev, unsigned fn, uint32_t id,
+                                          uint32_t class_code, uint32_t header_type)
+{
+    struct fake_function *f = &pci[pci_count++];
+    *f = (struct fake_function){bus, dev, fn, {0}};
+    f->cfg[0] = id;
+    f->cfg[1] = PCI_CMD_MEM;
+    f->cfg[2] = class_code << 8;
+    f->cfg[3] = header_type << 16;
+    return f;
+}
+
+/* The machine: a bridge, the display controller at 00:02.0 whose 64-bit
+ * BAR0 holds the framebuffer (its registers in BAR2, above), a network
+ * controller with a BAR just below the framebuffer, and a multi-function
+ * storage controller on bus 1 with a 64-bit BAR above 4 GiB. */
+static struct fake_function *display;
+
+static void fake_pci(void)
+{
+    pci_count = 0;
+    pci_reads = 0;
+    pci_written = false;
+    add_function(0, 0, 0, 0x29c08086, 0x060000, 0);
+    display = add_function(0, 2, 0, DISPLAY_ID, 0x030000, 0);
+    display->cfg[4] = (uint32_t)FB_PA | BAR_PREF64;
+    display->cfg[5] = 0;
+    display->cfg[6] = (uint32_t)(FB_PA + 0x1800000);
+    struct fake_function *net = add_function(0, 3, 0, 0x10d38086, 0x020000, 0);
+    net->cfg[4] = (uint32_t)(FB_PA - 0x100000);
+    net->cfg[5] = 0xc001; /* an I/O BAR */
+    struct fake_function *sata = add_function(1, 0, 0, 0x29228086, 0x010601, 0x80);
+    sata->cfg[4] = BAR_PREF64;
+    sata->cfg[5] = 0x8;
+    add_function(1, 0, 1, 0x29238086, 0x010601, 0);
+}
+
 static void make_fb(uint32_t width, uint32_t height, uint32_t pitch, uint32_t bpp)
 {
     fb = (struct handoff_framebuffer){FB_PA, width, height, pitch, bpp};
@@ -34,6 +115,8 @@ static int setup(void **state)
 {
     (void)state;
     fake_phys_reset();
+    fake_console_reset();
+    fake_pci();
     make_fb(1280, 800, 1280 * 4, 32);
     return 0;
 }
@@ -412,6 +495,92 @@ static void test_release_and_reclaim(void **state)
     assert_string_equal(screen_row(0), "final line");
 }
 
+/* L1 moved the display controller's BAR (as Linux does with a BAR the
+ * firmware put outside the host bridge's window): the final lines go to
+ * the framebuffer's new place, nothing to the old address. */
+static void test_reclaim_follows_the_bar(void **state)
+{
+    (void)state;
+    make_fb(160, 16 * 8, 640, 32);
+    assert_int_equal(fbcon_init(&fb), FBCON_DRAWING);
+    assert_false(pci_written);
+    assert_true(pci_reads <= 256 * 32 + 64); /* one read per absent device */
+    write_str("boot\n");
+    fbcon_release();
+    size_t size = (size_t)fb.pitch * fb.height;
+    display->cfg[4] = (uint32_t)FB2_PA | BAR_PREF64;
+    memset(phys_to_virt(FB_PA), DIRTY, size);      /* now someone else's */
+    memset(phys_to_virt(FB2_PA), L1_PAINT, size);  /* L1's picture */
+    fbcon_reclaim();
+    write_str("L1 stopped\n");
+    const char *said = "moved the framebuffer from 0x1000000 to 0x3000000";
+    assert_non_null(strstr(fake_console_output(), said));
+    for (size_t i = 0; i < size; i++)
+        if (((uint8_t *)phys_to_virt(FB_PA))[i] != DIRTY)
+            fail_msg("byte %zu of the old place written", i);
+    fb.base = FB2_PA; /* read the screen where it is now */
+    assert_string_equal(screen_row(0), "L1 stopped");
+    assert_int_equal(*pixel(0, 3 * FBCON_CELL_H), L1_PAINT);
+    assert_false(pci_written);
+}
+
+/* L1 turned the controller's memory decoding off, the device is gone, or
+ * its BAR went above what L0 maps: nothing is drawn, and the serial log
+ * says so. */
+static void test_reclaim_without_framebuffer(void **state)
+{
+    (void)state;
+    for (unsigned how = 0; how < 3; how++) {
+        setup(0);
+        make_fb(160, 16 * 8, 640, 32);
+        assert_int_equal(fbcon_init(&fb), FBCON_DRAWING);
+        fbcon_release();
+        if (how == 0)
+            display->cfg[1] &= ~PCI_CMD_MEM;
+        else if (how == 1)
+            display->cfg[0] = 0xffffffffU;
+        else
+            display->cfg[5] = 0x10; /* 64 GiB */
+        size_t size = (size_t)fb.pitch * fb.height;
+        memset(phys_to_virt(FB_PA), L1_PAINT, size);
+        fbcon_reclaim();
+        write_str("L1 stopped\n");
+        for (size_t i = 0; i < size; i++)
+            if (((uint8_t *)phys_to_virt(FB_PA))[i] != L1_PAINT)
+                fail_msg("case %u: byte %zu written", how, i);
+        struct fbcon_geometry g;
+        fbcon_geometry(&g);
+        assert_false(g.drawing);
+        const char *said = "the last lines are on the serial port only";
+        assert_non_null(strstr(fake_console_output(), said));
+    }
+}
+
+/* No display controller's BAR holds the framebuffer: nothing to check,
+ * the final lines go to the firmware's address. Either the BAR it lies in
+ * is another class of device's, or no BAR holds it (the closest below is
+ * then the network controller's). */
+static void test_reclaim_without_pci_device(void **state)
+{
+    (void)state;
+    for (unsigned how = 0; how < 2; how++) {
+        setup(0);
+        if (how == 0) {
+            display->cfg[2] = 0x040000 << 8; /* a multimedia device */
+        } else {
+            display->cfg[4] = 0;
+            display->cfg[5] = 0;
+        }
+        make_fb(160, 16 * 8, 640, 32);
+        assert_int_equal(fbcon_init(&fb), FBCON_DRAWING);
+        fbcon_release();
+        display->cfg[1] = 0; /* would stop the reclaim, had it been found */
+        fbcon_reclaim();
+        write_str("L1 stopped\n");
+        assert_string_equal(screen_row(0), "L1 stopped");
+    }
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, setup)
@@ -425,6 +594,9 @@ int main(void)
         T(test_wrap_and_controls),
         T(test_scroll),
         T(test_release_and_reclaim),
+        T(test_reclaim_follows_the_bar),
+        T(test_reclaim_without_framebuffer),
+        T(test_reclaim_without_pci_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/loader_linux.c vmm/loader_mb.c vmm/placer.c vmm/memmap.c lib/elf.c vmm/ept01.c vmm/ept.c vmm/mtrr.c vmm/pmm.c drivers/fbcon.c drivers/fbcon_font.c */
+/* unit-srcs: vmm/loader_linux.c vmm/loader_mb.c vmm/placer.c vmm/memmap.c lib/elf.c vmm/ept01.c vmm/ept.c vmm/mtrr.c vmm/pmm.c */
 /* The framebuffer handed to L1 by both loaders.
  *
  * Linux (vmm/loader_linux.c): boot_params.screen_info at offset 0 of the

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/loader_linux.c vmm/placer.c vmm/memmap.c vmm/ept01.c vmm/ept.c vmm/mtrr.c vmm/pmm.c drivers/fbcon.c drivers/fbcon_font.c */
+/* unit-srcs: vmm/loader_linux.c vmm/placer.c vmm/memmap.c vmm/ept01.c vmm/ept.c vmm/mtrr.c vmm/pmm.c */
 /* vmm/loader_linux.c: loading a Linux bzImage as L1 by the x86 boot
  * protocol (Documentation/arch/x86/boot.rst). Cited sections: "The
  * Real-Mode Kernel Header" (setup_sects 0 means 4, boot_flag 0xAA55,

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/loader_mb.c vmm/placer.c vmm/memmap.c lib/elf.c vmm/ept01.c vmm/ept.c vmm/mtrr.c vmm/pmm.c drivers/fbcon.c drivers/fbcon_font.c */
+/* unit-srcs: vmm/loader_mb.c vmm/placer.c vmm/memmap.c lib/elf.c vmm/ept01.c vmm/ept.c vmm/mtrr.c vmm/pmm.c */
 /* vmm/loader_mb.c: finding the Multiboot header and loading L1.
  * Multiboot 0.6.96: 3.1.1-3.1.3 the header (magic 1BADB002, checksum, flags:
  * bits 0-15 required, bit 2 video mode, bit 16 the a.out-kludge address
