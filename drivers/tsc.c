@@ -112,6 +112,8 @@ void tsc_init(struct tsc_info *out, uint16_t pm_timer_port, bool pm_timer_32bit)
     tsc_hz_value = out->hz;
 }
 
+uint64_t tsc_hz(void) { return tsc_hz_value; }
+
 void tsc_delay_us(uint64_t us)
 {
     uint64_t end = rdtsc() + tsc_hz_value / 1000000 * us;

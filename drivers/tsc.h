@@ -23,6 +23,7 @@ struct tsc_info {
 void tsc_init(struct tsc_info *out, uint16_t pm_timer_port, bool pm_timer_32bit);
 /* The pure decision, for tests: which frequency to use given both. */
 void tsc_choose(struct tsc_info *t);
+uint64_t tsc_hz(void);
 /* Busy-waits using the TSC (needs tsc_init). */
 void tsc_delay_us(uint64_t us);
 

@@ -6,6 +6,8 @@
 #include "vmm/io.h"
 #include "vmm/memfault.h"
 #include "vmm/msr.h"
+#include "vmm/nmi.h"
+#include "vmm/smp.h"
 #include "vmm/sipi.h"
 #include "vmm/stats.h"
 #include "vmm/vm.h"
@@ -17,7 +19,19 @@
 
 static void unexpected_exit(struct vcpu *v);
 
+/* L1's exception bitmap is empty: only NMIs exit (NMI exiting, nmi.c). */
+static void handle_exception_nmi(struct vcpu *v)
+{
+    if ((vmcs_read32(VMCS_VM_EXIT_INTR_INFO) & INTR_INFO_TYPE_MASK) == INTR_TYPE_NMI)
+        nmi_exit_l1(v);
+    else
+        unexpected_exit(v);
+}
+
 static exit_handler_fn handlers[EXIT_REASON_COUNT] = {
+    [EXIT_REASON_EXCEPTION_NMI] = handle_exception_nmi,
+    [EXIT_REASON_NMI_WINDOW] = handle_nmi_window,
+
     [EXIT_REASON_TRIPLE_FAULT] = handle_triple_fault,
     [EXIT_REASON_INIT_SIGNAL] = handle_init_signal,
     [EXIT_REASON_SIPI] = handle_sipi,
@@ -121,6 +135,9 @@ void vmexit_dispatch(struct guest_regs *regs)
         dispatch_during_delivery(v, regs, reason, basic);
     else
         dispatch(v, regs, reason, basic);
+    /* Another CPU asked something, or an NMI of L1's waits (smp.c). */
+    if (__builtin_expect(v->cpu->attention | v->nmi_pending, 0))
+        smp_attention(v);
 }
 
 void vmx_entry_failed(struct guest_regs *regs)

@@ -3,6 +3,7 @@
 #include "vmm/stats.h"
 #include "vmm/vm.h"
 #include "vmm/nested/ept02.h"
+#include "vmm/nested/nested.h"
 #include "lib/log.h"
 #include "lib/string.h"
 
@@ -99,8 +100,8 @@ void handle_vmcall(struct vcpu *v)
             status = NV_EINVAL;
             break;
         }
-        r->rbx = ept02_table_pages(r->rbx);
-        r->rcx = ept02_stats.fills;
+        r->rbx = v->nested ? ept02_table_pages(v->nested->ept02, r->rbx) : 0;
+        r->rcx = v->nested ? v->nested->ept02->stats.fills : 0;
         status = NV_OK;
         break;
     case NV_HC_L0_MEMORY:

@@ -3,6 +3,7 @@
 #include "vmm/loader_linux.h"
 #include "arch/x86/physmem.h"
 #include "vmm/vm.h"
+#include "vmm/percpu.h"
 #include "lib/log.h"
 #include "lib/string.h"
 
@@ -78,7 +79,9 @@ void l1_boot(const struct nv_options *opts, const struct vmx_caps *caps, const s
 {
     char why[REASON_MAX];
     const struct handoff_module *image = l1_find_image(hm);
+    unsigned cpus = percpu_count();
     struct vm_config cfg = {
+        .l1_cpus = opts->cpus && opts->cpus < cpus ? opts->cpus : cpus,
         .nested = opts->nested,
         .shadow = opts->shadow && caps->shadow_vmcs,
         .hlt_exit = opts->hlt_exit,
@@ -89,7 +92,7 @@ void l1_boot(const struct nv_options *opts, const struct vmx_caps *caps, const s
         power_off(POWER_FAIL);
     }
     the_vm.acpi_rsdp = acpi_rsdp;
-    vm_hold_cpus(&the_vm);
+    vm_create_aps(&the_vm);
     struct l1_entry_state entry;
     if (linux_is_bzimage(phys_to_virt(image->base), image->size))
         boot_linux(hm, image, acpi_rsdp, &entry);

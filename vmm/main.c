@@ -17,6 +17,7 @@
 #include "vmm/cpuid.h"
 #include "vmm/smbios.h"
 #include "vmm/smp.h"
+#include "vmm/nmi.h"
 #include "lib/log.h"
 
 #define NESTVISOR_VERSION "0.1"
@@ -61,6 +62,7 @@ void kmain(uint64_t loader_data, uint32_t kind, uint64_t phys_base)
     idt_init();
     percpu_install(bsp);
     percpu_register(bsp);
+    traps_set_nmi_handler(nmi_in_l0);
     if (!handoff_ok) {
         log_error("boot: %s\n", err);
         power_off(POWER_FAIL);

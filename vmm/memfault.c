@@ -15,6 +15,15 @@ static const char *access_kind(uint64_t q)
     return (q & EPT_QUAL_WRITE) ? "write" : (q & EPT_QUAL_FETCH) ? "instruction fetch" : "read";
 }
 
+static bool ept01_allows(uint64_t gpa, uint64_t q)
+{
+    unsigned level;
+    const uint64_t *e = ept_lookup(&the_vm.ept01, gpa, &level);
+    uint64_t want = ((q & EPT_QUAL_READ) ? EPT_READ : 0) | ((q & EPT_QUAL_WRITE) ? EPT_WRITE : 0) |
+                    ((q & EPT_QUAL_FETCH) ? EPT_EXEC : 0);
+    return e && want && (*e & want) == want;
+}
+
 void memfault_contain(struct vcpu *v, uint64_t l1_gpa, uint64_t qualification)
 {
     uint32_t type = memmap_type_at(&the_vm.host->map, l1_gpa);
@@ -33,6 +42,12 @@ void handle_ept_violation(struct vcpu *v)
     /* A write to an L1 bitmap page L0 merged into vmcs02 (nested/bitmaps.c). */
     if ((q & EPT_QUAL_WRITE) && nested_bitmap_write_fault(gpa))
         return;
+    /* Another CPU gave the page back its permission after this CPU cached
+     * the old one: flush and let the access run again. */
+    if (ept01_allows(gpa, q)) {
+        invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01);
+        return;
+    }
     memfault_contain(v, gpa, q);
 }
 

@@ -82,6 +82,12 @@ void options_parse(const char *cmdline, struct nv_options *o)
     parse_switch(cmdline, "nested", &o->nested, o);
     parse_switch(cmdline, "shadow", &o->shadow, o);
     parse_switch(cmdline, "hlt_exit", &o->hlt_exit, o);
+    if (cmdline_get(cmdline, "cpus", v, sizeof(v))) {
+        if (parse_u64(v, &n) && n >= 1 && n <= 4096)
+            o->cpus = (unsigned)n;
+        else
+            note_bad(o, "cpus", v);
+    }
     if (cmdline_get(cmdline, "hidden", v, sizeof(v))) {
         if (!strcmp(v, "stop"))
             o->hidden_stop = true;

@@ -23,6 +23,7 @@ struct nv_options {
     bool shadow;          /* VMCS shadowing for L1's VMREAD/VMWRITE */
     bool hlt_exit;        /* HLT exits instead of halting natively */
     bool hidden_stop;     /* stop L1 on access to nestvisor memory (else discard) */
+    unsigned cpus;        /* CPUs L1 gets (0: all); the rest nestvisor holds */
     /* Set for each option whose value could not be parsed (reported, then
      * the default is kept). */
     char bad[OPTION_VALUE_MAX * 2];

@@ -19,6 +19,11 @@ struct percpu {
     uint32_t apic_id;
     uint64_t vmxon_region;
     struct vcpu *vcpu;     /* the vCPU this CPU runs, one to one */
+    /* Set by other CPUs (atomics; smp.c "Reaching another CPU"). */
+    uint32_t attention;    /* look at smp.c's shared state before the next VM entry */
+    uint32_t l0_nmi;       /* the next NMI is L0's nudge, not L1's */
+    uint64_t ept01_seen;   /* the EPT01 generation this CPU has flushed */
+    uint32_t stopped;      /* it halted for good (vm_stop) */
     struct cpu_tables tables __attribute__((aligned(16)));
     /* An AP's stack from its trampoline to its first VM entry. */
     uint8_t boot_stack[BOOT_STACK_SIZE] __attribute__((aligned(16)));

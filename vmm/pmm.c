@@ -1,7 +1,12 @@
 #include "vmm/pmm.h"
 #include "vmm/memmap.h"
 #include "arch/x86/physmem.h"
+#include "lib/spinlock.h"
 #include "lib/string.h"
+
+/* Shared by all CPUs, under lock: APs allocate their vCPUs' state while
+ * others do too. Never on an exit's hot path. */
+static struct spinlock lock;
 
 static struct {
     uint64_t base;
@@ -35,7 +40,7 @@ bool pmm_init(uint64_t base, uint64_t size)
     return true;
 }
 
-uint64_t pmm_alloc_aligned(uint64_t pages, uint64_t align_pages)
+static uint64_t alloc_locked(uint64_t pages, uint64_t align_pages)
 {
     if (!pages || pages > pool.free || !align_pages || (align_pages & (align_pages - 1)))
         return 0;
@@ -64,9 +69,17 @@ uint64_t pmm_alloc_aligned(uint64_t pages, uint64_t align_pages)
     return 0;
 }
 
+uint64_t pmm_alloc_aligned(uint64_t pages, uint64_t align_pages)
+{
+    spin_lock(&lock);
+    uint64_t pa = alloc_locked(pages, align_pages);
+    spin_unlock(&lock);
+    return pa;
+}
+
 uint64_t pmm_alloc(uint64_t pages) { return pmm_alloc_aligned(pages, 1); }
 
-void pmm_free(uint64_t pa, uint64_t pages)
+static void free_locked(uint64_t pa, uint64_t pages)
 {
     if (!pmm_owns(pa) || (pa & (PAGE_SIZE - 1)))
         return;
@@ -79,6 +92,13 @@ void pmm_free(uint64_t pa, uint64_t pages)
     mark(first, pages, false);
     if (first < pool.hint)
         pool.hint = first;
+}
+
+void pmm_free(uint64_t pa, uint64_t pages)
+{
+    spin_lock(&lock);
+    free_locked(pa, pages);
+    spin_unlock(&lock);
 }
 
 uint64_t pmm_free_pages(void) { return pool.free; }

@@ -7,5 +7,7 @@ struct vcpu;
 
 void handle_init_signal(struct vcpu *v);
 void handle_sipi(struct vcpu *v);
+/* L1 left VMX operation: an INIT it blocked meanwhile takes effect. */
+void sipi_after_vmxoff(struct vcpu *v);
 
 #endif

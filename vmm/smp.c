@@ -1,6 +1,11 @@
 #include "vmm/smp.h"
 #include "vmm/pmm.h"
 #include "vmm/vm.h"
+#include "vmm/nmi.h"
+#include "vmm/nested/ept02.h"
+#include "arch/x86/vmx.h"
+#include "arch/x86/vmx_bits.h"
+#include "vmm/nested/nested.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/msr_index.h"
@@ -195,7 +200,104 @@ void ap_main(struct percpu *pc)
     struct vcpu *v;
     while (!(v = __atomic_load_n(&pc->vcpu, __ATOMIC_ACQUIRE)))
         cpu_relax();
-    vm_run_held(v);
+    vm_run_ap(v);
     for (;;)
         cpu_relax(); /* in VMX root: INIT stays blocked */
+}
+
+/* ---- Reaching another CPU ----
+ * Shared, written by any CPU with atomics: the EPT01 generation (bumped
+ * when EPT01 loses a permission) and the stop flag. Each CPU notices them
+ * at its next safe point (smp_attention), nudged by an NMI. */
+static uint64_t ept01_gen;
+static uint32_t stopping;
+
+#define NUDGE_WAIT_US 1000000
+
+static void nudge(struct percpu *pc)
+{
+    __atomic_store_n(&pc->attention, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&pc->l0_nmi, 1, __ATOMIC_SEQ_CST);
+    lapic_send_nmi(pc->apic_id);
+}
+
+bool smp_nmi_is_l0s(struct percpu *pc) { return __atomic_exchange_n(&pc->l0_nmi, 0, __ATOMIC_SEQ_CST); }
+
+static void flush_ept01_here(struct percpu *pc, uint64_t gen)
+{
+    invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01);
+    if (pc->vcpu && pc->vcpu->nested)
+        ept02_flush_all(pc->vcpu->nested->ept02);
+    __atomic_store_n(&pc->ept01_seen, gen, __ATOMIC_RELEASE);
+}
+
+void smp_attention(struct vcpu *v)
+{
+    struct percpu *pc = v->cpu;
+    if (__atomic_exchange_n(&pc->attention, 0, __ATOMIC_ACQ_REL)) {
+        if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+            __atomic_store_n(&pc->stopped, 1, __ATOMIC_RELEASE);
+            cpu_stop();
+        }
+        uint64_t gen = __atomic_load_n(&ept01_gen, __ATOMIC_ACQUIRE);
+        if (pc->ept01_seen != gen)
+            flush_ept01_here(pc, gen);
+    }
+    if (v->nmi_pending)
+        vcpu_deliver_nmi(v);
+}
+
+/* Waits for pc to reach generation gen, doing what this CPU is asked
+ * meanwhile (two CPUs may wait for each other). */
+static bool wait_flushed(struct percpu *self, struct percpu *pc, uint64_t gen)
+{
+    uint64_t deadline = rdtsc() + tsc_hz() / 1000000 * NUDGE_WAIT_US;
+    while (__atomic_load_n(&pc->ept01_seen, __ATOMIC_ACQUIRE) < gen) {
+        if (self->attention && self->vcpu)
+            smp_attention(self->vcpu);
+        if (rdtsc() > deadline)
+            return false;
+        cpu_relax();
+    }
+    return true;
+}
+
+void smp_invept01_everywhere(void)
+{
+    struct percpu *self = this_cpu();
+    uint64_t gen = __atomic_add_fetch(&ept01_gen, 1, __ATOMIC_SEQ_CST);
+    flush_ept01_here(self, gen);
+    for (unsigned id = 0; id < percpu_count(); id++) {
+        struct percpu *pc = percpu_of(id);
+        if (pc != self && pc->vcpu)
+            nudge(pc);
+    }
+    for (unsigned id = 0; id < percpu_count(); id++) {
+        struct percpu *pc = percpu_of(id);
+        /* A CPU waiting for a SIPI runs nothing: it flushes when it wakes. */
+        if (pc == self || !pc->vcpu || pc->vcpu->wait_for_sipi)
+            continue;
+        if (!wait_flushed(self, pc, gen))
+            log_error("smp: cpu%u did not answer the EPT01 flush in %u ms\n", id, NUDGE_WAIT_US / 1000);
+    }
+}
+
+void smp_stop_others(void)
+{
+    struct percpu *self = this_cpu();
+    __atomic_store_n(&stopping, 1, __ATOMIC_SEQ_CST);
+    for (unsigned id = 0; id < percpu_count(); id++) {
+        struct percpu *pc = percpu_of(id);
+        if (pc != self && pc->vcpu)
+            nudge(pc);
+    }
+    /* Give them a moment to leave their guests: statistics are read next. */
+    uint64_t deadline = rdtsc() + tsc_hz() / 1000000 * NUDGE_WAIT_US;
+    for (unsigned id = 0; id < percpu_count(); id++) {
+        struct percpu *pc = percpu_of(id);
+        if (pc == self || !pc->vcpu || pc->vcpu->wait_for_sipi)
+            continue;
+        while (!__atomic_load_n(&pc->stopped, __ATOMIC_ACQUIRE) && rdtsc() < deadline)
+            cpu_relax();
+    }
 }

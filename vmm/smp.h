@@ -26,4 +26,20 @@ bool smp_start_aps(const struct acpi_info *acpi, const struct vmx_caps *caps, co
 /* Hands v to the AP waiting in VMX root (pc): it enters v on its own. */
 void smp_release_cpu(struct percpu *pc, struct vcpu *v);
 
+/* Reaching a CPU that runs L1 or L2 (docs/smp.md): L1 owns the local
+ * APICs, so L0 sends an NMI, which exits to L0 wherever the CPU is (NMI
+ * exiting in vmcs01 and vmcs02); the CPU looks at what it was asked before
+ * its next VM entry. L1's own NMIs still reach L1 (vmm/nmi.c). */
+
+/* EPT01 lost a permission: every CPU does INVEPT of it and drops its
+ * EPT02s before it next enters a guest; returns when all did (CPUs that
+ * wait for a SIPI do it when the SIPI comes). */
+void smp_invept01_everywhere(void);
+/* vm_stop: every other CPU leaves its guest and halts. */
+void smp_stop_others(void);
+/* Before a VM entry of v, when v->cpu->attention or v->nmi_pending. */
+void smp_attention(struct vcpu *v);
+/* An NMI: L0's nudge (true) or one of L1's (false, to deliver). */
+bool smp_nmi_is_l0s(struct percpu *pc);
+
 #endif

@@ -1,4 +1,6 @@
 #include "vmm/stats.h"
+#include "vmm/vm.h"
+#include "lib/string.h"
 #include "lib/log.h"
 #include "lib/string.h"
 
@@ -113,4 +115,34 @@ void stats_print(const struct exit_stats *s)
                     (unsigned long long)(s->ticks[level][r] / n));
         }
     }
+}
+
+void stats_print_vm(const struct vm *vm)
+{
+    static struct exit_stats sum;
+    memset(&sum, 0, sizeof(sum));
+    unsigned l1_vcpus = 0;
+    for (unsigned c = 0; c < vm->vcpu_count; c++) {
+        const struct exit_stats *s = &vm->vcpus[c].stats;
+        for (unsigned level = 0; level < NV_LEVEL_COUNT; level++)
+            for (unsigned r = 0; r < EXIT_REASON_COUNT; r++) {
+                sum.count[level][r] += s->count[level][r];
+                sum.ticks[level][r] += s->ticks[level][r];
+            }
+        l1_vcpus += vm->vcpus[c].role == VCPU_L1;
+    }
+    stats_print(&sum);
+    if (l1_vcpus < 2)
+        return;
+    log_raw("  exits per CPU:");
+    for (unsigned c = 0; c < vm->vcpu_count; c++) {
+        uint64_t n = 0, ticks;
+        for (unsigned level = 0; level < NV_LEVEL_COUNT; level++) {
+            uint64_t x;
+            stats_query(&vm->vcpus[c].stats, level, NV_EXIT_REASON_ALL, &x, &ticks);
+            n += x;
+        }
+        log_raw(" cpu%u %llu", c, (unsigned long long)n);
+    }
+    log_raw("\n");
 }

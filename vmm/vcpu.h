@@ -51,6 +51,9 @@ struct vcpu {
     uint64_t cr0_mask, cr4_mask;
     struct exit_stats stats;
     unsigned ipis_reported;  /* INITs/SIPIs to a held vCPU logged so far */
+    bool wait_for_sipi;      /* in the wait-for-SIPI state (NMIs are blocked there) */
+    bool init_pending;       /* an INIT arrived in VMX root operation (blocked, SDM 24.8) */
+    bool nmi_pending;        /* an NMI of L1's to deliver (vmm/nmi.c) */
     struct nested_vmx *nested;
 };
 

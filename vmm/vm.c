@@ -6,6 +6,7 @@
 #include "vmm/msr.h"
 #include "vmm/pmm.h"
 #include "vmm/stats.h"
+#include "vmm/nested/ept02.h"
 #include "vmm/smp.h"
 #include "drivers/acpi.h"
 #include "vmm/vmcs01.h"
@@ -98,7 +99,7 @@ bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps
     vm->cfg = *cfg;
     vm->caps = caps;
     vm->host = host;
-    /* The boot CPU runs L1's first vCPU; the others come in vm_hold_cpus. */
+    /* The boot CPU runs L1's first vCPU; the others come in vcpus.c. */
     struct percpu *pc = this_cpu();
     struct vcpu *v = &vm->vcpus[0];
     v->cpu = pc;
@@ -154,7 +155,9 @@ bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps
     io_bitmaps_build_l1(vm, io_a, io_b);
     if (!vmcs01_setup(vm, v, why, whysz))
         return false;
-    if (cfg->nested && !nested_init(vm, v)) {
+    if (cfg->nested)
+        nested_global_init(vm);
+    if (cfg->nested && !nested_init(vm, v, vm_ept02_pages(cfg->l1_cpus))) {
         format(why, whysz, "out of memory for nested VMX state");
         return false;
     }
@@ -186,46 +189,18 @@ void vm_run(struct vm *vm, const struct l1_entry_state *entry)
     vm_stop(POWER_PANIC, "VMLAUNCH failed");
 }
 
-void vm_hold_cpus(struct vm *vm)
+/* Each vCPU's shadow-EPT pool: up to 4 MiB, less when there are many. */
+unsigned vm_ept02_pages(unsigned l1_cpus)
 {
-    for (unsigned id = 1; id < percpu_count(); id++) {
-        struct percpu *pc = percpu_of(id);
-        struct vcpu *v = &vm->vcpus[id];
-        v->id = id;
-        v->cpu = pc;
-        v->role = VCPU_HELD;
-        v->vmcs01 = pmm_alloc_page(); /* the AP allocates nothing itself */
-        if (!v->vmcs01) {
-            log_error("vm: no memory for cpu%u's VMCS; it stays in VMX root\n", id);
-            continue;
-        }
-        vm->vcpu_count = id + 1;
-        smp_release_cpu(pc, v);
-        if (acpi_madt_hide_cpu(vm->acpi_rsdp, pc->apic_id))
-            log_info("vm: cpu%u (APIC %u) is nestvisor's: hidden from L1's MADT\n", id, pc->apic_id);
-        else
-            log_warn("vm: cpu%u (APIC %u) is nestvisor's but no MADT entry of it was found\n", id, pc->apic_id);
-    }
-}
-
-void vm_run_held(struct vcpu *v)
-{
-    struct vm *vm = &the_vm;
-    char why[160];
-    if (!vmcs01_setup(vm, v, why, sizeof(why))) {
-        log_error("cpu%u: %s; it stays in VMX root\n", v->id, why);
-        return;
-    }
-    vmcs01_write_init_state(vm, v);
-    v->regs.ticks_slot = &v->stats.unknown_ticks;
-    v->launched = true;
-    vmx_launch(&v->regs);
-    log_error("cpu%u: VMLAUNCH into wait-for-SIPI failed: VM-instruction error %u; it stays in VMX root\n",
-              v->id, vmcs_read32(VMCS_VM_INSTRUCTION_ERROR));
+    unsigned pages = EPT02_POOL_BUDGET_PAGES / (l1_cpus ? l1_cpus : 1);
+    return pages > EPT02_POOL_PAGES ? EPT02_POOL_PAGES : pages < EPT02_POOL_MIN_PAGES ? EPT02_POOL_MIN_PAGES : pages;
 }
 
 void vm_stop(enum power_status status, const char *why)
 {
+    /* The other CPUs leave their guests first: nothing changes the
+     * statistics while they are printed, and no CPU runs L1 after this. */
+    smp_stop_others();
     log_raw("nestvisor: L1 stopped (%s)\n", why);
     if (the_vm.canary_page) {
         int64_t bad = vm_canary_check(&the_vm);
@@ -235,7 +210,7 @@ void vm_stop(enum power_status status, const char *why)
             log_error("canary at 0x%llx CORRUPTED at offset 0x%llx: L0 memory was written\n",
                       (unsigned long long)the_vm.canary_page, (unsigned long long)bad);
     }
-    stats_print(&the_vm.vcpus[0].stats);
-    nested_print_stats(&the_vm.vcpus[0]);
+    stats_print_vm(&the_vm);
+    nested_print_stats(&the_vm);
     power_off(status);
 }

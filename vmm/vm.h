@@ -23,6 +23,7 @@ enum hidden_policy {
 };
 
 struct vm_config {
+    unsigned l1_cpus; /* CPUs L1 gets (the boot CPU first); the others are held */
     bool nested;   /* expose VMX to L1 */
     bool shadow;   /* use VMCS shadowing for L1's VMREAD/VMWRITE if the CPU has it */
     bool hlt_exit; /* HLT exits (else L1 halts natively) */
@@ -55,13 +56,16 @@ extern struct vm the_vm;
 /* Builds EPT01, the bitmaps and vmcs01, after entering VMX root. */
 bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps *caps,
                const struct hostmem *host, const struct acpi_info *acpi, char *why, size_t whysz);
-/* Gives every other CPU a vCPU that nestvisor keeps (VCPU_HELD: in VMX
- * non-root, waiting for a SIPI that never comes to L1) and hides it from
- * L1's MADT. Runs on the boot CPU after vm_create. */
-void vm_hold_cpus(struct vm *vm);
-/* On an AP: enters its held vCPU. Returns only if that failed (the CPU
- * then stays in VMX root, where INIT is blocked, SDM 24.8). */
-void vm_run_held(struct vcpu *v);
+/* vcpus.c: every other CPU gets a vCPU: L1's (cfg.l1_cpus - 1 of them,
+ * waiting for L1's INIT-SIPI-SIPI) or held (VCPU_HELD: waiting for a SIPI
+ * that never comes to L1, and hidden from L1's MADT). Runs on the boot CPU
+ * after vm_create; returns when every AP has entered its vCPU. */
+void vm_create_aps(struct vm *vm);
+/* On an AP: enters its vCPU. Returns only if that failed (the CPU then
+ * stays in VMX root, where INIT is blocked, SDM 24.8). */
+void vm_run_ap(struct vcpu *v);
+/* The shadow-EPT pool each vCPU gets (nested/ept02.h). */
+unsigned vm_ept02_pages(unsigned l1_cpus);
 /* Launches L1; never returns (exits run until L1 stops). */
 __attribute__((noreturn)) void vm_run(struct vm *vm, const struct l1_entry_state *entry);
 /* Ends L1: prints why and the exit statistics, then powers off. */

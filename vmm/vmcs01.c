@@ -43,7 +43,9 @@ static bool pick_controls(const struct vm *vm, struct vmcs01_controls *c, char *
                !caps->ept ? "EPT" : !caps->unrestricted_guest ? "unrestricted guest" : "4-level WB EPT");
         return false;
     }
-    c->pin = vmx_ctl_adjust(caps->pin, 0, 0);
+    /* Every NMI exits: L0 reaches a CPU that runs a guest with one, and
+     * hands L1 its own (vmm/nmi.c, docs/smp.md). */
+    c->pin = vmx_ctl_adjust(caps->pin, PIN_NMI_EXITING | PIN_VIRTUAL_NMIS, 0);
     uint32_t proc = PROC_USE_MSR_BITMAPS | PROC_USE_IO_BITMAPS | PROC_SECONDARY_CONTROLS;
     if (vm->cfg.hlt_exit)
         proc |= PROC_HLT_EXITING;
@@ -255,6 +257,7 @@ void vmcs01_write_init_state(struct vm *vm, struct vcpu *v)
     vmcs_write(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, 0);
     vmcs_write(VMCS_GUEST_INTERRUPTIBILITY_INFO, 0);
     vmcs_write(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_WAIT_SIPI);
+    v->wait_for_sipi = true;
     vmcs_write(VMCS_VMCS_LINK_POINTER, VMCS_LINK_NONE);
     vmcs_write(VMCS_VM_ENTRY_CONTROLS, vmcs_read32(VMCS_VM_ENTRY_CONTROLS) & ~ENTRY_IA32E_MODE_GUEST);
     memset(&v->regs, 0, offsetof(struct guest_regs, exit_tsc));

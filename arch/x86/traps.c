@@ -96,8 +96,16 @@ static void dump_frame(const struct trap_frame *f)
               (unsigned long long)f->r14, (unsigned long long)f->r15);
 }
 
+static void (*nmi_handler)(void);
+
+void traps_set_nmi_handler(void (*fn)(void)) { nmi_handler = fn; }
+
 void trap_dispatch(struct trap_frame *f)
 {
+    if (f->vector == VEC_NMI && nmi_handler) {
+        nmi_handler();
+        return;
+    }
     for (const struct extable_entry *e = __extable_start; e < __extable_end; e++) {
         if (e->insn == f->rip) {
             f->rip = e->fixup;

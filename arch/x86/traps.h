@@ -14,5 +14,9 @@ struct trap_frame {
 void idt_init(void);
 void idt_load(void);
 void trap_dispatch(struct trap_frame *f);
+/* An NMI while the CPU runs L0 goes to fn (vmm/nmi.c) instead of being an
+ * unexpected exception: other CPUs nudge this one with NMIs, and L1's own
+ * may arrive at any time. */
+void traps_set_nmi_handler(void (*fn)(void));
 
 #endif

@@ -53,7 +53,7 @@
  * ept02_handle_violation; a fill is followed by ept02_eptp_for and the
  * retried access, as vmm/nested/nested.c does; a reflected violation lets
  * L1 run, and its next VM entry merges the bitmaps, loads
- * ept02_eptp_for(EPTP12) and prefaults (vmm/nested/entry.c, vmcs02.c).
+ * ept02_eptp_for(&E2, EPTP12) and prefaults (vmm/nested/entry.c, vmcs02.c).
  *
  * Checked after every step, by walking every live EPT02 root and EPT01 with
  * this file's own walkers (never the code under test's):
@@ -178,6 +178,9 @@ static uint8_t class4k[FAKE_END / PG];
 static uint8_t class2m[FAKE_END / (2 * MiB)];
 
 struct vm the_vm;
+bool fuzz_invept(uint64_t type, uint64_t eptp);
+#define EPT02_FIXTURE_INVEPT fuzz_invept
+#include "tests/unit/ept02_fixture.h"
 static struct vmx_caps host;
 static struct ept12_caps caps12;
 static struct memmap host_map;
@@ -841,11 +844,11 @@ NOCOV static void identify_roots(void)
     unsigned found = 0;
     for (unsigned k = 0; k < NEPTP; k++) {
         uint64_t eptp02 = 0;
-        struct ept *sh = ept02_shadow(eptps[k], &eptp02);
+        struct ept *sh = ept02_shadow(&E2, eptps[k], &eptp02);
         if (!sh)
             continue;
         struct live *lv = live_of(sh);
-        CHECK(lv, "ept02_shadow(0x%llx) returns an EPT that is not live (root 0x%llx)", U(eptps[k]), U(sh->root));
+        CHECK(lv, "ept02_shadow(&E2, 0x%llx) returns an EPT that is not live (root 0x%llx)", U(eptps[k]), U(sh->root));
         CHECK(!lv->known, "one EPT02 root shadows 0x%llx and 0x%llx", U(lv->eptp12), U(eptps[k]));
         lv->known = true;
         lv->eptp12 = eptps[k];
@@ -854,8 +857,8 @@ NOCOV static void identify_roots(void)
         CHECK(eptp02 == (sh->root | EPTP_MEMTYPE_WB | EPTP_WALK_4 | (ad ? EPTP_AD_ENABLE : 0)),
               "EPTP02 0x%llx for root 0x%llx", U(eptp02), U(sh->root));
     }
-    CHECK(found == nlive && nlive == ept02_root_count(), "%u live roots, %u shadows found, %u counted", nlive, found,
-          ept02_root_count());
+    CHECK(found == nlive && nlive == ept02_root_count(&E2), "%u live roots, %u shadows found, %u counted", nlive, found,
+          ept02_root_count(&E2));
 }
 
 /* EPT01 covers [hpa, hpa+size) for L1 as the identity, granting at least
@@ -987,9 +990,9 @@ NOCOV static void check_ept02_all(void)
               U(lv->e->table_pages));
         used += pages;
     }
-    CHECK(used + mnfree == EPT02_POOL_PAGES && mnfree == ept02_pool_free(),
+    CHECK(used + mnfree == EPT02_POOL_PAGES && mnfree == ept02_pool_free(&E2),
           "EPT02 pool: %u pages in live trees + %u free (the pool says %u) != %u: a leak", used, mnfree,
-          ept02_pool_free(), EPT02_POOL_PAGES);
+          ept02_pool_free(&E2), EPT02_POOL_PAGES);
 }
 
 static uint64_t sink_copy[4][512]; /* what the sink's tables must hold */
@@ -1160,7 +1163,7 @@ NOCOV static void check_vmcs02(uint64_t eptp12)
     CHECK(!npending, "L2 runs while %u dropped EPT02 root(s) (first 0x%llx) had no INVEPT", npending,
           U(pending_invept[0]));
     uint64_t eptp02 = 0;
-    struct ept *sh = ept02_shadow(eptp12, &eptp02);
+    struct ept *sh = ept02_shadow(&E2, eptp12, &eptp02);
     CHECK(sh, "L2 runs on EPTP02 0x%llx, but EPTP12 0x%llx has no shadow", U(vmcs02_eptp), U(eptp12));
     CHECK(vmcs02_eptp == eptp02, "vmcs02 holds EPTP 0x%llx, the live shadow of 0x%llx is 0x%llx%s", U(vmcs02_eptp),
           U(eptp12), U(eptp02),
@@ -1189,17 +1192,17 @@ static enum ept02_outcome resolve_checked(uint64_t eptp12, uint64_t gpa, uint64_
         before[i] = l1_load(r.pa[i]);
     struct ept02_fault f;
     memset(&f, 0xa5, sizeof(f));
-    uint64_t reclaims = ept02_stats.pool_reclaims, reclaimed = ept02_stats.roots_reclaimed;
+    uint64_t reclaims = E2.stats.pool_reclaims, reclaimed = E2.stats.roots_reclaimed;
     if (prefault)
-        f.outcome = ept02_prefault(eptp12, gpa, qual) ? EPT02_FILLED : EPT02_REFLECT_VIOLATION;
+        f.outcome = ept02_prefault(&E2, eptp12, gpa, qual) ? EPT02_FILLED : EPT02_REFLECT_VIOLATION;
     else
-        ept02_handle_violation(eptp12, gpa, qual, &f);
+        ept02_handle_violation(&E2, eptp12, gpa, qual, &f);
     TRACE("%s eptp12 0x%llx gpa 0x%llx qual 0x%llx: reference %s (L1 0x%llx, level %u, perms %llx), outcome %d\n",
           prefault ? "prefault" : "violation", U(eptp12), U(gpa), U(qual),
           r.status == REF_OK ? "ok" : r.status == REF_VIOLATION ? "violation" : "misconfig", U(r.l1_gpa), r.level,
           U(r.perms), f.outcome);
-    tot.pool_reclaims += ept02_stats.pool_reclaims - reclaims;
-    tot.roots_reclaimed += ept02_stats.roots_reclaimed - reclaimed;
+    tot.pool_reclaims += E2.stats.pool_reclaims - reclaims;
+    tot.roots_reclaimed += E2.stats.roots_reclaimed - reclaimed;
 
     bool ad = eptp12 & EPTP_AD_ENABLE, write = access & EPT_WRITE;
     if (ad && r.status == REF_OK)
@@ -1250,7 +1253,7 @@ static enum ept02_outcome resolve_checked(uint64_t eptp12, uint64_t gpa, uint64_
     CHECK(f.outcome == EPT02_FILLED, "outcome %d, the reference says fill (L1 0x%llx, EPT01 0x%llx)", f.outcome,
           U(r.l1_gpa), U(e01));
     uint64_t eptp02 = 0;
-    struct ept *sh = ept02_shadow(eptp12, &eptp02);
+    struct ept *sh = ept02_shadow(&E2, eptp12, &eptp02);
     CHECK(sh, "no shadow after a fill");
     struct live *lv = live_of(sh);
     CHECK(lv, "the shadow after a fill is not live");
@@ -1317,8 +1320,8 @@ static bool l2_access(uint64_t gpa, uint64_t access, uint64_t qual_extra, uint64
         switch (o) {
         case EPT02_FILLED:
             tot.fills++;
-            vmcs02_eptp = ept02_eptp_for(eptp12); /* nested.c: a reclaim may have moved it */
-            CHECK(vmcs02_eptp, "ept02_eptp_for(0x%llx) is 0 after a fill", U(eptp12));
+            vmcs02_eptp = ept02_eptp_for(&E2, eptp12); /* nested.c: a reclaim may have moved it */
+            CHECK(vmcs02_eptp, "ept02_eptp_for(&E2, 0x%llx) is 0 after a fill", U(eptp12));
             if (full_check_fill)
                 check_all();
             continue;
@@ -1422,7 +1425,7 @@ static bool vm_entry(bool try_prefault)
         unsigned l01;
         bool was_w = walk01(l1, &e01, &l01) && (e01 & EPT_WRITE);
         uint64_t inv = invept01_count;
-        nested_bitmap_merge((enum nested_bitmap)b, bm_dst[b], bm_l0[b], l1);
+        nested_bitmap_merge(&BM, (enum nested_bitmap)b, bm_dst[b], bm_l0[b], l1);
         check_merged(b, l1);
         bool now_w = walk01(l1, &e01, &l01) && (e01 & EPT_WRITE);
         if (was_w && !now_w) {
@@ -1432,13 +1435,13 @@ static bool vm_entry(bool try_prefault)
                 ever_protected[nprotected++] = l1;
         }
     }
-    vmcs02_eptp = ept02_eptp_for(eptp12);
-    CHECK(vmcs02_eptp, "ept02_eptp_for(0x%llx) is 0", U(eptp12));
+    vmcs02_eptp = ept02_eptp_for(&E2, eptp12);
+    CHECK(vmcs02_eptp, "ept02_eptp_for(&E2, 0x%llx) is 0", U(eptp12));
     if (pending.valid && try_prefault && pending.slot == cur_slot) {
         ctx.gpa = pending.gpa;
         if (resolve_checked(eptp12, pending.gpa, pending.qual, true) == EPT02_FILLED) {
             tot.prefaults++;
-            vmcs02_eptp = ept02_eptp_for(eptp12);
+            vmcs02_eptp = ept02_eptp_for(&E2, eptp12);
             uint64_t access = ((pending.qual & EPT_QUAL_READ) ? EPT_READ : 0) |
                               ((pending.qual & EPT_QUAL_WRITE) ? EPT_WRITE : 0) |
                               ((pending.qual & EPT_QUAL_FETCH) ? EPT_EXEC : 0);
@@ -1671,8 +1674,8 @@ static void run_op(void)
         uint8_t b = in8();
         l2_running = false;
         if (b & 1) {
-            ept02_invalidate(EPT02_ALL_CONTEXTS);
-            CHECK(!ept02_root_count(), "roots survive INVEPT all-context");
+            ept02_invalidate(&E2, EPT02_ALL_CONTEXTS);
+            CHECK(!ept02_root_count(&E2), "roots survive INVEPT all-context");
         } else {
             uint64_t desc = eptps[(b >> 1) % NEPTP] ^ ((b & 0x20) ? EPTP_AD_ENABLE : 0) ^
                             ((b & 0x40) ? EPTP_MEMTYPE_WB : 0);
@@ -1681,11 +1684,11 @@ static void run_op(void)
             ctx.eptp12 = desc;
             if (!ept12_eptp_valid(desc, &caps12))
                 break; /* VMfail: nothing dropped */
-            ept02_invalidate(desc);
+            ept02_invalidate(&E2, desc);
             for (unsigned k = 0; k < NEPTP; k++) {
                 uint64_t dummy;
                 if ((eptps[k] & EPT_ADDR_MASK) == (desc & EPT_ADDR_MASK))
-                    CHECK(!ept02_shadow(eptps[k], &dummy), "the shadow of 0x%llx survives INVEPT 0x%llx",
+                    CHECK(!ept02_shadow(&E2, eptps[k], &dummy), "the shadow of 0x%llx survives INVEPT 0x%llx",
                           U(eptps[k]), U(desc));
             }
         }
@@ -1708,10 +1711,10 @@ static void run_op(void)
         ctx.op = "flush";
         uint8_t b = in8();
         if ((b & 1) && l2_running) {
-            ept02_flush_all();
-            vmcs02_eptp = ept02_eptp_for(eptps[slots[cur_slot].eptp]);
+            ept02_flush_all(&E2);
+            vmcs02_eptp = ept02_eptp_for(&E2, eptps[slots[cur_slot].eptp]);
         } else if (b & 2) {
-            nested_bitmaps_reset();
+            (nested_bitmaps_unprotect_all(), nested_bitmaps_init(&BM));
         }
         break;
     }
@@ -1876,8 +1879,8 @@ static void setup_world(uint8_t h0, uint8_t h1)
     ept01_l1_memmap(&host_map, &the_vm.l1_map);
 
     ept02_set_caps(&caps12);
-    memset(&ept02_stats, 0, sizeof(ept02_stats));
-    CHECK(ept02_init(), "ept02_init");
+    memset(&E2.stats, 0, sizeof(E2.stats));
+    CHECK(ept02_init(&E2, EPT02_POOL_PAGES), "ept02_init");
 
     /* EPTP12s: roots in the tables (with and without A/D, WB and UC), in
      * data, outside L1 RAM; more than EPT02_ROOTS of them. */
@@ -1905,11 +1908,11 @@ static void setup_world(uint8_t h0, uint8_t h1)
 NOCOV static void teardown_world(void)
 {
     ctx.op = "teardown";
-    ept02_invalidate(EPT02_ALL_CONTEXTS);
-    CHECK(!nlive && !ept02_root_count(), "%u roots live after INVEPT all-context", nlive);
-    CHECK(mnfree == EPT02_POOL_PAGES && ept02_pool_free() == EPT02_POOL_PAGES,
-          "the EPT02 pool leaks: %u free (the pool says %u) of %u", mnfree, ept02_pool_free(), EPT02_POOL_PAGES);
-    nested_bitmaps_reset();
+    ept02_invalidate(&E2, EPT02_ALL_CONTEXTS);
+    CHECK(!nlive && !ept02_root_count(&E2), "%u roots live after INVEPT all-context", nlive);
+    CHECK(mnfree == EPT02_POOL_PAGES && ept02_pool_free(&E2) == EPT02_POOL_PAGES,
+          "the EPT02 pool leaks: %u free (the pool says %u) of %u", mnfree, ept02_pool_free(&E2), EPT02_POOL_PAGES);
+    (nested_bitmaps_unprotect_all(), nested_bitmaps_init(&BM));
     /* EPT01 back to what it was: the tables allocated during the input
      * (splits around protected bitmap pages) freed, the others restored. */
     CHECK(the_vm.ept01.table_pages == conf->ept.table_pages + n01alloc - n01freed,

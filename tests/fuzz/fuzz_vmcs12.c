@@ -52,6 +52,7 @@
 #include "tests/unit/vmcs12_fixture.h"
 
 struct vm the_vm;
+#include "tests/unit/ept02_fixture.h"
 
 __attribute__((noreturn)) void vm_stop(enum power_status status, const char *why)
 {
@@ -159,6 +160,7 @@ static void init_once(void)
     fixture_l0_host_state();
     fieldsets_init(true, true);
     v->nested = &nv;
+    nv.ept02 = &E2;
     nv.vcpu = v;
     nv.current = VMCS12_PA;
     nv.cache = phys_to_virt(pmm_alloc_page());
@@ -166,7 +168,7 @@ static void init_once(void)
     struct ept12_caps ec;
     nested_ept12_caps(PHYS_MASK, &ec);
     ept02_set_caps(&ec);
-    if (!ept02_init() || !vmcs02_create(v))
+    if (!ept02_init(&E2, EPT02_POOL_PAGES) || !vmcs02_create(v))
         finding("vmcs02_create", 0, 0);
     /* L1's pages: I/O bitmaps trapping a few ports, an MSR bitmap, an MSR
      * list, a PDPT (valid at 0 and 0x20, a reserved bit at 0x40) and a
@@ -511,7 +513,7 @@ static void verify_vmcs02(bool full, const uint8_t *ports)
     uint64_t eptp = fake_vmcs_get(VMCS_EPT_POINTER);
     if (vmcs12_ept_enabled(c)) {
         uint64_t eptp02 = 0;
-        if (!ept02_shadow(V(EPT_POINTER), &eptp02) || eptp != eptp02)
+        if (!ept02_shadow(&E2, V(EPT_POINTER), &eptp02) || eptp != eptp02)
             finding("vmcs02 EPT pointer is not the shadow of EPTP12", eptp, eptp02);
     } else if (eptp != the_vm.eptp01) {
         finding("vmcs02 EPT pointer is not EPT01", eptp, the_vm.eptp01);
@@ -699,8 +701,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     stats.inputs++;
     struct input in = {data, size};
     /* A fresh start: no merges, no shadows, L1's pages as built. */
-    nested_bitmaps_reset();
-    ept02_flush_all();
+    (nested_bitmaps_unprotect_all(), nested_bitmaps_init(&nv.bitmaps));
+    ept02_flush_all(&E2);
     for (unsigned i = 0; i < L1_PAGES; i++)
         memcpy(phys_to_virt(l1_page_pa[i]), l1_pages[i], 4096);
     nv.vpid12_seen = false;

@@ -57,6 +57,7 @@
 #define LEAF1G(l1, perms) ((l1) | (perms) | WB | EPT_LARGE)
 
 struct vm the_vm;
+#include "tests/unit/ept02_fixture.h"
 static struct vmx_caps host_caps;
 static struct ept12_caps caps;
 static uint64_t l1_next;
@@ -130,7 +131,7 @@ static struct ept02_fault fault_on(uint64_t eptp, uint64_t gpa, uint64_t qual)
 {
     struct ept02_fault f;
     memset(&f, 0, sizeof(f));
-    ept02_handle_violation(eptp, gpa, qual, &f);
+    ept02_handle_violation(&E2, eptp, gpa, qual, &f);
     return f;
 }
 
@@ -140,7 +141,7 @@ static struct ept02_fault fault(uint64_t gpa, uint64_t qual) { return fault_on(e
 static unsigned shadow_of(uint64_t eptp, uint64_t gpa, uint64_t *hpa, uint64_t *attrs)
 {
     uint64_t eptp02;
-    struct ept *sh = ept02_shadow(eptp, &eptp02);
+    struct ept *sh = ept02_shadow(&E2, eptp, &eptp02);
     if (!sh)
         return 0;
     unsigned level = 0;
@@ -178,11 +179,11 @@ static int setup(void **state)
     caps = (struct ept12_caps){.exec_only = true, .pages_2m = true, .pages_1g = true, .ad = true,
                                .memtype_uc = true, .memtype_wb = true, .phys_mask = (1ULL << MAXPHY) - 1};
     ept02_set_caps(&caps);
-    memset(&ept02_stats, 0, sizeof(ept02_stats));
-    nested_bitmaps_reset();
-    if (!ept02_init())
+    memset(&E2.stats, 0, sizeof(E2.stats));
+    (nested_bitmaps_unprotect_all(), nested_bitmaps_init(&BM));
+    if (!ept02_init(&E2, EPT02_POOL_PAGES))
         return -1;
-    pool_start = ept02_pool_free();
+    pool_start = ept02_pool_free(&E2);
     l1_next = L1_TABLES;
     root12 = l1_page();
     eptp12 = eptp_of(root12, false);
@@ -193,9 +194,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    ept02_invalidate(EPT02_ALL_CONTEXTS);
-    assert_int_equal(ept02_root_count(), 0);
-    assert_int_equal(ept02_pool_free(), EPT02_POOL_PAGES);
+    ept02_invalidate(&E2, EPT02_ALL_CONTEXTS);
+    assert_int_equal(ept02_root_count(&E2), 0);
+    assert_int_equal(ept02_pool_free(&E2), EPT02_POOL_PAGES);
     assert_int_equal(pool_start, EPT02_POOL_PAGES);
     return 0;
 }
@@ -237,7 +238,7 @@ static void test_write_without_read(void **state)
         assert_misconfig(G);
         *at(pa) = saved;
     }
-    assert_int_equal(ept02_stats.misconfigs, 8);
+    assert_int_equal(E2.stats.misconfigs, 8);
 }
 
 static void test_execute_only(void **state)
@@ -426,7 +427,7 @@ static void test_not_present_at_each_level(void **state)
     *at(pdpte) = saved;
     uint64_t eptp = eptp_of(L1_HOLE, false);
     assert_int_equal(fault_on(eptp, G, EPT_QUAL_READ).outcome, EPT02_REFLECT_VIOLATION);
-    assert_int_equal(ept02_root_count(), 0);
+    assert_int_equal(ept02_root_count(&E2), 0);
 }
 
 static void test_permissions_and_over_the_walk(void **state)
@@ -459,7 +460,7 @@ static void test_permissions_and_over_the_walk(void **state)
     /* A read-modify-write reports read and write (Table 28-7). */
     f = fault(G, EPT_QUAL_READ | EPT_QUAL_WRITE);
     assert_int_equal(f.qualification, EPT_QUAL_READ | EPT_QUAL_WRITE | EPT_QUAL_READABLE);
-    assert_int_equal(ept02_stats.reflected, 3);
+    assert_int_equal(E2.stats.reflected, 3);
     /* The read that is allowed fills, read-only. */
     assert_int_equal(fault(G, EPT_QUAL_READ).outcome, EPT02_FILLED);
     uint64_t attrs;
@@ -601,7 +602,7 @@ static void test_large_page_split(void **state)
     assert_int_equal(hpa, HOST_OFFSET + 3 * GiB + 0x7fff);
 
     /* Without 1 GiB pages in the host, the shadow uses 2 MiB ones. */
-    ept02_invalidate(EPT02_ALL_CONTEXTS);
+    ept02_invalidate(&E2, EPT02_ALL_CONTEXTS);
     host_caps.ept_1g = false;
     caps.pages_1g = false;
     ept02_set_caps(&caps);
@@ -637,7 +638,7 @@ static void test_accessed_and_dirty_flags(void **state)
     assert_true(*at(leaf) & EPT_DIRTY);
     assert_int_equal(shadow_of(eptp, G, 0, &attrs), 1);
     assert_int_equal(attrs & EPT_RWX, EPT_RWX);
-    assert_int_equal(ept02_stats.dirty_upgrades, 1);
+    assert_int_equal(E2.stats.dirty_upgrades, 1);
     /* A page whose leaf is already dirty is writable from its first read. */
     map12(G + 4 * KiB, 1, LEAF4K(L1A, EPT_RWX) | EPT_ACCESSED | EPT_DIRTY);
     assert_int_equal(fault_on(eptp, G + 4 * KiB, EPT_QUAL_READ).outcome, EPT02_FILLED);
@@ -659,8 +660,8 @@ static void test_accessed_and_dirty_flags(void **state)
      * paging-structure accesses as writes (SDM 29.3.5) and they reach L0
      * while EPT12's dirty flag is clear: they arrive with bits 0 and 1 and
      * set it, or are reflected with both bits if EPT12 forbids writes. */
-    assert_true(ept02_eptp_for(eptp) & EPTP_AD_ENABLE);
-    assert_false(ept02_eptp_for(eptp12) & EPTP_AD_ENABLE);
+    assert_true(ept02_eptp_for(&E2, eptp) & EPTP_AD_ENABLE);
+    assert_false(ept02_eptp_for(&E2, eptp12) & EPTP_AD_ENABLE);
     uint64_t pt = map12(G + 16 * KiB, 1, LEAF4K(L1A, EPT_RWX));
     uint64_t walk_qual = EPT_QUAL_READ | EPT_QUAL_WRITE | EPT_QUAL_GLA_VALID;
     assert_int_equal(fault_on(eptp, G + 16 * KiB, walk_qual).outcome, EPT02_FILLED);
@@ -692,33 +693,33 @@ static void test_prefault_at_vmresume(void **state)
     /* L2 writes G: not mapped, so L1 gets the violation; the prefault before
      * L1 has mapped it fills nothing and counts nothing. */
     assert_int_equal(fault_on(eptp, G, EPT_QUAL_WRITE).outcome, EPT02_REFLECT_VIOLATION);
-    struct ept02_stats before = ept02_stats;
-    assert_false(ept02_prefault(eptp, G, EPT_QUAL_WRITE));
+    struct ept02_stats before = E2.stats;
+    assert_false(ept02_prefault(&E2, eptp, G, EPT_QUAL_WRITE));
     assert_int_equal(shadow_of(eptp, G, 0, 0), 0);
-    assert_memory_equal(&before, &ept02_stats, sizeof(before));
+    assert_memory_equal(&before, &E2.stats, sizeof(before));
     /* L1 maps it and resumes: EPT02 maps it writable, EPT12 has A and D as
      * if the write had happened, and the retried write takes no exit. */
     uint64_t leaf = map12(G, 1, LEAF4K(L1A, EPT_RWX));
-    assert_true(ept02_prefault(eptp, G, EPT_QUAL_WRITE));
+    assert_true(ept02_prefault(&E2, eptp, G, EPT_QUAL_WRITE));
     uint64_t hpa, attrs;
     assert_int_equal(shadow_of(eptp, G, &hpa, &attrs), 1);
     assert_int_equal(hpa, L1A + HOST_OFFSET);
     assert_int_equal(attrs & EPT_RWX, EPT_RWX);
     assert_int_equal(*at(leaf) & (EPT_ACCESSED | EPT_DIRTY), EPT_ACCESSED | EPT_DIRTY);
-    assert_int_equal(ept02_stats.prefaults, 1);
-    assert_int_equal(ept02_stats.fills, before.fills);
-    assert_int_equal(ept02_stats.reflected, before.reflected);
+    assert_int_equal(E2.stats.prefaults, 1);
+    assert_int_equal(E2.stats.fills, before.fills);
+    assert_int_equal(E2.stats.reflected, before.reflected);
     /* A read prefault of a clean page stays write-protected, as a read fill. */
     leaf = map12(G + 4 * KiB, 1, LEAF4K(L1A, EPT_RWX));
-    assert_true(ept02_prefault(eptp, G + 4 * KiB, EPT_QUAL_READ));
+    assert_true(ept02_prefault(&E2, eptp, G + 4 * KiB, EPT_QUAL_READ));
     assert_int_equal(shadow_of(eptp, G + 4 * KiB, 0, &attrs), 1);
     assert_int_equal(attrs & EPT_RWX, EPT_READ | EPT_EXEC);
     assert_false(*at(leaf) & EPT_DIRTY);
     /* L1 "fixed" it into a misconfiguration: no fill, no count. */
     map12(G + 8 * KiB, 1, L1A | EPT_WRITE);
-    assert_false(ept02_prefault(eptp, G + 8 * KiB, EPT_QUAL_READ));
-    assert_int_equal(ept02_stats.misconfigs, before.misconfigs);
-    assert_int_equal(ept02_stats.prefaults, 2);
+    assert_false(ept02_prefault(&E2, eptp, G + 8 * KiB, EPT_QUAL_READ));
+    assert_int_equal(E2.stats.misconfigs, before.misconfigs);
+    assert_int_equal(E2.stats.prefaults, 2);
 }
 
 /* ---- INVEPT (SDM 29.4.3.1 and the INVEPT instruction, ch. 31) ---- */
@@ -736,45 +737,45 @@ static void test_invept_scope(void **state)
     assert_int_equal(fault_on(a_wb_ad, G, EPT_QUAL_READ).outcome, EPT02_FILLED);
     assert_int_equal(fault_on(a_uc, G, EPT_QUAL_READ).outcome, EPT02_FILLED);
     assert_int_equal(fault_on(b, G, EPT_QUAL_READ).outcome, EPT02_FILLED);
-    assert_int_equal(ept02_root_count(), 3);
+    assert_int_equal(ept02_root_count(&E2), 3);
     unsigned n0 = fake_invept_count();
-    unsigned free0 = ept02_pool_free();
+    unsigned free0 = ept02_pool_free(&E2);
     uint64_t eptp02_b;
-    assert_non_null(ept02_shadow(b, &eptp02_b));
+    assert_non_null(ept02_shadow(&E2, b, &eptp02_b));
 
     /* Single-context names the EPT root, whatever the EPTP's other bits:
      * both shadows of root A go, B stays; one INVEPT per dropped shadow. */
-    ept02_invalidate(root12 | EPTP_MEMTYPE_WB | EPTP_WALK_4 | EPTP_AD_ENABLE | 0x80);
-    assert_int_equal(ept02_root_count(), 1);
+    ept02_invalidate(&E2, root12 | EPTP_MEMTYPE_WB | EPTP_WALK_4 | EPTP_AD_ENABLE | 0x80);
+    assert_int_equal(ept02_root_count(&E2), 1);
     uint64_t dummy;
-    assert_null(ept02_shadow(a_wb_ad, &dummy));
-    assert_null(ept02_shadow(a_uc, &dummy));
+    assert_null(ept02_shadow(&E2, a_wb_ad, &dummy));
+    assert_null(ept02_shadow(&E2, a_uc, &dummy));
     assert_int_equal(shadow_of(b, G, 0, 0), 1);
     assert_int_equal(fake_invept_count(), n0 + 2);
     uint64_t type, eptp;
     fake_invept_last(&type, &eptp);
     assert_int_equal(type, INVEPT_SINGLE_CONTEXT);
-    assert_int_equal(ept02_pool_free(), free0 + 8); /* two shadows of 4 pages */
+    assert_int_equal(ept02_pool_free(&E2), free0 + 8); /* two shadows of 4 pages */
 
     /* An EPTP no shadow has: nothing happens. */
-    ept02_invalidate(eptp_of(l1_page(), false));
+    ept02_invalidate(&E2, eptp_of(l1_page(), false));
     assert_int_equal(fake_invept_count(), n0 + 2);
-    assert_int_equal(ept02_root_count(), 1);
+    assert_int_equal(ept02_root_count(&E2), 1);
 
     /* All-context: everything, the INVEPT naming the dropped shadow. */
-    ept02_invalidate(EPT02_ALL_CONTEXTS);
-    assert_int_equal(ept02_root_count(), 0);
+    ept02_invalidate(&E2, EPT02_ALL_CONTEXTS);
+    assert_int_equal(ept02_root_count(&E2), 0);
     assert_int_equal(fake_invept_count(), n0 + 3);
     fake_invept_last(&type, &eptp);
     assert_int_equal(type, INVEPT_SINGLE_CONTEXT);
     assert_int_equal(eptp & EPT_ADDR_MASK, eptp02_b & EPT_ADDR_MASK);
-    assert_int_equal(ept02_pool_free(), EPT02_POOL_PAGES);
+    assert_int_equal(ept02_pool_free(&E2), EPT02_POOL_PAGES);
 
     /* The next fault builds afresh; ept02_flush_all is all-context too. */
     assert_int_equal(fault_on(b, G, EPT_QUAL_READ).outcome, EPT02_FILLED);
-    assert_int_equal(ept02_root_count(), 1);
-    ept02_flush_all();
-    assert_int_equal(ept02_root_count(), 0);
+    assert_int_equal(ept02_root_count(&E2), 1);
+    ept02_flush_all(&E2);
+    assert_int_equal(ept02_root_count(&E2), 0);
     assert_int_equal(fake_invept_count(), n0 + 4);
 }
 
@@ -788,33 +789,33 @@ static void test_root_cache_lru(void **state)
         e[i] = eptp_of(l1_page(), false);
     uint64_t eptp02[EPT02_ROOTS];
     for (unsigned i = 0; i < EPT02_ROOTS; i++) {
-        eptp02[i] = ept02_eptp_for(e[i]);
+        eptp02[i] = ept02_eptp_for(&E2, e[i]);
         assert_int_not_equal(eptp02[i], 0);
         assert_int_equal(eptp02[i] & ~EPT_ADDR_MASK, EPTP_MEMTYPE_WB | EPTP_WALK_4);
     }
-    assert_int_equal(ept02_root_count(), EPT02_ROOTS);
-    assert_int_equal(ept02_stats.roots_created, EPT02_ROOTS);
+    assert_int_equal(ept02_root_count(&E2), EPT02_ROOTS);
+    assert_int_equal(E2.stats.roots_created, EPT02_ROOTS);
     /* The same EPTP gets the same shadow. */
-    assert_int_equal(ept02_eptp_for(e[0]), eptp02[0]);
-    assert_int_equal(ept02_stats.roots_created, EPT02_ROOTS);
+    assert_int_equal(ept02_eptp_for(&E2, e[0]), eptp02[0]);
+    assert_int_equal(E2.stats.roots_created, EPT02_ROOTS);
     /* A ninth: the least recently used (e[1], e[0] was just used) goes. */
     unsigned n0 = fake_invept_count();
-    assert_int_not_equal(ept02_eptp_for(e[EPT02_ROOTS]), 0);
+    assert_int_not_equal(ept02_eptp_for(&E2, e[EPT02_ROOTS]), 0);
     uint64_t dummy, type, inv;
-    assert_null(ept02_shadow(e[1], &dummy));
-    assert_non_null(ept02_shadow(e[0], &dummy));
-    assert_int_equal(ept02_root_count(), EPT02_ROOTS);
-    assert_int_equal(ept02_stats.roots_reclaimed, 1);
+    assert_null(ept02_shadow(&E2, e[1], &dummy));
+    assert_non_null(ept02_shadow(&E2, e[0], &dummy));
+    assert_int_equal(ept02_root_count(&E2), EPT02_ROOTS);
+    assert_int_equal(E2.stats.roots_reclaimed, 1);
     assert_int_equal(fake_invept_count(), n0 + 1);
     fake_invept_last(&type, &inv);
     assert_int_equal(inv & EPT_ADDR_MASK, eptp02[1] & EPT_ADDR_MASK);
     /* A fault of L2 counts as a use: e[2] is now the youngest, e[3] goes. */
     map12_in(e[2] & EPT_ADDR_MASK, G, 1, LEAF4K(L1A, EPT_RWX));
     assert_int_equal(fault_on(e[2], G, EPT_QUAL_READ).outcome, EPT02_FILLED);
-    assert_int_not_equal(ept02_eptp_for(e[EPT02_ROOTS + 1]), 0);
-    assert_non_null(ept02_shadow(e[2], &dummy));
-    assert_null(ept02_shadow(e[3], &dummy));
-    assert_int_equal(ept02_stats.roots_reclaimed, 2);
+    assert_int_not_equal(ept02_eptp_for(&E2, e[EPT02_ROOTS + 1]), 0);
+    assert_non_null(ept02_shadow(&E2, e[2], &dummy));
+    assert_null(ept02_shadow(&E2, e[3], &dummy));
+    assert_int_equal(E2.stats.roots_reclaimed, 2);
 }
 
 /* ---- the bounded pool ---- */
@@ -854,12 +855,12 @@ static void fill(uint64_t eptp, uint64_t gpa)
 /* Fills c until the pool is exactly empty, without reclaiming anything. */
 static void fill_until_empty(uint64_t c, unsigned *n3, unsigned *n1)
 {
-    uint64_t reclaims = ept02_stats.pool_reclaims;
-    while (ept02_pool_free() >= 3)
+    uint64_t reclaims = E2.stats.pool_reclaims;
+    while (ept02_pool_free(&E2) >= 3)
         fill(c, next_gpa(3, n3, n1));
-    while (ept02_pool_free() > 0)
+    while (ept02_pool_free(&E2) > 0)
         fill(c, next_gpa(1, n3, n1));
-    assert_int_equal(ept02_stats.pool_reclaims, reclaims);
+    assert_int_equal(E2.stats.pool_reclaims, reclaims);
 }
 
 static void test_pool_exhaustion(void **state)
@@ -868,12 +869,12 @@ static void test_pool_exhaustion(void **state)
     uint64_t a = everything_to_one_page(), b = everything_to_one_page(), c = everything_to_one_page();
     unsigned n3 = 0, n1 = 0;
     /* Two other shadows of four pages each, used before c. */
-    ept02_eptp_for(a);
+    ept02_eptp_for(&E2, a);
     fill(a, G);
-    ept02_eptp_for(b);
+    ept02_eptp_for(&E2, b);
     fill(b, G);
-    assert_int_equal(ept02_pool_free(), EPT02_POOL_PAGES - 8);
-    ept02_eptp_for(c);
+    assert_int_equal(ept02_pool_free(&E2), EPT02_POOL_PAGES - 8);
+    ept02_eptp_for(&E2, c);
     uint64_t first = G;
     fill(c, first);
     fill_until_empty(c, &n3, &n1);
@@ -882,28 +883,28 @@ static void test_pool_exhaustion(void **state)
      * shadow (a) goes, and c keeps everything. */
     uint64_t dummy;
     fill(c, next_gpa(3, &n3, &n1));
-    assert_int_equal(ept02_stats.pool_reclaims, 1);
-    assert_null(ept02_shadow(a, &dummy));
-    assert_non_null(ept02_shadow(b, &dummy));
+    assert_int_equal(E2.stats.pool_reclaims, 1);
+    assert_null(ept02_shadow(&E2, a, &dummy));
+    assert_non_null(ept02_shadow(&E2, b, &dummy));
     assert_int_equal(shadow_of(c, first, 0, 0), 1);
 
     /* Again: b goes. */
     fill_until_empty(c, &n3, &n1);
     fill(c, next_gpa(3, &n3, &n1));
-    assert_null(ept02_shadow(b, &dummy));
+    assert_null(ept02_shadow(&E2, b, &dummy));
     assert_int_equal(shadow_of(c, first, 0, 0), 1);
-    assert_int_equal(ept02_root_count(), 1);
+    assert_int_equal(ept02_root_count(&E2), 1);
 
     /* Again, with no other shadow left: c's own tables go, and the fill
      * still succeeds in a fresh shadow of c. */
     fill_until_empty(c, &n3, &n1);
     uint64_t last = next_gpa(3, &n3, &n1);
     fill(c, last);
-    assert_int_equal(ept02_stats.pool_reclaims, 3);
-    assert_int_equal(ept02_root_count(), 1);
+    assert_int_equal(E2.stats.pool_reclaims, 3);
+    assert_int_equal(ept02_root_count(&E2), 1);
     assert_int_equal(shadow_of(c, first, 0, 0), 0);
-    assert_int_equal(ept02_pool_free(), EPT02_POOL_PAGES - 4);
-    assert_int_equal(ept02_stats.roots_reclaimed, 2);
+    assert_int_equal(ept02_pool_free(&E2), EPT02_POOL_PAGES - 4);
+    assert_int_equal(E2.stats.roots_reclaimed, 2);
 }
 
 static void test_pool_exhaustion_never_reclaims_the_faulting_root(void **state)
@@ -916,19 +917,19 @@ static void test_pool_exhaustion_never_reclaims_the_faulting_root(void **state)
     unsigned n3 = 0, n1 = 0;
     fill(b, G);
     fill(c, G);
-    ept02_eptp_for(a); /* empty shadow: one page */
+    ept02_eptp_for(&E2, a); /* empty shadow: one page */
     uint64_t first = G;
     fill_until_empty(c, &n3, &n1);
     uint64_t dummy;
     fill(c, next_gpa(3, &n3, &n1)); /* b goes (4 pages) */
-    assert_null(ept02_shadow(b, &dummy));
+    assert_null(ept02_shadow(&E2, b, &dummy));
     assert_int_equal(shadow_of(c, first, 0, 0), 1);
     fill_until_empty(c, &n3, &n1);
     /* Left: a (one page) and c. Dropping a frees one page, not enough;
      * then c's own shadow is dropped and rebuilt, never used dropped. */
     uint64_t last = next_gpa(3, &n3, &n1);
     fill(c, last);
-    assert_non_null(ept02_shadow(c, &dummy));
+    assert_non_null(ept02_shadow(&E2, c, &dummy));
     assert_int_equal(shadow_of(c, last, 0, 0), 1);
     assert_int_equal(*at(0), 0); /* nothing written through a dead root */
 }
@@ -945,7 +946,7 @@ static void test_hidden_l1_ranges(void **state)
     struct ept02_fault f = fault(G + 0x234, EPT_QUAL_READ);
     assert_int_equal(f.outcome, EPT02_L1_HIDDEN);
     assert_int_equal(f.l1_gpa, 32 * MiB + 0x1234);
-    assert_int_equal(ept02_stats.hidden, 1);
+    assert_int_equal(E2.stats.hidden, 1);
     /* Through a 2 MiB EPT12 page too, with the offset in it. */
     uint64_t g2 = 0x40000000ULL;
     map12(g2, 2, LEAF2M(32 * MiB, EPT_RWX));
@@ -980,8 +981,8 @@ static void test_write_to_a_protected_bitmap_page(void **state)
     map12(G, 1, LEAF4K(L1A, EPT_RWX));
     assert_int_equal(fault(G, EPT_QUAL_WRITE).outcome, EPT02_FILLED);
     uint64_t dst = pmm_alloc_page(), l0 = pmm_alloc_page();
-    nested_bitmap_merge(BITMAP_MSR, dst, l0, L1A);
-    assert_int_equal(ept02_root_count(), 0);
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, L1A);
+    assert_int_equal(ept02_root_count(&E2), 0);
     unsigned level;
     assert_false(*ept_lookup(&the_vm.ept01, L1A, &level) & EPT_WRITE);
     assert_int_equal(fault(G, EPT_QUAL_WRITE).outcome, EPT02_FILLED);
@@ -989,7 +990,7 @@ static void test_write_to_a_protected_bitmap_page(void **state)
     uint64_t attrs;
     assert_int_equal(shadow(G, 0, &attrs), 1);
     assert_int_equal(attrs & EPT_RWX, EPT_RWX);
-    nested_bitmaps_reset();
+    (nested_bitmaps_unprotect_all(), nested_bitmaps_init(&BM));
 }
 
 int main(void)

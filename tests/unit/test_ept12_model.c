@@ -88,6 +88,7 @@
                    EPT_QUAL_GLA_TRANSLATED | EPT_QUAL_NMI_UNBLOCKING)
 
 struct vm the_vm;
+#include "tests/unit/ept02_fixture.h"
 static struct vmx_caps host_caps;
 
 /* vmcs02.c's merge, which bitmaps.c needs; no merge happens here. */
@@ -392,8 +393,8 @@ static void new_world(void)
         .phys_mask = (1ULL << env.maxphy) - 1,
     };
     env.caps.pages_1g = host_caps.ept_1g && env.caps.pages_2m && chance(70);
-    ept02_invalidate(EPT02_ALL_CONTEXTS);
-    assert_int_equal(ept02_pool_free(), EPT02_POOL_PAGES);
+    ept02_invalidate(&E2, EPT02_ALL_CONTEXTS);
+    assert_int_equal(ept02_pool_free(&E2), EPT02_POOL_PAGES);
     ept02_set_caps(&env.caps);
     build_ept01();
     build_ept12();
@@ -682,7 +683,7 @@ static void check_fill(const struct ref12 *r)
         before[i] = l1_ram(r->pa[i]) ? *l1_entry(r->pa[i]) : 0;
     struct ept02_fault f;
     memset(&f, 0xa5, sizeof(f));
-    ept02_handle_violation(cur.eptp, cur.gpa, cur.qual, &f);
+    ept02_handle_violation(&E2, cur.eptp, cur.gpa, cur.qual, &f);
     tally.outcomes[f.outcome & 3]++;
 
     bool ad = cur.eptp & EPTP_AD_ENABLE;
@@ -727,9 +728,9 @@ static void check_fill(const struct ref12 *r)
     }
     EXPECT(f.outcome == EPT02_FILLED, "outcome %d, expected a fill", f.outcome);
     uint64_t eptp02 = 0;
-    struct ept *sh = ept02_shadow(cur.eptp, &eptp02);
+    struct ept *sh = ept02_shadow(&E2, cur.eptp, &eptp02);
     EXPECT(sh != 0, "no shadow after a fill");
-    EXPECT(eptp02 == ept02_eptp_for(cur.eptp), "shadow EPTP %llx", (unsigned long long)eptp02);
+    EXPECT(eptp02 == ept02_eptp_for(&E2, cur.eptp), "shadow EPTP %llx", (unsigned long long)eptp02);
     unsigned lvl = 0;
     uint64_t *e = ept_lookup(sh, cur.gpa, &lvl);
     EXPECT(e != 0, "EPT02 does not map the address after a fill");
@@ -826,7 +827,7 @@ static void audit_shadows(void)
     unsigned pages = 0, roots = 0;
     for (unsigned i = 0; i < env.neptp; i++) {
         uint64_t eptp02;
-        struct ept *sh = ept02_shadow(env.eptps[i], &eptp02);
+        struct ept *sh = ept02_shadow(&E2, env.eptps[i], &eptp02);
         if (!sh)
             continue;
         roots++;
@@ -835,9 +836,9 @@ static void audit_shadows(void)
                (unsigned long long)env.eptps[i], n, (unsigned long long)sh->table_pages);
         pages += n;
     }
-    EXPECT(roots == ept02_root_count(), "%u roots found, %u counted", roots, ept02_root_count());
-    EXPECT(pages + ept02_pool_free() == EPT02_POOL_PAGES, "%u shadow pages + %u free != %u", pages,
-           ept02_pool_free(), EPT02_POOL_PAGES);
+    EXPECT(roots == ept02_root_count(&E2), "%u roots found, %u counted", roots, ept02_root_count(&E2));
+    EXPECT(pages + ept02_pool_free(&E2) == EPT02_POOL_PAGES, "%u shadow pages + %u free != %u", pages,
+           ept02_pool_free(&E2), EPT02_POOL_PAGES);
 }
 
 static void test_fill_matches_reference(void **state)
@@ -858,17 +859,17 @@ static void test_fill_matches_reference(void **state)
             audit_shadows();
             for (unsigned k = 0; k < 20; k++)
                 mutate_ept12();
-            ept02_invalidate(EPT02_ALL_CONTEXTS);
+            ept02_invalidate(&E2, EPT02_ALL_CONTEXTS);
         }
         if (chance(2) || cur_eptp >= env.neptp) /* L1 switches between its L2s */
             cur_eptp = (unsigned)rnd(env.neptp);
         if (rnd(5000) == 0) { /* INVEPT: one EPT root (any EPTP bits), or all */
             uint64_t target = chance(70) ? (env.eptps[rnd(env.neptp)] ^ (rnd(0x80))) : EPT02_ALL_CONTEXTS;
-            ept02_invalidate(target);
+            ept02_invalidate(&E2, target);
             for (unsigned i = 0; i < env.neptp; i++) {
                 uint64_t dummy;
                 if (target == EPT02_ALL_CONTEXTS || (env.eptps[i] & EPT_ADDR_MASK) == (target & EPT_ADDR_MASK))
-                    EXPECT(!ept02_shadow(env.eptps[i], &dummy), "shadow of %llx survived INVEPT %llx",
+                    EXPECT(!ept02_shadow(&E2, env.eptps[i], &dummy), "shadow of %llx survived INVEPT %llx",
                            (unsigned long long)env.eptps[i], (unsigned long long)target);
             }
         }
@@ -884,9 +885,9 @@ static void test_fill_matches_reference(void **state)
         check_fill(&r);
     }
     audit_shadows();
-    ept02_invalidate(EPT02_ALL_CONTEXTS);
-    assert_int_equal(ept02_pool_free(), EPT02_POOL_PAGES);
-    assert_int_equal(ept02_root_count(), 0);
+    ept02_invalidate(&E2, EPT02_ALL_CONTEXTS);
+    assert_int_equal(ept02_pool_free(&E2), EPT02_POOL_PAGES);
+    assert_int_equal(ept02_root_count(&E2), 0);
     ept_destroy(&the_vm.ept01);
     assert_int_equal(pmm_free_pages(), pmm_baseline); /* EPT01 rebuilt many times, nothing leaked */
     /* Every kind of outcome and page size happened. */
@@ -896,8 +897,8 @@ static void test_fill_matches_reference(void **state)
             (unsigned long long)tally.levels[1], (unsigned long long)tally.levels[2],
             (unsigned long long)tally.levels[3], (unsigned long long)tally.outcomes[EPT02_REFLECT_VIOLATION],
             (unsigned long long)tally.outcomes[EPT02_REFLECT_MISCONFIG],
-            (unsigned long long)tally.outcomes[EPT02_L1_HIDDEN], (unsigned long long)ept02_stats.roots_reclaimed,
-            (unsigned long long)ept02_stats.pool_reclaims);
+            (unsigned long long)tally.outcomes[EPT02_L1_HIDDEN], (unsigned long long)E2.stats.roots_reclaimed,
+            (unsigned long long)E2.stats.pool_reclaims);
     fprintf(stderr, "# EPT model: %llu EPT02 leaves audited; by the reference:", (unsigned long long)tally.audited);
     for (unsigned k = 0; k < 16 && tally.why[k]; k++)
         fprintf(stderr, "%s %s %llu", k ? "," : "", tally.why[k], (unsigned long long)tally.why_count[k]);
@@ -925,9 +926,9 @@ static int setup(void **state)
     memmap_set(&the_vm.l1_map, L1_ACPI_BASE, L1_ACPI_END - L1_ACPI_BASE, MEM_ACPI_RECLAIM);
     memmap_set(&the_vm.l1_map, L1_HOLE, 1 * MiB, MEM_RESERVED);
     memset(&env, 0, sizeof(env));
-    memset(&ept02_stats, 0, sizeof(ept02_stats));
+    memset(&E2.stats, 0, sizeof(E2.stats));
     host_caps = (struct vmx_caps){.ept_2m = true, .ept_1g = true};
-    return ept02_init() ? 0 : -1;
+    return ept02_init(&E2, EPT02_POOL_PAGES) ? 0 : -1;
 }
 
 static int teardown(void **state)

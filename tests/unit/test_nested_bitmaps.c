@@ -27,6 +27,7 @@
 #include "tests/unit/cpu_models.h"
 
 struct vm the_vm;
+#include "tests/unit/ept02_fixture.h"
 void vm_stop(enum power_status status, const char *why)
 {
     (void)status;
@@ -66,8 +67,8 @@ static int setup(void **state)
     uint64_t vmxon = pmm_alloc_page();
     *(uint32_t *)phys_to_virt(vmxon) = caps.revision_id;
     assert_true(vmx_on(vmxon));
-    assert_true(ept02_init());
-    nested_bitmaps_reset();
+    assert_true(ept02_init(&E2, EPT02_POOL_PAGES));
+    (nested_bitmaps_unprotect_all(), nested_bitmaps_init(&BM));
     dst = pmm_alloc_page();
     l0 = pmm_alloc_page();
     for (unsigned i = 0; i < 4096; i++)
@@ -83,7 +84,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    nested_bitmaps_reset();
+    (nested_bitmaps_unprotect_all(), nested_bitmaps_init(&BM));
     return 0;
 }
 
@@ -127,7 +128,7 @@ static void test_merge_protects_the_l1_page(void **state)
     unsigned level, n = fake_invept_count();
     assert_true(writable(P1, &level));
     assert_int_equal(level, 2);
-    nested_bitmap_merge(BITMAP_MSR, dst, l0, P1);
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, P1);
     assert_merged(P1);
     assert_false(writable(P1, &level));
     assert_int_equal(level, 1);
@@ -144,10 +145,10 @@ static void test_merge_protects_the_l1_page(void **state)
 static void test_merge_is_cached_while_protected(void **state)
 {
     (void)state;
-    nested_bitmap_merge(BITMAP_IO_A, dst, l0, P1);
+    nested_bitmap_merge(&BM, BITMAP_IO_A, dst, l0, P1);
     memset(mem(dst), 0xee, 4096); /* not redone: dst keeps this */
     unsigned n = fake_invept_count();
-    nested_bitmap_merge(BITMAP_IO_A, dst, l0, P1);
+    nested_bitmap_merge(&BM, BITMAP_IO_A, dst, l0, P1);
     assert_int_equal(mem(dst)[17], 0xee);
     assert_int_equal(fake_invept_count(), n);
 }
@@ -157,13 +158,13 @@ static void test_merge_is_cached_while_protected(void **state)
 static void test_write_fault_unprotects_and_remerges(void **state)
 {
     (void)state;
-    nested_bitmap_merge(BITMAP_IO_B, dst, l0, P1);
+    nested_bitmap_merge(&BM, BITMAP_IO_B, dst, l0, P1);
     unsigned n = fake_invept_count();
     assert_true(nested_bitmap_write_fault(P1 + 0x123));
     assert_true(writable(P1, 0));
     assert_flushed_since(n);
     mem(P1)[0x123] = 0xff; /* L1's write, now allowed */
-    nested_bitmap_merge(BITMAP_IO_B, dst, l0, P1);
+    nested_bitmap_merge(&BM, BITMAP_IO_B, dst, l0, P1);
     assert_merged(P1);
     assert_int_equal(mem(dst)[0x123], 0xff);
     assert_false(writable(P1, 0));
@@ -175,72 +176,99 @@ static void test_write_fault_unprotects_and_remerges(void **state)
     assert_false(writable(P1, 0));
 }
 
-/* Merging one bitmap from another page unprotects the old one. */
+/* Merging one bitmap from another page protects that one too; the old
+ * page stays protected (another vCPU may use it) until L1 writes it. */
 static void test_switching_pages(void **state)
 {
     (void)state;
-    nested_bitmap_merge(BITMAP_MSR, dst, l0, P1);
-    nested_bitmap_merge(BITMAP_MSR, dst, l0, P3);
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, P1);
+    unsigned flushes = smp_flushes;
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, P3);
     assert_merged(P3);
-    assert_true(writable(P1, 0));
+    assert_false(writable(P1, 0));
     assert_false(writable(P3, 0));
-    assert_false(nested_bitmap_write_fault(P1));
+    assert_int_equal(smp_flushes, flushes + 1); /* every CPU dropped P3's writable entries */
+    /* Back to P1: still protected, so no new flush, just the merge. */
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, P1);
+    assert_merged(P1);
+    assert_int_equal(smp_flushes, flushes + 1);
+    assert_true(nested_bitmap_write_fault(P1));
+    assert_true(nested_bitmap_write_fault(P3));
 }
 
-/* L1 may use one page for two bitmaps: it stays protected while either
- * merge uses it, and a write makes both stale. */
+/* L1 may use one page for two bitmaps: a write makes both merges stale. */
 static void test_shared_page(void **state)
 {
     (void)state;
     uint64_t dst2 = pmm_alloc_page();
-    nested_bitmap_merge(BITMAP_IO_A, dst, l0, P2);
-    nested_bitmap_merge(BITMAP_IO_B, dst2, l0, P2);
-    nested_bitmap_merge(BITMAP_IO_A, dst, l0, P1); /* A moves away; B still uses P2 */
+    nested_bitmap_merge(&BM, BITMAP_IO_A, dst, l0, P2);
+    nested_bitmap_merge(&BM, BITMAP_IO_B, dst2, l0, P2);
     assert_false(writable(P2, 0));
-    assert_false(writable(P1, 0));
     assert_true(nested_bitmap_write_fault(P2));
     assert_true(writable(P2, 0));
     mem(P2)[5] |= 0x01;
-    nested_bitmap_merge(BITMAP_IO_B, dst2, l0, P2);
+    mem(P2)[6] |= 0x01;
+    nested_bitmap_merge(&BM, BITMAP_IO_A, dst, l0, P2);
+    nested_bitmap_merge(&BM, BITMAP_IO_B, dst2, l0, P2);
+    assert_int_equal(mem(dst)[6], (uint8_t)(mem(l0)[6] | mem(P2)[6]));
     assert_int_equal(mem(dst2)[5], (uint8_t)(mem(l0)[5] | 0x41));
-    /* Both bitmaps on P1, one write: both merge again. */
-    nested_bitmap_merge(BITMAP_IO_B, dst2, l0, P1);
-    assert_true(writable(P2, 0));
-    assert_true(nested_bitmap_write_fault(P1));
-    mem(P1)[9] = 0x80;
-    nested_bitmap_merge(BITMAP_IO_A, dst, l0, P1);
-    nested_bitmap_merge(BITMAP_IO_B, dst2, l0, P1);
-    assert_int_equal(mem(dst)[9] & 0x80, 0x80);
-    assert_int_equal(mem(dst2)[9] & 0x80, 0x80);
+    assert_false(writable(P2, 0));
+}
+
+/* Several vCPUs (each its own cache and bitmaps02) merging one L1 page:
+ * it is protected once, and a write by L1 on any CPU makes every vCPU's
+ * merge stale: each merges again at its next entry. */
+static void test_merges_of_several_vcpus(void **state)
+{
+    (void)state;
+    struct nested_bitmaps other;
+    nested_bitmaps_init(&other);
+    uint64_t dst2 = pmm_alloc_page();
+    unsigned flushes = smp_flushes;
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, P1);
+    nested_bitmap_merge(&other, BITMAP_MSR, dst2, l0, P1);
+    assert_int_equal(smp_flushes, flushes + 1);
+    memset(mem(dst2), 0xee, 4096);
+    nested_bitmap_merge(&other, BITMAP_MSR, dst2, l0, P1); /* cached */
+    assert_int_equal(mem(dst2)[0], 0xee);
+    assert_true(nested_bitmap_write_fault(P1 + 8)); /* L1's write, from a third CPU */
+    mem(P1)[8] = 0x33;
+    nested_bitmap_merge(&other, BITMAP_MSR, dst2, l0, P1);
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, P1);
+    assert_int_equal(mem(dst2)[8], (uint8_t)(mem(l0)[8] | 0x33));
+    assert_int_equal(mem(dst)[8], (uint8_t)(mem(l0)[8] | 0x33));
+    assert_false(writable(P1, 0));
 }
 
 /* Forgetting every merge lifts every protection. */
 static void test_reset_unprotects(void **state)
 {
     (void)state;
-    nested_bitmap_merge(BITMAP_MSR, dst, l0, P1);
-    nested_bitmap_merge(BITMAP_IO_A, dst, l0, P2);
-    nested_bitmap_merge(BITMAP_IO_B, dst, l0, P3);
-    nested_bitmaps_reset();
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, P1);
+    nested_bitmap_merge(&BM, BITMAP_IO_A, dst, l0, P2);
+    nested_bitmap_merge(&BM, BITMAP_IO_B, dst, l0, P3);
+    (nested_bitmaps_unprotect_all(), nested_bitmaps_init(&BM));
     assert_true(writable(P1, 0));
     assert_true(writable(P2, 0));
     assert_true(writable(P3, 0));
     mem(P1)[0] = 0xfe;
-    nested_bitmap_merge(BITMAP_MSR, dst, l0, P1);
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, P1);
     assert_merged(P1);
 }
 
-/* A page EPT01 does not map cannot be protected: the merge is not cached,
- * so every merge reads L1's page afresh. */
-static void test_unprotectable_page_is_merged_every_time(void **state)
+/* A bitmap address that is not L1's RAM reads as all ones, as a read of
+ * a device or of nothing does on hardware (issue 13): every access it
+ * governs exits. Nothing there is protected or cached. */
+static void test_bitmap_outside_l1_ram_reads_as_all_ones(void **state)
 {
     (void)state;
     memset(mem(UNMAPPED), 0x10, 4096);
-    nested_bitmap_merge(BITMAP_MSR, dst, l0, UNMAPPED);
-    assert_merged(UNMAPPED);
-    mem(UNMAPPED)[100] = 0x0f;
-    nested_bitmap_merge(BITMAP_MSR, dst, l0, UNMAPPED);
-    assert_merged(UNMAPPED);
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, UNMAPPED);
+    for (unsigned i = 0; i < 4096; i++)
+        assert_int_equal(mem(dst)[i], 0xff);
+    memset(mem(dst), 0, 4096);
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, UNMAPPED);
+    assert_int_equal(mem(dst)[77], 0xff);
     assert_null(ept_lookup(&the_vm.ept01, UNMAPPED, 0));
 }
 
@@ -250,10 +278,10 @@ static void test_protect_drops_shadow_ept02(void **state)
 {
     (void)state;
     uint64_t eptp12 = 0x300000ULL | EPTP_WALK_4 | EPTP_MEMTYPE_WB;
-    assert_true(ept02_eptp_for(eptp12) != 0);
-    assert_int_equal(ept02_root_count(), 1);
-    nested_bitmap_merge(BITMAP_MSR, dst, l0, P1);
-    assert_int_equal(ept02_root_count(), 0);
+    assert_true(ept02_eptp_for(&E2, eptp12) != 0);
+    assert_int_equal(ept02_root_count(&E2), 1);
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, P1);
+    assert_int_equal(ept02_root_count(&E2), 0);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -266,8 +294,9 @@ int main(void)
         T(test_write_fault_unprotects_and_remerges),
         T(test_switching_pages),
         T(test_shared_page),
+        T(test_merges_of_several_vcpus),
         T(test_reset_unprotects),
-        T(test_unprotectable_page_is_merged_every_time),
+        T(test_bitmap_outside_l1_ram_reads_as_all_ones),
         T(test_protect_drops_shadow_ept02),
     };
     return cmocka_run_group_tests(tests, 0, 0);

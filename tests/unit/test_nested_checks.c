@@ -395,6 +395,7 @@ MUT(inject_blocked, V(GUEST_RFLAGS) |= RFLAGS_IF; inject(c, INTR_TYPE_EXT_INTR, 
 MUT(nmi_movss, inject(c, INTR_TYPE_NMI, VEC_NMI, false); V(GUEST_INTERRUPTIBILITY_INFO) = INTERRUPTIBILITY_MOV_SS;)
 MUT(vnmi_blocked, inject(c, INTR_TYPE_NMI, VEC_NMI, false); V(GUEST_INTERRUPTIBILITY_INFO) = INTERRUPTIBILITY_NMI;)
 MUT(smi, V(GUEST_INTERRUPTIBILITY_INFO) = INTERRUPTIBILITY_SMI;)
+MUT(enclave, V(GUEST_INTERRUPTIBILITY_INFO) = INTERRUPTIBILITY_ENCLAVE;)
 MUT(pending_rsvd, V(GUEST_PENDING_DBG_EXCEPTIONS) = 1ULL << 4;)
 MUT(pending_bs, V(GUEST_RFLAGS) |= RFLAGS_IF | RFLAGS_TF; V(GUEST_INTERRUPTIBILITY_INFO) = INTERRUPTIBILITY_STI;)
 MUT(g_cr3, V(GUEST_CR3) = 1ULL << 40;)
@@ -531,6 +532,7 @@ static const struct check_case cases[] = {
     C("injecting an NMI needs no MOV SS blocking", nmi_movss, GUEST),
     C("injecting a virtual NMI needs no NMI blocking", vnmi_blocked, GUEST),
     C("no SMI blocking outside SMM", smi, GUEST),
+    C("no enclave interruption without SGX", enclave, GUEST),
     C("guest pending debug exceptions reserved bits 0", pending_rsvd, GUEST),
     C("pending BS matches single-stepping", pending_bs, GUEST),
     C("guest CR3 within the physical-address width", g_cr3, GUEST),

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/sipi.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/sipi.c vmm/vmcs01.c vmm/pmm.c arch/x86/vmx_root.c arch/x86/vmx_caps.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c tests/unit/fake_vmx.c */
 /* vmm/sipi.c: INIT and SIPI exits (SDM Vol. 3C 25.2: in VMX non-root
  * operation INIT always causes a VM exit, a SIPI only in the wait-for-SIPI
  * activity state, with the vector in the exit qualification, 28.2.1). A

@@ -42,6 +42,7 @@
 #include "tests/unit/vmcs12_fixture.h"
 
 struct vm the_vm;
+#include "tests/unit/ept02_fixture.h"
 void vm_stop(enum power_status status, const char *why)
 {
     (void)status;
@@ -113,6 +114,7 @@ static int setup(void **state)
     /* Nested state. */
     fieldsets_init(true, true);
     v->nested = &nv;
+    nv.ept02 = &E2;
     nv.vcpu = v;
     nv.current = VMCS12_PA;
     nv.cache = phys_to_virt(page());
@@ -120,8 +122,8 @@ static int setup(void **state)
     struct ept12_caps ec;
     nested_ept12_caps(the_vm.host_mtrr.phys_addr_mask | 0xfff, &ec);
     ept02_set_caps(&ec);
-    assert_true(ept02_init());
-    nested_bitmaps_reset();
+    assert_true(ept02_init(&E2, EPT02_POOL_PAGES));
+    (nested_bitmaps_unprotect_all(), nested_bitmaps_init(&nv.bitmaps));
     assert_true(vmcs02_create(v));
     assert_int_equal(vmcs_current(), v->vmcs01);
     /* A 64-bit CPU with NX: what EFER may hold. */
@@ -133,7 +135,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    nested_bitmaps_reset();
+    (nested_bitmaps_unprotect_all(), nested_bitmaps_init(&nv.bitmaps));
     return 0;
 }
 
@@ -148,11 +150,12 @@ static bool fits(uint32_t value, struct vmx_ctl cap) { return (value & cap.must1
 
 /* ---- the merge rules ---- */
 
-/* Pin-based: L1's, within the hardware's settings. */
+/* Pin-based: L1's, within the hardware's settings, and NMI exiting with
+ * virtual NMIs always (L0 reaches the CPU with NMIs, vmm/nmi.c). */
 static void test_merge_pin(void **state)
 {
     (void)state;
-    assert_int_equal(vmcs02_pin(0, caps.pin), caps.pin.must1);
+    assert_int_equal(vmcs02_pin(0, caps.pin), caps.pin.must1 | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS);
     uint32_t pin12 = PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS | PIN_PREEMPTION_TIMER;
     assert_int_equal(vmcs02_pin(pin12, caps.pin), pin12 | caps.pin.must1);
     assert_true(fits(vmcs02_pin(~0U, caps.pin), caps.pin));
@@ -486,7 +489,7 @@ static void test_prepare_ept_pointer(void **state)
     uint64_t eptp02 = fake_vmcs_get(VMCS_EPT_POINTER);
     assert_true(eptp02 != the_vm.eptp01);
     uint64_t named = 0;
-    assert_non_null(ept02_shadow(EPTP12, &named));
+    assert_non_null(ept02_shadow(&E2, EPTP12, &named));
     assert_int_equal(eptp02, named);
     assert_int_equal(eptp02 & ~EPT_ADDR_MASK, EPTP_MEMTYPE_WB | EPTP_WALK_4);
     /* With bitmaps to merge (which drops every shadow EPT02 when it
@@ -495,9 +498,9 @@ static void test_prepare_ept_pointer(void **state)
     V(CPU_BASED_VM_EXEC_CONTROL) |= PROC_USE_MSR_BITMAPS;
     V(MSR_BITMAP) = L1_MSR_BMP;
     prepare(false, true);
-    assert_non_null(ept02_shadow(EPTP12, &named));
+    assert_non_null(ept02_shadow(&E2, EPTP12, &named));
     expect_field(VMCS_EPT_POINTER, named);
-    assert_int_equal(ept02_root_count(), 1);
+    assert_int_equal(ept02_root_count(&E2), 1);
     /* Secondary controls off: EPT12 is not in effect. */
     V(CPU_BASED_VM_EXEC_CONTROL) &= ~(uint64_t)PROC_SECONDARY_CONTROLS;
     prepare(false, true);

@@ -1,21 +1,24 @@
 #include "vmm/nested/bitmaps.h"
 #include "vmm/nested/vmcs02.h"
-#include "vmm/nested/ept02.h"
 #include "vmm/ept.h"
+#include "vmm/smp.h"
 #include "vmm/vm.h"
 #include "arch/x86/physmem.h"
 #include "arch/x86/vmx.h"
 #include "arch/x86/vmx_bits.h"
+#include "lib/spinlock.h"
+#include "lib/string.h"
 
 #define NO_PAGE (~0ULL)
 
-struct merged {
-    uint64_t l1_pa; /* the protected L1 page dst was merged from, or NO_PAGE */
-};
+static struct {
+    struct spinlock lock;
+    unsigned count;
+    uint64_t page[BITMAP_PROTECTED_MAX];
+} protected;
+static uint64_t bitmap_epoch; /* bumped when a protected page is written */
 
-static struct merged merged[BITMAP_COUNT] = {{NO_PAGE}, {NO_PAGE}, {NO_PAGE}};
-
-static void flush_ept01(void) { invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01); }
+static uint8_t all_ones[4096] __attribute__((aligned(8)));
 
 /* Sets or clears the write permission of one 4 KiB page of L1 RAM in
  * EPT01, keeping its target and other attributes (ept_map splits a large
@@ -33,58 +36,83 @@ static bool set_writable(uint64_t pa, bool writable)
     return ept_map(&the_vm.ept01, pa, hpa, PAGE_SIZE, flags);
 }
 
-static bool page_still_used(uint64_t pa, enum nested_bitmap except)
+static int find(uint64_t pa)
+{
+    for (unsigned i = 0; i < protected.count; i++)
+        if (protected.page[i] == pa)
+            return (int)i;
+    return -1;
+}
+
+/* Write-protects pa in EPT01 for good (until L1 writes it); every CPU
+ * drops its writable translations before this returns. */
+static bool protect(uint64_t pa)
+{
+    spin_lock(&protected.lock);
+    bool ok = find(pa) >= 0;
+    bool added = false;
+    if (!ok && protected.count < BITMAP_PROTECTED_MAX && set_writable(pa, false)) {
+        protected.page[protected.count++] = pa;
+        ok = added = true;
+    }
+    spin_unlock(&protected.lock);
+    /* Outside the lock: other CPUs may need it to answer. */
+    if (added)
+        smp_invept01_everywhere();
+    return ok;
+}
+
+void nested_bitmaps_init(struct nested_bitmaps *cache)
 {
     for (unsigned i = 0; i < BITMAP_COUNT; i++)
-        if (i != except && merged[i].l1_pa == pa)
-            return true;
-    return false;
+        cache->l1_pa[i] = NO_PAGE;
+    cache->epoch = __atomic_load_n(&bitmap_epoch, __ATOMIC_ACQUIRE);
 }
 
-static void forget(enum nested_bitmap which)
+void nested_bitmap_merge(struct nested_bitmaps *cache, enum nested_bitmap which, uint64_t dst,
+                         uint64_t l0, uint64_t l1_pa)
 {
-    uint64_t pa = merged[which].l1_pa;
-    merged[which].l1_pa = NO_PAGE;
-    if (pa != NO_PAGE && !page_still_used(pa, which)) {
-        set_writable(pa, true);
-        flush_ept01();
-    }
-}
-
-void nested_bitmap_merge(enum nested_bitmap which, uint64_t dst, uint64_t l0, uint64_t l1_pa)
-{
-    if (merged[which].l1_pa == l1_pa)
+    uint64_t epoch = __atomic_load_n(&bitmap_epoch, __ATOMIC_ACQUIRE);
+    if (cache->epoch != epoch)
+        nested_bitmaps_init(cache);
+    if (cache->l1_pa[which] == l1_pa)
         return;
-    forget(which);
-    bitmap_merge(phys_to_virt(dst), phys_to_virt(l0), phys_to_virt(l1_pa));
-    /* Without the protection the merge could go stale unseen: then keep
-     * it unmarked so that every entry merges again. */
-    if (set_writable(l1_pa, false)) {
-        merged[which].l1_pa = l1_pa;
-        flush_ept01();
-        ept02_flush_all(); /* no shadow may keep a writable copy */
+    /* Protected first, then read: a write after this faults. */
+    bool cached = protect(l1_pa);
+    const uint8_t *l1 = vm_l1_ram(l1_pa, PAGE_SIZE);
+    if (!l1) {
+        memset(all_ones, 0xff, sizeof(all_ones));
+        l1 = all_ones;
     }
+    bitmap_merge(phys_to_virt(dst), phys_to_virt(l0), l1);
+    cache->l1_pa[which] = cached ? l1_pa : NO_PAGE;
 }
 
 bool nested_bitmap_write_fault(uint64_t gpa)
 {
     uint64_t page = gpa & ~(PAGE_SIZE - 1);
-    bool hit = false;
-    for (unsigned i = 0; i < BITMAP_COUNT; i++) {
-        if (merged[i].l1_pa == page) {
-            merged[i].l1_pa = NO_PAGE;
-            hit = true;
-        }
-    }
-    if (hit) {
+    spin_lock(&protected.lock);
+    int i = find(page);
+    if (i >= 0) {
+        protected.page[i] = protected.page[--protected.count];
         set_writable(page, true);
-        flush_ept01();
+        __atomic_add_fetch(&bitmap_epoch, 1, __ATOMIC_RELEASE);
     }
-    return hit;
+    spin_unlock(&protected.lock);
+    if (i < 0)
+        return false;
+    /* A permission was added: other CPUs' read-only translations fault
+     * once more and find the page writable (memfault.c). */
+    invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01);
+    return true;
 }
 
-void nested_bitmaps_reset(void)
+void nested_bitmaps_unprotect_all(void)
 {
-    for (unsigned i = 0; i < BITMAP_COUNT; i++)
-        forget(i);
+    spin_lock(&protected.lock);
+    while (protected.count)
+        set_writable(protected.page[--protected.count], true);
+    __atomic_add_fetch(&bitmap_epoch, 1, __ATOMIC_RELEASE);
+    spin_unlock(&protected.lock);
+    invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01);
 }

@@ -1,8 +1,12 @@
 /* vmcs02's MSR and I/O bitmaps are L0's ORed with L1's. Merging 4 KiB per
- * bitmap on every nested entry would dominate the round trip, so L0 merges
- * once and write-protects the L1 pages it merged from in EPT01; a write to
- * one (by L1, or by an L2 that can reach it) marks the merge stale and lifts
- * the protection. The next nested entry merges again. */
+ * bitmap on every nested entry would dominate the round trip, so each vCPU
+ * merges once and L0 write-protects the L1 pages merged from in EPT01; a
+ * write to one (by L1 on any CPU, or by an L2 that can reach it) lifts the
+ * protection and makes every vCPU's merges stale: each merges again at its
+ * next nested entry.
+ * Shared by all vCPUs (docs/smp.md): the set of protected pages, under a
+ * lock, and the staleness epoch (atomic). Per vCPU: its cache of what its
+ * bitmaps02 were merged from (struct nested_bitmaps, in its nested state). */
 #ifndef VMM_NESTED_BITMAPS_H
 #define VMM_NESTED_BITMAPS_H
 
@@ -11,14 +15,25 @@
 
 enum nested_bitmap { BITMAP_MSR, BITMAP_IO_A, BITMAP_IO_B, BITMAP_COUNT };
 
+#define BITMAP_PROTECTED_MAX 256 /* pages protected at once; more are merged every time */
+
+struct nested_bitmaps {
+    uint64_t l1_pa[BITMAP_COUNT]; /* the L1 page each bitmap02 holds a merge of */
+    uint64_t epoch;               /* bitmap_epoch when those were merged */
+};
+
+/* An empty cache. */
+void nested_bitmaps_init(struct nested_bitmaps *cache);
 /* Merges l0 | L1's page at l1_pa into dst unless dst already holds that
- * merge and L1 has not written the page since. */
-void nested_bitmap_merge(enum nested_bitmap which, uint64_t dst, uint64_t l0, uint64_t l1_pa);
+ * merge and no protected page has been written since. An l1_pa that is not
+ * L1's RAM reads as all ones (every access exits), as a read of a device
+ * would on hardware. */
+void nested_bitmap_merge(struct nested_bitmaps *cache, enum nested_bitmap which, uint64_t dst,
+                         uint64_t l0, uint64_t l1_pa);
 /* An EPT01 write violation at gpa: true if it hit a protected bitmap page
- * (the protection is lifted and the merge marked stale). */
+ * (the protection is lifted and every merge becomes stale). */
 bool nested_bitmap_write_fault(uint64_t gpa);
-/* Forgets every merge (e.g. after INVEPT-relevant changes); protections
- * are lifted. */
-void nested_bitmaps_reset(void);
+/* Lifts every protection (tests). */
+void nested_bitmaps_unprotect_all(void);
 
 #endif

@@ -261,6 +261,8 @@ static bool check_rip_rflags_events(const struct guest_view *g)
             CHECK(!(blocking & INTERRUPTIBILITY_NMI), "injecting a virtual NMI needs no NMI blocking");
     }
     CHECK(!(blocking & INTERRUPTIBILITY_SMI), "no SMI blocking outside SMM");
+    /* Enclave interruption needs SGX, which L1 is not offered (SDM 26.3.1.5). */
+    CHECK(!(blocking & INTERRUPTIBILITY_ENCLAVE), "no enclave interruption without SGX");
 
     uint64_t pending = VMCS12(c, GUEST_PENDING_DBG_EXCEPTIONS);
     CHECK(!(pending & PENDING_DBG_RESERVED), "guest pending debug exceptions reserved bits 0");

@@ -34,13 +34,18 @@ static void nested_prefault(struct nested_vmx *n, bool launch)
         (VMCS12(c, VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID))
         return;
     uint64_t eptp12 = VMCS12(c, EPT_POINTER);
-    if (ept02_prefault(eptp12, n->prefault.gpa, n->prefault.qualification))
-        vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(eptp12)); /* a reclaim may have moved it */
+    if (ept02_prefault(n->ept02, eptp12, n->prefault.gpa, n->prefault.qualification))
+        vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(n->ept02, eptp12)); /* a reclaim may have moved it */
 }
 
 static void nested_enter(struct vcpu *v, bool launch)
 {
     struct nested_vmx *n = v->nested;
+    /* An NMI of L1's that arrived before this instruction is L1's to take
+     * first (it runs VMLAUNCH/VMRESUME again after its handler). */
+    if (v->nmi_pending && !(vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY_INFO) &
+                            (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS | INTERRUPTIBILITY_NMI)))
+        return;
     if (!nested_vmx_insn_allowed(v))
         return;
     if (!nested_has_current(v)) {

@@ -16,64 +16,52 @@
 #define QUAL_PERM_SHIFT  3
 #define NO_ROOT          (~0ULL)
 
-struct ept02_stats ept02_stats;
-
-struct shadow_root {
-    uint64_t eptp12;  /* NO_ROOT: slot free */
-    uint64_t last_use;
-    struct ept ept;
-};
-
-static struct {
-    uint64_t base;
-    uint16_t free[EPT02_POOL_PAGES];
-    unsigned nfree;
-    struct shadow_root roots[EPT02_ROOTS];
-    uint64_t clock;
-    uint64_t filling; /* eptp12 of the root being filled: never reclaimed */
-    struct ept12_caps caps;
-} s;
+/* The EPT12 features L1 is offered: the same on every CPU, set once. */
+static struct ept12_caps ept12_caps_all;
 
 /* ---- the bounded pool of table pages ---- */
 
 static uint64_t pool_alloc(void *ctx)
 {
-    (void)ctx;
-    if (!s.nfree)
+    struct ept02 *e2 = ctx;
+    if (!e2->nfree)
         return 0;
-    uint64_t pa = s.base + (uint64_t)s.free[--s.nfree] * PAGE_SIZE;
+    uint64_t pa = e2->base + (uint64_t)e2->free[--e2->nfree] * PAGE_SIZE;
     memset(phys_to_virt(pa), 0, PAGE_SIZE);
     return pa;
 }
 
 static void pool_free(void *ctx, uint64_t pa)
 {
-    (void)ctx;
-    s.free[s.nfree++] = (uint16_t)((pa - s.base) / PAGE_SIZE);
+    struct ept02 *e2 = ctx;
+    e2->free[e2->nfree++] = (uint16_t)((pa - e2->base) / PAGE_SIZE);
 }
 
-bool ept02_init(void)
+bool ept02_init(struct ept02 *e2, unsigned pages)
 {
-    s.base = pmm_alloc(EPT02_POOL_PAGES);
-    if (!s.base)
+    if (pages < EPT02_POOL_MIN_PAGES || pages > EPT02_POOL_PAGES)
         return false;
-    for (unsigned i = 0; i < EPT02_POOL_PAGES; i++)
-        s.free[i] = (uint16_t)(EPT02_POOL_PAGES - 1 - i);
-    s.nfree = EPT02_POOL_PAGES;
+    e2->base = pmm_alloc(pages);
+    if (!e2->base)
+        return false;
+    e2->pages = pages;
+    for (unsigned i = 0; i < pages; i++)
+        e2->free[i] = (uint16_t)(pages - 1 - i);
+    e2->nfree = pages;
     for (unsigned i = 0; i < EPT02_ROOTS; i++)
-        s.roots[i].eptp12 = NO_ROOT;
-    s.filling = NO_ROOT;
+        e2->roots[i].eptp12 = NO_ROOT;
+    e2->filling = NO_ROOT;
     return true;
 }
 
-void ept02_set_caps(const struct ept12_caps *caps) { s.caps = *caps; }
-unsigned ept02_pool_free(void) { return s.nfree; }
+void ept02_set_caps(const struct ept12_caps *caps) { ept12_caps_all = *caps; }
+unsigned ept02_pool_free(const struct ept02 *e2) { return e2->nfree; }
 
-unsigned ept02_root_count(void)
+unsigned ept02_root_count(const struct ept02 *e2)
 {
     unsigned n = 0;
     for (unsigned i = 0; i < EPT02_ROOTS; i++)
-        n += s.roots[i].eptp12 != NO_ROOT;
+        n += e2->roots[i].eptp12 != NO_ROOT;
     return n;
 }
 
@@ -96,68 +84,68 @@ static void drop_root(struct shadow_root *r)
 }
 
 /* Frees the least recently used root other than the one being filled. */
-static bool reclaim_one(void)
+static bool reclaim_one(struct ept02 *e2)
 {
     struct shadow_root *victim = 0;
     for (unsigned i = 0; i < EPT02_ROOTS; i++) {
-        struct shadow_root *r = &s.roots[i];
-        if (r->eptp12 != NO_ROOT && r->eptp12 != s.filling &&
+        struct shadow_root *r = &e2->roots[i];
+        if (r->eptp12 != NO_ROOT && r->eptp12 != e2->filling &&
             (!victim || r->last_use < victim->last_use))
             victim = r;
     }
     if (!victim)
         return false;
     drop_root(victim);
-    ept02_stats.roots_reclaimed++;
+    e2->stats.roots_reclaimed++;
     return true;
 }
 
-static struct shadow_root *find_root(uint64_t eptp12)
+static struct shadow_root *find_root(struct ept02 *e2, uint64_t eptp12)
 {
     for (unsigned i = 0; i < EPT02_ROOTS; i++)
-        if (s.roots[i].eptp12 == eptp12)
-            return &s.roots[i];
+        if (e2->roots[i].eptp12 == eptp12)
+            return &e2->roots[i];
     return 0;
 }
 
-static struct shadow_root *get_root(uint64_t eptp12)
+static struct shadow_root *get_root(struct ept02 *e2, uint64_t eptp12)
 {
-    struct shadow_root *r = find_root(eptp12);
+    struct shadow_root *r = find_root(e2, eptp12);
     if (!r) {
         for (unsigned i = 0; i < EPT02_ROOTS && !r; i++)
-            if (s.roots[i].eptp12 == NO_ROOT)
-                r = &s.roots[i];
+            if (e2->roots[i].eptp12 == NO_ROOT)
+                r = &e2->roots[i];
         if (!r) {
-            reclaim_one();
+            reclaim_one(e2);
             for (unsigned i = 0; i < EPT02_ROOTS && !r; i++)
-                if (s.roots[i].eptp12 == NO_ROOT)
-                    r = &s.roots[i];
+                if (e2->roots[i].eptp12 == NO_ROOT)
+                    r = &e2->roots[i];
         }
         if (!r)
             return 0;
-        r->ept = (struct ept){.alloc_table = pool_alloc, .free_table = pool_free};
+        r->ept = (struct ept){.alloc_table = pool_alloc, .free_table = pool_free, .ctx = e2};
         unsigned max_level = the_vm.caps->ept_1g ? 3 : the_vm.caps->ept_2m ? 2 : 1;
         while (!ept_init(&r->ept, max_level))
-            if (!reclaim_one())
+            if (!reclaim_one(e2))
                 return 0;
         r->eptp12 = eptp12;
-        ept02_stats.roots_created++;
+        e2->stats.roots_created++;
     }
-    r->last_use = ++s.clock;
+    r->last_use = ++e2->clock;
     return r;
 }
 
-uint64_t ept02_eptp_for(uint64_t eptp12)
+uint64_t ept02_eptp_for(struct ept02 *e2, uint64_t eptp12)
 {
-    s.filling = eptp12;
-    struct shadow_root *r = get_root(eptp12);
+    e2->filling = eptp12;
+    struct shadow_root *r = get_root(e2, eptp12);
     return r ? eptp02_of(r) : 0;
 }
 
-void ept02_invalidate(uint64_t eptp12)
+void ept02_invalidate(struct ept02 *e2, uint64_t eptp12)
 {
     for (unsigned i = 0; i < EPT02_ROOTS; i++) {
-        struct shadow_root *r = &s.roots[i];
+        struct shadow_root *r = &e2->roots[i];
         /* INVEPT single-context names an EPT root, whatever the EPTP's
          * other bits (SDM 29.4.3.1: mappings are tagged by EPTRTA). */
         if (r->eptp12 != NO_ROOT &&
@@ -166,7 +154,7 @@ void ept02_invalidate(uint64_t eptp12)
     }
 }
 
-void ept02_flush_all(void) { ept02_invalidate(EPT02_ALL_CONTEXTS); }
+void ept02_flush_all(struct ept02 *e2) { ept02_invalidate(e2, EPT02_ALL_CONTEXTS); }
 
 /* ---- composing EPT12 with EPT01 ---- */
 
@@ -231,20 +219,20 @@ static void set_ad_flags(const struct ept12_walk *w, bool write)
     }
 }
 
-static bool install(struct shadow_root *r, uint64_t gpa, uint64_t hpa, unsigned level, uint64_t flags)
+static bool install(struct ept02 *e2, struct shadow_root *r, uint64_t gpa, uint64_t hpa, unsigned level, uint64_t flags)
 {
     uint64_t size = EPT_LEVEL_SIZE(level);
     for (int attempt = 0; attempt < 2; attempt++) {
         if (ept_map(&r->ept, gpa & ~(size - 1), hpa & ~(size - 1), size, flags))
             return true;
         /* Pool exhausted: other shadows go first, then this one's tables. */
-        ept02_stats.pool_reclaims++;
-        while (reclaim_one() && s.nfree < EPT_LEVELS)
+        e2->stats.pool_reclaims++;
+        while (reclaim_one(e2) && e2->nfree < EPT_LEVELS)
             ;
-        if (s.nfree < EPT_LEVELS) {
+        if (e2->nfree < EPT_LEVELS) {
             uint64_t eptp12 = r->eptp12;
             drop_root(r);
-            r = get_root(eptp12);
+            r = get_root(e2, eptp12);
             if (!r)
                 return false;
         }
@@ -253,20 +241,20 @@ static bool install(struct shadow_root *r, uint64_t gpa, uint64_t hpa, unsigned 
 }
 
 /* The fill itself; stats only for real violations, not for prefaults. */
-static void resolve(uint64_t eptp12, uint64_t gpa, uint64_t qualification, bool count,
+static void resolve(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qualification, bool count,
                     struct ept02_fault *out)
 {
     uint64_t t0 = rdtsc();
     uint64_t access = access_of(qualification);
     struct ept12_walk w;
-    ept12_walk(eptp12, gpa, access, &s.caps, read_l1_entry, &w);
+    ept12_walk(eptp12, gpa, access, &ept12_caps_all, read_l1_entry, &w);
     if (w.status == EPT12_MISCONFIG) {
-        ept02_stats.misconfigs += count;
+        e2->stats.misconfigs += count;
         out->outcome = EPT02_REFLECT_MISCONFIG;
         return;
     }
     if (w.status == EPT12_VIOLATION) {
-        ept02_stats.reflected += count;
+        e2->stats.reflected += count;
         out->outcome = EPT02_REFLECT_VIOLATION;
         out->qualification = (qualification & QUAL_KEPT_BITS) | (w.perms << QUAL_PERM_SHIFT);
         return;
@@ -281,7 +269,7 @@ static void resolve(uint64_t eptp12, uint64_t gpa, uint64_t qualification, bool 
     if (e01 && write && !(*e01 & EPT_WRITE) && nested_bitmap_write_fault(w.l1_gpa))
         e01 = ept_lookup(&the_vm.ept01, w.l1_gpa, &level01);
     if (!e01 || (access & ~(*e01 & EPT_RWX))) {
-        ept02_stats.hidden += count;
+        e2->stats.hidden += count;
         out->outcome = EPT02_L1_HIDDEN;
         out->l1_gpa = w.l1_gpa;
         return;
@@ -291,7 +279,7 @@ static void resolve(uint64_t eptp12, uint64_t gpa, uint64_t qualification, bool 
     if (ad && !(w.leaf & EPT_DIRTY) && !write)
         perms &= ~EPT_WRITE;
     else if (ad && write)
-        ept02_stats.dirty_upgrades++;
+        e2->stats.dirty_upgrades++;
     unsigned type;
     bool ipat;
     ept02_compose_memtype(ept12_leaf_memtype(w.leaf), ept12_leaf_ipat(w.leaf),
@@ -302,50 +290,50 @@ static void resolve(uint64_t eptp12, uint64_t gpa, uint64_t qualification, bool 
     uint64_t flags = perms | ((uint64_t)type << EPT_MEMTYPE_SHIFT) | (ipat ? EPT_IGNORE_PAT : 0);
     /* This shadow is the one being filled, whatever EPTP vmcs02 last asked
      * for: reclaiming it under install() would map through a dead root. */
-    s.filling = eptp12;
-    struct shadow_root *r = get_root(eptp12);
-    if (!r || !install(r, gpa, hpa, level, flags)) {
+    e2->filling = eptp12;
+    struct shadow_root *r = get_root(e2, eptp12);
+    if (!r || !install(e2, r, gpa, hpa, level, flags)) {
         /* Not even an empty pool can hold one path: treat as L1's problem. */
         out->outcome = EPT02_L1_HIDDEN;
         out->l1_gpa = w.l1_gpa;
         return;
     }
     if (count) {
-        ept02_stats.fills++;
-        ept02_stats.fill_ticks += rdtsc() - t0;
+        e2->stats.fills++;
+        e2->stats.fill_ticks += rdtsc() - t0;
     } else {
-        ept02_stats.prefaults++;
+        e2->stats.prefaults++;
     }
     out->outcome = EPT02_FILLED;
 }
 
-void ept02_handle_violation(uint64_t eptp12, uint64_t gpa, uint64_t qualification,
+void ept02_handle_violation(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qualification,
                             struct ept02_fault *out)
 {
-    resolve(eptp12, gpa, qualification, true, out);
+    resolve(e2, eptp12, gpa, qualification, true, out);
 }
 
-bool ept02_prefault(uint64_t eptp12, uint64_t gpa, uint64_t qualification)
+bool ept02_prefault(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qualification)
 {
     struct ept02_fault f;
-    resolve(eptp12, gpa, qualification, false, &f);
+    resolve(e2, eptp12, gpa, qualification, false, &f);
     return f.outcome == EPT02_FILLED;
 }
 
-struct ept *ept02_shadow(uint64_t eptp12, uint64_t *eptp02)
+struct ept *ept02_shadow(struct ept02 *e2, uint64_t eptp12, uint64_t *eptp02)
 {
-    struct shadow_root *r = find_root(eptp12);
+    struct shadow_root *r = find_root(e2, eptp12);
     if (!r)
         return 0;
     *eptp02 = eptp02_of(r);
     return &r->ept;
 }
 
-uint64_t ept02_table_pages(uint64_t eptp12)
+uint64_t ept02_table_pages(const struct ept02 *e2, uint64_t eptp12)
 {
     uint64_t pages = 0;
     for (unsigned i = 0; i < EPT02_ROOTS; i++) {
-        const struct shadow_root *r = &s.roots[i];
+        const struct shadow_root *r = &e2->roots[i];
         if (r->eptp12 != NO_ROOT &&
             (!eptp12 || (r->eptp12 & EPT_ADDR_MASK) == (eptp12 & EPT_ADDR_MASK)))
             pages += r->ept.table_pages;

@@ -2,7 +2,11 @@
  * L0 runs L2 on a shadow EPT02 (L2-physical -> host-physical), the
  * composition of EPT12 with L0's EPT01, filled lazily on L2's EPT
  * violations. One EPT02 per EPTP12 in a small cache; tables come from a
- * bounded pool and are reclaimed, never exhausted. */
+ * bounded pool and are reclaimed, never exhausted.
+ * Per vCPU (docs/smp.md): each vCPU's struct ept02 is its own, like a
+ * CPU's TLB; L1's INVEPT on a CPU drops that CPU's shadows, as INVEPT
+ * invalidates only the executing processor's cached translations
+ * (SDM 29.4.3.1). Nothing here is shared or locked. */
 #ifndef VMM_NESTED_EPT02_H
 #define VMM_NESTED_EPT02_H
 
@@ -12,7 +16,9 @@
 #include "vmm/nested/ept12.h"
 
 #define EPT02_ROOTS        8
-#define EPT02_POOL_PAGES   1024 /* 4 MiB of shadow tables */
+#define EPT02_POOL_PAGES   1024 /* at most 4 MiB of shadow tables per vCPU */
+#define EPT02_POOL_MIN_PAGES 64 /* enough for several roots' paths */
+#define EPT02_POOL_BUDGET_PAGES 4096 /* for all vCPUs together, when there are many */
 #define EPT02_ALL_CONTEXTS (~0ULL)
 
 struct vcpu;
@@ -39,34 +45,52 @@ struct ept02_stats {
     uint64_t roots_created, roots_reclaimed, pool_reclaims;
 };
 
-extern struct ept02_stats ept02_stats;
+struct shadow_root {
+    uint64_t eptp12;  /* NO_ROOT: slot free */
+    uint64_t last_use;
+    struct ept ept;
+};
 
-bool ept02_init(void);
+/* One vCPU's shadows and their pool. */
+struct ept02 {
+    uint64_t base;                     /* the pool */
+    unsigned pages;                    /* its size (EPT02_POOL_MIN_PAGES..EPT02_POOL_PAGES) */
+    uint16_t free[EPT02_POOL_PAGES];
+    unsigned nfree;
+    struct shadow_root roots[EPT02_ROOTS];
+    uint64_t clock;
+    uint64_t filling; /* eptp12 of the root being filled: never reclaimed */
+    struct ept02_stats stats;
+};
+
+/* Takes a pool of `pages` from the pmm; false if it has no room. */
+bool ept02_init(struct ept02 *e2, unsigned pages);
+/* The EPT features L1 is offered (the same for every vCPU). */
 void ept02_set_caps(const struct ept12_caps *caps);
 /* The EPT02 EPTP that shadows eptp12 (created on first use; the least
  * recently used one is reclaimed when the cache is full). 0 if the pool
  * cannot hold even a root. */
-uint64_t ept02_eptp_for(uint64_t eptp12);
+uint64_t ept02_eptp_for(struct ept02 *e2, uint64_t eptp12);
 /* An EPT violation of L2 at gpa with the exit qualification the CPU gave. */
-void ept02_handle_violation(uint64_t eptp12, uint64_t gpa, uint64_t qualification,
+void ept02_handle_violation(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qualification,
                             struct ept02_fault *out);
 /* L1 is resuming L2 after handling a reflected violation at gpa: fill
  * EPT02 for it now, as the retried access would, and save an exit. Sets
  * EPT12's A/D flags for that access early (before L2 retries it); nothing
  * else differs. False if EPT12 still does not allow it (L2 will fault and
  * the violation is handled as usual). */
-bool ept02_prefault(uint64_t eptp12, uint64_t gpa, uint64_t qualification);
+bool ept02_prefault(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qualification);
 /* INVEPT from L1: drop the shadow of eptp12, or of all (EPT02_ALL_CONTEXTS). */
-void ept02_invalidate(uint64_t eptp12);
+void ept02_invalidate(struct ept02 *e2, uint64_t eptp12);
 /* EPT01 lost a permission somewhere: no shadow may keep it. */
-void ept02_flush_all(void);
+void ept02_flush_all(struct ept02 *e2);
 /* The shadow EPT of eptp12 (0 if none) and its EPTP. */
-struct ept *ept02_shadow(uint64_t eptp12, uint64_t *eptp02);
+struct ept *ept02_shadow(struct ept02 *e2, uint64_t eptp12, uint64_t *eptp02);
 /* Table pages of the shadow of eptp12 (0: of all shadows). */
-uint64_t ept02_table_pages(uint64_t eptp12);
+uint64_t ept02_table_pages(const struct ept02 *e2, uint64_t eptp12);
 /* For tests and statistics. */
-unsigned ept02_pool_free(void);
-unsigned ept02_root_count(void);
+unsigned ept02_pool_free(const struct ept02 *e2);
+unsigned ept02_root_count(const struct ept02 *e2);
 
 /* Memory type of a composed mapping (SDM 29.3.7 with L0's type on top):
  * device memory (L0 type UC) stays UC whatever L1 says; otherwise L1's

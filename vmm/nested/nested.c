@@ -3,6 +3,7 @@
 #include "vmm/nested/vmcs02.h"
 #include "vmm/nested/vmx_msrs.h"
 #include "vmm/memfault.h"
+#include "vmm/nmi.h"
 #include "vmm/nested/ept02.h"
 #include "vmm/pmm.h"
 #include "vmm/vm.h"
@@ -12,29 +13,40 @@
 #include "arch/x86/vmx.h"
 #include "arch/x86/vmx_bits.h"
 #include "lib/log.h"
+#include "lib/string.h"
 
-bool nested_init(struct vm *vm, struct vcpu *v)
+bool nested_l1_wants_nmi_exits(const struct vcpu *v)
 {
-    uint64_t pages = (sizeof(struct nested_vmx) + PAGE_SIZE - 1) / PAGE_SIZE;
-    uint64_t pa = pmm_alloc(pages);
-    if (!pa)
-        return false;
-    struct nested_vmx *n = phys_to_virt(pa);
-    n->vcpu = v;
-    v->nested = n;
-    n->current = VMCS_LINK_NONE;
-    uint64_t cache = pmm_alloc_page();
-    if (!cache)
-        return false;
-    n->cache = phys_to_virt(cache);
+    return VMCS12(v->nested->cache, PIN_BASED_VM_EXEC_CONTROL) & PIN_NMI_EXITING;
+}
+
+void nested_global_init(struct vm *vm)
+{
     nested_vmx_msrs_init(vm->caps);
     struct ept12_caps ept;
     nested_ept12_caps(vm->host_mtrr.phys_addr_mask | 0xfffULL, &ept);
     ept02_set_caps(&ept);
-    if (!vmcs02_create(v) || !shadow_init(vm, n) || !ept02_init())
-        return false;
     nested_install_insn_handlers();
-    return true;
+}
+
+static void *alloc_zeroed(uint64_t bytes)
+{
+    uint64_t pa = pmm_alloc((bytes + PAGE_SIZE - 1) / PAGE_SIZE);
+    return pa ? phys_to_virt(pa) : 0;
+}
+
+bool nested_init(struct vm *vm, struct vcpu *v, unsigned ept02_pages)
+{
+    struct nested_vmx *n = alloc_zeroed(sizeof(*n));
+    if (!n)
+        return false;
+    n->vcpu = v;
+    v->nested = n;
+    n->current = VMCS_LINK_NONE;
+    nested_bitmaps_init(&n->bitmaps);
+    n->cache = alloc_zeroed(PAGE_SIZE);
+    n->ept02 = alloc_zeroed(sizeof(*n->ept02));
+    return n->cache && n->ept02 && vmcs02_create(v) && shadow_init(vm, n) && ept02_init(n->ept02, ept02_pages);
 }
 
 /* The hardware refused to enter vmcs02 with a guest-state failure that
@@ -60,11 +72,11 @@ static enum l2_exit_outcome ept02_exit(struct vcpu *v)
     uint64_t gpa = vmcs_read(VMCS_GUEST_PHYSICAL_ADDRESS);
     uint64_t q = vmcs_read(VMCS_EXIT_QUALIFICATION);
     struct ept02_fault f;
-    ept02_handle_violation(eptp12, gpa, q, &f);
+    ept02_handle_violation(n->ept02, eptp12, gpa, q, &f);
     switch (f.outcome) {
     case EPT02_FILLED:
         /* A reclaim may have given the shadow a new root. */
-        vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(eptp12));
+        vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(n->ept02, eptp12));
         return L2_EXIT_HANDLED;
     case EPT02_REFLECT_VIOLATION:
         n->prefault.pending = true;
@@ -95,6 +107,17 @@ enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason)
     case EXIT_REASON_EXCEPTION_NMI:
         e.intr_info = vmcs_read32(VMCS_VM_EXIT_INTR_INFO);
         e.intr_error = vmcs_read32(VMCS_VM_EXIT_INTR_ERROR_CODE);
+        /* L0's nudge, or an NMI of L1's for L2 that L1 does not exit on. */
+        if ((e.intr_info & INTR_INFO_TYPE_MASK) == INTR_TYPE_NMI &&
+            nmi_exit_l2(v, nested_l1_wants_nmi_exits(v)))
+            return L2_EXIT_HANDLED;
+        break;
+    case EXIT_REASON_NMI_WINDOW:
+        /* L0's own window for an NMI it holds (nmi.c), unless L1's too. */
+        if (!(VMCS12(n->cache, CPU_BASED_VM_EXEC_CONTROL) & PROC_NMI_WINDOW_EXITING)) {
+            handle_nmi_window(v);
+            return L2_EXIT_HANDLED;
+        }
         break;
     case EXIT_REASON_EPT_VIOLATION:
         return vmcs12_ept_enabled(n->cache) ? ept02_exit(v) : L2_EXIT_FOR_L0;
@@ -103,8 +126,8 @@ enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason)
             return L2_EXIT_FOR_L0;
         log_error("BUG: EPT misconfiguration in a shadow EPT02 at 0x%llx; dropping the shadows\n",
                   (unsigned long long)vmcs_read(VMCS_GUEST_PHYSICAL_ADDRESS));
-        ept02_flush_all();
-        vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(VMCS12(n->cache, EPT_POINTER)));
+        ept02_flush_all(n->ept02);
+        vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(n->ept02, VMCS12(n->cache, EPT_POINTER)));
         return L2_EXIT_HANDLED;
     case EXIT_REASON_CR_ACCESS:
         e.qualification = vmcs_read(VMCS_EXIT_QUALIFICATION);
@@ -138,34 +161,56 @@ static const char *field_name(unsigned i)
     return names[i];
 }
 
-void nested_print_stats(const struct vcpu *v)
+void nested_print_stats(const struct vm *vm)
 {
-    const struct nested_vmx *n = v->nested;
-    if (!n)
+    /* Summed over the vCPUs that have nested state. */
+    static struct nested_stats sum;
+    struct ept02_stats e = {0};
+    const struct nested_vmx *any = 0;
+    memset(&sum, 0, sizeof(sum));
+    for (unsigned c = 0; c < vm->vcpu_count; c++) {
+        const struct nested_vmx *n = vm->vcpus[c].nested;
+        if (!n)
+            continue;
+        any = n;
+        for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++) {
+            sum.vmread_exits[i] += n->stats.vmread_exits[i];
+            sum.vmwrite_exits[i] += n->stats.vmwrite_exits[i];
+        }
+        sum.vmcs02_hw_failures += n->stats.vmcs02_hw_failures;
+        const struct ept02_stats *s2 = &n->ept02->stats;
+        e.fills += s2->fills;
+        e.prefaults += s2->prefaults;
+        e.reflected += s2->reflected;
+        e.misconfigs += s2->misconfigs;
+        e.hidden += s2->hidden;
+        e.roots_created += s2->roots_created;
+        e.roots_reclaimed += s2->roots_reclaimed;
+        e.pool_reclaims += s2->pool_reclaims;
+    }
+    if (!any)
         return;
     log_raw("nested: L1's VMREAD/VMWRITE that exited to L0, per field (shadowing %s):\n",
-            n->shadow_enabled ? "on" : "off");
+            any->shadow_enabled ? "on" : "off");
     unsigned shown = 0;
     for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++) {
-        if (!n->stats.vmread_exits[i] && !n->stats.vmwrite_exits[i])
+        if (!sum.vmread_exits[i] && !sum.vmwrite_exits[i])
             continue;
         log_raw("  %-32s %6s VMREAD %10llu  VMWRITE %10llu\n", field_name(i),
                 (vmcs12_fields[i].flags & FIELD_SHADOW) ? "hot" : "",
-                (unsigned long long)n->stats.vmread_exits[i],
-                (unsigned long long)n->stats.vmwrite_exits[i]);
+                (unsigned long long)sum.vmread_exits[i], (unsigned long long)sum.vmwrite_exits[i]);
         shown++;
     }
     if (!shown)
         log_raw("  none\n");
-    const struct ept02_stats *e = &ept02_stats;
-    if (e->roots_created)
+    if (e.roots_created)
         log_raw("nested: EPT02 fills %llu (+%llu at VMRESUME), violations reflected %llu, "
                 "misconfigurations %llu, hidden %llu, roots %llu (reclaimed %llu), pool reclaims %llu\n",
-                (unsigned long long)e->fills, (unsigned long long)e->prefaults,
-                (unsigned long long)e->reflected, (unsigned long long)e->misconfigs,
-                (unsigned long long)e->hidden, (unsigned long long)e->roots_created,
-                (unsigned long long)e->roots_reclaimed, (unsigned long long)e->pool_reclaims);
-    if (n->stats.vmcs02_hw_failures)
+                (unsigned long long)e.fills, (unsigned long long)e.prefaults,
+                (unsigned long long)e.reflected, (unsigned long long)e.misconfigs,
+                (unsigned long long)e.hidden, (unsigned long long)e.roots_created,
+                (unsigned long long)e.roots_reclaimed, (unsigned long long)e.pool_reclaims);
+    if (sum.vmcs02_hw_failures)
         log_raw("nested: %llu vmcs02 entries refused by the CPU after passing L0's checks (bugs)\n",
-                (unsigned long long)n->stats.vmcs02_hw_failures);
+                (unsigned long long)sum.vmcs02_hw_failures);
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include "arch/x86/vmcs_fields.h"
 #include "vmm/nested/vmcs12.h"
+#include "vmm/nested/bitmaps.h"
 
 struct vm;
 struct vcpu;
@@ -53,6 +54,8 @@ struct nested_vmx {
     bool vmcs02_launched;
     bool entry_was_launch;   /* the entry in flight was a VMLAUNCH */
     uint64_t msr_bitmap02, io_bitmap02_a, io_bitmap02_b;
+    struct nested_bitmaps bitmaps; /* what those were merged from */
+    struct ept02 *ept02;     /* this vCPU's shadow EPTs (ept02.h) */
     bool vmcs02_for_current; /* vmcs02 holds the current vmcs12 (only shadowed
                                 fields can have changed since) */
     bool static_checked;     /* the static entry checks passed for check_key */
@@ -69,12 +72,17 @@ struct nested_vmx {
     struct nested_stats stats;
 };
 
-/* Allocates nested state for the vCPU and installs the VMX-instruction
- * exit handlers. False if pool memory ran out. */
-bool nested_init(struct vm *vm, struct vcpu *v);
+/* Once, on the boot CPU: what every vCPU's nested VMX shares (the
+ * capabilities offered, the exit handlers of the VMX instructions). */
+void nested_global_init(struct vm *vm);
+/* Allocates the vCPU's nested state, on the CPU the vCPU runs on (vmcs02
+ * and the shadow VMCS take that CPU's host state), with a shadow-EPT pool
+ * of ept02_pages. False if pool memory ran out. */
+bool nested_init(struct vm *vm, struct vcpu *v, unsigned ept02_pages);
 
-/* Prints which fields L1's VMREAD/VMWRITE trapped on (tuning the shadow set). */
-void nested_print_stats(const struct vcpu *v);
+/* Prints which fields L1's VMREAD/VMWRITE trapped on (tuning the shadow
+ * set) and the shadow EPTs' work, summed over the vCPUs. */
+void nested_print_stats(const struct vm *vm);
 
 /* What became of an exit of L2. */
 enum l2_exit_outcome {
@@ -85,6 +93,14 @@ enum l2_exit_outcome {
 
 /* An exit of L2: reflect it to L1 if L1 asked for it, else leave it to L0. */
 enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason);
+
+/* Does vmcs12 make L2's NMIs exit to L1 (pin-based "NMI exiting")? */
+bool nested_l1_wants_nmi_exits(const struct vcpu *v);
+/* vmexit.c: an NMI for L1 arrived while L2 ran, and L1 exits on NMIs: a
+ * nested VM exit with reason 0 and the NMI's interruption information;
+ * an event L0 was about to inject into L2 becomes IDT-vectoring
+ * information (SDM 27.2.3, 27.2.4). */
+void nested_vmexit_for_nmi(struct vcpu *v);
 
 /* --- shared between the files of vmm/nested/ --- */
 

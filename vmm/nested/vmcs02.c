@@ -30,7 +30,14 @@
      EXIT_SAVE_DEBUG_CONTROLS)
 #define L0_ENTRY_CONTROLS (ENTRY_LOAD_EFER | ENTRY_LOAD_PAT | ENTRY_LOAD_DEBUG_CONTROLS)
 
-uint32_t vmcs02_pin(uint32_t pin12, struct vmx_ctl hw) { return vmx_ctl_adjust(hw, pin12, 0); }
+/* NMIs always exit to L0 (how L0 reaches the CPU, vmm/nmi.c); with
+ * virtual NMIs, L2's NMI blocking is virtual-NMI blocking, which the CPU
+ * sets when L0 injects an NMI and clears at L2's IRET, as for a real NMI. */
+uint32_t vmcs02_pin(uint32_t pin12, struct vmx_ctl hw)
+{
+    uint32_t nmi = (hw.may1 & PIN_VIRTUAL_NMIS) ? PIN_NMI_EXITING | PIN_VIRTUAL_NMIS : 0;
+    return vmx_ctl_adjust(hw, pin12 | nmi, 0);
+}
 
 uint32_t vmcs02_proc(uint32_t proc12, struct vmx_ctl hw)
 {
@@ -192,11 +199,11 @@ static void write_controls(struct vcpu *v, const struct vmcs12 *c)
 
     /* Bitmaps: an exit if L0 or L1 wants it. */
     if (proc12 & PROC_USE_MSR_BITMAPS)
-        nested_bitmap_merge(BITMAP_MSR, n->msr_bitmap02, the_vm.msr_bitmap, VMCS12(c, MSR_BITMAP));
+        nested_bitmap_merge(&n->bitmaps, BITMAP_MSR, n->msr_bitmap02, the_vm.msr_bitmap, VMCS12(c, MSR_BITMAP));
     if (proc & PROC_USE_IO_BITMAPS) {
         if (proc12 & PROC_USE_IO_BITMAPS) {
-            nested_bitmap_merge(BITMAP_IO_A, n->io_bitmap02_a, the_vm.io_bitmap_a, VMCS12(c, IO_BITMAP_A));
-            nested_bitmap_merge(BITMAP_IO_B, n->io_bitmap02_b, the_vm.io_bitmap_b, VMCS12(c, IO_BITMAP_B));
+            nested_bitmap_merge(&n->bitmaps, BITMAP_IO_A, n->io_bitmap02_a, the_vm.io_bitmap_a, VMCS12(c, IO_BITMAP_A));
+            nested_bitmap_merge(&n->bitmaps, BITMAP_IO_B, n->io_bitmap02_b, the_vm.io_bitmap_b, VMCS12(c, IO_BITMAP_B));
             vmcs_write(VMCS_IO_BITMAP_A, n->io_bitmap02_a);
             vmcs_write(VMCS_IO_BITMAP_B, n->io_bitmap02_b);
         } else {
@@ -206,7 +213,7 @@ static void write_controls(struct vcpu *v, const struct vmcs12 *c)
     }
     /* After the merges: protecting a bitmap page drops every shadow EPT02,
      * and vmcs02 must not keep the EPTP of a dropped (freed) one. */
-    vmcs_write(VMCS_EPT_POINTER, vmcs12_ept_enabled(c) ? ept02_eptp_for(VMCS12(c, EPT_POINTER))
+    vmcs_write(VMCS_EPT_POINTER, vmcs12_ept_enabled(c) ? ept02_eptp_for(n->ept02, VMCS12(c, EPT_POINTER))
                                                         : the_vm.eptp01);
 }
 

@@ -4,6 +4,7 @@
 #include "vmm/nested/vmcs02.h"
 #include "vmm/nested/msrlist.h"
 #include "vmm/vm.h"
+#include "arch/x86/cpu_bits.h"
 #include "arch/x86/exit_reasons.h"
 #include "arch/x86/physmem.h"
 #include "arch/x86/vmx.h"
@@ -43,6 +44,27 @@ void nested_vmexit(struct vcpu *v, uint32_t reason, uint64_t qualification)
         VMCS12(n->cache, EXIT_QUALIFICATION) = qualification;
     }
     if (msr_list_store(VMCS12(n->cache, VM_EXIT_MSR_STORE_ADDR), VMCS12(n->cache, VM_EXIT_MSR_STORE_COUNT)))
+        vmx_abort(v, VMX_ABORT_SAVING_GUEST_MSRS);
+    finish_exit_to_l1(v);
+}
+
+void nested_vmexit_for_nmi(struct vcpu *v)
+{
+    struct vmcs12 *c = v->nested->cache;
+    /* vmcs02 is current: an event L0 meant to (re)deliver to L2 was not. */
+    uint32_t pending = vmcs_read32(VMCS_VM_ENTRY_INTR_INFO_FIELD);
+    uint32_t pending_error = vmcs_read32(VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE);
+    vmcs_write(VMCS_VM_ENTRY_INTR_INFO_FIELD, 0);
+    vmcs02_sync_to_vmcs12(v);
+    VMCS12(c, VM_EXIT_REASON) = EXIT_REASON_EXCEPTION_NMI;
+    VMCS12(c, EXIT_QUALIFICATION) = 0;
+    VMCS12(c, VM_EXIT_INTR_INFO) = INTR_INFO_VALID | INTR_TYPE_NMI | VEC_NMI;
+    VMCS12(c, VM_EXIT_INTR_ERROR_CODE) = 0;
+    VMCS12(c, VM_EXIT_INSTRUCTION_LEN) = 0;
+    VMCS12(c, IDT_VECTORING_INFO_FIELD) = (pending & INTR_INFO_VALID) ? pending : 0;
+    VMCS12(c, IDT_VECTORING_ERROR_CODE) = pending_error;
+    VMCS12(c, VM_ENTRY_INTR_INFO_FIELD) &= ~(uint64_t)INTR_INFO_VALID;
+    if (msr_list_store(VMCS12(c, VM_EXIT_MSR_STORE_ADDR), VMCS12(c, VM_EXIT_MSR_STORE_COUNT)))
         vmx_abort(v, VMX_ABORT_SAVING_GUEST_MSRS);
     finish_exit_to_l1(v);
 }

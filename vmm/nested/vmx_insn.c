@@ -7,6 +7,7 @@
 #include "vmm/nested/vmx_msrs.h"
 #include "vmm/nested/ept02.h"
 #include "vmm/vm.h"
+#include "vmm/sipi.h"
 #include "vmm/exit.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/exit_reasons.h"
@@ -185,6 +186,7 @@ static void handle_vmxoff(struct vcpu *v)
     n->vmxon = false;
     shadow_set_vmx_operation(n, false);
     nested_vmsucceed(v);
+    sipi_after_vmxoff(v);
 }
 
 /* The VMCS pointer of VMCLEAR/VMPTRLD (SDM 31.3): the instruction's own
@@ -426,7 +428,7 @@ static void handle_invept(struct vcpu *v)
         nested_vmfail(v, VMXERR_INVALID_INVEPT_INVVPID_OPERAND);
         return;
     }
-    ept02_invalidate(type == INVEPT_SINGLE_CONTEXT ? desc[0] : EPT02_ALL_CONTEXTS);
+    ept02_invalidate(v->nested->ept02, type == INVEPT_SINGLE_CONTEXT ? desc[0] : EPT02_ALL_CONTEXTS);
     nested_vmsucceed(v);
 }
 
