@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define HANDOFF_MAGIC       0x464f444e4856564eULL /* "NVVHNDOF" */
-#define HANDOFF_VERSION     3
+#define HANDOFF_VERSION     4
 #define HANDOFF_MAX_MEM     256
 #define HANDOFF_MAX_MODULES 16
 #define HANDOFF_CMDLINE_MAX 512
@@ -53,6 +53,11 @@ struct handoff_framebuffer {
     uint32_t height;
     uint32_t pitch;
     uint32_t bpp;
+    /* Where each colour sits in a pixel (bit position from the least
+     * significant bit, and width), as Multiboot2 and Linux's screen_info
+     * give it; all 0: unknown (drivers/fbcon.h assumes x8r8g8b8). */
+    uint8_t red_pos, red_size, green_pos, green_size;
+    uint8_t blue_pos, blue_size, rsvd_pos, rsvd_size;
 };
 
 struct handoff {

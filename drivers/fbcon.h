@@ -48,12 +48,12 @@ struct fb_layout {
 /* True if fb is a linear direct-colour framebuffer that nestvisor draws on
  * and hands to L1: 24 or 32 bits per pixel, a sane geometry (each at most
  * 32767 pixels, pitch at least a row of pixels and below 64 KiB, so the
- * size is below 2 GiB, within 52-bit physical addresses). The hand-off
- * gives no colour masks, so the layout is the GOP's usual one: x8r8g8b8
- * (32 bpp) or r8g8b8 (24 bpp), as GOP's PixelBlueGreenRedReserved8BitPerColor
- * and VBE direct-colour modes are. GRUB's EGA text "framebuffer" (16 bpp)
- * and palette modes are refused. (Inline: the L1 loaders use it without the
- * console.) */
+ * size is below 2 GiB, within 52-bit physical addresses). The colour
+ * layout is the loader's; where it gave none, the GOP's usual one:
+ * x8r8g8b8 (32 bpp) or r8g8b8 (24 bpp), as GOP's
+ * PixelBlueGreenRedReserved8BitPerColor and VBE direct-colour modes are.
+ * GRUB's EGA text "framebuffer" (16 bpp) and palette modes are refused.
+ * (Inline: the L1 loaders use it without the console.) */
 static inline bool fb_describe(const struct handoff_framebuffer *fb, struct fb_layout *layout)
 {
     if (!fb || !fb->base || (fb->bpp != 32 && fb->bpp != 24))
@@ -66,6 +66,15 @@ static inline bool fb_describe(const struct handoff_framebuffer *fb, struct fb_l
     uint64_t size = (uint64_t)fb->pitch * fb->height;
     if (fb->base >= FB_PHYS_LIMIT || size > FB_PHYS_LIMIT - fb->base)
         return false;
+    if (fb->red_size && fb->green_size && fb->blue_size) {
+        *layout = (struct fb_layout){
+            .red_pos = fb->red_pos, .red_size = fb->red_size,
+            .green_pos = fb->green_pos, .green_size = fb->green_size,
+            .blue_pos = fb->blue_pos, .blue_size = fb->blue_size,
+            .rsvd_pos = fb->rsvd_pos, .rsvd_size = fb->rsvd_size,
+        };
+        return true;
+    }
     *layout = (struct fb_layout){
         .red_pos = 16, .red_size = 8,
         .green_pos = 8, .green_size = 8,

@@ -3,6 +3,7 @@
 #include "vmm/loader_linux.h"
 #include "arch/x86/physmem.h"
 #include "vmm/vm.h"
+#include "drivers/fbcon.h"
 #include "vmm/percpu.h"
 #include "lib/log.h"
 #include "lib/string.h"
@@ -27,7 +28,8 @@ static void boot_multiboot(const struct hostmem *hm, const struct handoff_module
                            uint64_t acpi_rsdp, struct l1_entry_state *entry)
 {
     char why[REASON_MAX];
-    struct l1_boot_input in = {.l1_map = &the_vm.l1_map, .image = image, .acpi_rsdp = acpi_rsdp};
+    struct l1_boot_input in = {
+        .l1_map = &the_vm.l1_map, .image = image, .acpi_rsdp = acpi_rsdp, .fb = fbcon_framebuffer()};
     for (unsigned i = 0; i < hm->module_count; i++)
         if (!strcmp(hm->modules[i].name, MODULE_NAME_L1_MODULE))
             in.modules[in.module_count++] = &hm->modules[i];
@@ -57,6 +59,7 @@ static void boot_linux(const struct hostmem *hm, const struct handoff_module *im
         .l1_map = &the_vm.l1_map,
         .kernel = image,
         .acpi_rsdp = rsdp_for_linux(acpi_rsdp),
+        .fb = fbcon_framebuffer(),
     };
     /* The initrd: a module named "l1-initrd", or else the first "l1-module". */
     for (unsigned i = 0; i < hm->module_count && !in.initrd; i++)

@@ -9,6 +9,7 @@
 #include "vmm/nested/ept02.h"
 #include "vmm/smp.h"
 #include "drivers/acpi.h"
+#include "drivers/fbcon.h"
 #include "vmm/vmcs01.h"
 #include "vmm/nested/nested.h"
 #include "arch/x86/cpu.h"
@@ -179,8 +180,10 @@ void vm_run(struct vm *vm, const struct l1_entry_state *entry)
     log_info("vm: entering L1 at 0x%llx, TSC %llu\n", (unsigned long long)entry->rip,
              (unsigned long long)rdtsc());
     v->launched = true;
+    fbcon_release(); /* the screen is L1's from here (drivers/fbcon.h) */
     vmx_launch(&v->regs);
     /* Only a failed VMLAUNCH comes back. */
+    fbcon_reclaim();
     uint32_t err = vmcs_read32(VMCS_VM_INSTRUCTION_ERROR);
     log_error("VMLAUNCH of L1 failed: VM-instruction error %u (%s)\n", err,
               err == VMXERR_ENTRY_INVALID_CONTROL_FIELD ? "invalid control field"
@@ -201,6 +204,7 @@ void vm_stop(enum power_status status, const char *why)
     /* The other CPUs leave their guests first: nothing changes the
      * statistics while they are printed, and no CPU runs L1 after this. */
     smp_stop_others();
+    fbcon_reclaim();
     log_raw("nestvisor: L1 stopped (%s)\n", why);
     if (the_vm.canary_page) {
         int64_t bad = vm_canary_check(&the_vm);

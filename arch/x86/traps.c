@@ -3,6 +3,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/cpu_bits.h"
 #include "drivers/power.h"
+#include "drivers/fbcon.h"
 #include "lib/log.h"
 
 #define IDT_VECTORS 256
@@ -112,6 +113,7 @@ void trap_dispatch(struct trap_frame *f)
             return;
         }
     }
+    fbcon_reclaim();
     dump_frame(f);
     log_error("nestvisor stopped: unexpected exception in L0\n");
     power_off(POWER_PANIC);

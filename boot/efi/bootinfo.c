@@ -97,6 +97,40 @@ static UINT32 bits_per_pixel(const EFI_GRAPHICS_OUTPUT_MODE_INFORMATION *info)
     return 0; /* PixelBltOnly: no linear framebuffer */
 }
 
+/* Position and width of the contiguous bits of mask (0, 0 if none). */
+static void mask_field(UINT32 mask, uint8_t *pos, uint8_t *size)
+{
+    *pos = *size = 0;
+    if (!mask)
+        return;
+    while (!(mask & 1)) {
+        mask >>= 1;
+        (*pos)++;
+    }
+    while (mask & 1) {
+        mask >>= 1;
+        (*size)++;
+    }
+}
+
+/* Where the colours sit (UEFI 2.10 12.9, EFI_GRAPHICS_PIXEL_FORMAT). */
+static void colour_layout(const EFI_GRAPHICS_OUTPUT_MODE_INFORMATION *info, struct handoff_framebuffer *fb)
+{
+    UINT32 r, g, b, x;
+    if (info->PixelFormat == PixelRedGreenBlueReserved8BitPerColor) {
+        r = 0xff, g = 0xff00, b = 0xff0000, x = 0xff000000;
+    } else if (info->PixelFormat == PixelBlueGreenRedReserved8BitPerColor) {
+        r = 0xff0000, g = 0xff00, b = 0xff, x = 0xff000000;
+    } else {
+        const EFI_PIXEL_BITMASK *m = &info->PixelInformation;
+        r = m->RedMask, g = m->GreenMask, b = m->BlueMask, x = m->ReservedMask;
+    }
+    mask_field(r, &fb->red_pos, &fb->red_size);
+    mask_field(g, &fb->green_pos, &fb->green_size);
+    mask_field(b, &fb->blue_pos, &fb->blue_size);
+    mask_field(x, &fb->rsvd_pos, &fb->rsvd_size);
+}
+
 void bootinfo_find_framebuffer(struct handoff *h)
 {
     EFI_GRAPHICS_OUTPUT_PROTOCOL *gop;
@@ -113,4 +147,5 @@ void bootinfo_find_framebuffer(struct handoff *h)
     h->fb.height = info->VerticalResolution;
     h->fb.bpp = bpp;
     h->fb.pitch = info->PixelsPerScanLine * ((bpp + BITS_PER_BYTE - 1) / BITS_PER_BYTE);
+    colour_layout(info, &h->fb);
 }

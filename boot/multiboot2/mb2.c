@@ -32,6 +32,12 @@ struct mb2_tag_framebuffer {
     uint16_t reserved;
 };
 
+/* After the tag above when fb_type is MB2_FB_RGB (Multiboot2 3.6.12). */
+struct mb2_fb_rgb {
+    uint8_t red_pos, red_size, green_pos, green_size, blue_pos, blue_size;
+};
+#define MB2_FB_RGB 1
+
 bool module_string_split(const char *s, char *name, size_t namesz, char *rest, size_t restsz)
 {
     while (*s == ' ')
@@ -208,9 +214,15 @@ bool mb2_parse(const void *mbi, struct handoff *h, char *err, size_t errsz)
                 return false;
             break;
         case MB2_TAG_FRAMEBUFFER: {
+            /* Direct colour only: not GRUB's EGA text mode or a palette. */
             const struct mb2_tag_framebuffer *fb = (const void *)tag;
-            if (tag->size >= sizeof(*fb))
-                h->fb = (struct handoff_framebuffer){fb->addr, fb->width, fb->height, fb->pitch, fb->bpp};
+            const struct mb2_fb_rgb *rgb = (const void *)(fb + 1);
+            if (tag->size >= sizeof(*fb) + sizeof(*rgb) && fb->fb_type == MB2_FB_RGB)
+                h->fb = (struct handoff_framebuffer){
+                    .base = fb->addr, .width = fb->width, .height = fb->height, .pitch = fb->pitch,
+                    .bpp = fb->bpp, .red_pos = rgb->red_pos, .red_size = rgb->red_size,
+                    .green_pos = rgb->green_pos, .green_size = rgb->green_size,
+                    .blue_pos = rgb->blue_pos, .blue_size = rgb->blue_size};
             break;
         }
         case MB2_TAG_ACPI_NEW:

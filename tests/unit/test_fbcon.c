@@ -107,7 +107,7 @@ static void fake_pci(void)
 
 static void make_fb(uint32_t width, uint32_t height, uint32_t pitch, uint32_t bpp)
 {
-    fb = (struct handoff_framebuffer){FB_PA, width, height, pitch, bpp};
+    fb = (struct handoff_framebuffer){.base = FB_PA, .width = width, .height = height, .pitch = pitch, .bpp = bpp};
     memset(phys_to_virt(FB_PA), DIRTY, (size_t)pitch * height + 4096);
 }
 
@@ -222,7 +222,7 @@ static void test_describe(void **state)
 {
     (void)state;
     struct fb_layout l;
-    struct handoff_framebuffer f = {0x80000000ULL, 1280, 800, 5120, 32};
+    struct handoff_framebuffer f = {.base = 0x80000000ULL, .width = 1280, .height = 800, .pitch = 5120, .bpp = 32};
     assert_true(fb_describe(&f, &l));
     /* x8r8g8b8, as GOP's PixelBlueGreenRedReserved8BitPerColor. */
     assert_int_equal(l.red_pos, 16);
@@ -233,31 +233,31 @@ static void test_describe(void **state)
     assert_int_equal(l.blue_size, 8);
     assert_int_equal(l.rsvd_pos, 24);
     assert_int_equal(l.rsvd_size, 8);
-    f = (struct handoff_framebuffer){0xe0000000ULL, 1024, 768, 3072, 24};
+    f = (struct handoff_framebuffer){.base = 0xe0000000ULL, .width = 1024, .height = 768, .pitch = 3072, .bpp = 24};
     assert_true(fb_describe(&f, &l));
     assert_int_equal(l.red_pos, 16);
     assert_int_equal(l.blue_pos, 0);
     assert_int_equal(l.rsvd_size, 0);
     assert_int_equal(l.rsvd_pos, 0);
     /* Above 4 GiB is fine. */
-    f = (struct handoff_framebuffer){0x4000000000ULL, 3840, 2160, 3840 * 4, 32};
+    f = (struct handoff_framebuffer){.base = 0x4000000000ULL, .width = 3840, .height = 2160, .pitch = 3840 * 4, .bpp = 32};
     assert_true(fb_describe(&f, &l));
 
     static const struct handoff_framebuffer bad[] = {
-        {0, 1280, 800, 5120, 32},                  /* no base */
-        {0xb8000, 80, 25, 160, 16},                /* GRUB's EGA text */
-        {0x80000000ULL, 1024, 768, 2048, 16},      /* 16 bpp: the layout is unknown */
-        {0x80000000ULL, 1024, 768, 1024, 8},       /* palette */
-        {0x80000000ULL, 1024, 768, 4096, 0},
-        {0x80000000ULL, 0, 768, 4096, 32},
-        {0x80000000ULL, 1024, 0, 4096, 32},
-        {0x80000000ULL, 1024, 768, 4095, 32},      /* pitch below a row */
-        {0x80000000ULL, 1024, 768, 3071, 24},
-        {0x80000000ULL, 32768, 16, 65535, 32},     /* width over 32767 */
-        {0x80000000ULL, 16, 32768, 64, 32},        /* height over 32767 */
-        {0x80000000ULL, 16384, 16, 65536, 32},     /* pitch over 16 bits (screen_info) */
-        {(1ULL << 52) - 4096, 1024, 768, 4096, 32}, /* beyond 52-bit addresses */
-        {~0ULL - 4095, 1024, 768, 4096, 32},       /* wraps */
+        {.base = 0, .width = 1280, .height = 800, .pitch = 5120, .bpp = 32},                  /* no base */
+        {.base = 0xb8000, .width = 80, .height = 25, .pitch = 160, .bpp = 16},                /* GRUB's EGA text */
+        {.base = 0x80000000ULL, .width = 1024, .height = 768, .pitch = 2048, .bpp = 16},      /* 16 bpp: the layout is unknown */
+        {.base = 0x80000000ULL, .width = 1024, .height = 768, .pitch = 1024, .bpp = 8},       /* palette */
+        {.base = 0x80000000ULL, .width = 1024, .height = 768, .pitch = 4096, .bpp = 0},
+        {.base = 0x80000000ULL, .width = 0, .height = 768, .pitch = 4096, .bpp = 32},
+        {.base = 0x80000000ULL, .width = 1024, .height = 0, .pitch = 4096, .bpp = 32},
+        {.base = 0x80000000ULL, .width = 1024, .height = 768, .pitch = 4095, .bpp = 32},      /* pitch below a row */
+        {.base = 0x80000000ULL, .width = 1024, .height = 768, .pitch = 3071, .bpp = 24},
+        {.base = 0x80000000ULL, .width = 32768, .height = 16, .pitch = 65535, .bpp = 32},     /* width over 32767 */
+        {.base = 0x80000000ULL, .width = 16, .height = 32768, .pitch = 64, .bpp = 32},        /* height over 32767 */
+        {.base = 0x80000000ULL, .width = 16384, .height = 16, .pitch = 65536, .bpp = 32},     /* pitch over 16 bits (screen_info) */
+        {.base = (1ULL << 52) - 4096, .width = 1024, .height = 768, .pitch = 4096, .bpp = 32}, /* beyond 52-bit addresses */
+        {.base = ~0ULL - 4095, .width = 1024, .height = 768, .pitch = 4096, .bpp = 32},       /* wraps */
     };
     for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (fb_describe(&bad[i], &l))
@@ -315,13 +315,13 @@ static void test_init_refusals(void **state)
     assert_null(fbcon_framebuffer());
 
     /* GRUB's EGA text mode: neither drawn nor handed to L1. */
-    struct handoff_framebuffer ega = {0xb8000, 80, 25, 160, 16};
+    struct handoff_framebuffer ega = {.base = 0xb8000, .width = 80, .height = 25, .pitch = 160, .bpp = 16};
     assert_int_equal(fbcon_init(&ega), FBCON_REFUSED);
     assert_null(fbcon_framebuffer());
 
     /* Above 4 GiB: not in the boot page tables; L1 still gets it, and
      * nothing is drawn (a write would fault). */
-    struct handoff_framebuffer high = {0x800000000ULL, 1280, 800, 5120, 32};
+    struct handoff_framebuffer high = {.base = 0x800000000ULL, .width = 1280, .height = 800, .pitch = 5120, .bpp = 32};
     assert_int_equal(fbcon_init(&high), FBCON_UNMAPPED);
     assert_memory_equal(fbcon_framebuffer(), &high, sizeof(high));
     fbcon_geometry(&g);

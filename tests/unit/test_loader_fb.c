@@ -76,10 +76,10 @@ _Static_assert(offsetof(struct screen_info, ext_lfb_base) == 0x3a, "ext_lfb_base
 #define VIDEO_CAPABILITY_64BIT_BASE  (1U << 1)
 
 /* ---- the frame buffers ---- */
-static const struct handoff_framebuffer gop = {0x80000000ULL, 1280, 800, 5120, 32};
-static const struct handoff_framebuffer gop_high = {0x4012345000ULL, 1920, 1080, 7680, 32};
-static const struct handoff_framebuffer vbe24 = {0xe0000000ULL, 1024, 768, 3072, 24};
-static const struct handoff_framebuffer ega_text = {0xb8000, 80, 25, 160, 16};
+static const struct handoff_framebuffer gop = {.base = 0x80000000ULL, .width = 1280, .height = 800, .pitch = 5120, .bpp = 32};
+static const struct handoff_framebuffer gop_high = {.base = 0x4012345000ULL, .width = 1920, .height = 1080, .pitch = 7680, .bpp = 32};
+static const struct handoff_framebuffer vbe24 = {.base = 0xe0000000ULL, .width = 1024, .height = 768, .pitch = 3072, .bpp = 24};
+static const struct handoff_framebuffer ega_text = {.base = 0xb8000, .width = 80, .height = 25, .pitch = 160, .bpp = 16};
 
 static struct memmap host, l1;
 static struct handoff_module image;
@@ -211,6 +211,23 @@ static void test_linux_screen_info(void **state)
     assert_int_equal(si->vesa_attributes, 0);
     assert_int_equal(si->_reserved[0] | si->_reserved[1], 0);
     assert_rest_of_zero_page_unchanged();
+}
+
+/* The loader's colour layout reaches screen_info as given: a GOP in
+ * PixelRedGreenBlueReserved8BitPerColor puts red in the low byte. */
+static void test_linux_screen_info_red_low(void **state)
+{
+    (void)state;
+    struct handoff_framebuffer rgb = gop;
+    rgb.red_pos = 0, rgb.red_size = 8, rgb.green_pos = 8, rgb.green_size = 8;
+    rgb.blue_pos = 16, rgb.blue_size = 8, rgb.rsvd_pos = 24, rgb.rsvd_size = 8;
+    load_linux(&rgb);
+    const struct screen_info *si = screen();
+    assert_int_equal(si->red_pos, 0);
+    assert_int_equal(si->green_pos, 8);
+    assert_int_equal(si->blue_pos, 16);
+    assert_int_equal(si->rsvd_pos, 24);
+    assert_int_equal(si->red_size, 8);
 }
 
 static void test_linux_screen_info_above_4g(void **state)
@@ -409,6 +426,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup(f, setup)
     const struct CMUnitTest tests[] = {
         T(test_linux_screen_info),
+        T(test_linux_screen_info_red_low),
         T(test_linux_screen_info_above_4g),
         T(test_linux_screen_info_24bpp),
         T(test_linux_no_screen),

@@ -241,10 +241,35 @@ static void test_full_grub_style_info(void **state)
     assert_int_equal(h.fb.height, 768);
     assert_int_equal(h.fb.pitch, 4096);
     assert_int_equal(h.fb.bpp, 32);
+    /* The direct-colour layout of the tag: red at 16, green at 8, blue at 0. */
+    assert_int_equal(h.fb.red_pos, 16);
+    assert_int_equal(h.fb.red_size, 8);
+    assert_int_equal(h.fb.green_pos, 8);
+    assert_int_equal(h.fb.blue_pos, 0);
+    assert_int_equal(h.fb.blue_size, 8);
 
     /* The RSDP copy inside the information structure, as a physical address. */
     assert_int_equal(h.acpi_rsdp, rsdp);
     assert_memory_equal(phys_to_virt(h.acpi_rsdp), "RSD PTR ", 8);
+}
+
+/* GRUB's EGA text mode (type 2) and palette modes (type 0) are no linear
+ * direct-colour framebuffer: nothing is handed over. */
+static void test_framebuffer_text_mode_is_not_one(void **state)
+{
+    (void)state;
+    struct mbi m = with_mmap();
+    tag_begin(&m, MB2_TAG_FRAMEBUFFER);
+    tag_u64(&m, 0xb8000);
+    tag_u32(&m, 160);
+    tag_u32(&m, 80);
+    tag_u32(&m, 25);
+    uint8_t rest[10] = {16, 2, 0, 0, 0, 0, 0, 0, 0, 0};
+    tag_bytes(&m, rest, sizeof(rest));
+    tag_end(&m);
+    add_end(&m);
+    assert_true(parse(mbi_finish(&m)));
+    assert_int_equal(h.fb.base, 0);
 }
 
 static void test_minimal_info_and_defaults(void **state)
@@ -642,6 +667,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_grub_style_info),
         cmocka_unit_test(test_minimal_info_and_defaults),
+        cmocka_unit_test(test_framebuffer_text_mode_is_not_one),
         cmocka_unit_test(test_memory_types_and_empty_entries),
         cmocka_unit_test(test_larger_mmap_entries_are_stepped_over),
         cmocka_unit_test(test_acpi_new_rsdp_preferred),
