@@ -29,7 +29,7 @@ exit_no_vmx=5      # kernel POWER_NO_VMX (2) through isa-debug-exit
 screentext=$build/test/qemu/screentext # the host tool that reads the screen back
 
 CASES="good modules linux no-config stale-key missing-kernel not-elf truncated-elf wrong-machine
-no-note other-elf bad-config missing-module no-memory screen"
+no-note other-elf bad-config missing-module no-memory screen la57 memattr memattr-stuck"
 
 # ---- helpers for building kernel variants ----
 
@@ -86,10 +86,38 @@ case_good() { # the shipped default config
     put "$here/../../boot/efi/nestvisor.cfg" nestvisor.cfg
     expect=("nestvisor-loader: starting on UEFI"
             "nestvisor-loader: config \\EFI\\nestvisor\\nestvisor.cfg: kernel \\EFI\\nestvisor\\nestvisor.elf, 0 module(s), command line \"vmxcaps\""
+            "nestvisor-loader: no EFI_MEMORY_ATTRIBUTE_PROTOCOL: the kernel's EfiLoaderCode pages keep the firmware's mapping"
             "nestvisor-loader: kernel \\EFI\\nestvisor\\nestvisor.elf: "
             ", entry 0x"
-            "nestvisor-loader: hand-off at 0x")
+            "nestvisor-loader: hand-off at 0x"
+            ", SMBIOS 0x")
     expect_kernel vmxcaps
+    # QEMU's OVMF has SMBIOS; its F-segment is ROM (docs/boot.md, SMBIOS).
+    unset 'expect[-1]'
+    expect+=("smbios: SMBIOS 2.8 entry point from 0x" "VMX unavailable: CPUID.1:ECX.VMX=0")
+}
+
+# Test builds of the loader (boot/efi/efi.mk): firmware running with
+# 5-level paging, and firmware with EFI_MEMORY_ATTRIBUTE_PROTOCOL that maps
+# the kernel's pages non-executable (the build brings its own protocol).
+case_la57() {
+    cp "$build/efi/la57/BOOTX64.EFI" "$tree/EFI/BOOT/BOOTX64.EFI"
+    put "$kernel" nestvisor.elf
+    expect_error "the firmware runs with 5-level paging (CR4.LA57=1)" EFI_UNSUPPORTED
+}
+
+case_memattr() {
+    cp "$build/efi/memattr/BOOTX64.EFI" "$tree/EFI/BOOT/BOOTX64.EFI"
+    put "$kernel" nestvisor.elf
+    expect=("nestvisor-loader: kernel range 0x" "was XP: cleared")
+    expect_kernel ""
+}
+
+case_memattr-stuck() {
+    cp "$build/efi/memattr-stuck/BOOTX64.EFI" "$tree/EFI/BOOT/BOOTX64.EFI"
+    put "$kernel" nestvisor.elf
+    expect_error '\EFI\nestvisor\nestvisor.elf: kernel range 0x' EFI_ACCESS_DENIED
+    expect=("stays XP after ClearMemoryAttributes (EFI_SUCCESS)" "${expect[@]}")
 }
 
 case_modules() { # every key, CRLF endings, a module and an empty one
