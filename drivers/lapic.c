@@ -1,54 +1,37 @@
 #include "drivers/lapic.h"
+#include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr_index.h"
 #include "arch/x86/physmem.h"
 
-#define APIC_BASE_ENABLE   (1ULL << 11)
-#define APIC_BASE_X2APIC   (1ULL << 10)
-#define APIC_BASE_ADDR     0x000ffffffffff000ULL
-#define XAPIC_ID           0x20
-#define XAPIC_ICR_LOW      0x300
-#define XAPIC_ICR_HIGH     0x310
-#define XAPIC_ID_SHIFT     24
-#define X2APIC_MSR_ID      0x802
-#define X2APIC_MSR_ICR     0x830
-#define ICR_DELIVERY_NMI   (4U << 8)
-#define ICR_DELIVERY_INIT  (5U << 8)
-#define ICR_DELIVERY_SIPI  (6U << 8)
-#define ICR_PENDING        (1U << 12)
-#define ICR_LEVEL_ASSERT   (1U << 14)
-#define ICR_TRIGGER_LEVEL  (1U << 15)
 #define ICR_SPIN_LIMIT     1000000
 
-static uint64_t base;
-static bool x2apic;
+/* The mode is read from IA32_APIC_BASE on every use: once L1 runs, the
+ * APIC is L1's and each CPU's may be in either mode (or moved). */
+static uint64_t apic_base_msr(void) { return rdmsr(MSR_IA32_APIC_BASE); }
 
-bool lapic_init(void)
+bool lapic_init(void) { return apic_base_msr() & APIC_BASE_ENABLE; }
+
+bool lapic_x2apic_mode(void) { return apic_base_msr() & APIC_BASE_X2APIC; }
+
+static volatile uint32_t *reg(uint64_t msr, unsigned off)
 {
-    uint64_t msr = rdmsr(MSR_IA32_APIC_BASE);
-    if (!(msr & APIC_BASE_ENABLE))
-        return false;
-    x2apic = msr & APIC_BASE_X2APIC;
-    base = msr & APIC_BASE_ADDR;
-    return true;
+    return (volatile uint32_t *)phys_to_virt((msr & APIC_BASE_ADDR_MASK) + off);
 }
-
-bool lapic_x2apic_mode(void) { return x2apic; }
-
-static volatile uint32_t *reg(unsigned off) { return (volatile uint32_t *)phys_to_virt(base + off); }
 
 uint32_t lapic_id(void)
 {
-    if (x2apic)
-        return (uint32_t)rdmsr(X2APIC_MSR_ID);
-    return *reg(XAPIC_ID) >> XAPIC_ID_SHIFT;
+    uint64_t msr = apic_base_msr();
+    if (msr & APIC_BASE_X2APIC)
+        return (uint32_t)rdmsr(MSR_X2APIC_ID);
+    return *reg(msr, XAPIC_ID) >> XAPIC_ID_SHIFT;
 }
 
 /* xAPIC: wait until the previous IPI has left (delivery status). */
-static bool xapic_idle(void)
+static bool xapic_idle(uint64_t msr)
 {
     for (unsigned i = 0; i < ICR_SPIN_LIMIT; i++) {
-        if (!(*reg(XAPIC_ICR_LOW) & ICR_PENDING))
+        if (!(*reg(msr, XAPIC_ICR_LOW) & ICR_PENDING))
             return true;
         cpu_relax();
     }
@@ -57,15 +40,23 @@ static bool xapic_idle(void)
 
 static bool send_ipi(uint32_t apic_id, uint32_t icr_low)
 {
-    if (x2apic) {
-        wrmsr(X2APIC_MSR_ICR, ((uint64_t)apic_id << 32) | icr_low);
+    uint64_t msr = apic_base_msr();
+    if (!(msr & APIC_BASE_ENABLE))
+        return false;
+    if (msr & APIC_BASE_X2APIC) {
+        wrmsr(MSR_X2APIC_ICR, ((uint64_t)apic_id << 32) | icr_low);
         return true;
     }
-    if (!xapic_idle())
+    if (!xapic_idle(msr))
         return false;
-    *reg(XAPIC_ICR_HIGH) = apic_id << XAPIC_ID_SHIFT;
-    *reg(XAPIC_ICR_LOW) = icr_low;
-    return xapic_idle();
+    /* L1 may have written ICR_HIGH for an IPI it has not sent yet (it was
+     * interrupted between the two writes): put its value back. */
+    uint32_t l1_high = *reg(msr, XAPIC_ICR_HIGH);
+    *reg(msr, XAPIC_ICR_HIGH) = apic_id << XAPIC_ID_SHIFT;
+    *reg(msr, XAPIC_ICR_LOW) = icr_low;
+    bool sent = xapic_idle(msr);
+    *reg(msr, XAPIC_ICR_HIGH) = l1_high;
+    return sent;
 }
 
 bool lapic_send_init(uint32_t apic_id)
@@ -73,7 +64,7 @@ bool lapic_send_init(uint32_t apic_id)
     if (!send_ipi(apic_id, ICR_DELIVERY_INIT | ICR_LEVEL_ASSERT | ICR_TRIGGER_LEVEL))
         return false;
     /* De-assert: needed by the 82489DX, ignored by later CPUs (SDM 11.6.1). */
-    return x2apic || send_ipi(apic_id, ICR_DELIVERY_INIT | ICR_TRIGGER_LEVEL);
+    return lapic_x2apic_mode() || send_ipi(apic_id, ICR_DELIVERY_INIT | ICR_TRIGGER_LEVEL);
 }
 
 bool lapic_send_sipi(uint32_t apic_id, uint8_t vector)

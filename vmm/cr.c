@@ -54,6 +54,13 @@ static bool write_cr0(struct vcpu *v, uint64_t value)
     if ((value & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME)) {
         efer |= EFER_LMA;
         entry |= ENTRY_IA32E_MODE_GUEST;
+        /* A CPU that never loaded TR since INIT (an AP's trampoline) still
+         * has the 16-bit busy TSS of the reset state; the CPU does not mind
+         * until LTR, but VM entry in IA-32e mode needs type 11 (SDM
+         * 27.3.1.2). KVM makes the same fix-up. */
+        uint32_t tr = vmcs_read32(VMCS_GUEST_TR_AR_BYTES);
+        if ((tr & AR_TYPE_MASK) == SEG_TYPE_TSS_BUSY_16)
+            vmcs_write(VMCS_GUEST_TR_AR_BYTES, (tr & ~AR_TYPE_MASK) | SEG_TYPE_TSS_BUSY_32);
     } else if (!(value & CR0_PG) && (old & CR0_PG) && (efer & EFER_LMA)) {
         efer &= ~EFER_LMA;
         entry &= ~ENTRY_IA32E_MODE_GUEST;

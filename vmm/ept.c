@@ -35,6 +35,7 @@ bool ept_init(struct ept *e, unsigned max_level)
     }
     e->max_level = max_level;
     e->table_pages = 0;
+    e->lock = (struct spinlock){0};
     e->root = e->alloc_table(e->ctx);
     if (!e->root)
         return false;
@@ -137,6 +138,23 @@ static bool unmap_in(struct ept *e, uint64_t *t, unsigned level, uint64_t start,
         a = stop;
     }
     return true;
+}
+
+bool ept_set_writable(struct ept *e, uint64_t pa, bool writable)
+{
+    spin_lock(&e->lock);
+    unsigned level;
+    uint64_t *entry = ept_lookup(e, pa, &level);
+    bool ok = false;
+    if (entry) {
+        uint64_t size = EPT_LEVEL_SIZE(level);
+        uint64_t hpa = (*entry & EPT_ADDR_MASK & ~(size - 1)) | (pa & (size - 1));
+        uint64_t flags = *entry & ~(EPT_ADDR_MASK | EPT_LARGE);
+        flags = writable ? flags | EPT_WRITE : flags & ~EPT_WRITE;
+        ok = ept_map(e, pa, hpa, EPT_LEVEL_SIZE(1), flags);
+    }
+    spin_unlock(&e->lock);
+    return ok;
 }
 
 bool ept_unmap(struct ept *e, uint64_t gpa, uint64_t size)

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "lib/spinlock.h"
 
 /* EPT paging-structure entry bits (SDM Tables 29-2..29-6). */
 #define EPT_READ        (1ULL << 0)
@@ -58,6 +59,7 @@ struct ept {
     void (*free_table)(void *ctx, uint64_t pa);
     void *ctx;
     const struct ept_sink *sink; /* shared tables this EPT may point into, or 0 */
+    struct spinlock lock; /* ept_set_writable's, for an EPT all CPUs use (EPT01) */
 };
 
 /* max_level 1-3; false if it is not or the root cannot be allocated. */
@@ -67,6 +69,12 @@ bool ept_init(struct ept *e, unsigned max_level);
  * existing large pages where needed. Addresses and size are whole 4 KiB
  * pages. False if table memory ran out or they are not. */
 bool ept_map(struct ept *e, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t flags);
+/* Gives or takes the write permission of the 4 KiB page at pa, keeping its
+ * target and other attributes (a large page is split around it), under
+ * e->lock: any CPU may change a shared EPT this way; after taking a
+ * permission the caller has every CPU flush (smp_invept01_everywhere).
+ * False if pa is not mapped or table memory ran out. */
+bool ept_set_writable(struct ept *e, uint64_t pa, bool writable);
 /* Removes any mapping of [gpa, gpa+size): every page it touches. */
 bool ept_unmap(struct ept *e, uint64_t gpa, uint64_t size);
 /* The leaf entry mapping gpa and its level, or 0 if not present. */

@@ -34,7 +34,6 @@ static exit_handler_fn handlers[EXIT_REASON_COUNT] = {
 
     [EXIT_REASON_TRIPLE_FAULT] = handle_triple_fault,
     [EXIT_REASON_INIT_SIGNAL] = handle_init_signal,
-    [EXIT_REASON_SIPI] = handle_sipi,
     [EXIT_REASON_CPUID] = handle_cpuid,
     [EXIT_REASON_HLT] = handle_hlt,
     [EXIT_REASON_INVD] = handle_invd,
@@ -121,6 +120,11 @@ static __attribute__((noinline)) void dispatch_during_delivery(struct vcpu *v, s
     if (vectoring && v->in_l2 == was_in_l2)
         vcpu_redeliver_event(vectoring);
 }
+
+/* vmx_entry.asm: the attention flag was set after vmexit_dispatch looked
+ * (an NMI in the entry window). */
+void vmexit_late_attention(struct guest_regs *regs);
+void vmexit_late_attention(struct guest_regs *regs) { smp_attention(vcpu_of_regs(regs)); }
 
 void vmexit_dispatch(struct guest_regs *regs)
 {

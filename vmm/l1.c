@@ -89,6 +89,7 @@ void l1_boot(const struct nv_options *opts, const struct vmx_caps *caps, const s
         .shadow = opts->shadow && caps->shadow_vmcs,
         .hlt_exit = opts->hlt_exit,
         .hidden = opts->hidden_stop ? HIDDEN_STOP : HIDDEN_DISCARD,
+        .icr_watch_always = opts->icr_watch_always,
     };
     if (!vm_create(&the_vm, &cfg, caps, hm, acpi, why, sizeof(why))) {
         log_error("vm: cannot run L1: %s\n", why);

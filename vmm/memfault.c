@@ -4,6 +4,7 @@
  * such accesses complete without an exit and reach nothing of L0's. Under
  * hidden=stop those pages are not mapped and the access stops L1. */
 #include "vmm/memfault.h"
+#include "vmm/ipi.h"
 #include "vmm/vm.h"
 #include "vmm/nested/bitmaps.h"
 #include "arch/x86/vmx.h"
@@ -41,6 +42,9 @@ void handle_ept_violation(struct vcpu *v)
     uint64_t gpa = vmcs_read(VMCS_GUEST_PHYSICAL_ADDRESS);
     /* A write to an L1 bitmap page L0 merged into vmcs02 (nested/bitmaps.c). */
     if ((q & EPT_QUAL_WRITE) && nested_bitmap_write_fault(gpa))
+        return;
+    /* A write to L1's local APIC while L0 watches its INIT/SIPI (ipi.c). */
+    if ((q & EPT_QUAL_WRITE) && ipi_apic_write(v, gpa))
         return;
     /* Another CPU gave the page back its permission after this CPU cached
      * the old one: flush and let the access run again. */

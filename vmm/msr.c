@@ -1,13 +1,14 @@
 #include "vmm/msr.h"
+#include "vmm/ipi.h"
 #include "vmm/vm.h"
 #include "vmm/nested/vmx_msrs.h"
+#include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/msr_index.h"
 #include "lib/log.h"
 #include "lib/string.h"
 
-#define APIC_BASE_ADDR_MASK 0x000ffffffffff000ULL
 #define MSR_WARN_SLOTS      16
 
 /* Safe to hand to L1: context-switched by the VMCS (EFER, PAT, SYSENTER,
@@ -167,7 +168,10 @@ bool msr_emulate_write(struct vm *vm, uint32_t msr, uint64_t value)
             warn_once(msr, "move of the APIC onto nestvisor memory via");
             return false;
         }
-        return wrmsr_safe(msr, value);
+        if (!wrmsr_safe(msr, value))
+            return false;
+        ipi_apic_base_changed(vm, value);
+        return true;
     }
     warn_once(msr, "write to unemulated");
     return false;
@@ -195,5 +199,10 @@ void handle_rdmsr(struct vcpu *v)
 void handle_wrmsr(struct vcpu *v)
 {
     uint64_t value = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
-    complete_msr(v, msr_emulate_write(&the_vm, (uint32_t)v->regs.rcx, value));
+    uint32_t msr = (uint32_t)v->regs.rcx;
+    /* Exits only while L0 watches L1's INIT and SIPI. */
+    if (msr == MSR_X2APIC_ICR)
+        complete_msr(v, ipi_x2apic_icr_write(v, value));
+    else
+        complete_msr(v, msr_emulate_write(&the_vm, msr, value));
 }

@@ -2,6 +2,7 @@
 #include "vmm/smp.h"
 #include "vmm/vm.h"
 #include "vmm/nested/nested.h"
+#include "arch/x86/cpu.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/exit_reasons.h"
 #include "arch/x86/vmx.h"
@@ -11,12 +12,14 @@
 
 void nmi_exit_l1(struct vcpu *v)
 {
+    cpu_unblock_nmi();
     if (!smp_nmi_is_l0s(v->cpu))
         v->nmi_pending = true;
 }
 
 bool nmi_exit_l2(struct vcpu *v, bool l1_wants)
 {
+    cpu_unblock_nmi();
     if (smp_nmi_is_l0s(v->cpu))
         return true;
     if (l1_wants)
@@ -69,6 +72,11 @@ void vcpu_deliver_nmi(struct vcpu *v)
 void nmi_in_l0(void)
 {
     struct percpu *pc = this_cpu();
-    if (pc && !smp_nmi_is_l0s(pc) && pc->vcpu)
+    if (!pc || !pc->vcpu)
+        return;
+    if (!smp_nmi_is_l0s(pc)) {
         pc->vcpu->nmi_pending = true;
+        /* Before the next VM entry, even one already under way. */
+        __atomic_store_n(&pc->attention, 1, __ATOMIC_RELEASE);
+    }
 }

@@ -94,4 +94,10 @@ void options_parse(const char *cmdline, struct nv_options *o)
         else if (strcmp(v, "discard"))
             note_bad(o, "hidden", v);
     }
+    if (cmdline_get(cmdline, "icrwatch", v, sizeof(v))) {
+        if (!strcmp(v, "always"))
+            o->icr_watch_always = true;
+        else if (strcmp(v, "needed"))
+            note_bad(o, "icrwatch", v);
+    }
 }

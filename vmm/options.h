@@ -24,6 +24,7 @@ struct nv_options {
     bool hlt_exit;        /* HLT exits instead of halting natively */
     bool hidden_stop;     /* stop L1 on access to nestvisor memory (else discard) */
     unsigned cpus;        /* CPUs L1 gets (0: all); the rest nestvisor holds */
+    bool icr_watch_always; /* icrwatch=always: see L1's INIT/SIPI at all times */
     /* Set for each option whose value could not be parsed (reported, then
      * the default is kept). */
     char bad[OPTION_VALUE_MAX * 2];

@@ -1,6 +1,9 @@
+#include <stddef.h>
 #include "vmm/percpu.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr_index.h"
+
+_Static_assert(offsetof(struct percpu, attention) == 32, "vmx_entry.asm's PERCPU_ATTENTION");
 
 /* Written by the boot CPU while it brings the others up, read-only after. */
 static struct percpu *cpus[NV_MAX_CPUS];

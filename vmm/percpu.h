@@ -20,7 +20,8 @@ struct percpu {
     uint64_t vmxon_region;
     struct vcpu *vcpu;     /* the vCPU this CPU runs, one to one */
     /* Set by other CPUs (atomics; smp.c "Reaching another CPU"). */
-    uint32_t attention;    /* look at smp.c's shared state before the next VM entry */
+    uint32_t attention;    /* look at smp.c's shared state before the next VM entry
+                              (vmx_entry.asm reads it: offset checked in percpu.c) */
     uint32_t l0_nmi;       /* the next NMI is L0's nudge, not L1's */
     uint64_t ept01_seen;   /* the EPT01 generation this CPU has flushed */
     uint32_t stopped;      /* it halted for good (vm_stop) */

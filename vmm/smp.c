@@ -2,6 +2,7 @@
 #include "vmm/pmm.h"
 #include "vmm/vm.h"
 #include "vmm/nmi.h"
+#include "vmm/sipi.h"
 #include "vmm/nested/ept02.h"
 #include "arch/x86/vmx.h"
 #include "arch/x86/vmx_bits.h"
@@ -214,7 +215,7 @@ static uint32_t stopping;
 
 #define NUDGE_WAIT_US 1000000
 
-static void nudge(struct percpu *pc)
+void smp_nudge(struct percpu *pc)
 {
     __atomic_store_n(&pc->attention, 1, __ATOMIC_SEQ_CST);
     __atomic_store_n(&pc->l0_nmi, 1, __ATOMIC_SEQ_CST);
@@ -231,18 +232,23 @@ static void flush_ept01_here(struct percpu *pc, uint64_t gen)
     __atomic_store_n(&pc->ept01_seen, gen, __ATOMIC_RELEASE);
 }
 
+void smp_answer(struct percpu *pc)
+{
+    if (!__atomic_exchange_n(&pc->attention, 0, __ATOMIC_ACQ_REL))
+        return;
+    if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&pc->stopped, 1, __ATOMIC_RELEASE);
+        cpu_stop();
+    }
+    uint64_t gen = __atomic_load_n(&ept01_gen, __ATOMIC_ACQUIRE);
+    if (pc->ept01_seen != gen)
+        flush_ept01_here(pc, gen);
+}
+
 void smp_attention(struct vcpu *v)
 {
-    struct percpu *pc = v->cpu;
-    if (__atomic_exchange_n(&pc->attention, 0, __ATOMIC_ACQ_REL)) {
-        if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
-            __atomic_store_n(&pc->stopped, 1, __ATOMIC_RELEASE);
-            cpu_stop();
-        }
-        uint64_t gen = __atomic_load_n(&ept01_gen, __ATOMIC_ACQUIRE);
-        if (pc->ept01_seen != gen)
-            flush_ept01_here(pc, gen);
-    }
+    smp_answer(v->cpu);
+    sipi_take(v);
     if (v->nmi_pending)
         vcpu_deliver_nmi(v);
 }
@@ -253,8 +259,7 @@ static bool wait_flushed(struct percpu *self, struct percpu *pc, uint64_t gen)
 {
     uint64_t deadline = rdtsc() + tsc_hz() / 1000000 * NUDGE_WAIT_US;
     while (__atomic_load_n(&pc->ept01_seen, __ATOMIC_ACQUIRE) < gen) {
-        if (self->attention && self->vcpu)
-            smp_attention(self->vcpu);
+        smp_answer(self);
         if (rdtsc() > deadline)
             return false;
         cpu_relax();
@@ -270,15 +275,15 @@ void smp_invept01_everywhere(void)
     for (unsigned id = 0; id < percpu_count(); id++) {
         struct percpu *pc = percpu_of(id);
         if (pc != self && pc->vcpu)
-            nudge(pc);
+            smp_nudge(pc);
     }
     for (unsigned id = 0; id < percpu_count(); id++) {
         struct percpu *pc = percpu_of(id);
-        /* A CPU waiting for a SIPI runs nothing: it flushes when it wakes. */
-        if (pc == self || !pc->vcpu || pc->vcpu->wait_for_sipi)
+        if (pc == self || !pc->vcpu)
             continue;
         if (!wait_flushed(self, pc, gen))
-            log_error("smp: cpu%u did not answer the EPT01 flush in %u ms\n", id, NUDGE_WAIT_US / 1000);
+            log_error("smp: cpu%u did not answer the EPT01 flush in %u ms (its NMI %s)\n", id, NUDGE_WAIT_US / 1000,
+                      pc->l0_nmi ? "never arrived" : "arrived");
     }
 }
 
@@ -289,13 +294,13 @@ void smp_stop_others(void)
     for (unsigned id = 0; id < percpu_count(); id++) {
         struct percpu *pc = percpu_of(id);
         if (pc != self && pc->vcpu)
-            nudge(pc);
+            smp_nudge(pc);
     }
     /* Give them a moment to leave their guests: statistics are read next. */
     uint64_t deadline = rdtsc() + tsc_hz() / 1000000 * NUDGE_WAIT_US;
     for (unsigned id = 0; id < percpu_count(); id++) {
         struct percpu *pc = percpu_of(id);
-        if (pc == self || !pc->vcpu || pc->vcpu->wait_for_sipi)
+        if (pc == self || !pc->vcpu)
             continue;
         while (!__atomic_load_n(&pc->stopped, __ATOMIC_ACQUIRE) && rdtsc() < deadline)
             cpu_relax();

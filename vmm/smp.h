@@ -32,12 +32,19 @@ void smp_release_cpu(struct percpu *pc, struct vcpu *v);
  * its next VM entry. L1's own NMIs still reach L1 (vmm/nmi.c). */
 
 /* EPT01 lost a permission: every CPU does INVEPT of it and drops its
- * EPT02s before it next enters a guest; returns when all did (CPUs that
- * wait for a SIPI do it when the SIPI comes). */
+ * EPT02s before it next enters a guest; returns when all did (a CPU that
+ * waits in L0 for a SIPI answers too: the NMI wakes it). */
 void smp_invept01_everywhere(void);
 /* vm_stop: every other CPU leaves its guest and halts. */
 void smp_stop_others(void);
-/* Before a VM entry of v, when v->cpu->attention or v->nmi_pending. */
+/* Makes pc look at what it was asked: sets its attention flag and sends
+ * it an NMI (L1's NMIs are told apart by pc->l0_nmi). */
+void smp_nudge(struct percpu *pc);
+/* Does what pc was asked (stop, EPT01 flush), if anything: before a VM
+ * entry and while waiting in L0. */
+void smp_answer(struct percpu *pc);
+/* Before a VM entry of v, when v->cpu->attention or v->nmi_pending: the
+ * above, an INIT posted to v (sipi.c), an NMI of L1's to deliver. */
 void smp_attention(struct vcpu *v);
 /* An NMI: L0's nudge (true) or one of L1's (false, to deliver). */
 bool smp_nmi_is_l0s(struct percpu *pc);

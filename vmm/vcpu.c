@@ -59,10 +59,12 @@ void vcpu_redeliver_event(uint32_t vectoring)
     vmcs_write(VMCS_VM_ENTRY_INTR_INFO_FIELD, vectoring & ~INTR_INFO_NMI_UNBLOCK);
 }
 
-void vcpu_skip_instruction(struct vcpu *v)
+void vcpu_skip_instruction(struct vcpu *v) { vcpu_skip_bytes(v, vmcs_read(VMCS_VM_EXIT_INSTRUCTION_LEN)); }
+
+void vcpu_skip_bytes(struct vcpu *v, uint64_t length)
 {
     (void)v;
-    uint64_t rip = vmcs_read(VMCS_GUEST_RIP) + vmcs_read(VMCS_VM_EXIT_INSTRUCTION_LEN);
+    uint64_t rip = vmcs_read(VMCS_GUEST_RIP) + length;
     if (!(vmcs_read(VMCS_GUEST_CS_AR_BYTES) & AR_L))
         rip &= 0xffffffffULL;
     vmcs_write(VMCS_GUEST_RIP, rip);

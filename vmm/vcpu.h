@@ -34,8 +34,8 @@ struct nested_vmx; /* vmm/nested/ */
 /* Who a vCPU belongs to. */
 enum vcpu_role {
     VCPU_L1,   /* one of L1's CPUs */
-    VCPU_HELD, /* a CPU nestvisor keeps from L1 (cpus=N): it waits for a SIPI
-                  in VMX non-root forever, so INIT and SIPI reach L0 */
+    VCPU_HELD, /* a CPU nestvisor keeps from L1 (cpus=N): it waits in L0
+                  forever (vmm/sipi.c) */
 };
 
 struct vcpu {
@@ -50,11 +50,16 @@ struct vcpu {
     uint64_t cr0_shadow, cr4_shadow;
     uint64_t cr0_mask, cr4_mask;
     struct exit_stats stats;
-    unsigned ipis_reported;  /* INITs/SIPIs to a held vCPU logged so far */
-    bool wait_for_sipi;      /* in the wait-for-SIPI state (NMIs are blocked there) */
+    unsigned ipis_reported;  /* INITs/SIPIs logged so far (sipi.c limits them) */
+    bool wait_for_sipi;      /* waits in L0 for a SIPI (NMIs are blocked there);
+                                written by its CPU, read by others (atomics) */
     bool init_pending;       /* an INIT arrived in VMX root operation (blocked, SDM 24.8) */
     bool nmi_pending;        /* an NMI of L1's to deliver (vmm/nmi.c) */
     struct nested_vmx *nested;
+    /* INIT and SIPI that other CPUs post to this vCPU (vmm/sipi.c): one
+     * word, changed only by compare-and-swap; last and cache-line aligned,
+     * so alone in its line, which the vCPU monitors while it waits. */
+    uint32_t sipi_signals __attribute__((aligned(64)));
 };
 
 static inline struct vcpu *vcpu_of_regs(struct guest_regs *r)
@@ -70,6 +75,9 @@ void vcpu_inject_ud(struct vcpu *v);
 /* Completes an emulated instruction: RIP += instruction length, clears STI
  * and MOV-SS blocking (SDM 26.7.1). */
 void vcpu_skip_instruction(struct vcpu *v);
+/* The same for an instruction of `length` bytes that L0 decoded itself (an
+ * exit that reports no instruction length: an EPT violation). */
+void vcpu_skip_bytes(struct vcpu *v, uint64_t length);
 /* A VM exit that L0 handled interrupted the delivery of an event (its
  * IDT-vectoring information, SDM 27.2.4): the next VM entry delivers it
  * again (SDM 26.6), unless L0's handler injected an event of its own. */

@@ -1,8 +1,11 @@
 /* The vCPUs of the application processors: created by the boot CPU, each
- * run by its own CPU (docs/smp.md). L1's APs wait for L1's INIT-SIPI-SIPI
- * (vmm/sipi.c); held ones wait forever and are hidden from L1. */
+ * run by its own CPU (docs/smp.md). L1's APs wait in L0 for L1's
+ * INIT-SIPI-SIPI (vmm/sipi.c, ipi.c); held ones wait forever and are
+ * hidden from L1. */
 #include "vmm/vm.h"
 #include "vmm/pmm.h"
+#include "vmm/ipi.h"
+#include "vmm/sipi.h"
 #include "vmm/smp.h"
 #include "vmm/vmcs01.h"
 #include "vmm/nested/nested.h"
@@ -16,8 +19,8 @@ extern bool vmx_launch(struct guest_regs *regs);
 
 #define AP_READY_WAIT_US 2000000
 
-/* Each AP's, set by it just before its first VM entry (the boot CPU waits:
- * a SIPI that L1 sends before the AP waits for one would be lost). */
+/* Each AP's, set by it when its vCPU is ready to wait for a SIPI (the boot
+ * CPU waits for all, so that the log says which one failed). */
 static uint32_t entered[NV_MAX_CPUS];
 
 void vm_create_aps(struct vm *vm)
@@ -37,8 +40,13 @@ void vm_create_aps(struct vm *vm)
                 log_warn("vm: cpu%u (APIC %u) is nestvisor's but no MADT entry of it was found\n", id,
                          pc->apic_id);
         }
-        smp_release_cpu(pc, v);
+        sipi_init_vcpu(v); /* it waits for a SIPI before anyone can send one */
     }
+    /* Watching L1's ICR takes EPT01's write permission for the APIC page:
+     * done before any AP runs, so no CPU needs to be asked to flush. */
+    ipi_update_watch(vm);
+    for (unsigned id = 1; id < count; id++)
+        smp_release_cpu(percpu_of(id), &vm->vcpus[id]);
     unsigned l1 = vm->cfg.l1_cpus < count ? vm->cfg.l1_cpus : count;
     log_info("vm: L1 gets %u of %u CPUs%s\n", l1, count, l1 < count ? " (cpus=)" : "");
     /* Wait until every AP has entered its vCPU. */
@@ -68,9 +76,10 @@ void vm_run_ap(struct vcpu *v)
     vmcs_load(v->vmcs01); /* nested_init left another VMCS current */
     vmcs01_write_init_state(vm, v);
     v->regs.ticks_slot = &v->stats.unknown_ticks;
-    v->launched = true;
     __atomic_store_n(&entered[v->id], 1, __ATOMIC_RELEASE);
+    vcpu_wait_for_sipi(v); /* a held vCPU stays there */
+    v->launched = true;
     vmx_launch(&v->regs);
-    log_error("cpu%u: VMLAUNCH into wait-for-SIPI failed: VM-instruction error %u; it stays in VMX root\n",
-              v->id, vmcs_read32(VMCS_VM_INSTRUCTION_ERROR));
+    log_error("cpu%u: VMLAUNCH of L1's AP failed: VM-instruction error %u; it stays in VMX root\n", v->id,
+              vmcs_read32(VMCS_VM_INSTRUCTION_ERROR));
 }

@@ -28,6 +28,7 @@ struct vm_config {
     bool shadow;   /* use VMCS shadowing for L1's VMREAD/VMWRITE if the CPU has it */
     bool hlt_exit; /* HLT exits (else L1 halts natively) */
     enum hidden_policy hidden;
+    bool icr_watch_always; /* watch L1's INIT/SIPI even when no CPU waits (ipi.h) */
 };
 
 struct vm {

@@ -256,8 +256,9 @@ void vmcs01_write_init_state(struct vm *vm, struct vcpu *v)
     vmcs_write(VMCS_GUEST_SYSENTER_EIP, 0);
     vmcs_write(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, 0);
     vmcs_write(VMCS_GUEST_INTERRUPTIBILITY_INFO, 0);
-    vmcs_write(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_WAIT_SIPI);
-    v->wait_for_sipi = true;
+    /* Active: the vCPU waits for its SIPI in L0 (sipi.c), which sets CS
+     * and RIP from the vector before it runs. */
+    vmcs_write(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
     vmcs_write(VMCS_VMCS_LINK_POINTER, VMCS_LINK_NONE);
     vmcs_write(VMCS_VM_ENTRY_CONTROLS, vmcs_read32(VMCS_VM_ENTRY_CONTROLS) & ~ENTRY_IA32E_MODE_GUEST);
     memset(&v->regs, 0, offsetof(struct guest_regs, exit_tsc));

@@ -24,8 +24,9 @@ struct vcpu;
  * calling CPU, which must be v's, and writes controls and host state. */
 bool vmcs01_setup(struct vm *vm, struct vcpu *v, char *why, size_t whysz);
 void vmcs01_write_entry_state(struct vm *vm, struct vcpu *v, const struct l1_entry_state *s);
-/* The state INIT leaves a CPU in (SDM Vol. 3A 10.1.1, Table 10-1), waiting
- * for a start-up IPI (activity state wait-for-SIPI, SDM 25.4.2). */
+/* The state INIT leaves a CPU in (SDM Vol. 3A 10.1.1, Table 10-1). The
+ * activity state is active: the vCPU waits for its start-up IPI in L0
+ * (vmm/sipi.c), not in the VMCS. */
 void vmcs01_write_init_state(struct vm *vm, struct vcpu *v);
 
 #endif

@@ -37,6 +37,9 @@ void xsetbv(uint32_t index, uint64_t value);
 void write_cr2(uint64_t v); /* tests/unit/fake_arch.c */
 void irq_disable(void);
 __attribute__((noreturn)) void cpu_stop(void); /* the fake longjmps to the test */
+void cpu_monitor(const volatile void *addr);
+void cpu_mwait(void);
+void cpu_unblock_nmi(void);
 #else
 static inline void cpuid_query(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r)
 {
@@ -145,6 +148,36 @@ static inline uint16_t read_cs(void)
     __asm__ volatile("mov %%cs, %0" : "=r"(v));
     return v;
 }
+
+/* A VM exit caused by an NMI leaves NMIs blocked until the next IRET, as
+ * an NMI delivered through the IDT does (Bochs 2.7 keeps them blocked
+ * across VM entries too): an IRET to the next instruction unblocks them. */
+static inline void cpu_unblock_nmi(void)
+{
+    __asm__ volatile("mov %%ss, %%eax\n\t"
+                     "mov %%rsp, %%rdx\n\t"
+                     "push %%rax\n\t"
+                     "push %%rdx\n\t"
+                     "pushfq\n\t"
+                     "mov %%cs, %%eax\n\t"
+                     "push %%rax\n\t"
+                     "lea 1f(%%rip), %%rax\n\t"
+                     "push %%rax\n\t"
+                     "iretq\n"
+                     "1:"
+                     :
+                     :
+                     : "rax", "rdx", "memory");
+}
+
+/* MONITOR/MWAIT (SDM Vol. 2B): sleep until the monitored line is written
+ * (or an NMI/SMI/INIT arrives; interrupts are off in L0). */
+static inline void cpu_monitor(const volatile void *addr)
+{
+    __asm__ volatile("monitor" ::"a"(addr), "c"(0), "d"(0) : "memory");
+}
+
+static inline void cpu_mwait(void) { __asm__ volatile("mwait" ::"a"(0), "c"(0) : "memory"); }
 
 __attribute__((noreturn)) static inline void cpu_stop(void)
 {

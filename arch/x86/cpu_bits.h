@@ -111,6 +111,7 @@
 #define CPUID_1_ECX_SMX        (1U << 6)
 #define CPUID_1_ECX_PCID       (1U << 17)
 #define CPUID_1_ECX_X2APIC     (1U << 21)
+#define CPUID_1_ECX_MONITOR    (1U << 3)
 #define CPUID_1_ECX_TSC_DEADLINE (1U << 24)
 #define CPUID_1_ECX_XSAVE      (1U << 26)
 #define CPUID_1_ECX_OSXSAVE    (1U << 27)

@@ -67,6 +67,8 @@
 #define MSR_IA32_TSC_DEADLINE          0x000006e0
 #define MSR_X2APIC_FIRST               0x00000800
 #define MSR_X2APIC_LAST                0x000008ff
+#define MSR_X2APIC_ID                  0x00000802
+#define MSR_X2APIC_ICR                 0x00000830
 #define MSR_IA32_EFER                  0xc0000080
 #define MSR_IA32_STAR                  0xc0000081
 #define MSR_IA32_LSTAR                 0xc0000082

@@ -101,9 +101,17 @@ static void (*nmi_handler)(void);
 
 void traps_set_nmi_handler(void (*fn)(void)) { nmi_handler = fn; }
 
+/* arch/x86/vmx_entry.asm: from the last look at the CPU's attention flag
+ * to VMLAUNCH/VMRESUME. */
+extern const char vmx_entry_window[], vmx_entry_window_end[];
+
 void trap_dispatch(struct trap_frame *f)
 {
     if (f->vector == VEC_NMI && nmi_handler) {
+        /* An NMI just before a VM entry: look at the flag again, or what the
+         * NMI asked for waits until the guest's next exit. */
+        if (f->rip >= (uint64_t)vmx_entry_window && f->rip <= (uint64_t)vmx_entry_window_end)
+            f->rip = (uint64_t)vmx_entry_window;
         nmi_handler();
         return;
     }

@@ -20,9 +20,11 @@
 %define REG_EXIT_TSC 128
 %define REG_TICKS_SLOT 136
 %define REG_LAUNCH 144
+; struct percpu (vmm/percpu.h), through GS
+%define PERCPU_ATTENTION 32
 
-extern vmexit_dispatch, vmx_entry_failed
-global vmx_exit_stub, vmx_launch
+extern vmexit_dispatch, vmx_entry_failed, vmexit_late_attention
+global vmx_exit_stub, vmx_launch, vmx_entry_window, vmx_entry_window_end
 
 %macro LOAD_GUEST_GPRS 0
     mov rcx, [rax + REG_RCX]
@@ -67,6 +69,7 @@ vmx_exit_stub:
     mov [rcx + REG_R13], r13
     mov [rcx + REG_R14], r14
     mov [rcx + REG_R15], r15
+    mov qword [rcx + REG_LAUNCH], 0 ; an exit: the VMCS is launched
     mov rbx, rcx
     mov rdi, rcx
     call vmexit_dispatch
@@ -77,24 +80,35 @@ vmx_exit_stub:
     sub rax, [rbx + REG_EXIT_TSC]
     mov rdx, [rbx + REG_TICKS_SLOT]
     add [rdx], rax
-.enter:
+vmx_enter:
+; The entry window: an NMI that arrives in it (another CPU's nudge, or one of
+; L1's taken in L0) restarts it from here (traps.c), so its request is seen
+; before the guest runs instead of at some later exit. Nothing in it writes
+; memory, and it keeps the regs pointer at [rsp].
+vmx_entry_window:
+    mov rbx, [rsp]
+    cmp dword [gs:PERCPU_ATTENTION], 0
+    jne vmx_enter_attention
     mov rax, rbx
     cmp qword [rbx + REG_LAUNCH], 0
-    jne .launch
-    LOAD_GUEST_GPRS
+    LOAD_GUEST_GPRS                 ; MOVs only: the flags stay
+    jne vmx_enter_launch
     vmresume
-    jmp .failed
-.launch:
-    mov qword [rbx + REG_LAUNCH], 0
-    LOAD_GUEST_GPRS
+    jmp vmx_enter_failed
+vmx_enter_launch:
+vmx_entry_window_end:
     vmlaunch
-.failed:
+vmx_enter_failed:
     ; The entry failed and the current VMCS is intact (SDM 31.3). C decides:
     ; it returns after switching to a VMCS that can be entered, or stops.
     mov rbx, [rsp]
     mov rdi, rbx
     call vmx_entry_failed
-    jmp .enter
+    jmp vmx_enter
+vmx_enter_attention:
+    mov rdi, rbx
+    call vmexit_late_attention
+    jmp vmx_enter
 
 ; bool vmx_launch(struct guest_regs *regs): first entry with the current
 ; VMCS. Returns only if VMLAUNCH fails (false); exits arrive at

@@ -160,3 +160,25 @@ void cpu_stop(void)
     }
     longjmp(*fake_cpu_stop_target, 1);
 }
+
+/* MONITOR/MWAIT: the test decides what happens while the code sleeps (for
+ * example, another "CPU" posts what it waits for). */
+const volatile void *fake_monitored;
+void (*fake_mwait_hook)(void);
+unsigned fake_mwaits;
+void cpu_monitor(const volatile void *addr) { fake_monitored = addr; }
+void cpu_mwait(void)
+{
+    fake_mwaits++;
+    if (!fake_mwait_hook) {
+        fprintf(stderr, "fake: MWAIT with nothing to wake it\n");
+        abort();
+    }
+    fake_mwait_hook();
+}
+
+struct percpu *fake_this_cpu;
+struct percpu *this_cpu(void) { return fake_this_cpu; }
+
+unsigned fake_nmi_unblocks;
+void cpu_unblock_nmi(void) { fake_nmi_unblocks++; }

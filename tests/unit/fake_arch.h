@@ -32,4 +32,13 @@ void fake_console_reset(void);
 #include <setjmp.h>
 extern jmp_buf *fake_cpu_stop_target;
 
+/* cpu_mwait() calls the hook (no hook: the test aborts, nothing would wake
+ * the CPU); cpu_monitor() records the address. */
+extern const volatile void *fake_monitored;
+extern void (*fake_mwait_hook)(void);
+extern unsigned fake_mwaits;
+/* What this_cpu() returns. */
+struct percpu;
+extern struct percpu *fake_this_cpu;
+
 #endif

@@ -203,6 +203,29 @@ static void test_entering_and_leaving_long_mode(void **state)
     assert_false(fake_vmcs_get(VMCS_VM_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST);
 }
 
+/* An AP's trampoline enters long mode without LTR: TR is still the 16-bit
+ * busy TSS of INIT, which VM entry refuses in IA-32e mode (SDM 27.3.1.2):
+ * it becomes type 11, the rest of TR as it was. A loaded TR is kept. */
+static void test_long_mode_fixes_up_the_reset_tr(void **state)
+{
+    (void)state;
+    struct vcpu *v = &the_vm.vcpus[0];
+    fake_vmcs_set(VMCS_GUEST_IA32_EFER, EFER_LME);
+    fake_vmcs_set(VMCS_GUEST_CR4, CR4_VMXE | CR4_PAE);
+    fake_vmcs_set(VMCS_GUEST_TR_AR_BYTES, AR_P | SEG_TYPE_TSS_BUSY_16);
+    v->regs.rax = CR0_PG | CR0_PE | CR0_ET;
+    cr_exit(MOV_TO(0, 0));
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_TR_AR_BYTES), AR_P | SEG_TYPE_TSS_BUSY_32);
+    /* Out and back in with a TR of its own: untouched. */
+    fake_vmcs_set(VMCS_GUEST_CS_AR_BYTES, AR_P | AR_S | 0xb);
+    v->regs.rax = CR0_PE | CR0_ET;
+    cr_exit(MOV_TO(0, 0));
+    fake_vmcs_set(VMCS_GUEST_TR_AR_BYTES, AR_P | AR_G | SEG_TYPE_TSS_BUSY_32);
+    v->regs.rax = CR0_PG | CR0_PE | CR0_ET;
+    cr_exit(MOV_TO(0, 0));
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_TR_AR_BYTES), AR_P | AR_G | SEG_TYPE_TSS_BUSY_32);
+}
+
 static void test_long_mode_without_pae_and_pg_off_in_64bit_mode_fault(void **state)
 {
     (void)state;
@@ -355,6 +378,7 @@ int main(void)
         T(test_mov_to_cr0_keeps_ne_host_owned),
         T(test_pg_without_pe_injects_gp),
         T(test_entering_and_leaving_long_mode),
+        T(test_long_mode_fixes_up_the_reset_tr),
         T(test_long_mode_without_pae_and_pg_off_in_64bit_mode_fault),
         T(test_mov_to_cr4_vmxe_by_nesting),
         T(test_gprs_including_rsp),

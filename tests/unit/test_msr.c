@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c tests/unit/fake_ipi.c */
 /* vmm/msr.c: L1's MSRs (docs/l1-platform.md, "MSRs"). The MSR bitmap
  * layout is SDM Vol. 3C 25.6.9 (read-low at byte 0, read-high at 1024,
  * write-low at 2048, write-high at 3072; MSRs 0-1FFFH and
@@ -23,6 +23,7 @@
 #include "arch/x86/vmx.h"
 #include "arch/x86/vmx_bits.h"
 #include "tests/unit/fake_arch.h"
+#include "tests/unit/fake_ipi.h"
 #include "tests/unit/fake_vmx.h"
 #include "tests/unit/cpu_models.h"
 
@@ -70,6 +71,7 @@ static int setup(void **state)
     the_vm.l1_mtrr.phys_addr_mask = ((1ULL << 39) - 1) & ~0xfffULL;
     the_vm.host_mtrr = the_vm.l1_mtrr;
     fake_msr_clear();
+    fake_ipi_reset();
     fake_vmx_reset();
     assert_true(vmx_on(0x1000));
     assert_true(vmcs_load(0x2000));
@@ -267,9 +269,13 @@ static void test_apic_base(void **state)
     assert_true(rdmsr_safe(MSR_IA32_APIC_BASE, &v));
     assert_int_equal(v, 0xfee00900);
     /* ...anywhere else it goes to the hardware (x2APIC enable included). */
+    assert_int_equal(fake_ipi.base_changes, 0); /* refused: nothing moved */
     assert_true(msr_emulate_write(&the_vm, MSR_IA32_APIC_BASE, 0x7bfff900));
     assert_true(rdmsr_safe(MSR_IA32_APIC_BASE, &v));
     assert_int_equal(v, 0x7bfff900);
+    /* ipi.c hears of every accepted move (it may watch the APIC page). */
+    assert_int_equal(fake_ipi.base_changes, 1);
+    assert_int_equal(fake_ipi.last_base, 0x7bfff900);
     assert_true(msr_emulate_write(&the_vm, MSR_IA32_APIC_BASE, 0x7e000d00));
     assert_true(msr_emulate_write(&the_vm, MSR_IA32_APIC_BASE, 0xfee00d00));
     assert_true(rdmsr_safe(MSR_IA32_APIC_BASE, &v));
@@ -277,6 +283,7 @@ static void test_apic_base(void **state)
     /* A value the hardware refuses #GPs. */
     fake_msr_clear();
     assert_false(msr_emulate_write(&the_vm, MSR_IA32_APIC_BASE, 0xfee00900));
+    assert_int_equal(fake_ipi.base_changes, 3);
 }
 
 static void test_other_msrs(void **state)
@@ -401,6 +408,25 @@ static void test_handle_wrmsr(void **state)
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_RIP), 0x100004);
 }
 
+/* The x2APIC ICR exits only while L0 watches L1's INIT/SIPI: the write
+ * goes to ipi.c whole (EDX:EAX), which says done or #GP. */
+static void test_x2apic_icr_write_goes_to_ipi(void **state)
+{
+    (void)state;
+    struct vcpu *v = &the_vm.vcpus[0];
+    v->regs.rcx = MSR_X2APIC_ICR;
+    v->regs.rax = 0xffffffff00000000ULL | 0x4500;
+    v->regs.rdx = 0x3;
+    handle_wrmsr(v);
+    assert_int_equal(fake_ipi.icr_writes, 1);
+    assert_int_equal(fake_ipi.last_icr, 0x300004500ULL);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_RIP), 0x100002);
+    fake_ipi_icr_ok = false;
+    handle_wrmsr(v);
+    assert_int_equal(fake_vmcs_get(VMCS_VM_ENTRY_INTR_INFO_FIELD), GP_INFO);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_RIP), 0x100002);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, setup)
@@ -417,6 +443,7 @@ int main(void)
         T(test_other_msrs),
         T(test_handle_rdmsr),
         T(test_handle_wrmsr),
+        T(test_x2apic_icr_write_goes_to_ipi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

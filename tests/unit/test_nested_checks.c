@@ -384,6 +384,8 @@ MUT(inject_if, inject(c, INTR_TYPE_EXT_INTR, 0x20, false);)
 MUT(activity, V(GUEST_ACTIVITY_STATE) = ACTIVITY_SHUTDOWN;)
 MUT(hlt_dpl, user_mode(c); V(GUEST_ACTIVITY_STATE) = ACTIVITY_HLT;)
 MUT(hlt_inject, V(GUEST_ACTIVITY_STATE) = ACTIVITY_HLT; inject(c, INTR_TYPE_HW_EXCEPTION, VEC_UD, false);)
+MUT(sipi_inject, V(GUEST_RFLAGS) |= RFLAGS_IF; V(GUEST_ACTIVITY_STATE) = ACTIVITY_WAIT_SIPI;
+    inject(c, INTR_TYPE_EXT_INTR, 0x20, false);)
 MUT(blocking_active, V(GUEST_RFLAGS) |= RFLAGS_IF; V(GUEST_ACTIVITY_STATE) = ACTIVITY_HLT;
     V(GUEST_INTERRUPTIBILITY_INFO) = INTERRUPTIBILITY_STI;)
 MUT(intr_rsvd, V(GUEST_INTERRUPTIBILITY_INFO) = 1U << 5;)
@@ -524,6 +526,7 @@ static const struct check_case cases[] = {
     C("guest activity state offered", activity, GUEST),
     C("HLT activity needs SS.DPL 0", hlt_dpl, GUEST),
     C(HLT_INJECT_CHECK, hlt_inject, GUEST),
+    C("no event injection into wait-for-SIPI", sipi_inject, GUEST),
     C("interrupt blocking needs the active state", blocking_active, GUEST),
     C("guest interruptibility reserved bits 0", intr_rsvd, GUEST),
     C("not blocked by both STI and MOV SS", sti_movss, GUEST),

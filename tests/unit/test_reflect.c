@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/nested/reflect.c vmm/io.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/nested/reflect.c vmm/io.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c tests/unit/fake_ipi.c */
 /* vmm/nested/reflect.c: does L1 want an exit of L2? For every basic exit
  * reason of arch/x86/exit_reasons.h, the rule by which the instruction or
  * event would cause a VM exit if vmcs12 ran on the hardware, each tested

@@ -386,12 +386,12 @@ static void test_fake_vmx_semantics(void **state)
 
 
 /* A CPU in the state INIT leaves it in (SDM Vol. 3A 10.1.1, Table 10-1),
- * waiting for a SIPI (activity state 3, SDM 25.4.2): CS F000 with base
+ * active (it waits for its SIPI in L0, sipi.c): CS F000 with base
  * FFFF0000, IP FFF0, real-mode data segments, CR0 = 60000010H as the guest
  * reads it (the CPU's with the VMX-fixed NE, no PE/PG: unrestricted guest,
  * 26.3.1.1), EDX = the processor signature. Exits of this CPU find its own
  * per-CPU data through GS (HOST_GS_BASE). */
-static void test_init_state_waits_for_sipi(void **state)
+static void test_init_state(void **state)
 {
     (void)state;
     use_caps(&tigerlake);
@@ -401,7 +401,7 @@ static void test_init_state_waits_for_sipi(void **state)
     assert_int_equal(fake_vmcs_get(VMCS_HOST_GS_BASE), (uint64_t)(uintptr_t)&cpu);
     fake_vmcs_set(VMCS_VM_ENTRY_CONTROLS, fake_vmcs_get(VMCS_VM_ENTRY_CONTROLS) | ENTRY_IA32E_MODE_GUEST);
     vmcs01_write_init_state(&vm, v);
-    assert_int_equal(fake_vmcs_get(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_WAIT_SIPI);
+    assert_int_equal(fake_vmcs_get(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_ACTIVE);
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_CS_SELECTOR), 0xf000);
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_CS_BASE), 0xffff0000);
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_CS_LIMIT), 0xffff);
@@ -444,7 +444,7 @@ int main(void)
         T(test_without_true_controls_defaults_are_forced),
         T(test_cpu_without_ept_or_unrestricted_guest_is_refused),
         T(test_entry_state),
-        T(test_init_state_waits_for_sipi),
+        T(test_init_state),
         T(test_fake_vmx_semantics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -78,8 +78,9 @@ static void test_tigerlake_values(void **state)
     /* EPT, descriptor-table exiting, RDTSCP, VPID, WBINVD exiting,
      * unrestricted guest, INVPCID. */
     assert_int_equal(rd(MSR_IA32_VMX_PROCBASED_CTLS2), 0x000010ee00000000ULL);
-    /* A.6: rate 0, LMA save (5), HLT (6), 4 CR3 targets (24:16). */
-    assert_int_equal(rd(MSR_IA32_VMX_MISC), 0x0000000000040060ULL);
+    /* A.6: rate 0, LMA save (5), HLT (6), wait-for-SIPI (8), 4 CR3 targets
+     * (24:16). */
+    assert_int_equal(rd(MSR_IA32_VMX_MISC), 0x0000000000040160ULL);
     assert_int_equal(rd(MSR_IA32_VMX_CR0_FIXED0), 0x80000021ULL);
     assert_int_equal(rd(MSR_IA32_VMX_CR0_FIXED1), 0xffffffffULL);
     assert_int_equal(rd(MSR_IA32_VMX_CR4_FIXED0), 0x2000ULL);
@@ -257,7 +258,8 @@ static void test_cr3_targets_capped(void **state)
 }
 
 /* A.6: of MISC only the preemption-timer rate, LMA saving and the HLT
- * activity state pass; no shutdown/wait-for-SIPI states, no VMWRITE to
+ * and wait-for-SIPI activity states pass (L0 waits for L2's SIPI itself,
+ * sipi.c); no shutdown state, no VMWRITE to
  * read-only fields (bit 29), no zero-length injection (30), MSR lists of
  * 512 entries (bits 27:25 = 0), no MSEG revision. */
 static void test_misc_filtered(void **state)
@@ -268,7 +270,8 @@ static void test_misc_filtered(void **state)
              (4ULL << 16) | VMX_MISC_RDMSR_SMBASE | VMX_MISC_PT_IN_VMX | VMX_MISC_ACTIVITY_SIPI |
              VMX_MISC_ACTIVITY_SHUTDOWN | VMX_MISC_ACTIVITY_HLT | VMX_MISC_SAVE_EFER_LMA | 0x5;
     offer(&m);
-    assert_int_equal(rd(MSR_IA32_VMX_MISC), VMX_MISC_ACTIVITY_HLT | VMX_MISC_SAVE_EFER_LMA | 0x5 | (4ULL << 16));
+    assert_int_equal(rd(MSR_IA32_VMX_MISC),
+                     VMX_MISC_ACTIVITY_SIPI | VMX_MISC_ACTIVITY_HLT | VMX_MISC_SAVE_EFER_LMA | 0x5 | (4ULL << 16));
     const struct vmx_caps *c = nested_vmx_caps();
     assert_false(c->vmwrite_any_field);
     assert_int_equal(c->max_msr_list, 512);

@@ -20,20 +20,11 @@ static uint64_t bitmap_epoch; /* bumped when a protected page is written */
 
 static uint8_t all_ones[4096] __attribute__((aligned(8)));
 
-/* Sets or clears the write permission of one 4 KiB page of L1 RAM in
- * EPT01, keeping its target and other attributes (ept_map splits a large
- * page around it). Anything else (the sink, a device) stays as it is. */
+/* Only L1's RAM is protected: anything else (the sink, a device) stays as
+ * it is. */
 static bool set_writable(uint64_t pa, bool writable)
 {
-    unsigned level;
-    uint64_t *e = ept_lookup(&the_vm.ept01, pa, &level);
-    if (!e || !vm_l1_ram_range(pa, PAGE_SIZE))
-        return false;
-    uint64_t size = EPT_LEVEL_SIZE(level);
-    uint64_t hpa = (*e & EPT_ADDR_MASK & ~(size - 1)) | (pa & (size - 1));
-    uint64_t flags = *e & ~(EPT_ADDR_MASK | EPT_LARGE);
-    flags = writable ? flags | EPT_WRITE : flags & ~EPT_WRITE;
-    return ept_map(&the_vm.ept01, pa, hpa, PAGE_SIZE, flags);
+    return vm_l1_ram_range(pa, PAGE_SIZE) && ept_set_writable(&the_vm.ept01, pa, writable);
 }
 
 static int find(uint64_t pa)
@@ -106,6 +97,8 @@ bool nested_bitmap_write_fault(uint64_t gpa)
     invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01);
     return true;
 }
+
+void nested_bitmaps_l0_changed(void) { __atomic_add_fetch(&bitmap_epoch, 1, __ATOMIC_RELEASE); }
 
 void nested_bitmaps_unprotect_all(void)
 {

@@ -33,6 +33,9 @@ void nested_bitmap_merge(struct nested_bitmaps *cache, enum nested_bitmap which,
 /* An EPT01 write violation at gpa: true if it hit a protected bitmap page
  * (the protection is lifted and every merge becomes stale). */
 bool nested_bitmap_write_fault(uint64_t gpa);
+/* L0's own bitmaps changed (ipi.c's ICR watch): every vCPU merges again
+ * at its next nested entry. */
+void nested_bitmaps_l0_changed(void);
 /* Lifts every protection (tests). */
 void nested_bitmaps_unprotect_all(void);
 

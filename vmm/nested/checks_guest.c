@@ -233,8 +233,13 @@ static bool check_rip_rflags_events(const struct guest_view *g)
 
     uint32_t activity = (uint32_t)VMCS12(c, GUEST_ACTIVITY_STATE);
     uint32_t blocking = (uint32_t)VMCS12(c, GUEST_INTERRUPTIBILITY_INFO);
-    CHECK(activity == ACTIVITY_ACTIVE || (activity == ACTIVITY_HLT && nested_vmx_caps()->raw.misc & VMX_MISC_ACTIVITY_HLT),
+    uint64_t misc = nested_vmx_caps()->raw.misc;
+    CHECK(activity == ACTIVITY_ACTIVE || (activity == ACTIVITY_HLT && (misc & VMX_MISC_ACTIVITY_HLT)) ||
+              (activity == ACTIVITY_WAIT_SIPI && (misc & VMX_MISC_ACTIVITY_SIPI)),
           "guest activity state offered");
+    /* Wait-for-SIPI blocks every event (SDM 26.3.1.5). */
+    if (activity == ACTIVITY_WAIT_SIPI)
+        CHECK(!injecting, "no event injection into wait-for-SIPI");
     if (activity == ACTIVITY_HLT)
         CHECK(dpl((uint32_t)VMCS12(c, GUEST_SS_AR_BYTES)) == 0, "HLT activity needs SS.DPL 0");
     /* An event injected into a halted guest must be one HLT does not block:

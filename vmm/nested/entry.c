@@ -5,6 +5,7 @@
 #include "vmm/nested/ept02.h"
 #include "vmm/nested/msrlist.h"
 #include "vmm/nested/vmcs02.h"
+#include "vmm/sipi.h"
 #include "vmm/vm.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/exit_reasons.h"
@@ -131,6 +132,10 @@ static void nested_enter(struct vcpu *v, bool launch)
         n->cache->launch_state = VMCS12_LAUNCHED;
     n->vmcs02_for_current = true;
     v->in_l2 = true;
+    if (VMCS12(n->cache, GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_SIPI) {
+        sipi_wait_l2(v); /* back in L1, by the SIPI or INIT exit */
+        return;
+    }
     v->regs.launch = !n->vmcs02_launched;
     n->vmcs02_launched = true;
 }

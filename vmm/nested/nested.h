@@ -101,6 +101,9 @@ bool nested_l1_wants_nmi_exits(const struct vcpu *v);
  * an event L0 was about to inject into L2 becomes IDT-vectoring
  * information (SDM 27.2.3, 27.2.4). */
 void nested_vmexit_for_nmi(struct vcpu *v);
+/* An INIT (reason 3) or SIPI (reason 4, the vector as qualification) that
+ * reached L2 and that L0 took for it (vmm/sipi.c): the nested VM exit. */
+void nested_vmexit_signal(struct vcpu *v, uint32_t reason, uint64_t qualification);
 
 /* --- shared between the files of vmm/nested/ --- */
 

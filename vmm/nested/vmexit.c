@@ -28,6 +28,12 @@ static __attribute__((noreturn)) void vmx_abort(struct vcpu *v, uint32_t indicat
 static void finish_exit_to_l1(struct vcpu *v)
 {
     struct nested_vmx *n = v->nested;
+    /* Leaving before vmcs02's first entry happened (an NMI or INIT taken
+     * after VMLAUNCH was emulated): vmcs02 stays clear, vmcs01 resumes. */
+    if (v->regs.launch) {
+        n->vmcs02_launched = false;
+        v->regs.launch = 0;
+    }
     vmcs_load(v->vmcs01);
     v->in_l2 = false;
     if (!vmcs12_load_host_state(v))
@@ -48,17 +54,19 @@ void nested_vmexit(struct vcpu *v, uint32_t reason, uint64_t qualification)
     finish_exit_to_l1(v);
 }
 
-void nested_vmexit_for_nmi(struct vcpu *v)
+/* An exit L0 makes up while vmcs02 is current (the hardware's exit fields
+ * are those of an older exit): an event L0 was about to inject into L2
+ * becomes IDT-vectoring information (SDM 27.2.3, 27.2.4). */
+static void synthesized_exit(struct vcpu *v, uint32_t reason, uint64_t qualification, uint32_t intr_info)
 {
     struct vmcs12 *c = v->nested->cache;
-    /* vmcs02 is current: an event L0 meant to (re)deliver to L2 was not. */
     uint32_t pending = vmcs_read32(VMCS_VM_ENTRY_INTR_INFO_FIELD);
     uint32_t pending_error = vmcs_read32(VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE);
     vmcs_write(VMCS_VM_ENTRY_INTR_INFO_FIELD, 0);
     vmcs02_sync_to_vmcs12(v);
-    VMCS12(c, VM_EXIT_REASON) = EXIT_REASON_EXCEPTION_NMI;
-    VMCS12(c, EXIT_QUALIFICATION) = 0;
-    VMCS12(c, VM_EXIT_INTR_INFO) = INTR_INFO_VALID | INTR_TYPE_NMI | VEC_NMI;
+    VMCS12(c, VM_EXIT_REASON) = reason;
+    VMCS12(c, EXIT_QUALIFICATION) = qualification;
+    VMCS12(c, VM_EXIT_INTR_INFO) = intr_info;
     VMCS12(c, VM_EXIT_INTR_ERROR_CODE) = 0;
     VMCS12(c, VM_EXIT_INSTRUCTION_LEN) = 0;
     VMCS12(c, IDT_VECTORING_INFO_FIELD) = (pending & INTR_INFO_VALID) ? pending : 0;
@@ -67,6 +75,16 @@ void nested_vmexit_for_nmi(struct vcpu *v)
     if (msr_list_store(VMCS12(c, VM_EXIT_MSR_STORE_ADDR), VMCS12(c, VM_EXIT_MSR_STORE_COUNT)))
         vmx_abort(v, VMX_ABORT_SAVING_GUEST_MSRS);
     finish_exit_to_l1(v);
+}
+
+void nested_vmexit_for_nmi(struct vcpu *v)
+{
+    synthesized_exit(v, EXIT_REASON_EXCEPTION_NMI, 0, INTR_INFO_VALID | INTR_TYPE_NMI | VEC_NMI);
+}
+
+void nested_vmexit_signal(struct vcpu *v, uint32_t reason, uint64_t qualification)
+{
+    synthesized_exit(v, reason, qualification, 0);
 }
 
 /* The entry never happened: vmcs12 records the failure, L1 continues from

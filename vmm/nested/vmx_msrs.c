@@ -6,7 +6,8 @@
 #include "lib/log.h"
 
 #define VMCS12_REGION_SIZE_FIELD ((uint64_t)VMCS12_SIZE << VMX_BASIC_SIZE_SHIFT)
-#define MISC_KEPT (VMX_MISC_PREEMPT_RATE_MASK | VMX_MISC_SAVE_EFER_LMA | VMX_MISC_ACTIVITY_HLT)
+#define MISC_KEPT                                                                                  \
+    (VMX_MISC_PREEMPT_RATE_MASK | VMX_MISC_SAVE_EFER_LMA | VMX_MISC_ACTIVITY_HLT | VMX_MISC_ACTIVITY_SIPI)
 
 static struct vmx_caps exposed;
 

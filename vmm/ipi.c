@@ -1,0 +1,293 @@
+#include "vmm/ipi.h"
+#include "vmm/ept.h"
+#include "vmm/gva.h"
+#include "vmm/mmio_decode.h"
+#include "vmm/msr.h"
+#include "vmm/sipi.h"
+#include "vmm/smp.h"
+#include "vmm/vm.h"
+#include "vmm/nested/bitmaps.h"
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/cpu_bits.h"
+#include "arch/x86/msr_index.h"
+#include "arch/x86/physmem.h"
+#include "arch/x86/vmx.h"
+#include "arch/x86/vmx_bits.h"
+#include "lib/log.h"
+#include "lib/spinlock.h"
+
+#define NO_PAGE         (~0ULL)
+#define REPORT_LIMIT    4
+#define GPR_RSP         4 /* RSP lives in the VMCS, not in struct guest_regs */
+#define BYTE_BITS       8
+#define LOW32_MASK      0xffffffffULL
+
+/* Shared: whether L1's ICR is watched and which xAPIC page is protected
+ * for it. Changed under the lock by whichever CPU starts or stops waiting;
+ * read without it on the exit path (a stale answer only emulates a write
+ * the hardware would have done the same way, or retries the access). */
+static struct {
+    struct spinlock lock;
+    bool on;
+    uint64_t page;
+} watch = {.page = NO_PAGE};
+
+/* Shared, atomic: reports of IPIs that reached no CPU, L1-wide. */
+static uint32_t unreached_reports;
+
+static bool watch_needed(const struct vm *vm)
+{
+    if (vm->cfg.icr_watch_always)
+        return true;
+    for (unsigned i = 0; i < vm->vcpu_count; i++)
+        if (__atomic_load_n(&vm->vcpus[i].wait_for_sipi, __ATOMIC_ACQUIRE))
+            return true;
+    return false;
+}
+
+static uint64_t this_cpus_apic_page(void) { return rdmsr(MSR_IA32_APIC_BASE) & APIC_BASE_ADDR_MASK; }
+
+/* Under watch.lock. True if a permission was taken (every CPU must flush). */
+static bool protect_page(struct vm *vm, uint64_t page)
+{
+    if (watch.page == page)
+        return false;
+    if (watch.page != NO_PAGE)
+        ept_set_writable(&vm->ept01, watch.page, true);
+    watch.page = page;
+    if (page != NO_PAGE && !ept_set_writable(&vm->ept01, page, false)) {
+        log_warn("ipi: L1's local APIC page 0x%llx is not in EPT01: its xAPIC writes are not watched\n",
+                 (unsigned long long)page);
+        watch.page = NO_PAGE;
+    }
+    return watch.page != NO_PAGE;
+}
+
+void ipi_update_watch(struct vm *vm)
+{
+    spin_lock(&watch.lock);
+    bool need = watch_needed(vm), flush = false;
+    if (need != watch.on) {
+        watch.on = need;
+        msr_bitmap_set(phys_to_virt(vm->msr_bitmap), MSR_X2APIC_ICR, false, need);
+        nested_bitmaps_l0_changed();
+        flush = protect_page(vm, need ? this_cpus_apic_page() : NO_PAGE);
+        log_debug("ipi: %s L1's INIT and SIPI\n", need ? "watching" : "no longer watching");
+    }
+    spin_unlock(&watch.lock);
+    if (flush)
+        smp_invept01_everywhere();
+}
+
+void ipi_apic_base_changed(struct vm *vm, uint64_t value)
+{
+    spin_lock(&watch.lock);
+    bool flush = watch.on && protect_page(vm, value & APIC_BASE_ADDR_MASK);
+    spin_unlock(&watch.lock);
+    if (flush)
+        smp_invept01_everywhere();
+}
+
+bool ipi_reaches(uint32_t low, uint32_t dest, bool x2apic, uint32_t self, uint32_t id)
+{
+    switch (low & ICR_SHORTHAND_MASK) {
+    case ICR_SHORTHAND_SELF:
+        return id == self;
+    case ICR_SHORTHAND_ALL:
+        return true;
+    case ICR_SHORTHAND_OTHERS:
+        return id != self;
+    default:
+        break;
+    }
+    if (x2apic && dest == X2APIC_BROADCAST)
+        return true;
+    if (low & ICR_DEST_LOGICAL) {
+        /* x2APIC logical ID: cluster id >> 4, bit id & 15 (11.12.10.2). */
+        return x2apic && dest >> X2APIC_CLUSTER_SHIFT == id / X2APIC_CLUSTER_CPUS &&
+               (dest >> (id % X2APIC_CLUSTER_CPUS) & 1);
+    }
+    return (!x2apic && dest == XAPIC_BROADCAST) || dest == id;
+}
+
+static bool may_report(uint32_t *counter)
+{
+    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED) < REPORT_LIMIT;
+}
+
+void ipi_route_init_sipi(struct vcpu *v, uint32_t low, uint32_t dest, bool x2apic)
+{
+    bool init = (low & ICR_DELIVERY_MASK) == ICR_DELIVERY_INIT;
+    const char *what = init ? "INIT" : "SIPI";
+    /* INIT level de-assert: a no-op since the Pentium 4 (11.6.1). */
+    if (init && !(low & ICR_LEVEL_ASSERT))
+        return;
+    if (!x2apic && (low & ICR_DEST_LOGICAL) && (low & ICR_SHORTHAND_MASK) == ICR_SHORTHAND_NONE) {
+        if (may_report(&unreached_reports))
+            log_warn("cpu%u: L1 sent %s to logical destination 0x%x in xAPIC mode; nestvisor resolves "
+                     "only physical destinations there: dropped (docs/smp.md)\n",
+                     v->id, what, dest);
+        return;
+    }
+    log_debug("cpu%u: L1's %s, ICR 0x%x, destination 0x%x (%s)\n", v->id, what, low, dest,
+              x2apic ? "x2APIC" : "xAPIC");
+    bool reached = false;
+    for (unsigned i = 0; i < the_vm.vcpu_count; i++) {
+        struct vcpu *u = &the_vm.vcpus[i];
+        if (!u->cpu || !ipi_reaches(low, dest, x2apic, v->cpu->apic_id, u->cpu->apic_id))
+            continue;
+        reached = true;
+        if (init)
+            sipi_post_init(u);
+        else
+            sipi_post_start(u, (uint8_t)(low & ICR_VECTOR_MASK));
+    }
+    if (!reached && may_report(&unreached_reports))
+        log_warn("cpu%u: L1 sent %s to APIC ID 0x%x: no such CPU, dropped\n", v->id, what, dest);
+}
+
+bool ipi_x2apic_icr_write(struct vcpu *v, uint64_t value)
+{
+    if (!(rdmsr(MSR_IA32_APIC_BASE) & APIC_BASE_X2APIC))
+        return false; /* x2APIC MSRs #GP in xAPIC mode */
+    uint32_t low = (uint32_t)value, mode = low & ICR_DELIVERY_MASK;
+    if (mode != ICR_DELIVERY_INIT && mode != ICR_DELIVERY_SIPI)
+        return wrmsr_safe(MSR_X2APIC_ICR, value);
+    if (value & X2APIC_ICR_RESERVED)
+        return false;
+    ipi_route_init_sipi(v, low, (uint32_t)(value >> X2APIC_DEST_SHIFT), true);
+    return true;
+}
+
+/* ---- xAPIC writes: emulated while the page is protected ---- */
+
+static enum mmio_cpu_mode guest_cpu_mode(void)
+{
+    uint32_t cs = vmcs_read32(VMCS_GUEST_CS_AR_BYTES);
+    if ((vmcs_read(VMCS_GUEST_IA32_EFER) & EFER_LMA) && (cs & AR_L))
+        return MMIO_MODE_64;
+    return (cs & AR_DB) ? MMIO_MODE_32 : MMIO_MODE_16;
+}
+
+/* The bytes at the guest's CS:RIP, as many as are readable up to 15. */
+static unsigned fetch_instruction(enum mmio_cpu_mode mode, uint8_t *bytes)
+{
+    uint64_t gla = vmcs_read(VMCS_GUEST_RIP);
+    if (mode != MMIO_MODE_64)
+        gla = (gla + vmcs_read(VMCS_GUEST_CS_BASE)) & LOW32_MASK;
+    struct gva_fault f;
+    if (gva_read(gla, bytes, MMIO_INSN_MAX_LEN, &f))
+        return MMIO_INSN_MAX_LEN;
+    unsigned to_page_end = (unsigned)(PAGE_SIZE - (gla & (PAGE_SIZE - 1)));
+    if (to_page_end < MMIO_INSN_MAX_LEN && gva_read(gla, bytes, to_page_end, &f))
+        return to_page_end;
+    return 0;
+}
+
+static uint64_t size_mask(unsigned size)
+{
+    return size >= sizeof(uint64_t) ? ~0ULL : (1ULL << (size * BYTE_BITS)) - 1;
+}
+
+static uint64_t read_gpr(struct vcpu *v, unsigned reg)
+{
+    return reg == GPR_RSP ? vmcs_read(VMCS_GUEST_RSP) : *guest_gpr(&v->regs, reg);
+}
+
+static void write_gpr(struct vcpu *v, unsigned reg, uint64_t value)
+{
+    if (reg == GPR_RSP)
+        vmcs_write(VMCS_GUEST_RSP, value);
+    else
+        *guest_gpr(&v->regs, reg) = value;
+}
+
+static uint64_t stored_value(struct vcpu *v, const struct mmio_store *st)
+{
+    if (!st->from_reg)
+        return st->imm & size_mask(st->size);
+    uint64_t r = read_gpr(v, st->reg);
+    return (st->high_byte ? r >> BYTE_BITS : r) & size_mask(st->size);
+}
+
+/* XCHG's register gets the old memory value as a MOV to it would: 32-bit
+ * writes clear bits 63:32, 8- and 16-bit ones keep the rest (SDM Vol. 1
+ * 3.4.1.1). */
+static void exchange_into(struct vcpu *v, const struct mmio_store *st, uint64_t old)
+{
+    uint64_t r = read_gpr(v, st->reg);
+    if (st->high_byte)
+        r = (r & ~(size_mask(1) << BYTE_BITS)) | (old & size_mask(1)) << BYTE_BITS;
+    else if (st->size == sizeof(uint32_t))
+        r = old & LOW32_MASK;
+    else
+        r = (r & ~size_mask(st->size)) | (old & size_mask(st->size));
+    write_gpr(v, st->reg, r);
+}
+
+static uint64_t mmio_read(volatile void *p, unsigned size)
+{
+    switch (size) {
+    case 1: return *(volatile uint8_t *)p;
+    case 2: return *(volatile uint16_t *)p;
+    case 4: return *(volatile uint32_t *)p;
+    default: return *(volatile uint64_t *)p;
+    }
+}
+
+static void mmio_write(volatile void *p, unsigned size, uint64_t value)
+{
+    switch (size) {
+    case 1: *(volatile uint8_t *)p = (uint8_t)value; break;
+    case 2: *(volatile uint16_t *)p = (uint16_t)value; break;
+    case 4: *(volatile uint32_t *)p = (uint32_t)value; break;
+    default: *(volatile uint64_t *)p = value; break;
+    }
+}
+
+static __attribute__((noreturn)) void cannot_emulate(struct vcpu *v, uint64_t gpa, const char *why)
+{
+    log_error("%s wrote L1's local APIC at 0x%llx while nestvisor watches its INIT and SIPI, and %s "
+              "(docs/smp.md)\n",
+              v->in_l2 ? "L2" : "L1", (unsigned long long)gpa, why);
+    vcpu_dump(v, "local APIC write not emulated");
+    vm_stop(POWER_GUEST_FAULT, "a local APIC write nestvisor cannot emulate");
+}
+
+bool ipi_apic_write(struct vcpu *v, uint64_t gpa)
+{
+    uint64_t page = __atomic_load_n(&watch.page, __ATOMIC_ACQUIRE);
+    if (page == NO_PAGE || (gpa & ~(uint64_t)(APIC_PAGE_SIZE - 1)) != page)
+        return false;
+    if (v->in_l2)
+        cannot_emulate(v, gpa, "L0 does not decode L2's instructions");
+    enum mmio_cpu_mode mode = guest_cpu_mode();
+    uint8_t bytes[MMIO_INSN_MAX_LEN];
+    unsigned n = fetch_instruction(mode, bytes);
+    struct mmio_store st;
+    if (!n || mmio_decode_store(bytes, n, mode, &st) != MMIO_DECODE_OK) {
+        log_error("ipi: instruction at RIP 0x%llx: %u bytes %02x %02x %02x %02x %02x %02x ...\n",
+                  (unsigned long long)vmcs_read(VMCS_GUEST_RIP), n, bytes[0], bytes[1], bytes[2], bytes[3],
+                  bytes[4], bytes[5]);
+        cannot_emulate(v, gpa, "the instruction is not a store nestvisor decodes");
+    }
+    unsigned offset = (unsigned)(gpa & (APIC_PAGE_SIZE - 1));
+    if (offset + st.size > APIC_PAGE_SIZE)
+        cannot_emulate(v, gpa, "the store crosses the end of the page");
+    uint64_t value = stored_value(v, &st);
+    volatile uint8_t *reg = (volatile uint8_t *)phys_to_virt(gpa);
+    uint64_t old = st.exchange ? mmio_read(reg, st.size) : 0;
+    uint32_t mode_bits = (uint32_t)value & ICR_DELIVERY_MASK;
+    if (offset == XAPIC_ICR_LOW && st.size == XAPIC_REG_SIZE &&
+        (mode_bits == ICR_DELIVERY_INIT || mode_bits == ICR_DELIVERY_SIPI)) {
+        uint32_t high = *(volatile uint32_t *)phys_to_virt(page + XAPIC_ICR_HIGH);
+        ipi_route_init_sipi(v, (uint32_t)value, high >> XAPIC_DEST_SHIFT, false);
+    } else {
+        mmio_write(reg, st.size, value);
+    }
+    if (st.exchange)
+        exchange_into(v, &st, old);
+    vcpu_skip_bytes(v, st.length);
+    return true;
+}
