@@ -15,7 +15,10 @@ static struct spinlock console_lock;
 static enum log_level threshold = LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
+static unsigned (*cpu_source)(void);
+
 void log_set_level(enum log_level level) { threshold = level; }
+void log_set_cpu_source(unsigned (*cpu_id)(void)) { cpu_source = cpu_id; }
 enum log_level log_get_level(void) { return threshold; }
 
 bool log_level_parse(const char *name, enum log_level *out)
@@ -33,7 +36,10 @@ static void emit(const char *prefix, const char *fmt, va_list ap)
 {
     char line[LOG_LINE_MAX];
     size_t n = 0;
-    if (prefix)
+    unsigned cpu = prefix && cpu_source ? cpu_source() : 0;
+    if (prefix && cpu)
+        n = (size_t)format(line, sizeof(line), "[%s/cpu%u] ", prefix, cpu);
+    else if (prefix)
         n = (size_t)format(line, sizeof(line), "[%s] ", prefix);
     int len = format_v(line + n, sizeof(line) - n, fmt, ap);
     if ((size_t)len < sizeof(line) - n) {

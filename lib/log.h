@@ -8,6 +8,9 @@
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level level);
+/* Where the calling CPU's number comes from (0: the boot CPU). Lines of
+ * other CPUs are tagged with it: "[info/cpu2] ...". Unset: no tags. */
+void log_set_cpu_source(unsigned (*cpu_id)(void));
 enum log_level log_get_level(void);
 bool log_level_parse(const char *name, enum log_level *out);
 

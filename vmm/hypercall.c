@@ -7,36 +7,36 @@
 #include "lib/log.h"
 #include "lib/string.h"
 
-#define CONSOLE_LINE_MAX 200
-
-/* L1's console output, re-cut into whole lines prefixed with "[L1] ". */
-static void console_write_l1(const char *s, uint64_t len)
+/* L1's console output, re-cut into whole lines prefixed with "[L1] ".
+ * Each vCPU has its own line (per-CPU state), so that lines of CPUs that
+ * write at once do not mix. */
+static void console_write_l1(struct vcpu *v, const char *s, uint64_t len)
 {
-    static char line[CONSOLE_LINE_MAX + 1];
-    static unsigned used;
+    char *line = v->console.line;
     for (uint64_t i = 0; i < len; i++) {
         char c = s[i];
-        if (c == '\n' || used == CONSOLE_LINE_MAX) {
-            line[used] = 0;
+        if (c == '\n' || v->console.used == NV_CONSOLE_LINE_MAX) {
+            line[v->console.used] = 0;
             log_raw("[L1] %s\n", line);
-            used = 0;
+            v->console.used = 0;
             if (c == '\n')
                 continue;
         }
         if (c != '\r')
-            line[used++] = c;
+            line[v->console.used++] = c;
     }
 }
 
-static int64_t hc_console_write(struct guest_regs *r)
+static int64_t hc_console_write(struct vcpu *v)
 {
+    struct guest_regs *r = &v->regs;
     uint64_t gpa = r->rbx, len = r->rcx;
     if (len > NV_CONSOLE_MAX)
         return NV_EINVAL;
     const char *buf = vm_l1_ram(gpa, len);
     if (!buf && len)
         return NV_EFAULT;
-    console_write_l1(buf, len);
+    console_write_l1(v, buf, len);
     r->rbx = len;
     return NV_OK;
 }
@@ -87,7 +87,7 @@ void handle_vmcall(struct vcpu *v)
         status = NV_OK;
         break;
     case NV_HC_CONSOLE_WRITE:
-        status = hc_console_write(r);
+        status = hc_console_write(v);
         break;
     case NV_HC_EXIT_STATS:
         status = hc_exit_stats(v);

@@ -4,6 +4,7 @@
 #include "arch/x86/exit_reasons.h"
 #include "arch/x86/vmx.h"
 #include "lib/log.h"
+#include "lib/spinlock.h"
 
 #define BOCHS_SHUTDOWN_PORT 0x8900
 #define RESET_CONTROL_PORT  0xcf9
@@ -115,10 +116,15 @@ static uint32_t port_in(uint16_t port, unsigned size)
     return size == 1 ? inb(port) : size == 2 ? inw(port) : inl(port);
 }
 
+/* Platform devices are one per machine: one set of sequences, shared by
+ * the CPUs, and the trapped ports (power and reset only) are driven under
+ * this lock so that a sequence of OUTs is judged in the order the device
+ * saw it. */
+static struct io_sequences seq;
+static struct spinlock io_lock;
+
 void handle_io(struct vcpu *v)
 {
-    /* Platform devices are one per machine: one set of sequences. */
-    static struct io_sequences seq;
     uint64_t q = vmcs_read(VMCS_EXIT_QUALIFICATION);
     uint16_t port = (uint16_t)IO_QUAL_PORT(q);
     unsigned size = IO_QUAL_SIZE(q);
@@ -137,7 +143,13 @@ void handle_io(struct vcpu *v)
         return;
     }
     uint32_t value = (uint32_t)v->regs.rax & mask;
-    switch (io_classify_out(&the_vm, port, size, value, &seq)) {
+    spin_lock(&io_lock);
+    enum io_event event = io_classify_out(&the_vm, port, size, value, &seq);
+    /* The shutdown port's bytes stay with L0, which ends the run itself. */
+    if (event == IO_EVENT_NONE && port != BOCHS_SHUTDOWN_PORT)
+        port_out(port, size, value);
+    spin_unlock(&io_lock);
+    switch (event) {
     case IO_EVENT_POWER_OFF:
         log_info("L1 powered the machine off (port 0x%x)\n", port);
         vm_stop(POWER_OK, "L1 power-off request");
@@ -148,8 +160,5 @@ void handle_io(struct vcpu *v)
     case IO_EVENT_NONE:
         break;
     }
-    /* The shutdown port's bytes stay with L0, which ends the run itself. */
-    if (port != BOCHS_SHUTDOWN_PORT)
-        port_out(port, size, value);
     vcpu_skip_instruction(v);
 }

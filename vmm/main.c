@@ -62,6 +62,7 @@ void kmain(uint64_t loader_data, uint32_t kind, uint64_t phys_base)
     idt_init();
     percpu_install(bsp);
     percpu_register(bsp);
+    log_set_cpu_source(percpu_this_id);
     traps_set_nmi_handler(nmi_in_l0);
     if (!handoff_ok) {
         log_error("boot: %s\n", err);

@@ -9,6 +9,7 @@
 
 #define MEMMAP_MAX 256
 #define PAGE_SIZE  4096ULL
+#define KIB        1024ULL
 #define PAGE_SHIFT 12
 
 /* Types beyond the firmware's (enum handoff_mem_type). */

@@ -7,6 +7,7 @@
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/msr_index.h"
 #include "lib/log.h"
+#include "lib/spinlock.h"
 #include "lib/string.h"
 
 #define MSR_WARN_SLOTS      16
@@ -86,6 +87,12 @@ void msr_bitmap_build_l1(uint8_t *bitmap)
         msr_bitmap_set(bitmap, m, false, false);
 }
 
+/* Shared by the vCPUs, under msr_lock: L1's MTRRs (vm->l1_mtrr: SDM
+ * 12.11.8 has every CPU of a machine use the same settings, and an L1
+ * writes the same values on each), IA32_MISC_ENABLE (package scope on most
+ * CPUs) and the warning table. MSR exits of these are rare. */
+static struct spinlock msr_lock;
+
 /* IA32_MISC_ENABLE exists on every Intel CPU and early Linux code reads it
  * without a #GP handler; it is kept virtual: the hardware's value if there
  * is one, else fast strings on and BTS/PEBS unavailable. Writes change only
@@ -118,14 +125,44 @@ static void warn_once(uint32_t msr, const char *what)
 {
     static uint32_t warned[MSR_WARN_SLOTS];
     static unsigned n;
-    for (unsigned i = 0; i < n; i++)
-        if (warned[i] == msr)
-            return;
-    if (n == MSR_WARN_SLOTS)
-        return;
-    warned[n++] = msr;
-    log_warn("msr: L1 %s MSR 0x%x: #GP%s\n", what, msr,
-             n == MSR_WARN_SLOTS ? " (further MSR warnings suppressed)" : "");
+    spin_lock(&msr_lock);
+    bool known = n == MSR_WARN_SLOTS;
+    for (unsigned i = 0; i < n && !known; i++)
+        known = warned[i] == msr;
+    if (!known)
+        warned[n++] = msr;
+    bool last = n == MSR_WARN_SLOTS;
+    spin_unlock(&msr_lock);
+    if (!known)
+        log_warn("msr: L1 %s MSR 0x%x: #GP%s\n", what, msr, last ? " (further MSR warnings suppressed)" : "");
+}
+
+/* The MSRs kept in shared virtual state, under msr_lock. */
+static bool shared_read(struct vm *vm, uint32_t msr, uint64_t *value, bool *done)
+{
+    *done = true;
+    if (mtrr_is_msr(msr))
+        return mtrr_msr_read(&vm->l1_mtrr, msr, value);
+    if (msr == MSR_IA32_MISC_ENABLE) {
+        *value = misc_enable_value();
+        return true;
+    }
+    *done = false;
+    return false;
+}
+
+static bool shared_write(struct vm *vm, uint32_t msr, uint64_t value, bool *done)
+{
+    *done = true;
+    if (mtrr_is_msr(msr))
+        return mtrr_msr_write(&vm->l1_mtrr, msr, value);
+    if (msr == MSR_IA32_MISC_ENABLE) {
+        misc_enable_value();
+        misc_enable = value;
+        return true;
+    }
+    *done = false;
+    return false;
 }
 
 bool msr_emulate_read(struct vm *vm, uint32_t msr, uint64_t *value)
@@ -136,12 +173,11 @@ bool msr_emulate_read(struct vm *vm, uint32_t msr, uint64_t *value)
     }
     if (msr >= MSR_IA32_VMX_BASIC && msr <= MSR_IA32_VMX_PROCBASED_CTLS3)
         return vm->cfg.nested && nested_vmx_msr_read(msr, value); /* else #GP: no VMX */
-    if (mtrr_is_msr(msr))
-        return mtrr_msr_read(&vm->l1_mtrr, msr, value);
-    if (msr == MSR_IA32_MISC_ENABLE) {
-        *value = misc_enable_value();
-        return true;
-    }
+    spin_lock(&msr_lock);
+    bool done, ok = shared_read(vm, msr, value, &done);
+    spin_unlock(&msr_lock);
+    if (done)
+        return ok;
     if (msr == MSR_IA32_BIOS_SIGN_ID) {
         *value = microcode_revision();
         return true;
@@ -154,13 +190,11 @@ bool msr_emulate_read(struct vm *vm, uint32_t msr, uint64_t *value)
 
 bool msr_emulate_write(struct vm *vm, uint32_t msr, uint64_t value)
 {
-    if (mtrr_is_msr(msr))
-        return mtrr_msr_write(&vm->l1_mtrr, msr, value);
-    if (msr == MSR_IA32_MISC_ENABLE) {
-        misc_enable_value();
-        misc_enable = value;
-        return true;
-    }
+    spin_lock(&msr_lock);
+    bool done, ok = shared_write(vm, msr, value, &done);
+    spin_unlock(&msr_lock);
+    if (done)
+        return ok;
     if (msr == MSR_IA32_BIOS_SIGN_ID)
         return true;
     if (msr == MSR_IA32_APIC_BASE) {

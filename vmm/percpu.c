@@ -15,6 +15,8 @@ void percpu_install(struct percpu *pc)
     wrmsr(MSR_IA32_GS_BASE, (uint64_t)pc);
 }
 
+unsigned percpu_this_id(void) { return this_cpu()->id; }
+
 void percpu_register(struct percpu *pc)
 {
     if (pc->id < NV_MAX_CPUS) {

@@ -49,6 +49,8 @@ void percpu_install(struct percpu *pc);
 /* The per-CPU data of CPU id (0..count-1), 0 if there is none. */
 struct percpu *percpu_of(unsigned id);
 unsigned percpu_count(void);
+/* The calling CPU's id (the log's CPU tags). */
+unsigned percpu_this_id(void);
 /* Registers pc as CPU pc->id (the boot CPU first, then each AP). */
 void percpu_register(struct percpu *pc);
 

@@ -290,7 +290,12 @@ void smp_invept01_everywhere(void)
 void smp_stop_others(void)
 {
     struct percpu *self = this_cpu();
-    __atomic_store_n(&stopping, 1, __ATOMIC_SEQ_CST);
+    /* Two CPUs may stop L1 at once (an AP's triple fault while the boot CPU
+     * powers off): the first reports, the others halt as if asked. */
+    if (__atomic_exchange_n(&stopping, 1, __ATOMIC_SEQ_CST)) {
+        __atomic_store_n(&self->stopped, 1, __ATOMIC_RELEASE);
+        cpu_stop();
+    }
     for (unsigned id = 0; id < percpu_count(); id++) {
         struct percpu *pc = percpu_of(id);
         if (pc != self && pc->vcpu)

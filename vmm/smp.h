@@ -35,7 +35,8 @@ void smp_release_cpu(struct percpu *pc, struct vcpu *v);
  * EPT02s before it next enters a guest; returns when all did (a CPU that
  * waits in L0 for a SIPI answers too: the NMI wakes it). */
 void smp_invept01_everywhere(void);
-/* vm_stop: every other CPU leaves its guest and halts. */
+/* vm_stop: every other CPU leaves its guest and halts. Only the first CPU
+ * to call it returns; a later caller halts at once. */
 void smp_stop_others(void);
 /* Makes pc look at what it was asked: sets its attention flag and sends
  * it an NMI (L1's NMIs are told apart by pc->l0_nmi). */

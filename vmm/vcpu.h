@@ -31,6 +31,8 @@ struct exit_stats {
 
 struct nested_vmx; /* vmm/nested/ */
 
+#define NV_CONSOLE_LINE_MAX 200 /* longer L1 console lines are cut */
+
 /* Who a vCPU belongs to. */
 enum vcpu_role {
     VCPU_L1,   /* one of L1's CPUs */
@@ -56,6 +58,10 @@ struct vcpu {
     bool init_pending;       /* an INIT arrived in VMX root operation (blocked, SDM 24.8) */
     bool nmi_pending;        /* an NMI of L1's to deliver (vmm/nmi.c) */
     struct nested_vmx *nested;
+    struct {
+        char line[NV_CONSOLE_LINE_MAX + 1];
+        unsigned used;
+    } console; /* L1's console hypercall output, cut into lines */
     /* INIT and SIPI that other CPUs post to this vCPU (vmm/sipi.c): one
      * word, changed only by compare-and-swap; last and cache-line aligned,
      * so alone in its line, which the vCPU monitors while it waits. */

@@ -23,6 +23,21 @@ extern bool vmx_launch(struct guest_regs *regs);
  * CPU waits for all, so that the log says which one failed). */
 static uint32_t entered[NV_MAX_CPUS];
 
+/* What each AP costs L0 (smp.l0_kib_per_cpu in make bench): its per-CPU
+ * data and stacks and VMXON region (smp.c), and what it allocated for its
+ * vCPU (VMCS01, nested state, its share of the shadow-EPT pool). */
+static void report_memory_per_ap(unsigned aps, uint64_t vcpu_pages)
+{
+    if (!aps)
+        return;
+    uint64_t percpu_kib = ((sizeof(struct percpu) + PAGE_SIZE - 1) / PAGE_SIZE + 1) * PAGE_SIZE / KIB;
+    uint64_t vcpu_kib = vcpu_pages * PAGE_SIZE / KIB / aps;
+    log_info("smp: L0 memory per AP: %llu KiB (%llu KiB per-CPU data, stacks and VMXON region, %llu KiB "
+             "its vCPU's VMX state and shadow-EPT pool)\n",
+             (unsigned long long)(percpu_kib + vcpu_kib), (unsigned long long)percpu_kib,
+             (unsigned long long)vcpu_kib);
+}
+
 void vm_create_aps(struct vm *vm)
 {
     unsigned count = percpu_count();
@@ -45,6 +60,7 @@ void vm_create_aps(struct vm *vm)
     /* Watching L1's ICR takes EPT01's write permission for the APIC page:
      * done before any AP runs, so no CPU needs to be asked to flush. */
     ipi_update_watch(vm);
+    uint64_t free_before = pmm_free_pages();
     for (unsigned id = 1; id < count; id++)
         smp_release_cpu(percpu_of(id), &vm->vcpus[id]);
     unsigned l1 = vm->cfg.l1_cpus < count ? vm->cfg.l1_cpus : count;
@@ -57,6 +73,7 @@ void vm_create_aps(struct vm *vm)
         if (!entered[id])
             log_error("vm: cpu%u never entered its vCPU\n", id);
     }
+    report_memory_per_ap(count - 1, free_before - pmm_free_pages());
 }
 
 void vm_run_ap(struct vcpu *v)

@@ -251,10 +251,30 @@ static void test_log_cuts_long_lines_visibly(void **state)
     assert_string_equal(out + 252, "...");
 }
 
+/* lib/log.c with a CPU source: the boot CPU's lines look as before, every
+ * other CPU's carry its number; raw output (markers, tables) never does. */
+static unsigned log_test_cpu;
+static unsigned log_test_cpu_id(void) { return log_test_cpu; }
+
+static void test_log_tags_lines_of_other_cpus(void **state)
+{
+    (void)state;
+    fake_console_reset();
+    log_set_cpu_source(log_test_cpu_id);
+    log_test_cpu = 0;
+    log_msg(LOG_WARN, "from the boot CPU\n");
+    log_test_cpu = 3;
+    log_msg(LOG_INFO, "from an AP\n");
+    log_raw("MARKER\n");
+    log_set_cpu_source(0);
+    assert_string_equal(fake_console_output(), "[warn] from the boot CPU\n[info/cpu3] from an AP\nMARKER\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_cuts_long_lines_visibly),
+        cmocka_unit_test(test_log_tags_lines_of_other_cpus),
         cmocka_unit_test(test_plain_text_and_percent),
         cmocka_unit_test(test_signed_decimal),
         cmocka_unit_test(test_unsigned_and_hex),
