@@ -171,6 +171,32 @@ static void test_selftest(void **state)
     assert_int_equal(strlen(o.selftest), OPTION_VALUE_MAX - 1);
 }
 
+/* The L1 options of issue 10 and 12: cpus=1..4096, hidden=discard|stop,
+ * icrwatch=needed|always; anything else is reported and the default kept. */
+static void test_l1_cpu_and_containment_options(void **state)
+{
+    (void)state;
+    struct nv_options o = parse("");
+    assert_int_equal(o.cpus, 0); /* all */
+    assert_false(o.hidden_stop);
+    assert_false(o.icr_watch_always);
+    o = parse("cpus=2 hidden=stop icrwatch=always");
+    assert_int_equal(o.cpus, 2);
+    assert_true(o.hidden_stop);
+    assert_true(o.icr_watch_always);
+    assert_string_equal(o.bad, "");
+    o = parse("hidden=discard icrwatch=needed cpus=4096");
+    assert_false(o.hidden_stop);
+    assert_false(o.icr_watch_always);
+    assert_int_equal(o.cpus, 4096);
+    assert_string_equal(o.bad, "");
+    o = parse("cpus=0 hidden=maybe icrwatch=sometimes");
+    assert_int_equal(o.cpus, 0);
+    assert_false(o.hidden_stop);
+    assert_false(o.icr_watch_always);
+    assert_string_equal(o.bad, "cpus=0 hidden=maybe icrwatch=sometimes");
+}
+
 static void test_everything_at_once(void **state)
 {
     (void)state;
@@ -227,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_l0mem),
         cmocka_unit_test(test_power),
         cmocka_unit_test(test_selftest),
+        cmocka_unit_test(test_l1_cpu_and_containment_options),
         cmocka_unit_test(test_everything_at_once),
         cmocka_unit_test(test_several_bad_values_are_all_listed),
         cmocka_unit_test(test_bad_list_is_bounded),
