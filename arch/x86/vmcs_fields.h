@@ -186,7 +186,7 @@
     X(HOST_IDTR_BASE, 0x6c0e, 0)                                                \
     X(HOST_IA32_SYSENTER_ESP, 0x6c10, 0)                                        \
     X(HOST_IA32_SYSENTER_EIP, 0x6c12, 0)                                        \
-    X(HOST_RSP, 0x6c14, 0)                                                      \
+    X(HOST_RSP, 0x6c14, FIELD_SHADOW)                                           \
     X(HOST_RIP, 0x6c16, 0)
 
 /* Encodings, usable wherever a field is named: VMCS_GUEST_RIP etc. */
