@@ -1,4 +1,4 @@
-/* ELF64 validation and walking; see lib/elf.h for the rules and sources. */
+/* ELF validation and walking; see lib/elf.h for the rules and sources. */
 #include "lib/elf.h"
 
 #define NOTE_ALIGN      4 /* ELF-64 spec 7: name and desc padded to 4 bytes */
@@ -23,45 +23,78 @@ static bool add_overflows(uint64_t a, uint64_t b)
     return a + b < a;
 }
 
-static enum elf_status check_ident(const struct elf64_ehdr *eh)
+static enum elf_status check_ident(const uint8_t *ident, bool allow32)
 {
     for (int i = 0; i < ELF_MAGIC_LEN; i++)
-        if (eh->e_ident[ELF_EI_MAG0 + i] != (uint8_t)ELF_MAGIC[i])
+        if (ident[ELF_EI_MAG0 + i] != (uint8_t)ELF_MAGIC[i])
             return ELF_BAD_MAGIC;
-    if (eh->e_ident[ELF_EI_CLASS] != ELF_CLASS64)
-        return ELF_BAD_CLASS;
-    if (eh->e_ident[ELF_EI_DATA] != ELF_DATA2LSB)
+    if (ident[ELF_EI_CLASS] != ELF_CLASS64 && !(allow32 && ident[ELF_EI_CLASS] == ELF_CLASS32))
+        return allow32 ? ELF_BAD_CLASS_X86 : ELF_BAD_CLASS;
+    if (ident[ELF_EI_DATA] != ELF_DATA2LSB)
         return ELF_BAD_DATA;
-    if (eh->e_ident[ELF_EI_VERSION] != ELF_EV_CURRENT || eh->e_version != ELF_EV_CURRENT)
+    if (ident[ELF_EI_VERSION] != ELF_EV_CURRENT)
         return ELF_BAD_VERSION;
     return ELF_OK;
 }
 
-static enum elf_status check_header(const struct elf64_ehdr *eh, size_t size)
+static bool is32(const struct elf_image *img)
 {
-    enum elf_status s = check_ident(eh);
-    if (s != ELF_OK)
-        return s;
+    return img->elf_class == ELF_CLASS32;
+}
+
+/* The header in ELF64 form: an ELF32 one is widened field by field. */
+static void read_ehdr(struct elf_image *img)
+{
+    if (!is32(img)) {
+        copy_bytes(&img->ehdr, img->data, sizeof(img->ehdr));
+        return;
+    }
+    struct elf32_ehdr e;
+    copy_bytes(&e, img->data, sizeof(e));
+    struct elf64_ehdr *w = &img->ehdr;
+    copy_bytes(w->e_ident, e.e_ident, sizeof(w->e_ident));
+    w->e_type = e.e_type;
+    w->e_machine = e.e_machine;
+    w->e_version = e.e_version;
+    w->e_entry = e.e_entry;
+    w->e_phoff = e.e_phoff;
+    w->e_shoff = e.e_shoff;
+    w->e_flags = e.e_flags;
+    w->e_ehsize = e.e_ehsize;
+    w->e_phentsize = e.e_phentsize;
+    w->e_phnum = e.e_phnum;
+    w->e_shentsize = e.e_shentsize;
+    w->e_shnum = e.e_shnum;
+    w->e_shstrndx = e.e_shstrndx;
+}
+
+static enum elf_status check_header(const struct elf_image *img)
+{
+    const struct elf64_ehdr *eh = &img->ehdr;
+    if (eh->e_version != ELF_EV_CURRENT)
+        return ELF_BAD_VERSION;
     if (eh->e_type != ELF_ET_EXEC && eh->e_type != ELF_ET_DYN)
         return ELF_BAD_TYPE;
-    if (eh->e_machine != ELF_EM_X86_64)
+    if (is32(img) && eh->e_machine != ELF_EM_386)
+        return ELF_BAD_MACHINE_386;
+    if (!is32(img) && eh->e_machine != ELF_EM_X86_64)
         return ELF_BAD_MACHINE;
     if (eh->e_phnum == 0)
         return ELF_NO_LOAD;
     if (eh->e_phnum == ELF_PN_XNUM)
         return ELF_TOO_MANY_PHDRS;
-    if (eh->e_phentsize < sizeof(struct elf64_phdr))
+    if (eh->e_phentsize < (is32(img) ? sizeof(struct elf32_phdr) : sizeof(struct elf64_phdr)))
         return ELF_BAD_PHENTSIZE;
     /* Both factors are 16-bit: the product cannot overflow. */
     uint64_t table = (uint64_t)eh->e_phnum * eh->e_phentsize;
-    if (!range_inside(eh->e_phoff, table, size))
+    if (!range_inside(eh->e_phoff, table, img->size))
         return ELF_PHDRS_OUTSIDE;
     return ELF_OK;
 }
 
-static enum elf_status check_segment(const struct elf64_phdr *ph, size_t size)
+static enum elf_status check_segment(const struct elf_image *img, const struct elf64_phdr *ph)
 {
-    if (!range_inside(ph->p_offset, ph->p_filesz, size))
+    if (!range_inside(ph->p_offset, ph->p_filesz, img->size))
         return ELF_SEGMENT_OUTSIDE;
     if (ph->p_type != ELF_PT_LOAD)
         return ELF_OK;
@@ -70,26 +103,39 @@ static enum elf_status check_segment(const struct elf64_phdr *ph, size_t size)
         return ELF_FILESZ_OVER_MEMSZ;
     if (add_overflows(ph->p_paddr, ph->p_memsz) || add_overflows(ph->p_vaddr, ph->p_memsz))
         return ELF_ADDR_OVERFLOW;
+    /* Widened 32-bit fields: these sums are exact in 64 bits. */
+    if (is32(img) && (ph->p_paddr + ph->p_memsz > ELF32_ADDR_LIMIT ||
+                      ph->p_vaddr + ph->p_memsz > ELF32_ADDR_LIMIT))
+        return ELF_ADDR_OVERFLOW;
     return ELF_OK;
 }
 
-enum elf_status elf_parse(const void *data, size_t size, struct elf_image *img, int *bad_index)
+static enum elf_status parse(const void *data, size_t size, struct elf_image *img,
+                             int *bad_index, bool allow32)
 {
     if (bad_index)
         *bad_index = -1;
-    if (!data || size < sizeof(struct elf64_ehdr))
+    if (!data || size < ELF_EI_NIDENT)
         return ELF_TOO_SMALL;
-    img->data = data;
+    const uint8_t *bytes = data;
+    bool class32 = allow32 && bytes[ELF_EI_CLASS] == ELF_CLASS32;
+    if (size < (class32 ? sizeof(struct elf32_ehdr) : sizeof(struct elf64_ehdr)))
+        return ELF_TOO_SMALL;
+    img->data = bytes;
     img->size = size;
-    copy_bytes(&img->ehdr, img->data, sizeof(img->ehdr));
-    enum elf_status s = check_header(&img->ehdr, size);
+    img->elf_class = class32 ? ELF_CLASS32 : ELF_CLASS64;
+    enum elf_status s = check_ident(bytes, allow32);
+    if (s != ELF_OK)
+        return s;
+    read_ehdr(img);
+    s = check_header(img);
     if (s != ELF_OK)
         return s;
     bool any_load = false;
     for (unsigned i = 0; i < elf_phnum(img); i++) {
         struct elf64_phdr ph;
         elf_phdr(img, i, &ph);
-        s = check_segment(&ph, size);
+        s = check_segment(img, &ph);
         if (s != ELF_OK) {
             if (bad_index)
                 *bad_index = (int)i;
@@ -98,6 +144,17 @@ enum elf_status elf_parse(const void *data, size_t size, struct elf_image *img, 
         any_load |= ph.p_type == ELF_PT_LOAD;
     }
     return any_load ? ELF_OK : ELF_NO_LOAD;
+}
+
+enum elf_status elf_parse(const void *data, size_t size, struct elf_image *img, int *bad_index)
+{
+    return parse(data, size, img, bad_index, false);
+}
+
+enum elf_status elf_parse_x86(const void *data, size_t size, struct elf_image *img,
+                              int *bad_index)
+{
+    return parse(data, size, img, bad_index, true);
 }
 
 const char *elf_status_str(enum elf_status s)
@@ -118,6 +175,8 @@ const char *elf_status_str(enum elf_status s)
     case ELF_FILESZ_OVER_MEMSZ: return "ELF segment has a file size larger than its memory size";
     case ELF_ADDR_OVERFLOW: return "ELF segment wraps around the address space";
     case ELF_NO_LOAD: return "ELF file has no loadable segment";
+    case ELF_BAD_CLASS_X86: return "neither a 32-bit nor a 64-bit ELF file";
+    case ELF_BAD_MACHINE_386: return "32-bit ELF file is not for i386";
     }
     return "unknown ELF error";
 }
@@ -127,7 +186,17 @@ bool elf_phdr(const struct elf_image *img, unsigned i, struct elf64_phdr *out)
     if (i >= elf_phnum(img))
         return false;
     uint64_t off = img->ehdr.e_phoff + (uint64_t)i * img->ehdr.e_phentsize;
-    copy_bytes(out, img->data + off, sizeof(*out));
+    if (!is32(img)) {
+        copy_bytes(out, img->data + off, sizeof(*out));
+        return true;
+    }
+    struct elf32_phdr p;
+    copy_bytes(&p, img->data + off, sizeof(p));
+    *out = (struct elf64_phdr){
+        .p_type = p.p_type, .p_flags = p.p_flags, .p_offset = p.p_offset,
+        .p_vaddr = p.p_vaddr, .p_paddr = p.p_paddr, .p_filesz = p.p_filesz,
+        .p_memsz = p.p_memsz, .p_align = p.p_align,
+    };
     return true;
 }
 

@@ -1,8 +1,10 @@
 /* unit-srcs: lib/elf.c */
 /* lib/elf.c against hand-built images: a kernel-like good one, one broken
  * header field at a time, every truncation, random garbage, and malformed
- * notes. Images are copied into exactly-sized heap buffers so that ASan
- * catches any read past the end. */
+ * notes; the same for ELF32 (gABI 4-5: 52-byte header, 32-byte program
+ * headers with p_flags after p_memsz) through elf_parse_x86. Images are
+ * copied into exactly-sized heap buffers so that ASan catches any read past
+ * the end. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -92,13 +94,15 @@ static void make_kernel(struct image *im)
     add_note(im, NOTE_NAME, sizeof(NOTE_NAME), NOTE_TYPE, &entry, sizeof(entry));
 }
 
+typedef enum elf_status (*parse_fn)(const void *, size_t, struct elf_image *, int *);
+
 /* Parses a copy of the first size bytes in a buffer of exactly that size. */
-static enum elf_status parse_copy(const void *bytes, size_t size, int *bad)
+static enum elf_status parse_copy_with(parse_fn parse, const void *bytes, size_t size, int *bad)
 {
     uint8_t *copy = malloc(size ? size : 1);
     memcpy(copy, bytes, size);
     struct elf_image img;
-    enum elf_status s = elf_parse(copy, size, &img, bad);
+    enum elf_status s = parse(copy, size, &img, bad);
     if (s == ELF_OK) { /* walk everything a loader would */
         uint64_t lo, hi;
         const void *desc;
@@ -108,6 +112,11 @@ static enum elf_status parse_copy(const void *bytes, size_t size, int *bad)
     }
     free(copy);
     return s;
+}
+
+static enum elf_status parse_copy(const void *bytes, size_t size, int *bad)
+{
+    return parse_copy_with(elf_parse, bytes, size, bad);
 }
 
 static enum elf_status parse_image(struct image *im, int *bad)
@@ -373,7 +382,7 @@ static void test_wide_aligned_notes(void **state)
 static void test_status_strings(void **state)
 {
     (void)state;
-    for (int s = ELF_OK; s <= ELF_NO_LOAD; s++) {
+    for (int s = ELF_OK; s <= ELF_STATUS_LAST; s++) {
         const char *str = elf_status_str((enum elf_status)s);
         assert_non_null(str);
         assert_true(strlen(str) > 4);
@@ -382,6 +391,271 @@ static void test_status_strings(void **state)
     }
     assert_string_equal(elf_status_str(ELF_BAD_MAGIC), "not an ELF file (bad magic)");
     assert_string_equal(elf_status_str((enum elf_status)999), "unknown ELF error");
+    assert_string_equal(elf_status_str((enum elf_status)(ELF_STATUS_LAST + 1)), "unknown ELF error");
+}
+
+/* ---- ELF32 ---- */
+
+#define PH32_OFF     sizeof(struct elf32_ehdr)
+#define HIGH_BASE32  0xc0000000U
+#define ENTRY32_VA   (HIGH_BASE32 + LINK_BASE + SEG_SIZE + 0x10)
+#define ELF32_TOP    0x100000000ULL
+
+static struct elf32_ehdr *ehdr32(struct image *im)
+{
+    return (struct elf32_ehdr *)im->b;
+}
+
+static struct elf32_phdr *phdr32(struct image *im, unsigned i)
+{
+    return (struct elf32_phdr *)(im->b + PH32_OFF) + i;
+}
+
+static void set_load32(struct image *im, unsigned i, uint32_t flags, uint32_t paddr, uint32_t vaddr,
+                       uint32_t memsz)
+{
+    *phdr32(im, i) = (struct elf32_phdr){
+        .p_type = ELF_PT_LOAD, .p_offset = DATA_OFF + i * SEG_SIZE, .p_vaddr = vaddr,
+        .p_paddr = paddr, .p_filesz = SEG_SIZE, .p_memsz = memsz, .p_flags = flags,
+        .p_align = 0x1000,
+    };
+}
+
+/* An i686-elf kernel linked like make_kernel: a boot segment at its
+ * physical address, two segments linked at 3 GiB and loaded low, bss, and
+ * a note (ELF32 notes have the same layout). Every field of each segment
+ * differs from the others, so a field read from the wrong place shows. */
+static void make_kernel32(struct image *im)
+{
+    memset(im, 0, sizeof(*im));
+    struct elf32_ehdr *eh = ehdr32(im);
+    memcpy(eh->e_ident, ELF_MAGIC, ELF_MAGIC_LEN);
+    eh->e_ident[ELF_EI_CLASS] = ELF_CLASS32;
+    eh->e_ident[ELF_EI_DATA] = ELF_DATA2LSB;
+    eh->e_ident[ELF_EI_VERSION] = ELF_EV_CURRENT;
+    eh->e_type = ELF_ET_EXEC;
+    eh->e_machine = ELF_EM_386;
+    eh->e_version = ELF_EV_CURRENT;
+    eh->e_entry = ENTRY32_VA;
+    eh->e_phoff = PH32_OFF;
+    eh->e_ehsize = sizeof(*eh);
+    eh->e_phentsize = sizeof(struct elf32_phdr);
+    eh->e_phnum = PH_COUNT;
+    uint32_t text = LINK_BASE + SEG_SIZE, data = LINK_BASE + 2 * SEG_SIZE;
+    set_load32(im, 0, ELF_PF_R | ELF_PF_W | ELF_PF_X, LINK_BASE, LINK_BASE, SEG_SIZE);
+    set_load32(im, 1, ELF_PF_R | ELF_PF_X, text, HIGH_BASE32 + text, SEG_SIZE);
+    set_load32(im, 2, ELF_PF_R | ELF_PF_W, data, HIGH_BASE32 + data, SEG_SIZE + BSS_EXTRA);
+    *phdr32(im, 3) = (struct elf32_phdr){.p_type = ELF_PT_NOTE, .p_offset = NOTE_OFF, .p_align = 4};
+    uint64_t entry = ENTRY_PADDR;
+    size_t at = NOTE_OFF;
+    struct elf64_nhdr nh = {sizeof(NOTE_NAME), sizeof(entry), NOTE_TYPE};
+    memcpy(im->b + at, &nh, sizeof(nh));
+    memcpy(im->b + at + sizeof(nh), NOTE_NAME, sizeof(NOTE_NAME));
+    at += sizeof(nh) + ((sizeof(NOTE_NAME) + 3) & ~3u);
+    memcpy(im->b + at, &entry, sizeof(entry));
+    im->note_size = at + sizeof(entry) - NOTE_OFF;
+    phdr32(im, 3)->p_filesz = phdr32(im, 3)->p_memsz = (uint32_t)im->note_size;
+}
+
+static enum elf_status parse_image32(struct image *im, int *bad)
+{
+    return parse_copy_with(elf_parse_x86, im->b, IMAGE_SIZE, bad);
+}
+
+static void test_elf32_good_kernel_image(void **state)
+{
+    (void)state;
+    static struct image im;
+    make_kernel32(&im);
+    struct elf_image img;
+    int bad = 7;
+    assert_int_equal(elf_parse_x86(im.b, IMAGE_SIZE, &img, &bad), ELF_OK);
+    assert_int_equal(bad, -1);
+    assert_int_equal(img.elf_class, ELF_CLASS32);
+    /* The header, widened. */
+    assert_int_equal(img.ehdr.e_entry, ENTRY32_VA);
+    assert_int_equal(img.ehdr.e_phoff, PH32_OFF);
+    assert_int_equal(img.ehdr.e_phentsize, sizeof(struct elf32_phdr));
+    assert_int_equal(img.ehdr.e_machine, ELF_EM_386);
+    assert_int_equal(elf_phnum(&img), PH_COUNT);
+    /* Every program-header field from its ELF32 place. */
+    for (unsigned i = 0; i < PH_COUNT; i++) {
+        const struct elf32_phdr *want = phdr32(&im, i);
+        struct elf64_phdr ph;
+        assert_true(elf_phdr(&img, i, &ph));
+        assert_int_equal(ph.p_type, want->p_type);
+        assert_int_equal(ph.p_flags, want->p_flags);
+        assert_int_equal(ph.p_offset, want->p_offset);
+        assert_int_equal(ph.p_vaddr, want->p_vaddr);
+        assert_int_equal(ph.p_paddr, want->p_paddr);
+        assert_int_equal(ph.p_filesz, want->p_filesz);
+        assert_int_equal(ph.p_memsz, want->p_memsz);
+        assert_int_equal(ph.p_align, want->p_align);
+    }
+    struct elf64_phdr ph;
+    assert_true(elf_phdr(&img, 2, &ph));
+    assert_int_equal(ph.p_vaddr, HIGH_BASE32 + LINK_BASE + 2 * SEG_SIZE);
+    assert_int_equal(ph.p_paddr, LINK_BASE + 2 * SEG_SIZE);
+    assert_int_equal(ph.p_memsz, SEG_SIZE + BSS_EXTRA);
+    assert_int_equal(ph.p_flags, ELF_PF_R | ELF_PF_W);
+    assert_false(elf_phdr(&img, PH_COUNT, &ph));
+    uint64_t lo, hi;
+    elf_load_extent(&img, &lo, &hi);
+    assert_int_equal(lo, LINK_BASE);
+    assert_int_equal(hi, LINK_BASE + 3 * SEG_SIZE + BSS_EXTRA);
+    assert_true(elf_paddr_is_loaded(&img, ENTRY_PADDR));
+    assert_false(elf_paddr_is_loaded(&img, LINK_BASE + 3 * SEG_SIZE));
+    const void *desc;
+    uint32_t descsz;
+    assert_true(elf_find_note(&img, NOTE_NAME, NOTE_TYPE, &desc, &descsz));
+    assert_int_equal(descsz, sizeof(uint64_t));
+    /* ET_DYN is an executable too. */
+    ehdr32(&im)->e_type = ELF_ET_DYN;
+    assert_int_equal(parse_image32(&im, NULL), ELF_OK);
+}
+
+/* elf_parse stays ELF64-only (the UEFI loader's kernel); elf_parse_x86
+ * takes an ELF64 image as elf_parse does. */
+static void test_class_selection(void **state)
+{
+    (void)state;
+    static struct image im;
+    make_kernel32(&im);
+    assert_int_equal(parse_image(&im, NULL), ELF_BAD_CLASS);
+    make_kernel(&im);
+    struct elf_image img;
+    assert_int_equal(elf_parse_x86(im.b, IMAGE_SIZE, &img, NULL), ELF_OK);
+    assert_int_equal(img.elf_class, ELF_CLASS64);
+    struct elf64_phdr ph;
+    assert_true(elf_phdr(&img, 1, &ph));
+    assert_int_equal(ph.p_vaddr, HIGH_BASE + LINK_BASE + SEG_SIZE);
+    assert_int_equal(ph.p_paddr, LINK_BASE + SEG_SIZE);
+    /* A 64-bit image must be for x86-64, a 32-bit one for i386. */
+    ehdr(&im)->e_machine = ELF_EM_386;
+    assert_int_equal(parse_copy_with(elf_parse_x86, im.b, IMAGE_SIZE, NULL), ELF_BAD_MACHINE);
+    /* 52 bytes are a whole ELF32 header but not an ELF64 one. */
+    make_kernel32(&im);
+    assert_int_not_equal(parse_copy_with(elf_parse_x86, im.b, sizeof(struct elf32_ehdr), NULL),
+                         ELF_TOO_SMALL);
+    assert_int_equal(parse_copy_with(elf_parse_x86, im.b, sizeof(struct elf32_ehdr) - 1, NULL),
+                     ELF_TOO_SMALL);
+    assert_int_equal(parse_copy_with(elf_parse_x86, im.b, ELF_EI_NIDENT - 1, NULL), ELF_TOO_SMALL);
+    assert_int_equal(elf_parse_x86(NULL, IMAGE_SIZE, &img, NULL), ELF_TOO_SMALL);
+}
+
+static void test_elf32_bad_header_fields(void **state)
+{
+    (void)state;
+    static struct image im;
+    static const struct {
+        size_t offset, width;
+        uint32_t value;
+        enum elf_status want;
+    } cases[] = {
+        {1, 1, 'e', ELF_BAD_MAGIC},
+        {ELF_EI_CLASS, 1, 0, ELF_BAD_CLASS_X86},
+        {ELF_EI_CLASS, 1, 3, ELF_BAD_CLASS_X86},
+        {ELF_EI_DATA, 1, 2 /* big-endian */, ELF_BAD_DATA},
+        {ELF_EI_VERSION, 1, 0, ELF_BAD_VERSION},
+        {offsetof(struct elf32_ehdr, e_version), 4, 0, ELF_BAD_VERSION},
+        {offsetof(struct elf32_ehdr, e_type), 2, 1 /* ET_REL */, ELF_BAD_TYPE},
+        {offsetof(struct elf32_ehdr, e_type), 2, 4 /* ET_CORE */, ELF_BAD_TYPE},
+        {offsetof(struct elf32_ehdr, e_machine), 2, ELF_EM_X86_64 /* x32 */, ELF_BAD_MACHINE_386},
+        {offsetof(struct elf32_ehdr, e_machine), 2, 6 /* EM_IAMCU */, ELF_BAD_MACHINE_386},
+        {offsetof(struct elf32_ehdr, e_phnum), 2, 0, ELF_NO_LOAD},
+        {offsetof(struct elf32_ehdr, e_phnum), 2, ELF_PN_XNUM, ELF_TOO_MANY_PHDRS},
+        {offsetof(struct elf32_ehdr, e_phnum), 2, 1000, ELF_PHDRS_OUTSIDE},
+        {offsetof(struct elf32_ehdr, e_phentsize), 2, sizeof(struct elf32_phdr) - 1, ELF_BAD_PHENTSIZE},
+        {offsetof(struct elf32_ehdr, e_phentsize), 2, 0, ELF_BAD_PHENTSIZE},
+        {offsetof(struct elf32_ehdr, e_phoff), 4, IMAGE_SIZE, ELF_PHDRS_OUTSIDE},
+        {offsetof(struct elf32_ehdr, e_phoff), 4, IMAGE_SIZE - 8, ELF_PHDRS_OUTSIDE},
+        {offsetof(struct elf32_ehdr, e_phoff), 4, UINT32_MAX, ELF_PHDRS_OUTSIDE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        make_kernel32(&im);
+        memcpy(im.b + cases[i].offset, &cases[i].value, cases[i].width);
+        int bad = 7;
+        assert_int_equal(parse_image32(&im, &bad), cases[i].want);
+        assert_int_equal(bad, -1);
+    }
+}
+
+static void test_elf32_bad_segments(void **state)
+{
+    (void)state;
+    static struct image im;
+    static const struct {
+        unsigned ph;
+        size_t field;
+        uint32_t value;
+        enum elf_status want;
+    } cases[] = {
+        {0, offsetof(struct elf32_phdr, p_offset), IMAGE_SIZE, ELF_SEGMENT_OUTSIDE},
+        {1, offsetof(struct elf32_phdr, p_offset), IMAGE_SIZE - SEG_SIZE + 1, ELF_SEGMENT_OUTSIDE},
+        {1, offsetof(struct elf32_phdr, p_offset), UINT32_MAX, ELF_SEGMENT_OUTSIDE},
+        {2, offsetof(struct elf32_phdr, p_filesz), UINT32_MAX, ELF_SEGMENT_OUTSIDE},
+        {3, offsetof(struct elf32_phdr, p_filesz), IMAGE_SIZE, ELF_SEGMENT_OUTSIDE},
+        {1, offsetof(struct elf32_phdr, p_memsz), SEG_SIZE - 1, ELF_FILESZ_OVER_MEMSZ},
+        {2, offsetof(struct elf32_phdr, p_memsz), 0, ELF_FILESZ_OVER_MEMSZ},
+        /* Past 4 GiB: the 32-bit end wraps. */
+        {2, offsetof(struct elf32_phdr, p_paddr), UINT32_MAX - SEG_SIZE, ELF_ADDR_OVERFLOW},
+        {2, offsetof(struct elf32_phdr, p_vaddr), UINT32_MAX - SEG_SIZE, ELF_ADDR_OVERFLOW},
+        {0, offsetof(struct elf32_phdr, p_memsz), UINT32_MAX, ELF_ADDR_OVERFLOW},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        make_kernel32(&im);
+        memcpy((uint8_t *)phdr32(&im, cases[i].ph) + cases[i].field, &cases[i].value, 4);
+        int bad = -7;
+        assert_int_equal(parse_image32(&im, &bad), cases[i].want);
+        assert_int_equal(bad, (int)cases[i].ph);
+    }
+    /* Ending exactly at 4 GiB is allowed, one byte more is not. */
+    make_kernel32(&im);
+    phdr32(&im, 2)->p_paddr = (uint32_t)(ELF32_TOP - phdr32(&im, 2)->p_memsz);
+    phdr32(&im, 2)->p_vaddr = phdr32(&im, 2)->p_paddr;
+    assert_int_equal(parse_image32(&im, NULL), ELF_OK);
+    phdr32(&im, 2)->p_paddr++;
+    assert_int_equal(parse_image32(&im, NULL), ELF_ADDR_OVERFLOW);
+    /* A non-loadable segment's addresses do not matter. */
+    make_kernel32(&im);
+    phdr32(&im, 3)->p_paddr = phdr32(&im, 3)->p_vaddr = UINT32_MAX;
+    assert_int_equal(parse_image32(&im, NULL), ELF_OK);
+}
+
+static void test_elf32_every_truncation_fails_safely(void **state)
+{
+    (void)state;
+    static struct image im;
+    make_kernel32(&im);
+    size_t end = NOTE_OFF + im.note_size;
+    for (size_t n = 0; n < end; n++)
+        assert_int_not_equal(parse_copy_with(elf_parse_x86, im.b, n, NULL), ELF_OK);
+    assert_int_equal(parse_copy_with(elf_parse_x86, im.b, end, NULL), ELF_OK);
+}
+
+static void test_elf32_garbage_never_crashes(void **state)
+{
+    (void)state;
+    static struct image im;
+    uint32_t seed = 54321;
+    for (int round = 0; round < 2000; round++) {
+        make_kernel32(&im);
+        size_t keep = round % 2 ? sizeof(struct elf32_ehdr) : ELF_EI_NIDENT;
+        for (size_t i = keep; i < IMAGE_SIZE; i++) {
+            seed = seed * 1103515245u + 12345u;
+            im.b[i] = (uint8_t)(seed >> 16);
+        }
+        parse_image32(&im, NULL);
+    }
+    for (int round = 0; round < 2000; round++) {
+        make_kernel32(&im);
+        for (size_t i = 0; i < PH_COUNT * sizeof(struct elf32_phdr); i++) {
+            seed = seed * 1103515245u + 12345u;
+            if ((seed >> 8) % 8 == 0)
+                im.b[PH32_OFF + i] = (uint8_t)(seed >> 16);
+        }
+        parse_image32(&im, NULL);
+    }
 }
 
 int main(void)
@@ -400,6 +674,12 @@ int main(void)
         cmocka_unit_test(test_malformed_notes_end_the_search),
         cmocka_unit_test(test_wide_aligned_notes),
         cmocka_unit_test(test_status_strings),
+        cmocka_unit_test(test_elf32_good_kernel_image),
+        cmocka_unit_test(test_class_selection),
+        cmocka_unit_test(test_elf32_bad_header_fields),
+        cmocka_unit_test(test_elf32_bad_segments),
+        cmocka_unit_test(test_elf32_every_truncation_fails_safely),
+        cmocka_unit_test(test_elf32_garbage_never_crashes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
