@@ -213,38 +213,116 @@ static bool load_aout(const uint8_t *image, uint64_t size, const struct mb_heade
     return true;
 }
 
+/* An image without the address fields is an ELF executable (Multiboot
+ * 0.6.96 3.1.2, flag bit 16, and 3.1.3; Multiboot2 3.1.5), loaded from its
+ * program headers as GRUB does (grub-core/loader/multiboot_elfxx.c), ELF32
+ * (i386) and ELF64 (x86-64) alike: each PT_LOAD's p_filesz bytes from
+ * p_offset go to its physical address p_paddr, the rest up to p_memsz is
+ * zeroed (gABI 5), and e_entry, a virtual address, runs at the physical
+ * address the PT_LOAD holding it gives it. GRUB's rules kept: the program
+ * headers lie in the part of the file searched for the Multiboot header,
+ * segments do not overlap, the entry is inside a segment (also when a
+ * Multiboot2 entry tag overrides it). Everything is checked before anything
+ * is copied. */
+
+/* The most program headers that fit in GRUB's window (the smallest entry
+ * is an ELF32 one). */
+#define ELF_MAX_PHDRS (MB2_SEARCH_LIMIT / ELF32_PHDR_SIZE)
+
+struct load_range {
+    uint64_t lo, hi; /* physical, hi exclusive */
+    unsigned index;  /* program header */
+};
+
+static bool elf_phdrs_in_window(const struct elf_image *img, const struct mb_header_info *h,
+                                char *err, size_t errsz)
+{
+    uint32_t window = h->version == MB_V2 ? MB2_SEARCH_LIMIT : MB1_SEARCH_LIMIT;
+    /* elf_parse_x86 put the table inside the file: no overflow. */
+    uint64_t end = img->ehdr.e_phoff + (uint64_t)elf_phnum(img) * img->ehdr.e_phentsize;
+    if (end > window)
+        FAIL("kernel image: its %u ELF program headers end at byte %llu, past the first %u "
+             "bytes where Multiboot loaders read them",
+             elf_phnum(img), (unsigned long long)end, window);
+    return true;
+}
+
+/* Claims every non-empty PT_LOAD's physical range in L1's RAM. */
+static bool elf_claim_segments(const struct elf_image *img, struct placer *p, char *err,
+                               size_t errsz)
+{
+    static struct load_range taken[ELF_MAX_PHDRS];
+    unsigned n = 0;
+    for (unsigned i = 0; i < elf_phnum(img); i++) {
+        struct elf64_phdr ph;
+        if (!elf_phdr(img, i, &ph) || ph.p_type != ELF_PT_LOAD || !ph.p_memsz)
+            continue;
+        /* No wrap: elf_parse_x86 checked the sum. */
+        uint64_t lo = ph.p_paddr, hi = ph.p_paddr + ph.p_memsz;
+        for (unsigned j = 0; j < n; j++)
+            if (lo < taken[j].hi && taken[j].lo < hi)
+                FAIL("kernel image: ELF segments %u and %u overlap (0x%llx-0x%llx and 0x%llx-0x%llx)",
+                     taken[j].index, i, (unsigned long long)taken[j].lo,
+                     (unsigned long long)taken[j].hi, (unsigned long long)lo,
+                     (unsigned long long)hi);
+        if (hi > PLACER_HIGH_LIMIT || !placer_take(p, lo, ph.p_memsz))
+            FAIL("segment %u at 0x%llx-0x%llx does not fit in L1's usable RAM", i,
+                 (unsigned long long)lo, (unsigned long long)hi);
+        if (n == ELF_MAX_PHDRS) /* unreachable after elf_phdrs_in_window */
+            FAIL("kernel image: more than %u ELF segments", ELF_MAX_PHDRS);
+        taken[n++] = (struct load_range){lo, hi, i};
+    }
+    return true;
+}
+
+/* e_entry's physical address: through the first PT_LOAD whose virtual
+ * range holds it, as GRUB picks it. */
+static bool elf_entry(const struct elf_image *img, uint64_t *entry)
+{
+    uint64_t e = img->ehdr.e_entry;
+    for (unsigned i = 0; i < elf_phnum(img); i++) {
+        struct elf64_phdr ph;
+        if (!elf_phdr(img, i, &ph) || ph.p_type != ELF_PT_LOAD)
+            continue;
+        if (e >= ph.p_vaddr && e - ph.p_vaddr < ph.p_memsz) {
+            *entry = e - ph.p_vaddr + ph.p_paddr;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void elf_copy_segments(const struct elf_image *img)
+{
+    for (unsigned i = 0; i < elf_phnum(img); i++) {
+        struct elf64_phdr ph;
+        if (!elf_phdr(img, i, &ph) || ph.p_type != ELF_PT_LOAD || !ph.p_memsz)
+            continue;
+        uint8_t *dst = phys_to_virt(ph.p_paddr);
+        memcpy(dst, img->data + ph.p_offset, ph.p_filesz);
+        memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+    }
+}
+
 static bool load_elf(const uint8_t *image, uint64_t size, const struct mb_header_info *h,
                      struct placer *p, uint32_t *entry, char *err, size_t errsz)
 {
     struct elf_image img;
     int bad;
-    enum elf_status st = elf_parse(image, size, &img, &bad);
+    enum elf_status st = elf_parse_x86(image, size, &img, &bad);
+    if (st != ELF_OK && bad >= 0)
+        FAIL("kernel image: %s (program header %d)", elf_status_str(st), bad);
     if (st != ELF_OK)
-        FAIL("kernel image: %s%s", elf_status_str(st),
-             st == ELF_BAD_CLASS ? " (32-bit ELF kernels need the Multiboot address fields)" : "");
-    uint64_t e = img.ehdr.e_entry;
-    bool entry_found = h->has_entry;
-    for (unsigned i = 0; i < elf_phnum(&img); i++) {
-        struct elf64_phdr ph;
-        if (!elf_phdr(&img, i, &ph) || ph.p_type != ELF_PT_LOAD || !ph.p_memsz)
-            continue;
-        if (ph.p_paddr + ph.p_memsz > PLACER_HIGH_LIMIT || !placer_take(p, ph.p_paddr, ph.p_memsz))
-            FAIL("segment %u at 0x%llx-0x%llx does not fit in L1's usable RAM", i,
-                 (unsigned long long)ph.p_paddr, (unsigned long long)(ph.p_paddr + ph.p_memsz));
-        uint8_t *dst = phys_to_virt(ph.p_paddr);
-        memcpy(dst, image + ph.p_offset, ph.p_filesz);
-        memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
-        /* The entry is virtual; run it at its physical address (as GRUB does). */
-        if (!entry_found && e >= ph.p_vaddr && e - ph.p_vaddr < ph.p_memsz) {
-            e = e - ph.p_vaddr + ph.p_paddr;
-            entry_found = true;
-        }
-    }
-    if (h->has_entry)
-        e = h->entry_addr;
-    if (!entry_found || e >= PLACER_HIGH_LIMIT)
-        FAIL("kernel entry point 0x%llx is not in a loaded segment below 4 GiB", (unsigned long long)e);
-    *entry = (uint32_t)e;
+        FAIL("kernel image: %s", elf_status_str(st));
+    if (!elf_phdrs_in_window(&img, h, err, errsz) || !elf_claim_segments(&img, p, err, errsz))
+        return false;
+    uint64_t e;
+    /* Below 4 GiB: the segment holding it is (elf_claim_segments). */
+    if (!elf_entry(&img, &e))
+        FAIL("kernel entry point 0x%llx is not in a loadable ELF segment",
+             (unsigned long long)img.ehdr.e_entry);
+    elf_copy_segments(&img);
+    *entry = h->has_entry ? h->entry_addr : (uint32_t)e; /* Multiboot2 3.1.6 */
     return true;
 }
 

@@ -13,9 +13,13 @@
  * address tag: without ELF the entry is unknown), 3.2 EAX 36D76289,
  * 3.6 the information (total_size, reserved, 8-aligned tags: 1 cmdline,
  * 2 loader name, 3 module, 4 basic meminfo, 6 mmap with entry_size 24 and
- * entry_version 0, 14/15 ACPI RSDP, 0 end). ELF64 loading per the gABI
- * program headers (PT_LOAD: p_filesz bytes from p_offset to p_paddr, zero to
- * p_memsz). The memory map is a 64 MiB machine with nestvisor at
+ * entry_version 0, 14/15 ACPI RSDP, 0 end). Without the address fields
+ * (Multiboot 3.1.2-3.1.3, Multiboot2 3.1.5) an ELF32 (i386) or ELF64 image
+ * is loaded per the gABI program headers as GRUB does (PT_LOAD: p_filesz
+ * bytes from p_offset to p_paddr, zero to p_memsz; e_entry translated from
+ * p_vaddr to p_paddr by the PT_LOAD holding it, which must exist; program
+ * headers within the first 8 KiB (v1) or 32 KiB (v2); no overlapping
+ * segments); a bad image loads nothing. The memory map is a 64 MiB machine with nestvisor at
  * 48-52 MiB; images and modules sit in nestvisor's memory, as hostmem
  * leaves them. */
 #include <stdarg.h>
@@ -387,6 +391,21 @@ static void test_search_windows(void **state)
 
 static uint8_t pattern(uint64_t i) { return (uint8_t)(i * 13 + (i >> 8) + 1); }
 
+/* The physical ranges of the kernel under test (set by its builder): no
+ * boot data may be placed there. */
+#define KERNEL_RANGES_MAX 4
+static struct {
+    uint64_t base, size;
+} kernel_ranges[KERNEL_RANGES_MAX];
+static unsigned kernel_range_count;
+
+static void kernel_range(unsigned i, uint64_t base, uint64_t size)
+{
+    kernel_ranges[i].base = base;
+    kernel_ranges[i].size = size;
+    kernel_range_count = i + 1;
+}
+
 /* ELF header, two PT_LOAD program headers (text at file 0x1000, data at
  * 0x3000 with 16 KiB of bss), entry in the first, and a Multiboot header at
  * the start of the text (its version chosen by the caller). */
@@ -416,6 +435,8 @@ static uint8_t *build_elf(void)
     for (uint64_t i = 0x1000; i < ELF_SIZE; i++)
         p[i] = pattern(i);
     image.size = ELF_SIZE;
+    kernel_range(0, SEG0_PADDR, SEG0_SIZE);
+    kernel_range(1, SEG1_PADDR, SEG1_MEM);
     /* L1 memory is dirty: bss must be zeroed by the loader. */
     memset(phys_to_virt(SEG0_PADDR), 0xcc, SEG0_SIZE);
     memset(phys_to_virt(SEG1_PADDR), 0xcc, SEG1_MEM + 0x1000);
@@ -465,8 +486,8 @@ static void assert_placed(uint64_t pa, uint64_t len)
     assert_true(pa >= MiB);
     assert_true(pa + len <= (1ULL << 32));
     assert_true(memmap_is_all(&l1, pa, len ? len : 1, MEM_USABLE));
-    assert_false(overlaps(pa, len, SEG0_PADDR, SEG0_SIZE));
-    assert_false(overlaps(pa, len, SEG1_PADDR, SEG1_MEM));
+    for (unsigned i = 0; i < kernel_range_count; i++)
+        assert_false(overlaps(pa, len, kernel_ranges[i].base, kernel_ranges[i].size));
     assert_false(overlaps(pa, len, HV_BASE, HV_END - HV_BASE));
 }
 
@@ -690,6 +711,349 @@ static void test_aout_kludge(void **state)
     assert_int_equal(entry.rip, load + 0x100);
 }
 
+/* ---- loading: an ELF32 kernel (i686-elf, -m32) without address fields ---- */
+
+#define E32_BOOT_PADDR 0x100000U /* linked where it is loaded: the header and a stub */
+#define E32_BOOT_OFF   0x1000U
+#define E32_BOOT_SIZE  0x1000U
+#define E32_HIGH       0xc0000000U /* the rest is linked at 3 GiB, loaded low (AT()) */
+#define E32_TEXT_PADDR 0x180000U
+#define E32_TEXT_OFF   0x2000U
+#define E32_TEXT_SIZE  0x1000U
+#define E32_DATA_PADDR 0x1c0000U
+#define E32_DATA_OFF   0x3000U
+#define E32_DATA_FILE  0x800U
+#define E32_DATA_MEM   0x4800U
+#define E32_NOTE_OFF   0x3800U
+#define E32_NOTE_SIZE  0x20U
+#define E32_SIZE       0x3900U
+#define E32_ENTRY_OFF  0x40U
+#define E32_PHNUM      5
+#define PT_GNU_STACK   0x6474e551U
+
+static struct elf32_ehdr *ehdr32(void) { return phys_to_virt(IMAGE_PA); }
+
+static struct elf32_phdr *phdr32(unsigned i)
+{
+    return (struct elf32_phdr *)((uint8_t *)phys_to_virt(IMAGE_PA) + sizeof(struct elf32_ehdr)) + i;
+}
+
+/* Boot segment, a note (not loaded: its paddr is nestvisor's memory), text
+ * linked high with the entry, data with bss, and PT_GNU_STACK, as
+ * i686-elf-ld lays out a higher-half kernel. The caller adds the Multiboot
+ * header at the start of the boot segment. */
+static uint8_t *build_elf32(void)
+{
+    uint8_t *p = phys_to_virt(IMAGE_PA);
+    memset(p, 0, E32_SIZE);
+    for (uint64_t i = E32_BOOT_OFF; i < E32_SIZE; i++)
+        p[i] = pattern(i);
+    struct elf32_ehdr eh = {0};
+    memcpy(eh.e_ident, ELF_MAGIC, 4);
+    eh.e_ident[ELF_EI_CLASS] = ELF_CLASS32;
+    eh.e_ident[ELF_EI_DATA] = ELF_DATA2LSB;
+    eh.e_ident[ELF_EI_VERSION] = ELF_EV_CURRENT;
+    eh.e_type = ELF_ET_EXEC;
+    eh.e_machine = ELF_EM_386;
+    eh.e_version = ELF_EV_CURRENT;
+    eh.e_entry = E32_HIGH + E32_TEXT_PADDR + E32_ENTRY_OFF;
+    eh.e_phoff = sizeof(eh);
+    eh.e_ehsize = sizeof(eh);
+    eh.e_phentsize = sizeof(struct elf32_phdr);
+    eh.e_phnum = E32_PHNUM;
+    memcpy(p, &eh, sizeof(eh));
+    const struct elf32_phdr ph[E32_PHNUM] = {
+        {ELF_PT_LOAD, E32_BOOT_OFF, E32_BOOT_PADDR, E32_BOOT_PADDR, E32_BOOT_SIZE, E32_BOOT_SIZE,
+         ELF_PF_R | ELF_PF_X, 0x1000},
+        {ELF_PT_NOTE, E32_NOTE_OFF, E32_HIGH + 0x500000, HV_BASE, E32_NOTE_SIZE, E32_NOTE_SIZE,
+         ELF_PF_R, 4},
+        {ELF_PT_LOAD, E32_TEXT_OFF, E32_HIGH + E32_TEXT_PADDR, E32_TEXT_PADDR, E32_TEXT_SIZE,
+         E32_TEXT_SIZE, ELF_PF_R | ELF_PF_X, 0x1000},
+        {ELF_PT_LOAD, E32_DATA_OFF, E32_HIGH + E32_DATA_PADDR, E32_DATA_PADDR, E32_DATA_FILE,
+         E32_DATA_MEM, ELF_PF_R | ELF_PF_W, 0x1000},
+        {PT_GNU_STACK, 0, 0, 0, 0, 0, ELF_PF_R | ELF_PF_W, 16},
+    };
+    memcpy(p + sizeof(eh), ph, sizeof(ph));
+    image.size = E32_SIZE;
+    kernel_range(0, E32_BOOT_PADDR, E32_BOOT_SIZE);
+    kernel_range(1, E32_TEXT_PADDR, E32_TEXT_SIZE);
+    kernel_range(2, E32_DATA_PADDR, E32_DATA_MEM);
+    memset(phys_to_virt(E32_BOOT_PADDR), 0xcc, E32_BOOT_SIZE);
+    memset(phys_to_virt(E32_TEXT_PADDR), 0xcc, E32_TEXT_SIZE);
+    memset(phys_to_virt(E32_DATA_PADDR), 0xcc, E32_DATA_MEM + PAGE_SIZE);
+    memset(phys_to_virt(HV_BASE), 0, PAGE_SIZE);
+    return p;
+}
+
+static void assert_elf32_loaded(void)
+{
+    const uint8_t *img = phys_to_virt(IMAGE_PA);
+    assert_memory_equal(phys_to_virt(E32_BOOT_PADDR), img + E32_BOOT_OFF, E32_BOOT_SIZE);
+    assert_memory_equal(phys_to_virt(E32_TEXT_PADDR), img + E32_TEXT_OFF, E32_TEXT_SIZE);
+    const uint8_t *data = phys_to_virt(E32_DATA_PADDR);
+    assert_memory_equal(data, img + E32_DATA_OFF, E32_DATA_FILE);
+    for (uint64_t i = E32_DATA_FILE; i < E32_DATA_MEM; i++)
+        assert_int_equal(data[i], 0);
+    assert_int_equal(data[E32_DATA_MEM], 0xcc);
+    /* The note is not loaded anywhere, least of all at its paddr. */
+    assert_int_equal(*(const uint8_t *)phys_to_virt(HV_BASE), 0);
+    /* e_entry is virtual (3 GiB up): run at its physical address. */
+    assert_int_equal(entry.rip, E32_TEXT_PADDR + E32_ENTRY_OFF);
+}
+
+/* A refused image: no byte of any segment written, no entry state. */
+static void assert_nothing_loaded32(void)
+{
+    static const struct {
+        uint32_t base, size;
+    } r[] = {{E32_BOOT_PADDR, E32_BOOT_SIZE}, {E32_TEXT_PADDR, E32_TEXT_SIZE},
+             {E32_DATA_PADDR, E32_DATA_MEM}};
+    for (unsigned i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+        for (uint32_t j = 0; j < r[i].size; j++)
+            if (((const uint8_t *)phys_to_virt(r[i].base))[j] != 0xcc)
+                fail_msg("byte 0x%x of segment range %u was written", j, i);
+    assert_int_equal(entry.rip, 0);
+    assert_int_equal(eax, 0);
+}
+
+static void test_elf32_with_mb1(void **state)
+{
+    (void)state;
+    uint8_t *p = build_elf32();
+    mb1_header(p + E32_BOOT_OFF, 0x3, 0); /* no a.out kludge (bit 16) */
+    add_module(0, MOD0_PA, 0x1234, "mod0");
+    assert_true(do_load());
+    assert_elf32_loaded();
+    assert_entry_state();
+    assert_int_equal(eax, MB1_BOOTLOADER_MAGIC);
+    assert_placed(ebx, 96);
+    const uint8_t *info = phys_to_virt(ebx);
+    assert_int_equal(get32(info + 20), 1);
+    const uint8_t *mods = phys_to_virt(get32(info + 24));
+    assert_placed(get32(mods), 0x1234);
+    assert_memory_equal(phys_to_virt(get32(mods)), phys_to_virt(MOD0_PA), 0x1234);
+    /* ET_DYN loads the same way (GRUB takes both). */
+    setup(0);
+    p = build_elf32();
+    mb1_header(p + E32_BOOT_OFF, 0x3, 0);
+    ehdr32()->e_type = ELF_ET_DYN;
+    assert_true(do_load());
+    assert_elf32_loaded();
+}
+
+static void test_elf32_with_mb2(void **state)
+{
+    (void)state;
+    uint8_t *p = build_elf32();
+    mb2_start(p + E32_BOOT_OFF, 0);
+    uint32_t req[] = {MB2_ITAG_CMDLINE, MB2_ITAG_MMAP, MB2_ITAG_MODULE};
+    mb2_tag(1, 0, req, 3);
+    mb2_finish(true, 0);
+    add_module(0, MOD0_PA, 0x2000, "initrd");
+    assert_true(do_load());
+    assert_elf32_loaded();
+    assert_entry_state();
+    assert_int_equal(eax, MB2_BOOTLOADER_MAGIC);
+    struct mb2_info info;
+    parse_mb2(ebx, &info);
+    assert_string_equal(info.cmdline, image.cmdline);
+    assert_int_equal(info.nmods, 1);
+    assert_placed(info.mod_start[0], 0x2000);
+    assert_mmap_is_l1_map(info.mmap, info.mmap_entries, 24, 0);
+    /* An entry tag (3.1.6) is where it starts; e_entry must still be in a
+     * segment, as GRUB wants. */
+    setup(0);
+    p = build_elf32();
+    mb2_start(p + E32_BOOT_OFF, 0);
+    uint32_t ent[] = {E32_BOOT_PADDR + 0x100};
+    mb2_tag(3, 0, ent, 1);
+    mb2_finish(true, 0);
+    assert_true(do_load());
+    assert_int_equal(entry.rip, E32_BOOT_PADDR + 0x100);
+    setup(0);
+    p = build_elf32();
+    mb2_start(p + E32_BOOT_OFF, 0);
+    mb2_tag(3, 0, ent, 1);
+    mb2_finish(true, 0);
+    ehdr32()->e_entry = E32_HIGH + 0x700000;
+    assert_false(do_load());
+    assert_non_null(strstr(err, "entry point 0xc0700000 is not in a loadable ELF segment"));
+    assert_nothing_loaded32();
+}
+
+/* The entry may be anywhere in a PT_LOAD's memory, bss included (GRUB
+ * compares with p_memsz), and is translated by the first one holding it. */
+static void test_elf32_entry_translation(void **state)
+{
+    (void)state;
+    uint8_t *p = build_elf32();
+    mb1_header(p + E32_BOOT_OFF, 0x3, 0);
+    ehdr32()->e_entry = E32_HIGH + E32_DATA_PADDR + E32_DATA_MEM - 1;
+    assert_true(do_load());
+    assert_int_equal(entry.rip, E32_DATA_PADDR + E32_DATA_MEM - 1);
+    /* An identity-linked entry (p_vaddr == p_paddr). */
+    setup(0);
+    p = build_elf32();
+    mb1_header(p + E32_BOOT_OFF, 0x3, 0);
+    ehdr32()->e_entry = E32_BOOT_PADDR + 0x20;
+    assert_true(do_load());
+    assert_int_equal(entry.rip, E32_BOOT_PADDR + 0x20);
+    /* One past the end of the data segment's memory: in no segment. */
+    setup(0);
+    p = build_elf32();
+    mb1_header(p + E32_BOOT_OFF, 0x3, 0);
+    ehdr32()->e_entry = E32_HIGH + E32_DATA_PADDR + E32_DATA_MEM;
+    assert_false(do_load());
+    assert_non_null(strstr(err, "entry point"));
+    /* In the note's virtual range: not loaded, so not an entry. */
+    setup(0);
+    p = build_elf32();
+    mb1_header(p + E32_BOOT_OFF, 0x3, 0);
+    ehdr32()->e_entry = phdr32(1)->p_vaddr + 4;
+    assert_false(do_load());
+    assert_non_null(strstr(err, "entry point"));
+    assert_nothing_loaded32();
+}
+
+/* One defect per case, in a v1 image that otherwise loads: refused with
+ * the reason, nothing written. */
+static void test_elf32_bad_images_are_refused(void **state)
+{
+    (void)state;
+    enum { EH, PH };
+    static const struct {
+        int where;
+        unsigned ph;
+        size_t field, width;
+        uint32_t value;
+        const char *want;
+    } cases[] = {
+        {EH, 0, ELF_EI_CLASS, 1, 3, "kernel image: neither a 32-bit nor a 64-bit ELF file"},
+        {EH, 0, ELF_EI_DATA, 1, 2, "kernel image: not a little-endian ELF file"},
+        {EH, 0, offsetof(struct elf32_ehdr, e_version), 4, 0, "kernel image: unknown ELF version"},
+        {EH, 0, offsetof(struct elf32_ehdr, e_type), 2, 1, "kernel image: ELF file is not an executable"},
+        {EH, 0, offsetof(struct elf32_ehdr, e_machine), 2, ELF_EM_X86_64,
+         "kernel image: 32-bit ELF file is not for i386"},
+        {EH, 0, offsetof(struct elf32_ehdr, e_phentsize), 2, 20,
+         "kernel image: ELF program headers have a bad entry size"},
+        {EH, 0, offsetof(struct elf32_ehdr, e_phnum), 2, 0, "kernel image: ELF file has no loadable segment"},
+        {EH, 0, offsetof(struct elf32_ehdr, e_phnum), 2, ELF_PN_XNUM,
+         "kernel image: ELF file has too many program headers"},
+        {EH, 0, offsetof(struct elf32_ehdr, e_phnum), 2, 1000,
+         "kernel image: ELF program headers extend beyond the end of the file"},
+        {EH, 0, offsetof(struct elf32_ehdr, e_phoff), 4, E32_SIZE - 16,
+         "kernel image: ELF program headers extend beyond the end of the file"},
+        {EH, 0, offsetof(struct elf32_ehdr, e_phoff), 4, UINT32_MAX,
+         "kernel image: ELF program headers extend beyond the end of the file"},
+        {EH, 0, offsetof(struct elf32_ehdr, e_entry), 4, E32_HIGH + 0x900000,
+         "kernel entry point 0xc0900000 is not in a loadable ELF segment"},
+        {PH, 3, offsetof(struct elf32_phdr, p_filesz), 4, 0x1000,
+         "kernel image: ELF segment extends beyond the end of the file (program header 3)"},
+        {PH, 3, offsetof(struct elf32_phdr, p_offset), 4, UINT32_MAX,
+         "kernel image: ELF segment extends beyond the end of the file (program header 3)"},
+        {PH, 1, offsetof(struct elf32_phdr, p_offset), 4, E32_SIZE,
+         "kernel image: ELF segment extends beyond the end of the file (program header 1)"},
+        {PH, 3, offsetof(struct elf32_phdr, p_memsz), 4, E32_DATA_FILE - 1,
+         "kernel image: ELF segment has a file size larger than its memory size (program header 3)"},
+        {PH, 3, offsetof(struct elf32_phdr, p_paddr), 4, 0xfffff000,
+         "kernel image: ELF segment wraps around the address space (program header 3)"},
+        {PH, 2, offsetof(struct elf32_phdr, p_vaddr), 4, 0xfffffff0,
+         "kernel image: ELF segment wraps around the address space (program header 2)"},
+        {PH, 3, offsetof(struct elf32_phdr, p_memsz), 4, UINT32_MAX,
+         "kernel image: ELF segment wraps around the address space (program header 3)"},
+        /* The last segment is the bad one: the others would have been
+         * copied by a loader that copies as it checks. */
+        {PH, 3, offsetof(struct elf32_phdr, p_paddr), 4, HV_BASE - PAGE_SIZE,
+         "segment 3 at 0x2fff000-0x3003800 does not fit in L1's usable RAM"},
+        {PH, 3, offsetof(struct elf32_phdr, p_paddr), 4, HV_END - PAGE_SIZE, "segment 3 at 0x33ff000"},
+        {PH, 3, offsetof(struct elf32_phdr, p_paddr), 4, RAM_TOP - PAGE_SIZE, "segment 3 at 0x3eff000"},
+        {PH, 3, offsetof(struct elf32_phdr, p_paddr), 4, 0x9e000, "segment 3 at 0x9e000-0xa2800 does not fit"},
+        {PH, 3, offsetof(struct elf32_phdr, p_paddr), 4, 0xfff00000, "segment 3 at 0xfff00000"},
+        {PH, 3, offsetof(struct elf32_phdr, p_paddr), 4, E32_TEXT_PADDR + E32_TEXT_SIZE - 1,
+         "kernel image: ELF segments 2 and 3 overlap (0x180000-0x181000 and 0x180fff-0x1857ff)"},
+        {PH, 2, offsetof(struct elf32_phdr, p_paddr), 4, E32_BOOT_PADDR + 0x800,
+         "kernel image: ELF segments 0 and 2 overlap"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        setup(0);
+        uint8_t *p = build_elf32();
+        mb1_header(p + E32_BOOT_OFF, 0x3, 0);
+        uint8_t *at = cases[i].where == EH ? p : (uint8_t *)phdr32(cases[i].ph);
+        memcpy(at + cases[i].field, &cases[i].value, cases[i].width);
+        if (do_load())
+            fail_msg("case %zu loaded", i);
+        if (!strstr(err, cases[i].want))
+            fail_msg("case %zu: \"%s\" is not \"%s\"", i, err, cases[i].want);
+        assert_nothing_loaded32();
+    }
+    /* Cut inside the ELF header (the Multiboot header moved into it). */
+    setup(0);
+    uint8_t *p = build_elf32();
+    mb1_header(p + 36, 0x3, 0);
+    image.size = sizeof(struct elf32_ehdr) - 4;
+    assert_false(do_load());
+    assert_non_null(strstr(err, "kernel image: not an ELF file (shorter than an ELF header)"));
+    assert_nothing_loaded32();
+}
+
+/* GRUB reads the program headers from the first 8 KiB (Multiboot) or
+ * 32 KiB (Multiboot2) of the file: beyond, an image is refused. That also
+ * bounds how many there can be. */
+static void test_elf32_program_headers_where_grub_reads(void **state)
+{
+    (void)state;
+    /* The header table moved to the end of the file, past 8 KiB. */
+    for (int v = 1; v <= 2; v++) {
+        setup(0);
+        uint8_t *p = build_elf32();
+        if (v == 1)
+            mb1_header(p + E32_BOOT_OFF, 0x3, 0);
+        else {
+            mb2_start(p + E32_BOOT_OFF, 0);
+            mb2_finish(true, 0);
+        }
+        memcpy(p + E32_SIZE, phdr32(0), E32_PHNUM * sizeof(struct elf32_phdr));
+        image.size = E32_SIZE + E32_PHNUM * sizeof(struct elf32_phdr);
+        ehdr32()->e_phoff = E32_SIZE;
+        if (v == 1) {
+            assert_false(do_load());
+            assert_non_null(strstr(err, "kernel image: its 5 ELF program headers end at byte 14752, "
+                                        "past the first 8192 bytes"));
+            assert_nothing_loaded32();
+        } else {
+            assert_true(do_load());
+            assert_elf32_loaded();
+        }
+    }
+    /* Just inside 8 KiB is fine for v1. */
+    setup(0);
+    uint8_t *p = build_elf32();
+    mb1_header(p + E32_BOOT_OFF, 0x3, 0);
+    memcpy(p + MB1_SEARCH_LIMIT - E32_PHNUM * sizeof(struct elf32_phdr), phdr32(0),
+           E32_PHNUM * sizeof(struct elf32_phdr));
+    ehdr32()->e_phoff = MB1_SEARCH_LIMIT - E32_PHNUM * sizeof(struct elf32_phdr);
+    assert_true(do_load());
+    assert_elf32_loaded();
+}
+
+/* The a.out kludge still wins over the ELF headers of an ELF32 file, as in
+ * GRUB (3.1.2: bit 16 set, the fields are used instead). */
+static void test_elf32_with_aout_kludge_uses_the_fields(void **state)
+{
+    (void)state;
+    uint8_t *p = build_elf32();
+    uint32_t load = 0x110000, hdr = load + E32_BOOT_OFF;
+    mb1_header(p + E32_BOOT_OFF, 0x10003, 0);
+    mb1_addresses(p + E32_BOOT_OFF, hdr, load, load + 0x2000, load + 0x3000, hdr + 0x40);
+    memset(phys_to_virt(load), 0xcc, 0x4000);
+    assert_true(do_load());
+    assert_memory_equal(phys_to_virt(load), p, 0x2000);
+    assert_int_equal(entry.rip, hdr + 0x40);
+    /* The program headers' addresses were not used. */
+    for (uint32_t i = 0; i < E32_TEXT_SIZE; i++)
+        assert_int_equal(((const uint8_t *)phys_to_virt(E32_TEXT_PADDR))[i], 0xcc);
+}
+
 static void test_mb2_address_tag_needs_entry_tag(void **state)
 {
     (void)state;
@@ -720,11 +1084,14 @@ static void test_segments_outside_l1_ram_are_refused(void **state)
     uint8_t *p = build_elf();
     mb2_start(p + 0x1000, 0);
     mb2_finish(true, 0);
-    /* Onto nestvisor's memory. */
+    /* Onto nestvisor's memory. Segment 0 was fine, but nothing is copied
+     * before every segment is. */
     phdr(1)->p_paddr = HV_BASE - 0x2000;
     assert_false(do_load());
     assert_non_null(strstr(err, "segment 1"));
     assert_non_null(strstr(err, "does not fit in L1's usable RAM"));
+    for (uint64_t i = 0; i < SEG0_SIZE; i++)
+        assert_int_equal(((const uint8_t *)phys_to_virt(SEG0_PADDR))[i], 0xcc);
     /* Over the reserved area below 1 MiB. */
     phdr(1)->p_paddr = 0x9e000;
     assert_false(do_load());
@@ -766,19 +1133,31 @@ static void test_bad_images_are_refused(void **state)
     mb1_header(p + 0x1ff0, 0x3, 0);
     image.size = 0x2000;
     assert_false(do_load());
-    assert_non_null(strstr(err, "kernel image: ELF segment extends beyond the end of the file"));
-    /* A 32-bit ELF without the address fields. */
+    assert_non_null(strstr(err, "kernel image: ELF segment extends beyond the end of the file (program header 0)"));
+    /* An ELF class that is neither 32- nor 64-bit. */
     p = build_elf();
     mb1_header(p + 0x1000, 0x3, 0);
-    p[ELF_EI_CLASS] = 1;
+    p[ELF_EI_CLASS] = 3;
     assert_false(do_load());
-    assert_non_null(strstr(err, "32-bit ELF kernels need the Multiboot address fields"));
+    assert_non_null(strstr(err, "kernel image: neither a 32-bit nor a 64-bit ELF file"));
     /* An entry point outside every segment. */
     p = build_elf();
     mb1_header(p + 0x1000, 0x3, 0);
     ((struct elf64_ehdr *)p)->e_entry = 0xffffffff90000000ULL;
     assert_false(do_load());
     assert_non_null(strstr(err, "entry point"));
+    /* GRUB wants e_entry in a segment even when an entry tag overrides it. */
+    p = build_elf();
+    mb2_start(p + 0x1000, 0);
+    uint32_t ent[] = {SEG0_PADDR + 0x80};
+    mb2_tag(3, 0, ent, 1);
+    mb2_finish(true, 0);
+    ((struct elf64_ehdr *)p)->e_entry = 0xffffffff90000000ULL;
+    assert_false(do_load());
+    assert_non_null(strstr(err, "entry point 0xffffffff90000000"));
+    ((struct elf64_ehdr *)p)->e_entry = SEG0_VADDR + 0x40;
+    assert_true(do_load());
+    assert_int_equal(entry.rip, SEG0_PADDR + 0x80);
     /* Not a Multiboot kernel at all. */
     p = build_elf();
     assert_false(do_load());
@@ -815,6 +1194,12 @@ int main(void)
         L(test_elf_with_mb2_end_to_end),
         L(test_elf_with_mb1_info),
         L(test_aout_kludge),
+        L(test_elf32_with_mb1),
+        L(test_elf32_with_mb2),
+        L(test_elf32_entry_translation),
+        L(test_elf32_bad_images_are_refused),
+        L(test_elf32_program_headers_where_grub_reads),
+        L(test_elf32_with_aout_kludge_uses_the_fields),
         L(test_mb2_address_tag_needs_entry_tag),
         L(test_segments_outside_l1_ram_are_refused),
         L(test_bad_images_are_refused),
