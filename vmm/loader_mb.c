@@ -42,6 +42,7 @@
 #define MB2_FB_TYPE_RGB        1
 
 #define LOADER_NAME      "nestvisor"
+#define MB_REASON_MAX    120
 #define CONVENTIONAL_END 0xa0000ULL
 #define RSDP_V1_SIZE     20
 #define RSDP_V2_SIZE     36
@@ -138,18 +139,30 @@ static bool parse_mb2_tags(const uint8_t *image, uint64_t size, struct mb_header
     FAIL("Multiboot2 header has no end tag");
 }
 
+/* A magic number is a header only with a valid checksum (and, for
+ * Multiboot2, the i386 architecture): as GRUB does, anything else is passed
+ * over, because the magic may be a stray word (an assembler's constant in
+ * the symbol table, say). The first one passed over is the reason given
+ * when no header is found. */
 bool mb_find_header(const uint8_t *image, uint64_t size, struct mb_header_info *h, char *err,
                     size_t errsz)
 {
+    char passed_over[MB_REASON_MAX] = "";
     memset(h, 0, sizeof(*h));
     for (uint64_t off = 0; off + sizeof(struct mb2_header) <= size && off < MB2_SEARCH_LIMIT; off += 8) {
         const struct mb2_header *m = (const void *)(image + off);
         if (m->magic != MB2_HEADER_MAGIC)
             continue;
-        if ((uint32_t)(m->magic + m->architecture + m->header_length + m->checksum))
-            FAIL("Multiboot2 header at offset %llu has a bad checksum", (unsigned long long)off);
-        if (m->architecture != MB2_ARCH_I386)
-            FAIL("Multiboot2 header is for architecture %u, not i386", m->architecture);
+        bool sum_ok = !(uint32_t)(m->magic + m->architecture + m->header_length + m->checksum);
+        if (!sum_ok && !passed_over[0])
+            format(passed_over, sizeof(passed_over),
+                   "the Multiboot2 magic at offset %llu has a bad checksum", (unsigned long long)off);
+        if (sum_ok && m->architecture != MB2_ARCH_I386 && !passed_over[0])
+            format(passed_over, sizeof(passed_over),
+                   "the Multiboot2 header at offset %llu is for architecture %u, not i386",
+                   (unsigned long long)off, m->architecture);
+        if (!sum_ok || m->architecture != MB2_ARCH_I386)
+            continue;
         h->version = MB_V2;
         h->offset = (uint32_t)off;
         return parse_mb2_tags(image, size, h, err, errsz);
@@ -158,8 +171,12 @@ bool mb_find_header(const uint8_t *image, uint64_t size, struct mb_header_info *
         const struct mb1_header *m = (const void *)(image + off);
         if (m->magic != MB1_HEADER_MAGIC)
             continue;
-        if ((uint32_t)(m->magic + m->flags + m->checksum))
-            FAIL("Multiboot header at offset %llu has a bad checksum", (unsigned long long)off);
+        if ((uint32_t)(m->magic + m->flags + m->checksum)) {
+            if (!passed_over[0])
+                format(passed_over, sizeof(passed_over),
+                       "the Multiboot magic at offset %llu has a bad checksum", (unsigned long long)off);
+            continue;
+        }
         uint32_t unsupported = m->flags & MB1_REQUIRED_MASK & ~MB1_SUPPORTED_REQUIRED;
         if (unsupported)
             FAIL("the image requires Multiboot features 0x%x (video mode?) that nestvisor does not provide",
@@ -180,6 +197,8 @@ bool mb_find_header(const uint8_t *image, uint64_t size, struct mb_header_info *
         }
         return true;
     }
+    if (passed_over[0])
+        FAIL("no valid Multiboot or Multiboot2 header: %s", passed_over);
     FAIL("no Multiboot or Multiboot2 header in the first %u bytes: not a Multiboot kernel "
          "(nor a Linux bzImage)",
          MB2_SEARCH_LIMIT);

@@ -203,7 +203,8 @@ static void test_mb2_header_errors(void **state)
     mb2_start(buf, 0);
     mb2_finish(true, 1);
     assert_false(find(sizeof(buf)));
-    assert_non_null(strstr(err, "checksum"));
+    assert_non_null(strstr(err, "no valid Multiboot or Multiboot2 header: the Multiboot2 magic at "
+                                "offset 0 has a bad checksum"));
 
     setup_buf(0);
     mb2_start(buf, 4); /* MIPS */
@@ -299,6 +300,49 @@ static void test_mb2_requests(void **state)
     mb2_finish(true, 0);
     assert_true(find(sizeof(buf)));
     assert_false(h.needs_framebuffer);
+}
+
+/* A magic without a valid checksum or for another architecture is not a
+ * header (GRUB's find_header): the search goes on past it. nasm puts an
+ * "equ" constant in the symbol table, so a v1 kernel that merely defines
+ * the Multiboot2 magic can carry it at an 8-aligned offset. */
+static void test_stray_magic_is_passed_over(void **state)
+{
+    (void)state;
+    put32(buf + 0x600, MB2_HEADER_MAGIC); /* followed by 0x90909090s */
+    mb1_header(buf + 0x1000, 0x3, 0);
+    assert_true(find(sizeof(buf)));
+    assert_int_equal(h.version, MB_V1);
+    assert_int_equal(h.offset, 0x1000);
+    /* A stray one before a real Multiboot2 header, and one for MIPS. */
+    setup_buf(0);
+    put32(buf + 0x10, MB2_HEADER_MAGIC);
+    mb2_start(buf + 0x200, 4);
+    mb2_finish(true, 0);
+    mb2_start(buf + 0x400, 0);
+    mb2_finish(true, 0);
+    assert_true(find(sizeof(buf)));
+    assert_int_equal(h.version, MB_V2);
+    assert_int_equal(h.offset, 0x400);
+    /* A Multiboot magic with a bad checksum before the real header. */
+    setup_buf(0);
+    mb1_header(buf + 0x20, 0x3, 1);
+    mb1_header(buf + 0x40, 0x10003, 0);
+    mb1_addresses(buf + 0x40, 0x100040, 0x100000, 0, 0, 0x100080);
+    assert_true(find(sizeof(buf)));
+    assert_int_equal(h.version, MB_V1);
+    assert_int_equal(h.offset, 0x40);
+    assert_true(h.has_addresses);
+    /* Nothing valid: the first candidate passed over is the reason. */
+    setup_buf(0);
+    put32(buf + 0x18, MB2_HEADER_MAGIC);
+    mb1_header(buf + 0x30, 0x3, 1);
+    assert_false(find(sizeof(buf)));
+    assert_non_null(strstr(err, "the Multiboot2 magic at offset 24 has a bad checksum"));
+    setup_buf(0);
+    mb1_header(buf + 0x30, 0x3, 1);
+    assert_false(find(sizeof(buf)));
+    assert_non_null(strstr(err, "the Multiboot magic at offset 48 has a bad checksum"));
 }
 
 static void test_mb1_header(void **state)
@@ -1190,6 +1234,7 @@ int main(void)
         B(test_mb2_header_errors),
         B(test_mb2_requests),
         B(test_mb1_header),
+        B(test_stray_magic_is_passed_over),
         B(test_search_windows),
         L(test_elf_with_mb2_end_to_end),
         L(test_elf_with_mb1_info),
