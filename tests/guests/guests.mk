@@ -65,3 +65,6 @@ $(GUESTS_MB1:%=$(GUEST_BUILD)/%.elf): $(GUEST_BUILD)/%.elf: $(GUEST_BUILD)/lib/e
 GUEST_SMOKE ?= [^ |]+
 guests-smoke: guests
 	@$(GUEST_DIR)/tools/smoke.sh $(BUILD) "$(GUESTS_MB1)" '$(GUEST_SMOKE)'
+
+# The 32-bit Multiboot ELF guest, built with its own flags (mb32/mb32.mk).
+include $(GUEST_DIR)/mb32/mb32.mk
