@@ -33,26 +33,11 @@ static uint64_t phys_addr_mask(void)
     return the_vm.host_mtrr.phys_addr_mask | 0xfffULL;
 }
 
-/* L1-physical memory as L1's own accesses reach it: its RAM, or the sink
- * page that EPT01 maps over nestvisor's memory and beyond (vm.c), never
- * L0's. [gpa, gpa + size) lies within one page. 0 for anything else. */
-static void *l1_mem(uint64_t gpa, size_t size)
-{
-    void *p = vm_l1_ram(gpa, size);
-    unsigned level;
-    const uint64_t *e;
-    if (p || !the_vm.sink.page || !(e = ept_lookup(&the_vm.ept01, gpa, &level)))
-        return p;
-    if (level == 1 && (*e & EPT_ADDR_MASK) == the_vm.sink.page)
-        return (uint8_t *)phys_to_virt(the_vm.sink.page) + (gpa & (PAGE_SIZE - 1));
-    return 0;
-}
-
 /* Reads a paging-structure entry; L1 tables outside its memory read as not
  * present. */
 static uint64_t *entry_at(uint64_t pa, size_t size)
 {
-    return l1_mem(pa, size);
+    return vm_l1_view(pa, size);
 }
 
 /* Checks and updates one present entry; false with w->error set on a
@@ -211,7 +196,7 @@ static bool copy(uint64_t gla, void *buf, size_t len, bool write, struct gva_fau
         uint64_t gpa;
         if (!translate(gla, write, &gpa, f))
             return false;
-        uint8_t *host = l1_mem(gpa, chunk);
+        uint8_t *host = vm_l1_view(gpa, chunk);
         if (!host) {
             /* A device: hardware would reach it; we cannot emulate MMIO
              * operands, so fault like an inaccessible page. */

@@ -80,6 +80,10 @@ int64_t vm_canary_check(const struct vm *vm);
 /* L1 guest-physical -> host pointer for [gpa, gpa+len) if it is all L1 RAM
  * (usable or ACPI), else 0. */
 void *vm_l1_ram(uint64_t gpa, uint64_t len);
+/* l1view.c: [gpa, gpa + size), within one page, as L1's own accesses
+ * reach it: its RAM, or the sink page over nestvisor's memory and beyond
+ * RAM. 0 for anything else (a device: reads all ones, writes dropped). */
+void *vm_l1_view(uint64_t gpa, uint64_t size);
 bool vm_l1_ram_range(uint64_t gpa, uint64_t len);
 
 #endif

@@ -21,7 +21,7 @@ FUZZ_ARGS    ?=
 FUZZ_VMCS12_SRCS := tests/fuzz/fuzz_vmcs12.c \
 	vmm/nested/checks.c vmm/nested/checks_guest.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c \
 	vmm/nested/vmcs02.c vmm/nested/msrlist.c vmm/nested/fieldsets.c vmm/nested/bitmaps.c vmm/nested/ept02.c \
-	vmm/nested/ept12.c vmm/ept.c vmm/pmm.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c \
+	vmm/nested/ept12.c vmm/l1view.c vmm/ept.c vmm/pmm.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c \
 	vmm/l1ram.c vmm/io.c arch/x86/vmx_root.c arch/x86/vmx_caps.c \
 	tests/unit/fake_arch.c tests/unit/fake_vmx.c tests/unit/fake_ipi.c lib/format.c lib/log.c lib/cmdline.c lib/strutil.c
 FUZZ_VMCS12_OBJS := $(FUZZ_VMCS12_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/nested/bitmaps.c vmm/nested/vmcs02.c vmm/nested/msrlist.c vmm/nested/fieldsets.c vmm/nested/ept02.c vmm/nested/ept12.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c vmm/ept.c vmm/pmm.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c arch/x86/vmx_root.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c tests/unit/fake_ipi.c */
+/* unit-srcs: vmm/nested/bitmaps.c vmm/nested/vmcs02.c vmm/nested/msrlist.c vmm/l1view.c vmm/nested/fieldsets.c vmm/nested/ept02.c vmm/nested/ept12.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c vmm/ept.c vmm/pmm.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c arch/x86/vmx_root.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c tests/unit/fake_ipi.c */
 /* vmm/nested/bitmaps.c: vmcs02's MSR and I/O bitmaps are L0's ORed with
  * L1's (SDM 25.6.4, 25.6.9: an access exits if either wants it). The merge
  * is cached: L1's page is write-protected in EPT01 (SDM 29.3.2: an EPT

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/nested/vmcs02.c vmm/nested/msrlist.c vmm/nested/fieldsets.c vmm/nested/bitmaps.c vmm/nested/ept02.c vmm/nested/ept12.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c vmm/ept.c vmm/pmm.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/io.c arch/x86/vmx_root.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c tests/unit/fake_ipi.c */
+/* unit-srcs: vmm/nested/vmcs02.c vmm/nested/msrlist.c vmm/l1view.c vmm/nested/fieldsets.c vmm/nested/bitmaps.c vmm/nested/ept02.c vmm/nested/ept12.c vmm/nested/vmx_msrs.c vmm/nested/vmcs12.c vmm/ept.c vmm/pmm.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/io.c arch/x86/vmx_root.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c tests/unit/fake_ipi.c */
 /* vmm/nested/vmcs02.c on the fake VMX layer, with the Bochs tigerlake
  * capabilities as the hardware's: the merge rules (vmcs12's wishes with
  * L0's needs, within the hardware's allowed settings: SDM Vol. 3C A.3-A.5),

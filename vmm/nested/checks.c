@@ -18,13 +18,17 @@ static bool ctl_ok(uint32_t value, struct vmx_ctl cap)
 
 
 
+/* SDM 26.2.1.2/26.2.1.3: 16-byte aligned, the last byte within the
+ * physical-address width. Beyond RAM is allowed: entries read there are all
+ * ones, which fail at the VM entry or exit that uses them (msrlist.c), as
+ * on hardware. */
 static bool msr_list_ok(const struct entry_context *ctx, uint64_t addr, uint64_t count)
 {
     if (!count)
         return true;
     uint64_t end = addr + count * MSR_LIST_ENTRY_SIZE - 1;
-    return !(addr & (MSR_LIST_ALIGN - 1)) && count <= nested_vmx_caps()->max_msr_list &&
-           !(end & ~ctx->phys_mask) && ctx->l1_ram(addr, count * MSR_LIST_ENTRY_SIZE);
+    return !(addr & (MSR_LIST_ALIGN - 1)) && count <= nested_vmx_caps()->max_msr_list && end > addr &&
+           !(end & ~ctx->phys_mask);
 }
 
 /* Vectors that push an error code (SDM 26.2.1.3). */
@@ -76,11 +80,11 @@ bool nested_check_controls(const struct vmcs12 *c, const struct entry_context *c
     CHECK(ctl_ok(proc2, caps->proc2), "secondary controls within the allowed settings");
     CHECK(VMCS12(c, CR3_TARGET_COUNT) <= caps->cr3_target_count, "CR3-target count <= offered");
     if (proc & PROC_USE_IO_BITMAPS) {
-        CHECK(page_ok(ctx, VMCS12(c, IO_BITMAP_A), CHECK_PAGE_SIZE), "I/O bitmap A address valid");
-        CHECK(page_ok(ctx, VMCS12(c, IO_BITMAP_B), CHECK_PAGE_SIZE), "I/O bitmap B address valid");
+        CHECK(page_address_ok(ctx, VMCS12(c, IO_BITMAP_A)), "I/O bitmap A address valid");
+        CHECK(page_address_ok(ctx, VMCS12(c, IO_BITMAP_B)), "I/O bitmap B address valid");
     }
     if (proc & PROC_USE_MSR_BITMAPS)
-        CHECK(page_ok(ctx, VMCS12(c, MSR_BITMAP), CHECK_PAGE_SIZE), "MSR bitmap address valid");
+        CHECK(page_address_ok(ctx, VMCS12(c, MSR_BITMAP)), "MSR bitmap address valid");
     CHECK((pin & PIN_NMI_EXITING) || !(pin & PIN_VIRTUAL_NMIS), "virtual NMIs need NMI exiting");
     CHECK((pin & PIN_VIRTUAL_NMIS) || !(proc & PROC_NMI_WINDOW_EXITING),
           "NMI-window exiting needs virtual NMIs");

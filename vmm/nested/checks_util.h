@@ -61,10 +61,18 @@ static inline bool pat_valid(uint64_t pat)
     return true;
 }
 
-/* A page-aligned physical address within the width, in L1's memory. */
+/* A page-aligned physical address within the width: all the SDM asks of
+ * the bitmap addresses (26.2.1.1). It need not be RAM: the CPU reads all
+ * ones beyond RAM (every access exits), and so does nestvisor's merge. */
+static inline bool page_address_ok(const struct entry_context *ctx, uint64_t pa)
+{
+    return !(pa & (CHECK_PAGE_SIZE - 1)) && !(pa & ~ctx->phys_mask);
+}
+
+/* The same, and [pa, pa + len) in L1's memory (what must be read now). */
 static inline bool page_ok(const struct entry_context *ctx, uint64_t pa, uint64_t len)
 {
-    return !(pa & (CHECK_PAGE_SIZE - 1)) && !(pa & ~ctx->phys_mask) && ctx->l1_ram(pa, len);
+    return page_address_ok(ctx, pa) && ctx->l1_ram(pa, len);
 }
 
 #endif

@@ -117,7 +117,7 @@ static bool cpu_msr_write(struct vcpu *v, uint32_t msr, uint64_t value)
 uint32_t msr_list_load(struct vcpu *v, uint64_t addr, uint64_t count)
 {
     for (uint64_t i = 0; i < count; i++) {
-        const struct msr_list_entry *e = vm_l1_ram(addr + i * sizeof(*e), sizeof(*e));
+        const struct msr_list_entry *e = vm_l1_view(addr + i * sizeof(*e), sizeof(*e));
         if (!e || e->reserved || !msr_list_index_allowed(e->index))
             return (uint32_t)i + 1;
         enum vmcs_field f;
@@ -140,7 +140,7 @@ uint32_t msr_list_load(struct vcpu *v, uint64_t addr, uint64_t count)
 uint32_t msr_list_store(uint64_t addr, uint64_t count)
 {
     for (uint64_t i = 0; i < count; i++) {
-        struct msr_list_entry *e = vm_l1_ram(addr + i * sizeof(*e), sizeof(*e));
+        struct msr_list_entry *e = vm_l1_view(addr + i * sizeof(*e), sizeof(*e));
         if (!e || e->reserved || e->index >> 8 == MSR_X2APIC_FIRST >> 8)
             return (uint32_t)i + 1;
         uint64_t value = 0;

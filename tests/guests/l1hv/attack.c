@@ -753,8 +753,9 @@ static void msr_list(int which, const char *name, const struct bad_addr *b, unsi
         uint64_t pa = i < n ? b[i].pa : straddle;
         if (!pa)
             continue;
-        /* An exit-load list on MMIO would be a VMX abort if it were loaded. */
-        if (which == LIST_EXIT_LOAD && i < n && pa == APIC_MMIO)
+        /* An exit list on MMIO is a VMX abort: what the device gives back
+         * is no valid entry (a read beyond RAM or of a device is all ones). */
+        if (which != LIST_ENTRY && i < n && pa == APIC_MMIO)
             continue;
         if (!fresh_v())
             return;
@@ -904,9 +905,14 @@ void case_attack_vmcs_ptrs(void)
         *(volatile uint64_t *)(uintptr_t)straddle = MSR_KERNEL_GS;
         *(volatile uint64_t *)(uintptr_t)(straddle + 8) = 0x2000;
     }
+    /* Lists there pass the entry checks (only alignment and the width
+     * count, SDM 26.2.1.2) and are read from the sink: its first entry
+     * must be a valid one too, or an exit-load list would be a VMX abort. */
+    sink_write(0, MSR_KERNEL_GS);
     msr_list(LIST_ENTRY, "VM-entry MSR-load list", b, n, straddle);
     msr_list(LIST_EXIT_LOAD, "VM-exit MSR-load list", b, n, straddle);
     msr_list(LIST_EXIT_STORE, "VM-exit MSR-store list", b, n, straddle);
+    sink_write(0, caps.revision ^ 1);
     if (straddle) {
         *(volatile uint64_t *)(uintptr_t)straddle = saved[0];
         *(volatile uint64_t *)(uintptr_t)(straddle + 8) = saved[1];
@@ -1746,7 +1752,12 @@ void case_attack_vmcs12_write(void)
             break;
         case VMCS_EXIT_MSR_STORE_ADDR:
         case VMCS_ENTRY_MSR_LOAD_ADDR:
+            /* The list passes the checks (SDM 26.2.1.2 asks only alignment
+             * and width) and is read from the sink: a valid entry there, or
+             * a store list would be a VMX abort. */
+            sink_write(0, MSR_KERNEL_GS);
             direct_write(s, canary, ALLOW(F7, F34, EXIT_VMCALL), "VMfailValid(7) or the lists in the sink");
+            sink_write(0, caps.revision ^ 1);
             direct_write(s, canary + 4, ALLOW(F7), "VMfailValid(7)");
             break;
         case VMCS_EPT_POINTER:
