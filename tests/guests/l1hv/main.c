@@ -2,6 +2,7 @@
  * cases (cases=a,b,c; default: all but bench) and prints one verdict per
  * case. See README.md in this directory. */
 #include "l1hv.h"
+#include "smp.h"
 
 const char guest_name[] = "l1hv";
 
@@ -62,8 +63,20 @@ static const struct l1hv_case case_table[] = {
     {"neg_no_current", case_neg_no_current, true},
     {"neg_cpl3", case_neg_cpl3, true},
     {"neg_outside", case_neg_outside, true},
+    /* SMP (smp*.c): SKIP on one CPU; the smp_bad_* may end L1: one per run. */
+    {"smp_start", case_smp_start, true},
+    {"smp_ipi", case_smp_ipi, true},
+    {"smp_migrate", case_smp_migrate, true},
+    {"smp_ept_shared", case_smp_ept_shared, true},
+    {"smp_invept", case_smp_invept, true},
+    {"smp_wfs", case_smp_wfs, true},
+    {"smp_bad_triple", case_smp_bad_triple, false},
+    {"smp_bad_init_bsp", case_smp_bad_init_bsp, false},
+    {"smp_bad_sipi", case_smp_bad_sipi, false},
+    {"smp_bad_init_storm", case_smp_bad_init_storm, false},
     {"bench", case_bench, false},
     {"bench_ept", case_bench_ept, false},
+    {"bench_smp", case_bench_smp, false},
     /* The attack suite (attack.c): only when named in cases=. */
     {"attack_stale_step", case_attack_stale_step, false},
     {"attack_exit_efer", case_attack_exit_efer, false},
