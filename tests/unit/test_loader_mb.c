@@ -959,8 +959,19 @@ static void test_elf32_entry_translation(void **state)
     assert_nothing_loaded32();
 }
 
-/* One defect per case, in a v1 image that otherwise loads: refused with
- * the reason, nothing written. */
+/* A Multiboot (v1, no a.out kludge) or Multiboot2 (no address tag) header. */
+static void add_mb_header(int version, uint8_t *at)
+{
+    if (version == 1) {
+        mb1_header(at, 0x3, 0);
+        return;
+    }
+    mb2_start(at, 0);
+    mb2_finish(true, 0);
+}
+
+/* One defect per case, in a v1 and a v2 image that otherwise load: refused
+ * with the reason, nothing written. */
 static void test_elf32_bad_images_are_refused(void **state)
 {
     (void)state;
@@ -1018,26 +1029,28 @@ static void test_elf32_bad_images_are_refused(void **state)
         {PH, 2, offsetof(struct elf32_phdr, p_paddr), 4, E32_BOOT_PADDR + 0x800,
          "kernel image: ELF segments 0 and 2 overlap"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (int v = 1; v <= 2; v++) {
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            setup(0);
+            uint8_t *p = build_elf32();
+            add_mb_header(v, p + E32_BOOT_OFF);
+            uint8_t *at = cases[i].where == EH ? p : (uint8_t *)phdr32(cases[i].ph);
+            memcpy(at + cases[i].field, &cases[i].value, cases[i].width);
+            if (do_load())
+                fail_msg("v%d case %zu loaded", v, i);
+            if (!strstr(err, cases[i].want))
+                fail_msg("v%d case %zu: \"%s\" is not \"%s\"", v, i, err, cases[i].want);
+            assert_nothing_loaded32();
+        }
+        /* Cut inside the ELF header (the Multiboot header moved into it). */
         setup(0);
         uint8_t *p = build_elf32();
-        mb1_header(p + E32_BOOT_OFF, 0x3, 0);
-        uint8_t *at = cases[i].where == EH ? p : (uint8_t *)phdr32(cases[i].ph);
-        memcpy(at + cases[i].field, &cases[i].value, cases[i].width);
-        if (do_load())
-            fail_msg("case %zu loaded", i);
-        if (!strstr(err, cases[i].want))
-            fail_msg("case %zu: \"%s\" is not \"%s\"", i, err, cases[i].want);
+        add_mb_header(v, p + (v == 1 ? 36 : 24));
+        image.size = sizeof(struct elf32_ehdr) - 4;
+        assert_false(do_load());
+        assert_non_null(strstr(err, "kernel image: not an ELF file (shorter than an ELF header)"));
         assert_nothing_loaded32();
     }
-    /* Cut inside the ELF header (the Multiboot header moved into it). */
-    setup(0);
-    uint8_t *p = build_elf32();
-    mb1_header(p + 36, 0x3, 0);
-    image.size = sizeof(struct elf32_ehdr) - 4;
-    assert_false(do_load());
-    assert_non_null(strstr(err, "kernel image: not an ELF file (shorter than an ELF header)"));
-    assert_nothing_loaded32();
 }
 
 /* GRUB reads the program headers from the first 8 KiB (Multiboot) or
