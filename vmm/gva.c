@@ -33,11 +33,26 @@ static uint64_t phys_addr_mask(void)
     return the_vm.host_mtrr.phys_addr_mask | 0xfffULL;
 }
 
-/* Reads a paging-structure entry; L1 tables outside its memory read as not
- * present. */
+/* The guest's physical addresses are L1's, unless the guest is L2 under
+ * an EPT of L1's: then this translates them (nested.c). */
+static bool (*guest_phys_map)(uint64_t gpa, uint64_t *l1_gpa);
+
+void gva_set_guest_phys_map(bool (*fn)(uint64_t gpa, uint64_t *l1_gpa)) { guest_phys_map = fn; }
+
+/* [gpa, gpa + size) of the guest, within one page, as L0 may touch it. */
+static void *guest_mem(uint64_t gpa, size_t size)
+{
+    uint64_t l1_gpa = gpa;
+    if (guest_phys_map && !guest_phys_map(gpa, &l1_gpa))
+        return 0;
+    return vm_l1_view(l1_gpa, size);
+}
+
+/* Reads a paging-structure entry; tables outside the guest's memory read as
+ * not present. */
 static uint64_t *entry_at(uint64_t pa, size_t size)
 {
-    return vm_l1_view(pa, size);
+    return guest_mem(pa, size);
 }
 
 /* Checks and updates one present entry; false with w->error set on a
@@ -196,7 +211,7 @@ static bool copy(uint64_t gla, void *buf, size_t len, bool write, struct gva_fau
         uint64_t gpa;
         if (!translate(gla, write, &gpa, f))
             return false;
-        uint8_t *host = vm_l1_view(gpa, chunk);
+        uint8_t *host = guest_mem(gpa, chunk);
         if (!host) {
             /* A device: hardware would reach it; we cannot emulate MMIO
              * operands, so fault like an inaccessible page. */

@@ -1,7 +1,6 @@
 #include "vmm/ipi.h"
 #include "vmm/ept.h"
-#include "vmm/gva.h"
-#include "vmm/mmio_decode.h"
+#include "vmm/store.h"
 #include "vmm/msr.h"
 #include "vmm/sipi.h"
 #include "vmm/smp.h"
@@ -19,9 +18,6 @@
 
 #define NO_PAGE         (~0ULL)
 #define REPORT_LIMIT    4
-#define GPR_RSP         4 /* RSP lives in the VMCS, not in struct guest_regs */
-#define BYTE_BITS       8
-#define LOW32_MASK      0xffffffffULL
 
 /* Shared: whether L1's ICR is watched and which xAPIC page is protected
  * for it. Changed under the lock by whichever CPU starts or stops waiting;
@@ -162,90 +158,6 @@ bool ipi_x2apic_icr_write(struct vcpu *v, uint64_t value)
 
 /* ---- xAPIC writes: emulated while the page is protected ---- */
 
-static enum mmio_cpu_mode guest_cpu_mode(void)
-{
-    uint32_t cs = vmcs_read32(VMCS_GUEST_CS_AR_BYTES);
-    if ((vmcs_read(VMCS_GUEST_IA32_EFER) & EFER_LMA) && (cs & AR_L))
-        return MMIO_MODE_64;
-    return (cs & AR_DB) ? MMIO_MODE_32 : MMIO_MODE_16;
-}
-
-/* The bytes at the guest's CS:RIP, as many as are readable up to 15. */
-static unsigned fetch_instruction(enum mmio_cpu_mode mode, uint8_t *bytes)
-{
-    uint64_t gla = vmcs_read(VMCS_GUEST_RIP);
-    if (mode != MMIO_MODE_64)
-        gla = (gla + vmcs_read(VMCS_GUEST_CS_BASE)) & LOW32_MASK;
-    struct gva_fault f;
-    if (gva_read(gla, bytes, MMIO_INSN_MAX_LEN, &f))
-        return MMIO_INSN_MAX_LEN;
-    unsigned to_page_end = (unsigned)(PAGE_SIZE - (gla & (PAGE_SIZE - 1)));
-    if (to_page_end < MMIO_INSN_MAX_LEN && gva_read(gla, bytes, to_page_end, &f))
-        return to_page_end;
-    return 0;
-}
-
-static uint64_t size_mask(unsigned size)
-{
-    return size >= sizeof(uint64_t) ? ~0ULL : (1ULL << (size * BYTE_BITS)) - 1;
-}
-
-static uint64_t read_gpr(struct vcpu *v, unsigned reg)
-{
-    return reg == GPR_RSP ? vmcs_read(VMCS_GUEST_RSP) : *guest_gpr(&v->regs, reg);
-}
-
-static void write_gpr(struct vcpu *v, unsigned reg, uint64_t value)
-{
-    if (reg == GPR_RSP)
-        vmcs_write(VMCS_GUEST_RSP, value);
-    else
-        *guest_gpr(&v->regs, reg) = value;
-}
-
-static uint64_t stored_value(struct vcpu *v, const struct mmio_store *st)
-{
-    if (!st->from_reg)
-        return st->imm & size_mask(st->size);
-    uint64_t r = read_gpr(v, st->reg);
-    return (st->high_byte ? r >> BYTE_BITS : r) & size_mask(st->size);
-}
-
-/* XCHG's register gets the old memory value as a MOV to it would: 32-bit
- * writes clear bits 63:32, 8- and 16-bit ones keep the rest (SDM Vol. 1
- * 3.4.1.1). */
-static void exchange_into(struct vcpu *v, const struct mmio_store *st, uint64_t old)
-{
-    uint64_t r = read_gpr(v, st->reg);
-    if (st->high_byte)
-        r = (r & ~(size_mask(1) << BYTE_BITS)) | (old & size_mask(1)) << BYTE_BITS;
-    else if (st->size == sizeof(uint32_t))
-        r = old & LOW32_MASK;
-    else
-        r = (r & ~size_mask(st->size)) | (old & size_mask(st->size));
-    write_gpr(v, st->reg, r);
-}
-
-static uint64_t mmio_read(volatile void *p, unsigned size)
-{
-    switch (size) {
-    case 1: return *(volatile uint8_t *)p;
-    case 2: return *(volatile uint16_t *)p;
-    case 4: return *(volatile uint32_t *)p;
-    default: return *(volatile uint64_t *)p;
-    }
-}
-
-static void mmio_write(volatile void *p, unsigned size, uint64_t value)
-{
-    switch (size) {
-    case 1: *(volatile uint8_t *)p = (uint8_t)value; break;
-    case 2: *(volatile uint16_t *)p = (uint16_t)value; break;
-    case 4: *(volatile uint32_t *)p = (uint32_t)value; break;
-    default: *(volatile uint64_t *)p = value; break;
-    }
-}
-
 static __attribute__((noreturn)) void cannot_emulate(struct vcpu *v, uint64_t gpa, const char *why)
 {
     log_error("%s wrote L1's local APIC at 0x%llx while nestvisor watches its INIT and SIPI, and %s "
@@ -261,33 +173,32 @@ bool ipi_apic_write(struct vcpu *v, uint64_t gpa)
     if (page == NO_PAGE || (gpa & ~(uint64_t)(APIC_PAGE_SIZE - 1)) != page)
         return false;
     if (v->in_l2)
-        cannot_emulate(v, gpa, "L0 does not decode L2's instructions");
-    enum mmio_cpu_mode mode = guest_cpu_mode();
-    uint8_t bytes[MMIO_INSN_MAX_LEN];
-    unsigned n = fetch_instruction(mode, bytes);
-    struct mmio_store st;
-    if (!n || mmio_decode_store(bytes, n, mode, &st) != MMIO_DECODE_OK) {
-        log_error("ipi: instruction at RIP 0x%llx: %u bytes %02x %02x %02x %02x %02x %02x ...\n",
-                  (unsigned long long)vmcs_read(VMCS_GUEST_RIP), n, bytes[0], bytes[1], bytes[2], bytes[3],
-                  bytes[4], bytes[5]);
-        cannot_emulate(v, gpa, "the instruction is not a store nestvisor decodes");
+        cannot_emulate(v, gpa, "L0 does not emulate L2's writes to it");
+    struct guest_store st;
+    const char *why;
+    if (!store_decode(v, &st, &why)) {
+        log_error("ipi: the write at RIP 0x%llx cannot be emulated\n",
+                  (unsigned long long)vmcs_read(VMCS_GUEST_RIP));
+        cannot_emulate(v, gpa, why);
     }
     unsigned offset = (unsigned)(gpa & (APIC_PAGE_SIZE - 1));
-    if (offset + st.size > APIC_PAGE_SIZE)
+    if (offset + st.insn.size > APIC_PAGE_SIZE)
         cannot_emulate(v, gpa, "the store crosses the end of the page");
-    uint64_t value = stored_value(v, &st);
-    volatile uint8_t *reg = (volatile uint8_t *)phys_to_virt(gpa);
-    uint64_t old = st.exchange ? mmio_read(reg, st.size) : 0;
-    uint32_t mode_bits = (uint32_t)value & ICR_DELIVERY_MASK;
-    if (offset == XAPIC_ICR_LOW && st.size == XAPIC_REG_SIZE &&
-        (mode_bits == ICR_DELIVERY_INIT || mode_bits == ICR_DELIVERY_SIPI)) {
-        uint32_t high = *(volatile uint32_t *)phys_to_virt(page + XAPIC_ICR_HIGH);
-        ipi_route_init_sipi(v, (uint32_t)value, high >> XAPIC_DEST_SHIFT, false);
+    uint64_t old = 0;
+    if (offset == XAPIC_ICR_LOW && st.insn.size == XAPIC_REG_SIZE) {
+        volatile uint32_t *icr_low = phys_to_virt(gpa);
+        old = st.insn.op == MMIO_OP_MOV ? 0 : *icr_low;
+        uint32_t low = (uint32_t)store_result(&st, old);
+        uint32_t mode_bits = low & ICR_DELIVERY_MASK;
+        if (mode_bits == ICR_DELIVERY_INIT || mode_bits == ICR_DELIVERY_SIPI) {
+            uint32_t high = *(volatile uint32_t *)phys_to_virt(page + XAPIC_ICR_HIGH);
+            ipi_route_init_sipi(v, low, high >> XAPIC_DEST_SHIFT, false);
+        } else {
+            *icr_low = low;
+        }
     } else {
-        mmio_write(reg, st.size, value);
+        store_apply(phys_to_virt(gpa), &st, &old);
     }
-    if (st.exchange)
-        exchange_into(v, &st, old);
-    vcpu_skip_bytes(v, st.length);
+    store_complete(v, &st, old);
     return true;
 }

@@ -7,6 +7,7 @@
 #include "vmm/ipi.h"
 #include "vmm/vm.h"
 #include "vmm/nested/bitmaps.h"
+#include "vmm/nested/nested.h"
 #include "arch/x86/vmx.h"
 #include "arch/x86/vmx_bits.h"
 #include "lib/log.h"
@@ -40,9 +41,13 @@ void handle_ept_violation(struct vcpu *v)
 {
     uint64_t q = vmcs_read(VMCS_EXIT_QUALIFICATION);
     uint64_t gpa = vmcs_read(VMCS_GUEST_PHYSICAL_ADDRESS);
-    /* A write to an L1 bitmap page L0 merged into vmcs02 (nested/bitmaps.c). */
-    if ((q & EPT_QUAL_WRITE) && nested_bitmap_write_fault(gpa))
+    /* A write to an L1 bitmap page L0 merged into vmcs02 (nested/bitmaps.c):
+     * L0 does it and merges again, or lifts the protection. */
+    if ((q & EPT_QUAL_WRITE) && nested_bitmap_is_protected(gpa)) {
+        if (!nested_bitmap_emulate_write(v, gpa))
+            nested_bitmap_write_fault(gpa);
         return;
+    }
     /* A write to L1's local APIC while L0 watches its INIT/SIPI (ipi.c). */
     if ((q & EPT_QUAL_WRITE) && ipi_apic_write(v, gpa))
         return;

@@ -37,6 +37,27 @@
 #define OP_ESCAPE     0x0f
 #define OP2_MOVNTI    0xc3 /* 0F C3, no 66/F2/F3 ("NP") */
 #define MOV_IMM_EXT   0    /* C6 /0, C7 /0: other reg fields are other instructions */
+#define OP_OR_RM8_R   0x08
+#define OP_OR_RM_R    0x09
+#define OP_AND_RM8_R  0x20
+#define OP_AND_RM_R   0x21
+#define OP_XOR_RM8_R  0x30
+#define OP_XOR_RM_R   0x31
+#define OP_GRP1_RM8_IB 0x80 /* group 1: the ALU op is ModR/M.reg */
+#define OP_GRP1_RM_IZ  0x81
+#define OP_GRP1_RM_IB  0x83 /* imm8 sign-extended to the operand size */
+#define GRP1_OR       1
+#define GRP1_AND      4
+#define GRP1_XOR      6
+#define OP2_BTS       0xab /* 0F AB BTS r/m, r */
+#define OP2_BTR       0xb3
+#define OP2_BTC       0xbb
+#define OP2_GRP8      0xba /* 0F BA /4-/7 ib: BT BTS BTR BTC */
+#define GRP8_BTS      5
+#define GRP8_BTR      6
+#define GRP8_BTC      7
+#define NO_EXT        8    /* the ModR/M reg field is a register, not an opcode extension */
+#define BYTE_BITS     8
 
 /* ModR/M byte (SDM Vol. 2 Figure 2-1). */
 #define MODRM_MOD(b)  ((unsigned)(b) >> 6)
@@ -168,11 +189,13 @@ enum mmio_decode_status mmio_decode_store(const uint8_t *bytes, unsigned n, enum
     }
 
     struct mmio_store s = {.from_reg = true};
-    bool has_modrm = true;
+    bool has_modrm = true, imm8 = false, sign_extend_imm8 = false;
+    unsigned ext = NO_EXT; /* a group opcode's ModR/M.reg, decoded below */
     uint8_t op = bytes[i++];
     switch (op) {
     case OP_XCHG_RM8:
     case OP_XCHG_RM:
+        s.op = MMIO_OP_XCHG;
         s.exchange = true;
         s.size = op == OP_XCHG_RM8 ? 1 : full_size(mode, &p);
         break;
@@ -180,33 +203,68 @@ enum mmio_decode_status mmio_decode_store(const uint8_t *bytes, unsigned n, enum
     case OP_MOV_RM8_IB:
         s.size = 1;
         s.from_reg = op == OP_MOV_RM8_R;
+        ext = s.from_reg ? NO_EXT : MOV_IMM_EXT;
         break;
     case OP_MOV_RM_R:
     case OP_MOV_RM_IZ:
         s.size = full_size(mode, &p);
         s.from_reg = op == OP_MOV_RM_R;
+        ext = s.from_reg ? NO_EXT : MOV_IMM_EXT;
         break;
     case OP_MOV_MOFFS8:
     case OP_MOV_MOFFS:
         s.size = op == OP_MOV_MOFFS8 ? 1 : full_size(mode, &p);
         has_modrm = false; /* the source is AL/AX/EAX/RAX: reg 0 */
         break;
-    case OP_ESCAPE:
+    case OP_OR_RM8_R:
+    case OP_OR_RM_R:
+    case OP_AND_RM8_R:
+    case OP_AND_RM_R:
+    case OP_XOR_RM8_R:
+    case OP_XOR_RM_R:
+        s.op = op <= OP_OR_RM_R ? MMIO_OP_OR : op <= OP_AND_RM_R ? MMIO_OP_AND : MMIO_OP_XOR;
+        s.size = (op & 1) ? full_size(mode, &p) : 1;
+        break;
+    case OP_GRP1_RM8_IB:
+    case OP_GRP1_RM_IZ:
+    case OP_GRP1_RM_IB:
+        s.from_reg = false;
+        s.size = op == OP_GRP1_RM8_IB ? 1 : full_size(mode, &p);
+        imm8 = op != OP_GRP1_RM_IZ;
+        sign_extend_imm8 = op == OP_GRP1_RM_IB;
+        ext = GRP1_OR; /* checked against the three below */
+        break;
+    case OP_ESCAPE: {
         if ((st = need(i + 1, n)))
             return st;
-        /* MOVNTI m32/m64: REX.W or nothing; 66, F2 or F3 make another
-         * (undefined) opcode. */
-        if (bytes[i++] != OP2_MOVNTI || p.opsize || p.rep)
+        uint8_t op2 = bytes[i++];
+        s.size = full_size(mode, &p);
+        if (op2 == OP2_MOVNTI) {
+            /* MOVNTI m32/m64: REX.W or nothing; 66, F2 or F3 make another
+             * (undefined) opcode. */
+            if (p.opsize || p.rep)
+                return MMIO_DECODE_UNSUPPORTED;
+            s.size = p.rex & REX_W ? sizeof(uint64_t) : sizeof(uint32_t);
+        } else if (op2 == OP2_BTS || op2 == OP2_BTR || op2 == OP2_BTC) {
+            s.op = op2 == OP2_BTS ? MMIO_OP_BTS : op2 == OP2_BTR ? MMIO_OP_BTR : MMIO_OP_BTC;
+        } else if (op2 == OP2_GRP8) {
+            s.from_reg = false;
+            imm8 = true;
+            ext = GRP8_BTS; /* checked against the three below */
+        } else {
             return MMIO_DECODE_UNSUPPORTED;
-        s.size = p.rex & REX_W ? sizeof(uint64_t) : sizeof(uint32_t);
+        }
         break;
+    }
     default:
         return MMIO_DECODE_UNSUPPORTED;
     }
-    /* LOCK is #UD with all but a few read-modify-write instructions: here
-     * XCHG only (SDM Vol. 2 LOCK). F2/F3 change nothing for these (with MOV
-     * and XCHG they are the HLE hints XACQUIRE/XRELEASE). */
-    if (p.lock && !s.exchange)
+
+    /* LOCK is #UD but with read-modify-write instructions (SDM Vol. 2
+     * LOCK): XCHG, OR, AND, XOR, BTS, BTR, BTC here (the group opcodes
+     * decode to those only). F2/F3 change nothing for these (with MOV and
+     * XCHG they are the HLE hints). */
+    if (p.lock && s.op == MMIO_OP_MOV && ext != GRP1_OR && ext != GRP8_BTS)
         return MMIO_DECODE_UNSUPPORTED;
 
     /* ModR/M: a memory destination only. A2/A3 have none but an offset of
@@ -216,22 +274,38 @@ enum mmio_decode_status mmio_decode_store(const uint8_t *bytes, unsigned n, enum
         if ((st = need(i + 1, n)))
             return st;
         uint8_t modrm = bytes[i++];
-        if (MODRM_MOD(modrm) == MOD_REGISTER || (!s.from_reg && MODRM_REG(modrm) != MOV_IMM_EXT))
+        if (MODRM_MOD(modrm) == MOD_REGISTER)
             return MMIO_DECODE_UNSUPPORTED;
-        reg = MODRM_REG(modrm) | (p.rex & REX_R) << REX_R_SHIFT;
+        unsigned r = MODRM_REG(modrm);
+        if (ext == GRP1_OR) {
+            if (r != GRP1_OR && r != GRP1_AND && r != GRP1_XOR)
+                return MMIO_DECODE_UNSUPPORTED; /* ADD, ADC, SBB, SUB, CMP */
+            s.op = r == GRP1_OR ? MMIO_OP_OR : r == GRP1_AND ? MMIO_OP_AND : MMIO_OP_XOR;
+        } else if (ext == GRP8_BTS) {
+            if (r != GRP8_BTS && r != GRP8_BTR && r != GRP8_BTC)
+                return MMIO_DECODE_UNSUPPORTED; /* BT only reads */
+            s.op = r == GRP8_BTS ? MMIO_OP_BTS : r == GRP8_BTR ? MMIO_OP_BTR : MMIO_OP_BTC;
+        } else if (ext != NO_EXT && r != ext) {
+            return MMIO_DECODE_UNSUPPORTED;
+        }
+        reg = r | (p.rex & REX_R) << REX_R_SHIFT;
         if ((st = displacement(bytes, n, &i, modrm, asize == sizeof(uint16_t), &disp)))
             return st;
     }
-
-    /* The immediate: ib; iw with a 16-bit operand, else id, which REX.W
-     * sign-extends to 64 bits (SDM Vol. 2 MOV: "C7 /0 id"). */
-    unsigned imm_len = s.from_reg ? 0 : s.size == sizeof(uint64_t) ? sizeof(uint32_t) : s.size;
+    /* The immediate: ib (80, 83, 0F BA); iw with a 16-bit operand, else
+     * id, which REX.W sign-extends to 64 bits (SDM Vol. 2 MOV: "C7 /0 id"). */
+    unsigned imm_len = s.from_reg ? 0 : imm8 ? 1 : s.size == sizeof(uint64_t) ? sizeof(uint32_t) : s.size;
     i += disp;
     if ((st = need(i + imm_len, n)))
         return st;
     s.imm = read_le(bytes + i, imm_len);
     if (imm_len == sizeof(uint32_t) && s.size == sizeof(uint64_t))
         s.imm = (uint64_t)(int64_t)(int32_t)(uint32_t)s.imm;
+    if (sign_extend_imm8 && s.size > 1) {
+        s.imm = (uint64_t)(int64_t)(int8_t)(uint8_t)s.imm;
+        if (s.size < sizeof(uint64_t))
+            s.imm &= (1ULL << (s.size * BYTE_BITS)) - 1;
+    }
     i += imm_len;
 
     if (s.from_reg) {

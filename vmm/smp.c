@@ -249,6 +249,8 @@ void smp_attention(struct vcpu *v)
 {
     smp_answer(v->cpu);
     sipi_take(v);
+    /* Another CPU wrote an L1 bitmap this CPU's L2 runs with (bitmap_write.c). */
+    nested_bitmaps_refresh(v);
     if (v->nmi_pending)
         vcpu_deliver_nmi(v);
 }

@@ -1,5 +1,6 @@
 /* Creating L1's virtual machine and running it. */
 #include "vmm/vm.h"
+#include "vmm/gva.h"
 #include "vmm/ept01.h"
 #include "vmm/cpuid.h"
 #include "vmm/io.h"
@@ -156,8 +157,11 @@ bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps
     io_bitmaps_build_l1(vm, io_a, io_b);
     if (!vmcs01_setup(vm, v, why, whysz))
         return false;
-    if (cfg->nested)
+    if (cfg->nested) {
         nested_global_init(vm);
+        ept02_set_write_emulator(nested_bitmap_emulate_l2_write);
+        gva_set_guest_phys_map(nested_l2_guest_phys);
+    }
     if (cfg->nested && !nested_init(vm, v, vm_ept02_pages(cfg->l1_cpus))) {
         format(why, whysz, "out of memory for nested VMX state");
         return false;

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/ipi.c vmm/mmio_decode.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/ipi.c vmm/store.c vmm/mmio_decode.c vmm/vcpu.c vmm/l1ram.c vmm/memmap.c tests/unit/fake_vmx.c */
 /* vmm/ipi.c: L1's INIT and SIPI, seen at its interrupt command register.
  * The ICR's addressing (SDM Vol. 3A 11.6.1, 11.6.2; x2APIC 11.12.9,
  * 11.12.10): shorthands, physical IDs, broadcast, x2APIC logical clusters;

@@ -2,7 +2,7 @@
 /* vmm/mmio_decode.c: the stores L1 may use on an emulated MMIO page,
  * decoded from their bytes (SDM Vol. 2 chapter 2: prefixes, REX, ModR/M
  * and SIB in Tables 2-1 to 2-3, RIP-relative addressing; MOV, XCHG,
- * MOVNTI). Every OK encoding in the table was checked against objdump
+ * MOVNTI, and the read-modify-writes OR, AND, XOR, BTS, BTR, BTC). Every OK encoding in the table was checked against objdump
  * (-mi8086, -mi386, -mi386:x86-64), whose reading is the string; each is
  * also decoded from every shorter prefix of itself (TRUNCATED) and with
  * trailing bytes (the same result), from buffers of exactly the length
@@ -37,11 +37,32 @@ struct store_case {
 #define BYTES(...) {__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
 #define REG_SRC(sz, r) {.size = (sz), .from_reg = true, .reg = (r)}
 #define HIGH_SRC(r) {.size = 1, .from_reg = true, .reg = (r), .high_byte = true}
-#define XCHG_SRC(sz, r) {.size = (sz), .from_reg = true, .reg = (r), .exchange = true}
-#define XCHG_HIGH(r) {.size = 1, .from_reg = true, .reg = (r), .high_byte = true, .exchange = true}
+#define XCHG_SRC(sz, r) {.op = MMIO_OP_XCHG, .size = (sz), .from_reg = true, .reg = (r), .exchange = true}
+#define XCHG_HIGH(r) {.op = MMIO_OP_XCHG, .size = 1, .from_reg = true, .reg = (r), .high_byte = true, .exchange = true}
 #define IMM(sz, v) {.size = (sz), .imm = (v)}
+/* The read-modify-writes guests use on bitmaps (set_bit, clear_bit). */
+#define RMW_REG(o, sz, r) {.op = (o), .size = (sz), .from_reg = true, .reg = (r)}
+#define RMW_IMM(o, sz, v) {.op = (o), .size = (sz), .imm = (v)}
 
 static const struct store_case stores[] = {
+    /* read-modify-writes (SDM Vol. 2 OR, AND, XOR, BTS, BTR, BTC) */
+    {"lock orb $0x4,(%rdi)", M64, BYTES(0xf0, 0x80, 0x0f, 0x04), RMW_IMM(MMIO_OP_OR, 1, 0x4)},
+    {"or %eax,(%rsi)", M64, BYTES(0x09, 0x06), RMW_REG(MMIO_OP_OR, 4, RAX)},
+    {"orl $0x12345678,0x10(%rsp)", M64, BYTES(0x81, 0x4c, 0x24, 0x10, 0x78, 0x56, 0x34, 0x12),
+     RMW_IMM(MMIO_OP_OR, 4, 0x12345678)},
+    {"andq $0xfffffffffffffffe,(%rax)", M64, BYTES(0x48, 0x83, 0x20, 0xfe),
+     RMW_IMM(MMIO_OP_AND, 8, 0xfffffffffffffffe)},
+    {"andw $0xfffe,(%rax)", M64, BYTES(0x66, 0x83, 0x20, 0xfe), RMW_IMM(MMIO_OP_AND, 2, 0xfffe)},
+    {"and %dl,(%rbx)", M64, BYTES(0x20, 0x13), RMW_REG(MMIO_OP_AND, 1, RDX)},
+    {"xor %cl,0x300(%rbx)", M64, BYTES(0x30, 0x8b, 0x00, 0x03, 0x00, 0x00), RMW_REG(MMIO_OP_XOR, 1, RCX)},
+    {"xorl $0x1,(%rdi)", M64, BYTES(0x83, 0x37, 0x01), RMW_IMM(MMIO_OP_XOR, 4, 0x1)},
+    {"lock bts %eax,(%rdi)", M64, BYTES(0xf0, 0x0f, 0xab, 0x07), RMW_REG(MMIO_OP_BTS, 4, RAX)},
+    {"lock btr %r9,(%rdi)", M64, BYTES(0xf0, 0x4c, 0x0f, 0xb3, 0x0f), RMW_REG(MMIO_OP_BTR, 8, R9)},
+    {"btc %ax,(%rsi)", M64, BYTES(0x66, 0x0f, 0xbb, 0x06), RMW_REG(MMIO_OP_BTC, 2, RAX)},
+    {"btrq $0x5,(%rsi)", M64, BYTES(0x48, 0x0f, 0xba, 0x36, 0x05), RMW_IMM(MMIO_OP_BTR, 8, 0x5)},
+    {"lock btsl $0x3,(%rdi)", M64, BYTES(0xf0, 0x0f, 0xba, 0x2f, 0x03), RMW_IMM(MMIO_OP_BTS, 4, 0x3)},
+    {"btcl $0x1f,(%eax)", M32, BYTES(0x0f, 0xba, 0x38, 0x1f), RMW_IMM(MMIO_OP_BTC, 4, 0x1f)},
+    {"orw $0xff80,(%bx)", M16, BYTES(0x83, 0x0f, 0x80), RMW_IMM(MMIO_OP_OR, 2, 0xff80)},
     /* 64-bit mode */
     {"mov %eax,(%rsi)", M64, BYTES(0x89, 0x06), REG_SRC(4, RAX)},
     {"movq $0xffffffffffffffff,(%rax)", M64, BYTES(0x48, 0xc7, 0x00, 0xff, 0xff, 0xff, 0xff),
@@ -188,7 +209,7 @@ static enum mmio_decode_status decode(const uint8_t *bytes, unsigned n, enum mmi
 
 static bool same_store(const struct mmio_store *a, const struct mmio_store *b)
 {
-    return a->length == b->length && a->size == b->size && a->from_reg == b->from_reg &&
+    return a->op == b->op && a->length == b->length && a->size == b->size && a->from_reg == b->from_reg &&
            a->reg == b->reg && a->high_byte == b->high_byte && a->exchange == b->exchange &&
            a->imm == b->imm;
 }
@@ -198,8 +219,8 @@ static void expect_store(const struct store_case *c, const struct mmio_store *go
     struct mmio_store want = c->want;
     want.length = c->n;
     if (!same_store(got, &want))
-        fail_msg("%s: length %u size %u from_reg %d reg %u high %d xchg %d imm %#llx", c->att,
-                 got->length, got->size, got->from_reg, got->reg, got->high_byte, got->exchange,
+        fail_msg("%s: op %d length %u size %u from_reg %d reg %u high %d xchg %d imm %#llx", c->att,
+                 (int)got->op, got->length, got->size, got->from_reg, got->reg, got->high_byte, got->exchange,
                  (unsigned long long)got->imm);
 }
 
@@ -257,6 +278,12 @@ struct bad_case {
 
 static const struct bad_case unsupported[] = {
     {"mov (%rsi),%eax: a load", M64, BYTES(0x8b, 0x06)},
+    {"addl $0x1,(%rax): not a bitmap operation", M64, BYTES(0x83, 0x00, 0x01)},
+    {"cmpb $0x1,(%rax): reads only", M64, BYTES(0x80, 0x38, 0x01)},
+    {"btl $0x1,(%rax): reads only", M64, BYTES(0x0f, 0xba, 0x20, 0x01)},
+    {"bts %eax,%esi: register destination", M64, BYTES(0x0f, 0xab, 0xc6)},
+    {"orb $0x1,%al: register destination", M64, BYTES(0x80, 0xc8, 0x01)},
+    {"lock add %eax,(%rsi)", M64, BYTES(0xf0, 0x01, 0x06)},
     {"mov 0xfee00300,%eax: a load (A1)", M32, BYTES(0xa1, 0x00, 0x03, 0xe0, 0xfe)},
     {"add %eax,(%rsi)", M64, BYTES(0x01, 0x06)},
     {"incl (%rsi)", M64, BYTES(0xff, 0x06)},

@@ -79,6 +79,17 @@ void nested_bitmap_merge(struct nested_bitmaps *cache, enum nested_bitmap which,
     cache->l1_pa[which] = cached ? l1_pa : NO_PAGE;
 }
 
+bool nested_bitmap_is_protected(uint64_t gpa)
+{
+    uint64_t page = gpa & ~(PAGE_SIZE - 1);
+    spin_lock(&protected.lock);
+    bool found = find(page) >= 0;
+    spin_unlock(&protected.lock);
+    return found;
+}
+
+void nested_bitmap_page_written(void) { __atomic_add_fetch(&bitmap_epoch, 1, __ATOMIC_RELEASE); }
+
 bool nested_bitmap_write_fault(uint64_t gpa)
 {
     uint64_t page = gpa & ~(PAGE_SIZE - 1);

@@ -30,8 +30,14 @@ void nested_bitmaps_init(struct nested_bitmaps *cache);
  * would on hardware. */
 void nested_bitmap_merge(struct nested_bitmaps *cache, enum nested_bitmap which, uint64_t dst,
                          uint64_t l0, uint64_t l1_pa);
-/* An EPT01 write violation at gpa: true if it hit a protected bitmap page
- * (the protection is lifted and every merge becomes stale). */
+/* Is gpa in a page L0 merged from and keeps write-protected? */
+bool nested_bitmap_is_protected(uint64_t gpa);
+/* A store into a protected page was done by L0 (bitmap_write.c): every
+ * merge is stale, the protection stays. */
+void nested_bitmap_page_written(void);
+/* An EPT01 write violation at gpa that L0 cannot do itself: true if it hit
+ * a protected bitmap page (the protection is lifted and every merge becomes
+ * stale; later writes to the page are not seen until it is merged again). */
 bool nested_bitmap_write_fault(uint64_t gpa);
 /* L0's own bitmaps changed (ipi.c's ICR watch): every vCPU merges again
  * at its next nested entry. */

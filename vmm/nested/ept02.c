@@ -18,6 +18,7 @@
 
 /* The EPT12 features L1 is offered: the same on every CPU, set once. */
 static struct ept12_caps ept12_caps_all;
+static bool (*write_emulator)(uint64_t l1_gpa); /* set once at boot */
 
 /* ---- the bounded pool of table pages ---- */
 
@@ -55,6 +56,7 @@ bool ept02_init(struct ept02 *e2, unsigned pages)
 }
 
 void ept02_set_caps(const struct ept12_caps *caps) { ept12_caps_all = *caps; }
+void ept02_set_write_emulator(bool (*fn)(uint64_t l1_gpa)) { write_emulator = fn; }
 unsigned ept02_pool_free(const struct ept02 *e2) { return e2->nfree; }
 
 unsigned ept02_root_count(const struct ept02 *e2)
@@ -240,6 +242,16 @@ static bool install(struct ept02 *e2, struct shadow_root *r, uint64_t gpa, uint6
     return false;
 }
 
+bool ept02_l2_to_l1(uint64_t eptp12, uint64_t gpa, uint64_t *l1_gpa)
+{
+    struct ept12_walk w;
+    ept12_walk(eptp12, gpa, 0, &ept12_caps_all, read_l1_entry, &w);
+    if (w.status != EPT12_OK)
+        return false;
+    *l1_gpa = w.l1_gpa;
+    return true;
+}
+
 /* The fill itself; stats only for real violations, not for prefaults. */
 static void resolve(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qualification, bool count,
                     struct ept02_fault *out)
@@ -266,8 +278,16 @@ static void resolve(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qu
 
     unsigned level01;
     uint64_t *e01 = ept_lookup(&the_vm.ept01, w.l1_gpa, &level01);
-    if (e01 && write && !(*e01 & EPT_WRITE) && nested_bitmap_write_fault(w.l1_gpa))
+    if (e01 && write && !(*e01 & EPT_WRITE) && nested_bitmap_is_protected(w.l1_gpa)) {
+        /* A bitmap L0 merged: the store is done by L0, which merges again
+         * (bitmaps.c); or, if it cannot be, the protection is lifted. */
+        if (write_emulator && write_emulator(w.l1_gpa)) {
+            out->outcome = EPT02_WRITE_EMULATED;
+            return;
+        }
+        nested_bitmap_write_fault(w.l1_gpa);
         e01 = ept_lookup(&the_vm.ept01, w.l1_gpa, &level01);
+    }
     if (!e01 || (access & ~(*e01 & EPT_RWX))) {
         e2->stats.hidden += count;
         out->outcome = EPT02_L1_HIDDEN;

@@ -29,6 +29,7 @@ enum ept02_outcome {
     EPT02_REFLECT_VIOLATION, /* EPT12 forbids it: L1 gets reason 48 */
     EPT02_REFLECT_MISCONFIG, /* EPT12 is misconfigured: L1 gets reason 49 */
     EPT02_L1_HIDDEN,        /* EPT12 leads where L1 cannot go: L1's own policy */
+    EPT02_WRITE_EMULATED,   /* a write to a bitmap page L0 watches: done, resume L2 */
 };
 
 struct ept02_fault {
@@ -67,6 +68,10 @@ struct ept02 {
 bool ept02_init(struct ept02 *e2, unsigned pages);
 /* The EPT features L1 is offered (the same for every vCPU). */
 void ept02_set_caps(const struct ept12_caps *caps);
+/* L2 writes a bitmap page L0 keeps read-only (bitmaps.c): fn does the
+ * store on the calling CPU and returns true, or false and the protection
+ * is lifted (also without fn: unit tests, fuzzers). */
+void ept02_set_write_emulator(bool (*fn)(uint64_t l1_gpa));
 /* The EPT02 EPTP that shadows eptp12 (created on first use; the least
  * recently used one is reclaimed when the cache is full). 0 if the pool
  * cannot hold even a root. */
@@ -80,6 +85,9 @@ void ept02_handle_violation(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uin
  * else differs. False if EPT12 still does not allow it (L2 will fault and
  * the violation is handled as usual). */
 bool ept02_prefault(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qualification);
+/* L2-physical gpa to L1-physical by EPT12 (present entries, no A/D flags
+ * set); false if EPT12 does not map it. */
+bool ept02_l2_to_l1(uint64_t eptp12, uint64_t gpa, uint64_t *l1_gpa);
 /* INVEPT from L1: drop the shadow of eptp12, or of all (EPT02_ALL_CONTEXTS). */
 void ept02_invalidate(struct ept02 *e2, uint64_t eptp12);
 /* EPT01 lost a permission somewhere: no shadow may keep it. */

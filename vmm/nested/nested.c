@@ -29,6 +29,16 @@ void nested_global_init(struct vm *vm)
     nested_install_insn_handlers();
 }
 
+bool nested_l2_guest_phys(uint64_t gpa, uint64_t *l1_gpa)
+{
+    struct percpu *pc = this_cpu();
+    struct vcpu *v = pc ? pc->vcpu : 0;
+    *l1_gpa = gpa;
+    if (!v || !v->in_l2 || !v->nested || !vmcs12_ept_enabled(v->nested->cache))
+        return true;
+    return ept02_l2_to_l1(VMCS12(v->nested->cache, EPT_POINTER), gpa, l1_gpa);
+}
+
 static void *alloc_zeroed(uint64_t bytes)
 {
     uint64_t pa = pmm_alloc((bytes + PAGE_SIZE - 1) / PAGE_SIZE);
@@ -89,6 +99,8 @@ static enum l2_exit_outcome ept02_exit(struct vcpu *v)
     case EPT02_REFLECT_MISCONFIG:
         nested_vmexit(v, EXIT_REASON_EPT_MISCONFIG, 0);
         return L2_EXIT_REFLECTED;
+    case EPT02_WRITE_EMULATED: /* into a merged bitmap: done, RIP moved on */
+        break;
     case EPT02_L1_HIDDEN:
         memfault_contain(v, f.l1_gpa, q);
     }
@@ -178,6 +190,8 @@ void nested_print_stats(const struct vm *vm)
             sum.vmwrite_exits[i] += n->stats.vmwrite_exits[i];
         }
         sum.vmcs02_hw_failures += n->stats.vmcs02_hw_failures;
+        sum.bitmap_writes_emulated += n->stats.bitmap_writes_emulated;
+        sum.bitmap_writes_unprotected += n->stats.bitmap_writes_unprotected;
         const struct ept02_stats *s2 = &n->ept02->stats;
         e.fills += s2->fills;
         e.prefaults += s2->prefaults;
@@ -210,6 +224,9 @@ void nested_print_stats(const struct vm *vm)
                 (unsigned long long)e.reflected, (unsigned long long)e.misconfigs,
                 (unsigned long long)e.hidden, (unsigned long long)e.roots_created,
                 (unsigned long long)e.roots_reclaimed, (unsigned long long)e.pool_reclaims);
+    if (sum.bitmap_writes_emulated || sum.bitmap_writes_unprotected)
+        log_raw("nested: stores into merged bitmap pages: %llu done by L0, %llu lifted the protection\n",
+                (unsigned long long)sum.bitmap_writes_emulated, (unsigned long long)sum.bitmap_writes_unprotected);
     if (sum.vmcs02_hw_failures)
         log_raw("nested: %llu vmcs02 entries refused by the CPU after passing L0's checks (bugs)\n",
                 (unsigned long long)sum.vmcs02_hw_failures);

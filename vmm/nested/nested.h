@@ -31,6 +31,8 @@ struct nested_stats {
     uint64_t vmread_exits[VMCS_FIELD_COUNT];
     uint64_t vmwrite_exits[VMCS_FIELD_COUNT];
     uint64_t vmcs02_hw_failures; /* hardware refused a vmcs02 L0's checks passed */
+    uint64_t bitmap_writes_emulated;   /* stores into merged bitmap pages L0 did */
+    uint64_t bitmap_writes_unprotected; /* ... it could not: protection lifted */
 };
 
 /* What the static entry checks of the current vmcs12 depended on
@@ -105,6 +107,14 @@ void nested_vmexit_for_nmi(struct vcpu *v);
  * reached L2 and that L0 took for it (vmm/sipi.c): the nested VM exit. */
 void nested_vmexit_signal(struct vcpu *v, uint32_t reason, uint64_t qualification);
 
+/* bitmap_write.c: a store by v's guest (L1, or L2 through EPT12) into a
+ * bitmap page L0 keeps write-protected: done by L0, every vCPU's merge
+ * refreshed before its L2 runs again. False if L0 cannot do it (then the
+ * caller lifts the protection). */
+bool nested_bitmap_emulate_write(struct vcpu *v, uint64_t l1_gpa);
+/* Before v resumes L2 (smp_attention): its merged bitmaps are current. */
+void nested_bitmaps_refresh(struct vcpu *v);
+
 /* --- shared between the files of vmm/nested/ --- */
 
 /* VMsucceed / VMfail (SDM 31.2), then RIP past the instruction. */
@@ -129,6 +139,11 @@ void shadow_push_field(struct nested_vmx *n, enum vmcs_field_index i);
 
 /* vmx_insn.c */
 void nested_install_insn_handlers(void);
+/* gva.c's map of the current guest's physical addresses: L2's go through
+ * EPT12 when L1 gives it one (false if EPT12 does not map gpa). */
+bool nested_l2_guest_phys(uint64_t gpa, uint64_t *l1_gpa);
+/* bitmap_write.c: ept02.c's write emulator (L2's store, on this CPU). */
+bool nested_bitmap_emulate_l2_write(uint64_t l1_gpa);
 
 /* entry.c */
 void handle_vmlaunch(struct vcpu *v);

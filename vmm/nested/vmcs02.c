@@ -165,7 +165,6 @@ void nested_sync_rare(struct vcpu *v)
 
 static void write_controls(struct vcpu *v, const struct vmcs12 *c)
 {
-    struct nested_vmx *n = v->nested;
     const struct vmx_caps *hw = the_vm.caps;
     uint32_t proc12 = (uint32_t)VMCS12(c, CPU_BASED_VM_EXEC_CONTROL);
     uint32_t proc2_12 = (uint32_t)VMCS12(c, SECONDARY_VM_EXEC_CONTROL);
@@ -197,7 +196,16 @@ static void write_controls(struct vcpu *v, const struct vmcs12 *c)
     vmcs_write(VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE, VMCS12(c, VM_ENTRY_EXCEPTION_ERROR_CODE));
     vmcs_write(VMCS_VM_ENTRY_INSTRUCTION_LEN, VMCS12(c, VM_ENTRY_INSTRUCTION_LEN));
 
-    /* Bitmaps: an exit if L0 or L1 wants it. */
+    vmcs02_merge_bitmaps(v);
+}
+
+void vmcs02_merge_bitmaps(struct vcpu *v)
+{
+    struct nested_vmx *n = v->nested;
+    const struct vmcs12 *c = n->cache;
+    uint32_t proc12 = (uint32_t)VMCS12(c, CPU_BASED_VM_EXEC_CONTROL);
+    uint32_t proc = vmcs02_proc(proc12, the_vm.caps->proc);
+    /* An exit if L0 or L1 wants it. */
     if (proc12 & PROC_USE_MSR_BITMAPS)
         nested_bitmap_merge(&n->bitmaps, BITMAP_MSR, n->msr_bitmap02, the_vm.msr_bitmap, VMCS12(c, MSR_BITMAP));
     if (proc & PROC_USE_IO_BITMAPS) {

@@ -35,6 +35,9 @@ void bitmap_merge(uint8_t *dst, const uint8_t *a, const uint8_t *b);
  * ones) are rewritten. False if the PDPTEs L2 needs are invalid (an entry
  * failure with qualification ENTRY_FAIL_PDPTE). */
 bool vmcs02_prepare(struct vcpu *v, const struct l1_inherit *l1, bool full);
+/* vmcs02's MSR and I/O bitmaps from L0's and vmcs12's (vmcs02 current):
+ * merged again only where an L1 page changed since (bitmaps.h). */
+void vmcs02_merge_bitmaps(struct vcpu *v);
 
 /* After an exit of L2 (vmcs02 current): guest state and exit information
  * into vmcs12 (SDM 28.3, 28.2). */

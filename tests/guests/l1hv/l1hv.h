@@ -269,6 +269,7 @@ void l2_vmcall(void);
 void l2_cpuid(void);
 void l2_hlt(void);
 void l2_io(void);
+void l2_bitmap_live(void);
 void l2_msr(void);
 void l2_cr(void);
 void l2_ud(void);
@@ -302,6 +303,8 @@ void case_basic(void);
 void case_cpuid(void);
 void case_hlt(void);
 void case_io(void);
+/* live.c */
+void case_bitmap_live(void);
 void case_msr(void);
 void case_cr(void);
 void case_exc_ud(void);

@@ -349,3 +349,32 @@ align 8
 l2_null_idtr:
     dw 0
     dq 0
+
+; Bitmaps that L2 itself changes between accesses, with no exit in between
+; (l1hv live.c): RDI = the dword of an I/O bitmap page holding port DX's
+; bit, ESI = that bit's offset in the dword; RBX = the dword of the MSR
+; bitmap (read-low) holding MSR ECX's bit, R10D = its offset.
+; Sets the port's bit, IN AL (exits), OUT (exits), IN EAX from DX - 3
+; (4 ports, only the last one's bit set: exits); clears it, IN AL (no exit,
+; R8 = what it read); sets the MSR's bit, RDMSR (exits); clears it, RDMSR
+; (no exit, R9 = EDX:EAX).
+global l2_bitmap_live
+l2_bitmap_live:
+    lock bts dword [rdi], esi
+    in al, dx
+    out dx, al
+    sub dx, 3
+    in eax, dx
+    add dx, 3
+    lock btr dword [rdi], esi
+    xor eax, eax
+    in al, dx
+    mov r8, rax
+    lock bts dword [rbx], r10d
+    rdmsr
+    lock btr dword [rbx], r10d
+    rdmsr
+    shl rdx, 32
+    or rax, rdx
+    mov r9, rax
+    L2_DONE

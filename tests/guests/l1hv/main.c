@@ -17,6 +17,7 @@ static const struct l1hv_case case_table[] = {
     {"cpuid", case_cpuid, true},
     {"hlt", case_hlt, true},
     {"io", case_io, true},
+    {"bitmap_live", case_bitmap_live, true},
     {"msr", case_msr, true},
     {"cr", case_cr, true},
     {"exc_ud", case_exc_ud, true},
