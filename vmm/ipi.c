@@ -172,8 +172,6 @@ bool ipi_apic_write(struct vcpu *v, uint64_t gpa)
     uint64_t page = __atomic_load_n(&watch.page, __ATOMIC_ACQUIRE);
     if (page == NO_PAGE || (gpa & ~(uint64_t)(APIC_PAGE_SIZE - 1)) != page)
         return false;
-    if (v->in_l2)
-        cannot_emulate(v, gpa, "L0 does not emulate L2's writes to it");
     struct guest_store st;
     const char *why;
     if (!store_decode(v, &st, &why)) {

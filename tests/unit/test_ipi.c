@@ -394,8 +394,8 @@ static void test_unreachable_destinations_are_reported(void **state)
     assert_true(lines <= 4);
 }
 
-/* What L0 cannot emulate stops L1 with the reason: an L2 write to the
- * page, an instruction that is not a decoded store, a store across the
+/* What L0 cannot emulate stops L1 with the reason (saying whose write it
+ * was): an instruction that is not a decoded store, a store across the
  * end of the page. Writes elsewhere are not the watch's. */
 static void test_what_cannot_be_emulated_stops_l1(void **state)
 {
@@ -415,11 +415,19 @@ static void test_what_cannot_be_emulated_stops_l1(void **state)
     assert_int_equal(stops, 2);
     assert_non_null(strstr(fake_console_output(), "crosses the end of the page"));
     v->in_l2 = true;
+    set_code(3, 0x0f, 0xae, 0x38); /* clflush [rax], by L2 */
     if (!setjmp(stopped))
         ipi_apic_write(v, APIC_PAGE + 0x300);
     assert_int_equal(stops, 3);
     assert_non_null(strstr(fake_console_output(), "L2 wrote L1's local APIC"));
     assert_int_equal(nposts, 0);
+    /* A store L2 makes (L1 gave it its APIC page) is done like L1's. */
+    set_code(2, 0x89, 0x0a);
+    v->regs.rdx = APIC_PAGE + 0x80;
+    v->regs.rcx = 0x20;
+    assert_true(ipi_apic_write(v, APIC_PAGE + 0x80));
+    assert_int_equal(*apic_reg(0x80), 0x20);
+    assert_int_equal(stops, 3);
 }
 
 int main(void)
