@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include "arch/x86/vmcs_fields.h"
 
-#define FAKE_VMCS_SLOTS 8
+#define FAKE_VMCS_SLOTS 16 /* three per vCPU with VMCS shadowing, for several vCPUs */
 #define FAKE_NO_VMCS    (~0ULL) /* what VMPTRST stores without a current VMCS */
 
 /* VMX off, no VMCS regions, every counter and log cleared, CRs zero. */
