@@ -78,6 +78,7 @@ bool smp_timed_out(uint64_t start_tsc, uint64_t ms)
 
 /* ---- local APIC ---- */
 #define APIC_BASE_X2APIC  (1ULL << 10)
+#define APIC_BASE_ENABLE_BIT (1ULL << 11)
 #define APIC_BASE_ADDR    0xfffff000ULL
 #define XAPIC_ID          0x020
 #define XAPIC_ICR_LOW     0x300
@@ -89,14 +90,27 @@ bool smp_timed_out(uint64_t start_tsc, uint64_t ms)
 #define MSR_X2APIC_ICR    0x830
 #define X2APIC_DEST_SHIFT 32
 
+/* The APIC's mode and base, read once at start-up as an OS does (a RDMSR
+ * of IA32_APIC_BASE is an exit under nestvisor: not on the IPI path). The
+ * APs are put in the BSP's mode. */
+static bool x2_mode;
+static uintptr_t xapic_base;
+
+static void apic_mode_read(void)
+{
+    uint64_t base = rdmsr(MSR_APIC_BASE);
+    x2_mode = base & APIC_BASE_X2APIC;
+    xapic_base = (uintptr_t)(base & APIC_BASE_ADDR);
+}
+
 static bool apic_x2(void)
 {
-    return rdmsr(MSR_APIC_BASE) & APIC_BASE_X2APIC;
+    return x2_mode;
 }
 
 static volatile uint32_t *xapic_reg(uint32_t off)
 {
-    return (volatile uint32_t *)(uintptr_t)((rdmsr(MSR_APIC_BASE) & APIC_BASE_ADDR) + off);
+    return (volatile uint32_t *)(xapic_base + off);
 }
 
 uint32_t smp_apic_id(void)
@@ -475,6 +489,8 @@ noreturn void smp_ap_entry(uint64_t index)
     struct smp_cpu *c = &smp.cpu[index];
     gdt_load(c);
     lidt(&bsp_idtr);
+    if (x2_mode) /* INIT left it in xAPIC mode (Vol. 3A 11.12.5) */
+        wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_ENABLE_BIT | APIC_BASE_X2APIC);
     lapic_enable();
     c->vmxon_result = vmx_on_here(c);
     c->parked = false;
@@ -630,6 +646,7 @@ static void cpu_init(unsigned i, uint32_t apic_id)
 static void smp_probe(void)
 {
     smp.probed = true;
+    apic_mode_read();
     uint32_t ids[SMP_MAX_CPUS * 2];
     unsigned total = 0, n = madt_cpus(ids, ARRAY_SIZE(ids), &total);
     smp.madt_cpus = total;
