@@ -605,6 +605,7 @@ bool smp_vcpu_setup(struct smp_cpu *c, struct vcpu *v, void (*entry)(void))
 bool smp_start_ap(struct smp_cpu *c)
 {
     struct tramp_params *p = tramp_params();
+    __atomic_store_n(&c->ack, c->req, __ATOMIC_RELEASE); /* a job it was doing is gone */
     p->stack = (uintptr_t)c->stack_top;
     p->cpu = c->index;
     ap_tables(c);

@@ -58,8 +58,12 @@ static bool cpuid_exit(struct smp_cpu *c, const char *what)
 {
     struct vcpu *v = &bench_v;
     if (v->entry_result != VMX_OK || v->reason != EXIT_CPUID) {
-        cpu_fail(c, "%s: %s, want a CPUID exit", what,
-                 v->entry_result != VMX_OK ? vmx_result_name(v->entry_result) : "another exit");
+        if (v->entry_result != VMX_OK)
+            cpu_fail(c, "%s: %s (error %u), want a CPUID exit", what, vmx_result_name(v->entry_result),
+                     v->entry_error);
+        else
+            cpu_fail(c, "%s: exit reason %#x qualification %#lx, want a CPUID exit", what, v->reason,
+                     vmread_or0(VMCS_EXIT_QUALIFICATION));
         return false;
     }
     vmwrite_r(VMCS_GUEST_RIP, vmread_or0(VMCS_GUEST_RIP) + vmread_or0(VMCS_EXIT_INSTR_LEN));
@@ -104,13 +108,17 @@ static void job_mig_step(struct smp_cpu *c, void *arg)
     uint64_t t2 = rdtsc_begin();
     vcpu_run(v);
     uint64_t t3 = rdtsc_end();
-    if (!cpuid_exit(c, "VMLAUNCH"))
+    if (!cpuid_exit(c, "VMLAUNCH")) {
+        vmclear(vmcs_pa(v));
         return;
+    }
     uint64_t t4 = rdtsc_begin();
     vcpu_run(v);
     uint64_t t5 = rdtsc_end();
-    if (!cpuid_exit(c, "VMRESUME"))
+    if (!cpuid_exit(c, "VMRESUME")) {
+        vmclear(vmcs_pa(v));
         return;
+    }
     uint64_t t6 = rdtsc_begin();
     r = vmclear(vmcs_pa(v));
     uint64_t t7 = rdtsc_end();
