@@ -50,7 +50,7 @@ include tests/fuzz/fuzz.mk
 include tests/guests/linux/linux.mk
 
 # The fuzz targets, each for a fixed number of runs with a fixed seed.
-test-fuzz: fuzz-ept12-smoke fuzz-smoke
+test-fuzz: fuzz-ept12-smoke fuzz-ept02-smoke fuzz-smoke
 
 clean:
 	rm -rf $(BUILD)

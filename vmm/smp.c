@@ -4,6 +4,7 @@
 #include "vmm/nmi.h"
 #include "vmm/sipi.h"
 #include "vmm/nested/ept02.h"
+#include "vmm/nested/vmcs02.h"
 #include "arch/x86/vmx.h"
 #include "arch/x86/vmx_bits.h"
 #include "vmm/nested/nested.h"
@@ -227,8 +228,14 @@ bool smp_nmi_is_l0s(struct percpu *pc) { return __atomic_exchange_n(&pc->l0_nmi,
 static void flush_ept01_here(struct percpu *pc, uint64_t gen)
 {
     invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01);
-    if (pc->vcpu && pc->vcpu->nested)
-        ept02_flush_all(pc->vcpu->nested->ept02);
+    struct vcpu *v = pc->vcpu;
+    if (v && v->nested) {
+        ept02_flush_all(v->nested->ept02);
+        /* In L2 (vmcs02 current): it must not resume on a dropped root,
+         * whose tables the pool hands out again (docs/fuzzing.md). */
+        if (v->in_l2)
+            vmcs02_load_eptp(v);
+    }
     __atomic_store_n(&pc->ept01_seen, gen, __ATOMIC_RELEASE);
 }
 

@@ -408,7 +408,20 @@ static bool fits(uint64_t value, struct vmx_ctl cap)
 static bool any_ram(uint64_t pa, uint64_t len) { return pa + len >= pa && pa + len <= FAKE_PHYS_SIZE; }
 static uint32_t read32(uint64_t pa) { return *(const uint32_t *)phys_to_virt(pa); }
 
+/* L0's own pages (its bitmaps, vmcs02's merges). */
 static const uint8_t *page_at(uint64_t pa) { return phys_to_virt(pa); }
+
+/* One of L1's bitmap pages as the CPU reads it: outside L1's RAM all ones
+ * (the entry checks accept such addresses, SDM 26.2.1.1). */
+static const uint8_t *l1_page_at(uint64_t pa)
+{
+    static uint8_t all_ones[4096];
+    const uint8_t *p = vm_l1_ram(pa, sizeof(all_ones));
+    if (p)
+        return p;
+    memset(all_ones, 0xff, sizeof(all_ones));
+    return all_ones;
+}
 
 /* Does an L1 with this vmcs12 want an I/O exit at port p (SDM 26.1.3)? */
 static bool l1_io_exit(unsigned p)
@@ -416,7 +429,7 @@ static bool l1_io_exit(unsigned p)
     uint64_t proc = V(CPU_BASED_VM_EXEC_CONTROL);
     if (!(proc & PROC_USE_IO_BITMAPS))
         return proc & PROC_UNCOND_IO_EXITING;
-    return io_bitmap_exits(page_at(V(IO_BITMAP_A)), page_at(V(IO_BITMAP_B)), (uint16_t)p);
+    return io_bitmap_exits(l1_page_at(V(IO_BITMAP_A)), l1_page_at(V(IO_BITMAP_B)), (uint16_t)p);
 }
 
 static bool vmcs02_io_exit(unsigned p)
@@ -432,7 +445,7 @@ static bool l1_msr_exit(uint32_t m, bool w)
 {
     if (!(V(CPU_BASED_VM_EXEC_CONTROL) & PROC_USE_MSR_BITMAPS))
         return true;
-    return msr_bitmap_exits(page_at(V(MSR_BITMAP)), m, w);
+    return msr_bitmap_exits(l1_page_at(V(MSR_BITMAP)), m, w);
 }
 
 static bool vmcs02_msr_exit(uint32_t m, bool w)

@@ -132,6 +132,9 @@ static struct shadow_root *get_root(struct ept02 *e2, uint64_t eptp12)
                 return 0;
         r->eptp12 = eptp12;
         e2->stats.roots_created++;
+        /* The root's address may have been a root or a table before: no
+         * translation the CPU cached under it may survive. */
+        invept(INVEPT_SINGLE_CONTEXT, eptp02_of(r));
     }
     r->last_use = ++e2->clock;
     return r;

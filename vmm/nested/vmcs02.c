@@ -221,6 +221,13 @@ void vmcs02_merge_bitmaps(struct vcpu *v)
     }
     /* After the merges: protecting a bitmap page drops every shadow EPT02,
      * and vmcs02 must not keep the EPTP of a dropped (freed) one. */
+    vmcs02_load_eptp(v);
+}
+
+void vmcs02_load_eptp(struct vcpu *v)
+{
+    struct nested_vmx *n = v->nested;
+    const struct vmcs12 *c = n->cache;
     vmcs_write(VMCS_EPT_POINTER, vmcs12_ept_enabled(c) ? ept02_eptp_for(n->ept02, VMCS12(c, EPT_POINTER))
                                                         : the_vm.eptp01);
 }

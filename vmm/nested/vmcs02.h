@@ -38,6 +38,9 @@ bool vmcs02_prepare(struct vcpu *v, const struct l1_inherit *l1, bool full);
 /* vmcs02's MSR and I/O bitmaps from L0's and vmcs12's (vmcs02 current):
  * merged again only where an L1 page changed since (bitmaps.h). */
 void vmcs02_merge_bitmaps(struct vcpu *v);
+/* vmcs02's EPT pointer for the current vmcs12 (vmcs02 current): after the
+ * CPU's shadow EPTs were dropped, never the root of a dropped one. */
+void vmcs02_load_eptp(struct vcpu *v);
 
 /* After an exit of L2 (vmcs02 current): guest state and exit information
  * into vmcs12 (SDM 28.3, 28.2). */
