@@ -1,4 +1,5 @@
 #include "vmm/nested/nested.h"
+#include "vmm/nested/fieldsets.h"
 #include "vmm/nested/operand.h"
 #include "vmm/nested/vmcs02.h"
 #include "vmm/nested/vmx_msrs.h"
@@ -22,6 +23,9 @@ bool nested_l1_wants_nmi_exits(const struct vcpu *v)
 
 void nested_global_init(struct vm *vm)
 {
+    /* Shared by every vCPU and read on each one's hot path: computed once,
+     * here, before any AP runs. */
+    fieldsets_init(nested_shadowing_used(vm), vm->caps->vmwrite_any_field);
     nested_vmx_msrs_init(vm->caps);
     struct ept12_caps ept;
     nested_ept12_caps(vm->host_mtrr.phys_addr_mask | 0xfffULL, &ept);

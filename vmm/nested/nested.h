@@ -128,6 +128,7 @@ bool nested_vmx_insn_allowed(struct vcpu *v);
 bool nested_has_current(const struct vcpu *v);
 
 /* shadow.c */
+bool nested_shadowing_used(const struct vm *vm); /* shadow= and the CPU has it */
 bool shadow_init(struct vm *vm, struct nested_vmx *n);
 void shadow_set_vmx_operation(struct nested_vmx *n, bool on); /* VMXON/VMXOFF */
 void shadow_activate(struct nested_vmx *n);   /* after VMPTRLD */

@@ -15,6 +15,8 @@
 
 #define VMX_BITMAP_BITS 0x8000U /* indexed by encoding bits 14:0 */
 
+bool nested_shadowing_used(const struct vm *vm) { return vm->cfg.shadow && vm->caps->shadow_vmcs; }
+
 static void clear_bit(uint8_t *bitmap, uint32_t enc)
 {
     unsigned b = enc & (VMX_BITMAP_BITS - 1);
@@ -31,8 +33,7 @@ static void clear_field(uint8_t *bitmap, uint32_t enc)
 bool shadow_init(struct vm *vm, struct nested_vmx *n)
 {
     n->shadow_enabled = false;
-    fieldsets_init(false, false);
-    if (!vm->cfg.shadow || !vm->caps->shadow_vmcs)
+    if (!nested_shadowing_used(vm))
         return true;
     n->shadow_vmcs = pmm_alloc_page();
     n->vmread_bitmap = pmm_alloc_page();
@@ -43,7 +44,6 @@ bool shadow_init(struct vm *vm, struct nested_vmx *n)
     uint8_t *rd = phys_to_virt(n->vmread_bitmap), *wr = phys_to_virt(n->vmwrite_bitmap);
     memset(rd, 0xff, PAGE_SIZE);
     memset(wr, 0xff, PAGE_SIZE);
-    fieldsets_init(true, vm->caps->vmwrite_any_field);
     for (unsigned i = 0; i < fieldsets.shadow_read.count; i++)
         clear_field(rd, vmcs12_fields[fieldsets.shadow_read.idx[i]].encoding);
     for (unsigned i = 0; i < fieldsets.shadow_write.count; i++)
