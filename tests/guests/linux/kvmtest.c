@@ -6,9 +6,11 @@
 // Output, one line per case: "PASS kvm.<case>" or "FAIL kvm.<case>: <why>",
 // an "INFO kvm.<case>: ..." line with the case's cost (RDTSC ticks in L1; in
 // Bochs one tick is one emulated instruction) and KVM's exit counters, and
-// at the end "KVMTEST DONE <n> passed <m> failed".
+// at the end "KVMTEST DONE <n> passed <m> failed <k> skipped". The SMP
+// cases (ipi, migrate, allcpus) run threads pinned to the CPUs kvmtest may
+// use; with fewer than two they print "SKIP kvm.<case>: <why>" instead.
 //
-// usage: kvmtest [-m PAGES_MIB] [-n TIMER_LOOPS] [-i] [case...]
+// usage: kvmtest [-m PAGES_MIB] [-n TIMER_LOOPS] [-i] [case[,case...]...]
 //        kvmtest -t      prints the TSC and exits (tests/guests/linux/init)
 // -i runs the timer case's guest with RFLAGS.IF=0 (see README.md: Bochs 2.7
 // then never delivers the host's interrupts as VM exits).
@@ -16,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -25,6 +29,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include "kvm_stats.h"
 
@@ -180,6 +185,182 @@ GUEST_BLOB(g_timer, ".code64",
            "hlt\n");
 
 // ---------------------------------------------------------------------------
+// Guests of the SMP cases (ipi, migrate, allcpus). Their constants are plain
+// numbers because the guest code uses them too (XSTR pastes them in).
+
+#define STR(x)  #x
+#define XSTR(x) STR(x)
+
+#define APIC_GPA        0xfee00000 // the xAPIC's default base, identity-mapped
+#define APIC_SVR        0xf0       // spurious-interrupt vector register
+#define APIC_SVR_ENABLE 0x100      // APIC software enable
+#define APIC_EOI        0xb0
+#define APIC_ICR_LOW    0x300      // writing it sends the IPI
+#define APIC_ICR_HIGH   0x310      // destination APIC ID in bits 31:24
+#define APIC_DEST_SHIFT 24
+#define SPURIOUS_VECTOR 0xff
+#define IPI_VECTOR      0x40       // fixed delivery, physical destination
+#define IPI_DONE_PORT   0xe0       // OUT: this vCPU sent and received all
+#define IPI_BAD_PORT    0xe1       // OUT: an interrupt or exception nobody expected
+#define VDATA_COUNT     0          // per-vCPU data: IPIs its handler counted
+#define VDATA_READY     8          //   set once its APIC and IDT are up
+#define SUM_PORT        0xe2       // OUT: one checksum pass is done
+#define SUM_MUL         0x9e3779b97f4a7c15
+#define SUM_ROL         5
+#define GUEST_PAGE      4096
+#define FILL_PER_PAGE_SH 3         // 8 qwords the fill guest writes per page,
+#define FILL_PER_PAGE   (1 << FILL_PER_PAGE_SH)
+#define FILL_STRIDE_SH  9          //   512 bytes apart
+#define FILL_ROL        7
+
+// Two vCPUs send each other IPIs through the in-kernel xAPIC. In: rdi = own
+// data (VDATA_*), rsi = the peer's, r9d = the peer's APIC ID << 24, r8 = 1
+// to send first, r12 = IPIs per direction. Each IPI waits until the peer's
+// handler has counted it (IPIs of one vector pending together would merge).
+// rdi stays fixed: the interrupt handler counts through it.
+GUEST_BLOB(g_ipi, ".code64",
+           "mov eax, " XSTR(APIC_GPA) "\n"
+           "mov dword ptr [rax + " XSTR(APIC_SVR) "], " XSTR(APIC_SVR_ENABLE + SPURIOUS_VECTOR) "\n"
+           "mov qword ptr [rdi + " XSTR(VDATA_READY) "], 1\n"
+           "1: pause\n"
+           "cmp qword ptr [rsi + " XSTR(VDATA_READY) "], 0\n"
+           "je 1b\n"
+           "sti\n"
+           "test r8, r8\n"
+           "jz 2f\n"
+           "call g_ipi_send\n"
+           "call g_ipi_wait\n"
+           "jmp 3f\n"
+           "2: call g_ipi_wait\n"
+           "call g_ipi_send\n"
+           "3: out " XSTR(IPI_DONE_PORT) ", al\n"
+           "g_ipi_after_done:\n"
+           "cli\n"
+           "hlt\n"
+           "jmp g_ipi_after_done\n"
+           // Sends r12 IPIs to the peer, each after the previous one was counted.
+           "g_ipi_send:\n"
+           "xor ecx, ecx\n"
+           "4: mov eax, " XSTR(APIC_GPA) "\n"
+           "mov dword ptr [rax + " XSTR(APIC_ICR_HIGH) "], r9d\n"
+           "mov dword ptr [rax + " XSTR(APIC_ICR_LOW) "], " XSTR(IPI_VECTOR) "\n"
+           "inc rcx\n"
+           "5: pause\n"
+           "cmp qword ptr [rsi + " XSTR(VDATA_COUNT) "], rcx\n"
+           "jb 5b\n"
+           "cmp rcx, r12\n"
+           "jb 4b\n"
+           "ret\n"
+           // Halts until the own handler has counted r12 IPIs (STI; HLT: no
+           // interrupt slips in between the check and the HLT).
+           "g_ipi_wait:\n"
+           "6: cli\n"
+           "cmp qword ptr [rdi + " XSTR(VDATA_COUNT) "], r12\n"
+           "jae 7f\n"
+           "sti\n"
+           "hlt\n"
+           "jmp 6b\n"
+           "7: sti\n"
+           "ret\n"
+           "g_ipi_handler:\n"
+           "push rax\n"
+           "inc qword ptr [rdi + " XSTR(VDATA_COUNT) "]\n"
+           "mov eax, " XSTR(APIC_GPA) "\n"
+           "mov dword ptr [rax + " XSTR(APIC_EOI) "], 0\n"
+           "pop rax\n"
+           "iretq\n"
+           // Every other vector: rbx, rcx = the top two stack slots (error
+           // code or RIP first), then OUT; the host reports it.
+           "g_ipi_unexpected:\n"
+           "mov rbx, qword ptr [rsp]\n"
+           "mov rcx, qword ptr [rsp + 8]\n"
+           "out " XSTR(IPI_BAD_PORT) ", al\n"
+           "cli\n"
+           "hlt\n");
+extern const uint8_t g_ipi_handler[], g_ipi_unexpected[];
+
+// Checksum passes for ever, an OUT after each (KVM reports it with RIP at
+// the OUT and skips it at the next KVM_RUN). In: rsi = buffer, rcx =
+// qwords, r8 = seed. Pass p (counted in rbx, from 1 at the OUT): every qword
+// x = x * SUM_MUL + (seed ^ p'), p' = p - 1, stored back; rax = rol(rax,
+// SUM_ROL) ^ x runs on over all passes. The state lives in registers and in
+// memory across every exit and every move to another CPU.
+GUEST_BLOB(g_sum, ".code64",
+           "xor eax, eax\n"
+           "xor ebx, ebx\n"
+           "mov r15, " XSTR(SUM_MUL) "\n"
+           "1: mov rdi, rsi\n"
+           "mov rdx, rcx\n"
+           "mov r9, r8\n"
+           "xor r9, rbx\n"
+           "2: mov r10, qword ptr [rdi]\n"
+           "imul r10, r15\n"
+           "add r10, r9\n"
+           "mov qword ptr [rdi], r10\n"
+           "rol rax, " XSTR(SUM_ROL) "\n"
+           "xor rax, r10\n"
+           "add rdi, 8\n"
+           "dec rdx\n"
+           "jnz 2b\n"
+           "inc rbx\n"
+           "g_sum_out:\n"
+           "out " XSTR(SUM_PORT) ", al\n"
+           "jmp 1b\n");
+extern const uint8_t g_sum_out[];
+_Static_assert((FILL_PER_PAGE << FILL_STRIDE_SH) <= GUEST_PAGE, "fill stride leaves the page");
+
+// Writes FILL_PER_PAGE qwords, FILL_STRIDE apart, into each 4 KiB page of
+// [rsi, rsi + rcx pages): qword k of page p = (p * FILL_PER_PAGE + k) *
+// SUM_MUL ^ r8; then reads them all back: rax = rol(rax, FILL_ROL) ^ value
+// over all, rbx = values that differ from what was written. HLT.
+GUEST_BLOB(g_fill, ".code64",
+           "mov r11, rsi\n"
+           "mov r15, " XSTR(SUM_MUL) "\n"
+           "xor edx, edx\n"
+           "1: xor r9d, r9d\n"
+           "2: mov r10, rdx\n"
+           "shl r10, " XSTR(FILL_PER_PAGE_SH) "\n"
+           "or r10, r9\n"
+           "imul r10, r15\n"
+           "xor r10, r8\n"
+           "mov r12, r9\n"
+           "shl r12, " XSTR(FILL_STRIDE_SH) "\n"
+           "mov qword ptr [rsi + r12], r10\n"
+           "inc r9\n"
+           "cmp r9, " XSTR(FILL_PER_PAGE) "\n"
+           "jb 2b\n"
+           "add rsi, " XSTR(GUEST_PAGE) "\n"
+           "inc rdx\n"
+           "cmp rdx, rcx\n"
+           "jb 1b\n"
+           "mov rsi, r11\n"
+           "xor edx, edx\n"
+           "xor eax, eax\n"
+           "xor ebx, ebx\n"
+           "3: xor r9d, r9d\n"
+           "4: mov r10, rdx\n"
+           "shl r10, " XSTR(FILL_PER_PAGE_SH) "\n"
+           "or r10, r9\n"
+           "imul r10, r15\n"
+           "xor r10, r8\n"
+           "mov r12, r9\n"
+           "shl r12, " XSTR(FILL_STRIDE_SH) "\n"
+           "mov r13, qword ptr [rsi + r12]\n"
+           "cmp r13, r10\n"
+           "je 5f\n"
+           "inc rbx\n"
+           "5: rol rax, " XSTR(FILL_ROL) "\n"
+           "xor rax, r13\n"
+           "inc r9\n"
+           "cmp r9, " XSTR(FILL_PER_PAGE) "\n"
+           "jb 4b\n"
+           "add rsi, " XSTR(GUEST_PAGE) "\n"
+           "inc rdx\n"
+           "cmp rdx, rcx\n"
+           "jb 3b\n"
+           "hlt\n");
+
+// ---------------------------------------------------------------------------
 // Host side.
 
 #define MIB       (1024UL * 1024UL)
@@ -208,7 +389,12 @@ struct vm {
 static int kvm_fd = -1;
 static int run_size;
 static struct kvm_cpuid2 *supported;
-static int passed, failed;
+static int passed, failed, skipped;
+// More for a case's INFO line (timer, SMP cases).
+static char case_info[256];
+// Set when an SMP case gives up (timeout, or one of its threads failed):
+// its threads stop at the next exit instead of running on.
+static volatile int smp_stop;
 static unsigned long pages_mib = 32;
 static unsigned long timer_loops = 2000000;
 static int timer_if0;
@@ -302,11 +488,13 @@ static int vm_run(struct vm *vm)
     return 0;
 }
 
-// KVM_RUN until an exit other than a signal.
+// KVM_RUN until an exit other than a signal (or smp_stop).
 static int vm_run_to_exit(struct vm *vm)
 {
     do {
         if (vm_run(vm)) return -1;
+        if (vm->run->exit_reason == KVM_EXIT_INTR && smp_stop)
+            return fail(vm, "stopped while running (timeout, or another thread failed)");
     } while (vm->run->exit_reason == KVM_EXIT_INTR);
     return 0;
 }
@@ -396,13 +584,9 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int code64)
 
 // 64-bit mode with paging: GDT, 4-level tables identity-mapping the first
 // GiB (first 2 MiB in 4 KiB pages, the rest in 2 MiB pages) and aliasing it
-// at 1 GiB, the blob at LM_CODE, the stack under LM_STACK. The CPUID the
-// guest sees is KVM's supported set (as a VMM would give), unless `cpuid`.
-static int vm_long_mode(struct vm *vm, const uint8_t *start, const uint8_t *end,
-                        struct kvm_cpuid2 *cpuid)
+// at 1 GiB, the blob at LM_CODE. Written once per VM (lm_vcpu per vCPU).
+static void lm_tables(uint8_t *m, const uint8_t *start, const uint8_t *end)
 {
-    uint8_t *m = vm->mem;
-    if (set_cpuid(vm, cpuid ? cpuid : supported)) return -1;
     uint64_t *gdt = (uint64_t *)(m + LM_GDT);
     gdt[0] = 0;
     gdt[1] = 0x00af9b000000ffffULL; // 0x08: 64-bit code, accessed
@@ -418,7 +602,13 @@ static int vm_long_mode(struct vm *vm, const uint8_t *start, const uint8_t *end,
     for (int i = 0; i < 512; i++)
         pt[i] = ((uint64_t)i << 12) | 3;
     memcpy(m + LM_CODE, start, end - start);
+}
 
+// One vCPU in 64-bit mode at LM_CODE with its stack under `rsp`. The CPUID
+// the guest sees is KVM's supported set (as a VMM would give), unless `cpuid`.
+static int lm_vcpu(struct vm *vm, struct kvm_cpuid2 *cpuid, uint64_t rsp)
+{
+    if (set_cpuid(vm, cpuid ? cpuid : supported)) return -1;
     struct kvm_sregs sregs;
     CHECK(ioctl(vm->vcpu, KVM_GET_SREGS, &sregs) == 0, "KVM_GET_SREGS: %s", strerror(errno));
     seg(&sregs.cs, 0x08, 11, 1);
@@ -432,9 +622,17 @@ static int vm_long_mode(struct vm *vm, const uint8_t *start, const uint8_t *end,
     sregs.efer = 0x500; // LMA LME
     CHECK(ioctl(vm->vcpu, KVM_SET_SREGS, &sregs) == 0, "KVM_SET_SREGS (long mode): %s",
           strerror(errno));
-    struct kvm_regs regs = {.rip = LM_CODE, .rsp = LM_STACK, .rflags = 2};
+    struct kvm_regs regs = {.rip = LM_CODE, .rsp = rsp, .rflags = 2};
     CHECK(ioctl(vm->vcpu, KVM_SET_REGS, &regs) == 0, "KVM_SET_REGS: %s", strerror(errno));
     return 0;
+}
+
+// The single-vCPU cases' long mode: tables, blob, vCPU, stack under LM_STACK.
+static int vm_long_mode(struct vm *vm, const uint8_t *start, const uint8_t *end,
+                        struct kvm_cpuid2 *cpuid)
+{
+    lm_tables(vm->mem, start, end);
+    return lm_vcpu(vm, cpuid, LM_STACK);
 }
 
 static int get_regs(struct vm *vm, struct kvm_regs *regs)
@@ -742,7 +940,7 @@ static void on_alarm(int sig)
     alarms++;
 }
 
-static char timer_info[160];
+
 
 static int case_timer(struct vm *vm)
 {
@@ -786,7 +984,7 @@ static int case_timer(struct vm *vm)
     uint64_t count;
     memcpy(&count, vm->mem + 0x7000, 8);
     long long irq_exits = vcpu_stat(vm, "irq_exits"), exits = vcpu_stat(vm, "exits");
-    snprintf(timer_info, sizeof timer_info,
+    snprintf(case_info, sizeof case_info,
              "%u signal returns (%llu mid-loop), LOC +%lld, irq_exits %lld", intr,
              (unsigned long long)seen_midway, loc1 - loc0, irq_exits);
     CHECK(count == timer_loops, "guest counted %llu, want %lu", (unsigned long long)count,
@@ -801,14 +999,546 @@ static int case_timer(struct vm *vm)
 }
 
 // ---------------------------------------------------------------------------
+// SMP cases: several vCPUs or VMs at once, one thread each, pinned to L1's
+// CPUs. They need at least SMP_MIN_CPUS CPUs and print SKIP with fewer.
 
+#define SMP_MIN_CPUS      2
+#define MAX_THREADS       64
+#define WHY_SIZE          256
+#define LM_PD_APIC        0x9000UL // page directory of the 4th GiB (the xAPIC)
+#define LM_IDT            0xa000UL // IDT_VECTORS gates of IDT_GATE_SIZE bytes
+#define LM_VDATA          0xb000UL // per-vCPU data (VDATA_*), VDATA_STRIDE apart
+#define LM_CODE_MAX       (LM_PD_APIC - LM_CODE)
+#define VDATA_STRIDE      0x100
+#define SMP_STACK_SIZE    0x4000UL // vCPU i's stack is under LM_STACK - i * this
+#define IDT_VECTORS       256
+#define IDT_GATE_SIZE     16
+#define IDT_GATE_INTR     0x8eULL // present, DPL 0, 64-bit interrupt gate
+#define LM_CODE_SEL       0x08ULL
+#define PDPT_APIC_INDEX   3       // the 4th GiB
+#define PDE_TABLE         0x3ULL  // present, writable
+#define PDE_2M            0x83ULL // present, writable, 2 MiB page
+#define PDE_PCD           0x10ULL
+#define PDE_2M_SHIFT      21
+#define PD_ENTRIES        512
+#define LAPIC_ID_REG      0x20    // in struct kvm_lapic_state's register page
+#define STAT_FIELD_CPU    39      // /proc/<pid>/stat: the CPU the task last ran on
+#define NS_PER_MS         1000000L
+#define NS_PER_S          1000000000L
+#define JOIN_POLL_MS      100     // join_all looks at smp_stop this often
+#define KICK_TRIES        50      // then gives a stuck thread this many polls
+
+#define IPI_COUNT               64     // IPIs per direction
+#define IPI_TIMEOUT_S           120    // of L1's time (Bochs: ~5 per wall second on 4 CPUs)
+#define MIGRATE_BUF_KIB         32     // each vCPU's checksum buffer
+#define MIGRATE_SEED            0x5eed5eed12345678ULL
+#define MIGRATE_MOVES_PER_VCPU  8
+#define MIGRATE_INTERVAL_US     50000  // between two moves: several passes
+#define MIGRATE_MIN_PASSES      2
+#define MIGRATE_TIMEOUT_S       180
+#define ALLCPUS_MIB             4      // each VM's memory, in 4 KiB EPT pages
+#define ALLCPUS_SEED            0xa11c9a5a11c9a5a1ULL
+#define ALLCPUS_TIMEOUT_S       180
+
+static int cpus[MAX_THREADS], ncpus; // the CPUs kvmtest may run on
+static pthread_barrier_t barrier;
+static volatile int migrate_done;
+static long long smp_exits;           // KVM's exits of all the case's vCPUs
+
+// One thread of an SMP case: a vCPU of a shared VM (vm.fd and memory are
+// the VM's) or, in allcpus, a VM of its own.
+struct thr {
+    struct vm vm;
+    char why[WHY_SIZE];
+    pthread_t th;
+    int running;     // created and not joined yet
+    volatile pid_t tid;
+    int cpu;         // where it starts (pinned)
+    unsigned index;
+    long long exits; // KVM's statistics, read before the vCPU goes
+    uint64_t ticks;
+    // migrate: the host's copy of the guest's buffer and checksum
+    uint64_t seed, passes, sum, *shadow;
+    size_t qwords;
+    uint8_t *buf;
+    unsigned seen; // CPU changes the thread saw between two passes
+};
+static struct thr thr[MAX_THREADS];
+
+static void on_kick(int sig) { (void)sig; } // only to end KVM_RUN with EINTR
+
+static uint64_t rol64(uint64_t x, unsigned n) { return (x << n) | (x >> (64 - n)); }
+
+static int pin(pid_t tid, int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(tid, sizeof set, &set);
+}
+
+// The CPU a thread of this process is on or last ran on (/proc), or -1.
+static int task_cpu(pid_t tid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); // the command name may hold spaces
+    if (!p) return -1;
+    int field = 2;
+    for (; *p && field < STAT_FIELD_CPU; p++)
+        if (*p == ' ') field++;
+    return field == STAT_FIELD_CPU ? atoi(p) : -1;
+}
+
+static void deadline_in(struct timespec *t, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, t);
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (ms % 1000) * NS_PER_MS;
+    if (t->tv_nsec >= NS_PER_S) {
+        t->tv_sec++;
+        t->tv_nsec -= NS_PER_S;
+    }
+}
+
+// Waits for threads [0, n). After timeout_s, or as soon as one sets
+// smp_stop, stops the rest: smp_stop and SIGUSR1, which ends KVM_RUN.
+// Returns the number of threads that could not be joined (left running).
+static unsigned join_all(unsigned n, unsigned timeout_s)
+{
+    struct timespec end;
+    deadline_in(&end, timeout_s * 1000L);
+    unsigned tries = 0, left;
+    for (;;) {
+        left = 0;
+        for (unsigned i = 0; i < n; i++) {
+            if (!thr[i].running) continue;
+            struct timespec w;
+            deadline_in(&w, JOIN_POLL_MS);
+            if (pthread_timedjoin_np(thr[i].th, NULL, &w) == 0)
+                thr[i].running = 0;
+            else
+                left++;
+        }
+        if (!left) return 0;
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+            smp_stop = 1;
+        if (smp_stop) {
+            if (tries++ == KICK_TRIES) return left;
+            for (unsigned i = 0; i < n; i++)
+                if (thr[i].running) pthread_kill(thr[i].th, SIGUSR1);
+        }
+    }
+}
+
+// Starts fn on threads [0, n) (thr[] filled in); 0 or -1 (vm->why).
+static int start_all(struct vm *vm, unsigned n, void *(*fn)(void *))
+{
+    for (unsigned i = 0; i < n; i++) {
+        int e = pthread_create(&thr[i].th, NULL, fn, &thr[i]);
+        if (e) {
+            smp_stop = 1;
+            join_all(i, 0);
+            return fail(vm, "pthread_create: %s", strerror(e));
+        }
+        thr[i].running = 1;
+    }
+    return 0;
+}
+
+// The first failing thread's reason, into the case's.
+static int threads_failed(struct vm *vm, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (thr[i].why[0]) return fail(vm, "thread %u (CPU %d): %s", i, thr[i].cpu, thr[i].why);
+    return 0;
+}
+
+// A VM with n vCPUs (thr[i].vm views of it) and, if mem2, slot 1 of that size.
+static int mvm_create(struct vm *vm, unsigned n, int irqchip, size_t mem2)
+{
+    vm->fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+    CHECK(vm->fd >= 0, "KVM_CREATE_VM: %s", strerror(errno));
+    CHECK(ioctl(vm->fd, KVM_SET_TSS_ADDR, 0xfffbd000UL) == 0, "KVM_SET_TSS_ADDR: %s",
+          strerror(errno));
+    // Before any vCPU: their local APICs are made with the VM's irqchip.
+    if (irqchip)
+        CHECK(ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) == 0, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+    vm->mem_size = BASE_MEM;
+    if (add_slot(vm, 0, 0, vm->mem_size, &vm->mem, 0)) return -1;
+    if (mem2) {
+        vm->mem2_size = mem2;
+        if (add_slot(vm, 1, EXTRA_GPA, mem2, &vm->mem2, 1)) return -1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct vm *v = &thr[i].vm;
+        *v = (struct vm){.fd = vm->fd, .vcpu = -1, .mem = vm->mem, .mem_size = vm->mem_size,
+                         .mem2 = vm->mem2, .mem2_size = vm->mem2_size, .why = thr[i].why};
+        v->vcpu = ioctl(vm->fd, KVM_CREATE_VCPU, i);
+        CHECK(v->vcpu >= 0, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));
+        v->run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->vcpu, 0);
+        CHECK(v->run != MAP_FAILED, "mmap kvm_run of vCPU %u: %s", i, strerror(errno));
+    }
+    return 0;
+}
+
+// Sums the vCPUs' exits and closes them; the caller's vm_destroy does the
+// rest. A thread that could not be stopped keeps its VM (leaked).
+static void mvm_release(struct vm *vm, unsigned n, unsigned stuck)
+{
+    smp_exits = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (thr[i].vm.vcpu >= 0) smp_exits += vcpu_stat(&thr[i].vm, "exits");
+    if (stuck) {
+        *vm = (struct vm){.fd = -1, .vcpu = -1, .why = vm->why};
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (thr[i].vm.run && thr[i].vm.run != MAP_FAILED) munmap(thr[i].vm.run, run_size);
+        if (thr[i].vm.vcpu >= 0) close(thr[i].vm.vcpu);
+    }
+}
+
+// ---- ipi: a 2-vCPU guest whose vCPUs send each other IPIs (in-kernel xAPIC)
+
+static void idt_gate(uint8_t *idt, unsigned vector, uint64_t handler)
+{
+    uint64_t lo = (handler & 0xffff) | LM_CODE_SEL << 16 | IDT_GATE_INTR << 40 |
+                  ((handler >> 16) & 0xffff) << 48;
+    uint64_t hi = handler >> 32;
+    memcpy(idt + vector * IDT_GATE_SIZE, &lo, 8);
+    memcpy(idt + vector * IDT_GATE_SIZE + 8, &hi, 8);
+}
+
+static uint64_t vdata(unsigned i) { return LM_VDATA + i * VDATA_STRIDE; }
+
+static uint64_t ipi_count(struct vm *vm, unsigned i)
+{
+    uint64_t c;
+    memcpy(&c, vm->mem + vdata(i) + VDATA_COUNT, 8);
+    return c;
+}
+
+static void *ipi_thread(void *arg)
+{
+    struct thr *t = arg;
+    struct vm *vm = &t->vm;
+    struct kvm_run *r = vm->run;
+    if (pin(0, t->cpu)) {
+        fail(vm, "sched_setaffinity to CPU %d: %s", t->cpu, strerror(errno));
+        smp_stop = 1;
+        return NULL;
+    }
+    for (;;) {
+        if (vm_run_to_exit(vm)) break;
+        if (r->exit_reason == KVM_EXIT_IO && r->io.port == IPI_DONE_PORT) return NULL;
+        struct kvm_regs regs;
+        if (r->exit_reason == KVM_EXIT_IO && r->io.port == IPI_BAD_PORT && get_regs(vm, &regs) == 0)
+            fail(vm, "unexpected interrupt or exception (stack: 0x%llx 0x%llx)", regs.rbx, regs.rcx);
+        else
+            unexpected(vm, "IPI guest");
+        break;
+    }
+    smp_stop = 1;
+    return NULL;
+}
+
+static int case_ipi(struct vm *vm)
+{
+    enum { VCPUS = 2 };
+    if (mvm_create(vm, VCPUS, 1, 0)) return -1;
+    uint8_t *m = vm->mem;
+    CHECK(g_ipi_end - g_ipi_start <= (long)LM_CODE_MAX, "IPI guest too big");
+    lm_tables(m, g_ipi_start, g_ipi_end);
+    uint64_t *pdpt = (uint64_t *)(m + LM_PDPT), *pd = (uint64_t *)(m + LM_PD_APIC);
+    pdpt[PDPT_APIC_INDEX] = LM_PD_APIC | PDE_TABLE;
+    pd[(APIC_GPA >> PDE_2M_SHIFT) % PD_ENTRIES] = APIC_GPA | PDE_2M | PDE_PCD;
+    for (unsigned v = 0; v < IDT_VECTORS; v++)
+        idt_gate(m + LM_IDT, v,
+                 LM_CODE + (v == IPI_VECTOR ? g_ipi_handler : g_ipi_unexpected) - g_ipi_start);
+    for (unsigned i = 0; i < VCPUS; i++) {
+        struct thr *t = &thr[i];
+        struct vm *v = &t->vm;
+        unsigned peer = VCPUS - 1 - i;
+        t->cpu = cpus[i];
+        if (lm_vcpu(v, NULL, LM_STACK - i * SMP_STACK_SIZE)) return threads_failed(vm, VCPUS);
+        struct kvm_sregs sregs;
+        CHECK(ioctl(v->vcpu, KVM_GET_SREGS, &sregs) == 0, "KVM_GET_SREGS: %s", strerror(errno));
+        sregs.idt.base = LM_IDT;
+        sregs.idt.limit = IDT_VECTORS * IDT_GATE_SIZE - 1;
+        CHECK(ioctl(v->vcpu, KVM_SET_SREGS, &sregs) == 0, "KVM_SET_SREGS: %s", strerror(errno));
+        // KVM numbers a vCPU's xAPIC ID after the vCPU; the guest relies on it.
+        struct kvm_lapic_state lapic;
+        CHECK(ioctl(v->vcpu, KVM_GET_LAPIC, &lapic) == 0, "KVM_GET_LAPIC: %s", strerror(errno));
+        uint32_t id;
+        memcpy(&id, lapic.regs + LAPIC_ID_REG, 4);
+        CHECK(id >> APIC_DEST_SHIFT == i, "vCPU %u has APIC ID %u", i, id >> APIC_DEST_SHIFT);
+        struct kvm_regs regs;
+        if (get_regs(v, &regs)) return threads_failed(vm, VCPUS);
+        regs.rdi = vdata(i);
+        regs.rsi = vdata(peer);
+        regs.r9 = (uint64_t)peer << APIC_DEST_SHIFT;
+        regs.r8 = i == 0;
+        regs.r12 = IPI_COUNT;
+        CHECK(ioctl(v->vcpu, KVM_SET_REGS, &regs) == 0, "KVM_SET_REGS: %s", strerror(errno));
+        // With an in-kernel irqchip only vCPU 0 starts; the other waits for
+        // INIT-SIPI unless made runnable.
+        struct kvm_mp_state mp = {.mp_state = KVM_MP_STATE_RUNNABLE};
+        CHECK(ioctl(v->vcpu, KVM_SET_MP_STATE, &mp) == 0, "KVM_SET_MP_STATE: %s", strerror(errno));
+    }
+    if (start_all(vm, VCPUS, ipi_thread)) return -1;
+    unsigned stuck = join_all(VCPUS, IPI_TIMEOUT_S);
+    uint64_t c0 = ipi_count(vm, 0), c1 = ipi_count(vm, 1);
+    snprintf(case_info, sizeof case_info, "vCPUs on CPUs %d and %d, IPIs counted %llu and %llu",
+             cpus[0], cpus[1], (unsigned long long)c0, (unsigned long long)c1);
+    mvm_release(vm, VCPUS, stuck);
+    CHECK(!stuck, "%u vCPU threads did not stop", stuck);
+    if (threads_failed(vm, VCPUS)) return -1;
+    CHECK(c0 == IPI_COUNT && c1 == IPI_COUNT,
+          "vCPU 0 counted %llu IPIs, vCPU 1 %llu, want %d each", (unsigned long long)c0,
+          (unsigned long long)c1, IPI_COUNT);
+    return 0;
+}
+
+// ---- migrate: vCPU threads moved between CPUs while their guests compute
+
+// The host's copy of one checksum pass of g_sum.
+static void sum_pass(struct thr *t)
+{
+    uint64_t add = t->seed ^ t->passes;
+    for (size_t j = 0; j < t->qwords; j++) {
+        uint64_t x = t->shadow[j] * SUM_MUL + add;
+        t->shadow[j] = x;
+        t->sum = rol64(t->sum, SUM_ROL) ^ x;
+    }
+    t->passes++;
+}
+
+static void *migrate_thread(void *arg)
+{
+    struct thr *t = arg;
+    struct vm *vm = &t->vm;
+    struct kvm_run *r = vm->run;
+    t->tid = gettid();
+    if (pin(0, t->cpu)) {
+        fail(vm, "sched_setaffinity to CPU %d: %s", t->cpu, strerror(errno));
+        smp_stop = 1;
+    }
+    pthread_barrier_wait(&barrier); // the controller knows every tid now
+    int last = sched_getcpu();
+    uint64_t stack = LM_STACK - t->index * SMP_STACK_SIZE;
+    while (!vm->why[0]) {
+        if (vm_run_to_exit(vm)) break;
+        if (r->exit_reason != KVM_EXIT_IO || r->io.port != SUM_PORT) {
+            unexpected(vm, "checksum guest");
+            break;
+        }
+        struct kvm_regs regs;
+        if (get_regs(vm, &regs)) break;
+        sum_pass(t);
+        if (regs.rax != t->sum || regs.rbx != t->passes ||
+            regs.rip != LM_CODE + (g_sum_out - g_sum_start) || regs.rsp != stack) {
+            fail(vm, "after pass %llu: checksum 0x%llx pass %llu rip 0x%llx rsp 0x%llx, want "
+                     "0x%llx %llu 0x%llx 0x%llx",
+                 (unsigned long long)t->passes, regs.rax, regs.rbx, regs.rip, regs.rsp,
+                 (unsigned long long)t->sum, (unsigned long long)t->passes,
+                 (unsigned long long)(LM_CODE + (g_sum_out - g_sum_start)),
+                 (unsigned long long)stack);
+            break;
+        }
+        int cpu = sched_getcpu();
+        t->seen += cpu != last;
+        last = cpu;
+        if (migrate_done && t->passes >= MIGRATE_MIN_PASSES) break;
+    }
+    if (!vm->why[0])
+        for (size_t j = 0; j < t->qwords; j++) {
+            uint64_t got;
+            memcpy(&got, t->buf + j * 8, 8);
+            if (got != t->shadow[j]) {
+                fail(vm, "buffer qword %zu is 0x%llx, want 0x%llx", j, (unsigned long long)got,
+                     (unsigned long long)t->shadow[j]);
+                break;
+            }
+        }
+    if (vm->why[0]) smp_stop = 1;
+    return NULL;
+}
+
+static int case_migrate(struct vm *vm)
+{
+    unsigned n = ncpus;
+    size_t buf = MIGRATE_BUF_KIB * 1024UL;
+    if (mvm_create(vm, n, 0, n * buf)) return -1;
+    lm_tables(vm->mem, g_sum_start, g_sum_end);
+    for (unsigned i = 0; i < n; i++) {
+        struct thr *t = &thr[i];
+        t->index = i;
+        t->cpu = cpus[i];
+        t->seed = MIGRATE_SEED + i;
+        t->qwords = buf / 8;
+        t->buf = vm->mem2 + i * buf;
+        t->shadow = malloc(buf);
+        CHECK(t->shadow, "malloc: %s", strerror(errno));
+        for (size_t j = 0; j < t->qwords; j++)
+            t->shadow[j] = t->seed * (j + 1);
+        memcpy(t->buf, t->shadow, buf);
+        if (lm_vcpu(&t->vm, NULL, LM_STACK - i * SMP_STACK_SIZE)) return threads_failed(vm, n);
+        struct kvm_regs regs;
+        if (get_regs(&t->vm, &regs)) return threads_failed(vm, n);
+        regs.rsi = EXTRA_GPA + i * buf;
+        regs.rcx = t->qwords;
+        regs.r8 = t->seed;
+        CHECK(ioctl(t->vm.vcpu, KVM_SET_REGS, &regs) == 0, "KVM_SET_REGS: %s", strerror(errno));
+    }
+    migrate_done = 0;
+    pthread_barrier_init(&barrier, NULL, n + 1);
+    if (start_all(vm, n, migrate_thread)) return -1; // (threads block in the barrier: none started)
+    pthread_barrier_wait(&barrier);
+    // Move vCPU k = m % n to the next CPU of its own, every interval, while
+    // the guests run: KVM then VMCLEARs its VMCS on the old CPU (an IPI
+    // there) and VMPTRLDs it on the new one.
+    unsigned planned = n * MIGRATE_MOVES_PER_VCPU, moves = 0, landed = 0, pos[MAX_THREADS];
+    for (unsigned i = 0; i < n; i++)
+        pos[i] = i;
+    int move_err = 0;
+    for (unsigned k = 0; moves < planned && !smp_stop; k = (k + 1) % n) {
+        pos[k] = (pos[k] + 1) % ncpus;
+        if (pin(thr[k].tid, cpus[pos[k]])) {
+            move_err = errno;
+            break;
+        }
+        moves++;
+        landed += task_cpu(thr[k].tid) == cpus[pos[k]];
+        usleep(MIGRATE_INTERVAL_US);
+    }
+    migrate_done = 1;
+    unsigned stuck = join_all(n, MIGRATE_TIMEOUT_S);
+    pthread_barrier_destroy(&barrier);
+    unsigned seen = 0, least_seen = ~0u;
+    uint64_t passes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        seen += thr[i].seen;
+        passes += thr[i].passes;
+        if (thr[i].seen < least_seen) least_seen = thr[i].seen;
+        free(thr[i].shadow);
+    }
+    snprintf(case_info, sizeof case_info,
+             "%u vCPUs, %u moves (%u landed on the target CPU), %u CPU changes seen between "
+             "passes, %llu passes",
+             n, moves, landed, seen, (unsigned long long)passes);
+    mvm_release(vm, n, stuck);
+    CHECK(!stuck, "%u vCPU threads did not stop", stuck);
+    if (threads_failed(vm, n)) return -1;
+    CHECK(!move_err, "sched_setaffinity of a vCPU thread: %s", strerror(move_err));
+    CHECK(moves == planned && landed == moves, "%u of %u moves done, %u landed", moves, planned,
+          landed);
+    CHECK(least_seen >= 1, "a vCPU thread never saw itself on another CPU (%u changes in all)",
+          seen);
+    return 0;
+}
+
+// ---- allcpus: a VM on every CPU at once, each filling and checking its memory
+
+static void *allcpus_thread(void *arg)
+{
+    struct thr *t = arg;
+    struct vm *vm = &t->vm;
+    uint64_t pages = ALLCPUS_MIB * MIB / GUEST_PAGE, seed = ALLCPUS_SEED + t->index;
+    int ok = 1;
+    if (pin(0, t->cpu)) ok = !fail(vm, "sched_setaffinity to CPU %d: %s", t->cpu, strerror(errno));
+    if (ok) ok = sched_getcpu() == t->cpu || !fail(vm, "runs on CPU %d", sched_getcpu());
+    if (ok) ok = !vm_create(vm);
+    if (ok) ok = !add_slot(vm, 1, EXTRA_GPA, ALLCPUS_MIB * MIB, &vm->mem2, 1);
+    if (ok) vm->mem2_size = ALLCPUS_MIB * MIB;
+    if (ok) ok = !vm_long_mode(vm, g_fill_start, g_fill_end, NULL);
+    struct kvm_regs regs;
+    if (ok) ok = !get_regs(vm, &regs);
+    if (ok) {
+        regs.rsi = EXTRA_GPA;
+        regs.rcx = pages;
+        regs.r8 = seed;
+        ok = ioctl(vm->vcpu, KVM_SET_REGS, &regs) == 0 ||
+             !fail(vm, "KVM_SET_REGS: %s", strerror(errno));
+    }
+    if (!ok) smp_stop = 1;
+    pthread_barrier_wait(&barrier); // every VM is made: they all run at once
+    uint64_t t0 = rdtsc();
+    if (ok) ok = !expect_hlt(vm, LM_CODE + (g_fill_end - g_fill_start), "fill HLT");
+    t->ticks = rdtsc() - t0;
+    if (ok) ok = !get_regs(vm, &regs);
+    uint64_t sum = 0;
+    for (uint64_t p = 0; ok && p < pages; p++)
+        for (uint64_t k = 0; ok && k < FILL_PER_PAGE; k++) {
+            uint64_t want = ((p << FILL_PER_PAGE_SH | k) * SUM_MUL) ^ seed, got;
+            memcpy(&got, vm->mem2 + p * GUEST_PAGE + (k << FILL_STRIDE_SH), 8);
+            sum = rol64(sum, FILL_ROL) ^ want;
+            if (got != want)
+                ok = !fail(vm, "page %llu qword %llu: host sees 0x%llx, want 0x%llx",
+                           (unsigned long long)p, (unsigned long long)k, (unsigned long long)got,
+                           (unsigned long long)want);
+        }
+    if (ok && (regs.rbx != 0 || regs.rax != sum))
+        ok = !fail(vm, "guest read back %llu wrong values, checksum 0x%llx, want 0 and 0x%llx",
+                   regs.rbx, regs.rax, (unsigned long long)sum);
+    if (ok && sched_getcpu() != t->cpu)
+        ok = !fail(vm, "ended on CPU %d, pinned to %d", sched_getcpu(), t->cpu);
+    t->exits = vm->vcpu >= 0 ? vcpu_stat(vm, "exits") : -1;
+    vm_destroy(vm);
+    if (!ok) smp_stop = 1;
+    return NULL;
+}
+
+static int case_allcpus(struct vm *vm)
+{
+    unsigned n = ncpus;
+    for (unsigned i = 0; i < n; i++) {
+        struct thr *t = &thr[i];
+        t->index = i;
+        t->cpu = cpus[i];
+        t->vm = (struct vm){.fd = -1, .vcpu = -1, .why = t->why};
+    }
+    pthread_barrier_init(&barrier, NULL, n);
+    if (start_all(vm, n, allcpus_thread)) return -1;
+    unsigned stuck = join_all(n, ALLCPUS_TIMEOUT_S);
+    if (!stuck) pthread_barrier_destroy(&barrier);
+    smp_exits = 0;
+    int len = snprintf(case_info, sizeof case_info, "%u VMs of %lu MiB, ticks per VM", n,
+                       (unsigned long)ALLCPUS_MIB);
+    for (unsigned i = 0; i < n; i++) {
+        smp_exits += thr[i].exits > 0 ? thr[i].exits : 0;
+        if (len < (int)sizeof case_info)
+            len += snprintf(case_info + len, sizeof case_info - len, "%s%llu", i ? "/" : " ",
+                            (unsigned long long)thr[i].ticks);
+    }
+    CHECK(!stuck, "%u VM threads did not stop", stuck);
+    return threads_failed(vm, n);
+}
+
+// ---------------------------------------------------------------------------
+
+// own_vm: the case makes its VMs itself (main's vm holds only the reason).
 static const struct {
     const char *name;
     int (*fn)(struct vm *);
+    int own_vm;
+    int min_cpus;
 } cases[] = {
-    {"realmode", case_realmode}, {"longmode", case_longmode}, {"io", case_io},
-    {"mmio", case_mmio},         {"hlt", case_hlt},           {"cpuid", case_cpuid},
-    {"pages", case_pages},       {"timer", case_timer},
+    {"realmode", case_realmode, 0, 1}, {"longmode", case_longmode, 0, 1},
+    {"io", case_io, 0, 1},             {"mmio", case_mmio, 0, 1},
+    {"hlt", case_hlt, 0, 1},           {"cpuid", case_cpuid, 0, 1},
+    {"pages", case_pages, 0, 1},       {"timer", case_timer, 0, 1},
+    {"ipi", case_ipi, 1, SMP_MIN_CPUS},
+    {"migrate", case_migrate, 1, SMP_MIN_CPUS},
+    {"allcpus", case_allcpus, 1, SMP_MIN_CPUS},
 };
 
 static int kvm_open(char *why)
@@ -835,7 +1565,7 @@ static int kvm_open(char *why)
             return -1;
         }
         supported->nent = n;
-        if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, supported) == 0) return 0;
+        if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, supported) == 0) break;
         int e = errno;
         free(supported);
         supported = NULL;
@@ -844,8 +1574,31 @@ static int kvm_open(char *why)
             return -1;
         }
     }
-    snprintf(why, 256, "KVM_GET_SUPPORTED_CPUID: too many entries");
-    return -1;
+    if (!supported) {
+        snprintf(why, 256, "KVM_GET_SUPPORTED_CPUID: too many entries");
+        return -1;
+    }
+    // Linux 6.1 turns VMX on in every online CPU when the first VM is made,
+    // and KVM_CREATE_VM fails if one CPU refuses: make one and drop it.
+    int vmfd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+    if (vmfd < 0) {
+        snprintf(why, 256, "KVM_CREATE_VM: %s (VMX not enabled on every CPU?)", strerror(errno));
+        return -1;
+    }
+    close(vmfd);
+    return 0;
+}
+
+// Whether a case argument names the case: "ipi", or a list "ipi,migrate"
+// (one word survives boot loaders' quoting on a kernel command line).
+static int named(const char *arg, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = arg; p; p = strchr(p, ',')) {
+        if (*p == ',') p++;
+        if (strncmp(p, name, n) == 0 && (p[n] == 0 || p[n] == ',')) return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -868,7 +1621,17 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    char why[256] = "";
+    // The CPUs this process may use: the SMP cases pin threads to them.
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int c = 0; c < CPU_SETSIZE && ncpus < MAX_THREADS; c++)
+            if (CPU_ISSET(c, &set)) cpus[ncpus++] = c;
+    printf("INFO kvmtest: %d CPUs to run on\n", ncpus);
+    struct sigaction kick = {.sa_handler = on_kick}; // no SA_RESTART: KVM_RUN returns EINTR
+    sigemptyset(&kick.sa_mask);
+    sigaction(SIGUSR1, &kick, NULL);
+    int leaked = 0; // an SMP case left threads running: thr[] is not free
+    char why[WHY_SIZE] = "";
     uint64_t t0 = rdtsc();
     if (kvm_open(why)) {
         printf("FAIL kvm.open: %s\n", why);
@@ -885,7 +1648,7 @@ int main(int argc, char **argv)
         if (optind < argc) {
             int chosen = 0;
             for (int a = optind; a < argc; a++)
-                chosen |= strcmp(argv[a], cases[i].name) == 0;
+                chosen |= named(argv[a], cases[i].name);
             if (!chosen) continue;
         }
         if (kvm_fd < 0) {
@@ -893,14 +1656,32 @@ int main(int argc, char **argv)
             failed++;
             continue;
         }
+        if (ncpus < cases[i].min_cpus) {
+            printf("SKIP kvm.%s: L1 gives kvmtest %d CPU(s), the case needs %d\n", cases[i].name,
+                   ncpus, cases[i].min_cpus);
+            skipped++;
+            continue;
+        }
         struct vm vm = {.fd = -1, .vcpu = -1, .why = why};
         why[0] = 0;
-        timer_info[0] = 0;
+        case_info[0] = 0;
+        smp_stop = 0;
+        smp_exits = -1;
         t0 = rdtsc();
-        int r = vm_create(&vm);
-        if (r == 0) r = cases[i].fn(&vm);
+        int r;
+        if (!cases[i].own_vm) {
+            r = vm_create(&vm);
+            if (r == 0) r = cases[i].fn(&vm);
+        } else if (leaked) {
+            r = fail(&vm, "an earlier case left threads running");
+        } else {
+            memset(thr, 0, sizeof thr);
+            r = cases[i].fn(&vm);
+            for (unsigned k = 0; k < MAX_THREADS; k++)
+                leaked |= thr[k].running;
+        }
         uint64_t ticks = rdtsc() - t0;
-        long long exits = vm.vcpu >= 0 ? vcpu_stat(&vm, "exits") : -1;
+        long long exits = vm.vcpu >= 0 ? vcpu_stat(&vm, "exits") : smp_exits;
         vm_destroy(&vm);
         if (r == 0) {
             printf("PASS kvm.%s\n", cases[i].name);
@@ -910,8 +1691,8 @@ int main(int argc, char **argv)
             failed++;
         }
         printf("INFO kvm.%s: %llu TSC ticks, %lld exits%s%s\n", cases[i].name,
-               (unsigned long long)ticks, exits, timer_info[0] ? ", " : "", timer_info);
+               (unsigned long long)ticks, exits, case_info[0] ? ", " : "", case_info);
     }
-    printf("KVMTEST DONE %d passed %d failed\n", passed, failed);
+    printf("KVMTEST DONE %d passed %d failed %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }

@@ -48,7 +48,7 @@ $(LINUX_MODS)/order: $(LINUX_BUILD)/pkg/.unpacked $(LINUX_DIR)/mkmodules.sh
 
 $(LINUX_KVMTEST): $(LINUX_DIR)/kvmtest.c $(LINUX_DIR)/kvm_stats.h $(LINUX_DIR)/linux.mk
 	@mkdir -p $(dir $@)
-	$(LINUX_HOSTCC) -static -O2 -s -Wall -Wextra -Werror -o $@ $<
+	$(LINUX_HOSTCC) -static -O2 -s -Wall -Wextra -Werror -pthread -o $@ $<
 
 $(LINUX_INITRD): $(LINUX_DIR)/init $(LINUX_KVMTEST) $(LINUX_MODS)/order $(LINUX_DIR)/mkinitramfs.sh
 	$(LINUX_DIR)/mkinitramfs.sh $@ $(LINUX_BUILD)/initramfs $(LINUX_DIR)/init $(LINUX_KVMTEST) $(LINUX_MODS)
