@@ -1,6 +1,9 @@
 #!/bin/bash
 # Checks nestvisor's side of a Linux-as-L1 run (bochs-nested.sh).
-# usage: check-l0.sh [-p PREFIX] SERIAL_LOG on|off
+# usage: check-l0.sh [-p PREFIX] [-c N/M] SERIAL_LOG on|off
+#   -c N/M: the machine has M CPUs and L1 gets N of them (default 1/1): the
+#        log says so, L1 started each of its N-1 APs (INIT-SIPI-SIPI), every
+#        one of its CPUs exited to L0, and the M-N others were hidden.
 #   on:  nesting offered. nestvisor reflected L2 exits to L1 (KVM's guests
 #        ran on vmcs02) and filled EPT02, reported no bug, and powered off
 #        when L1 asked.
@@ -9,8 +12,14 @@
 #        when L1 asked: no hang, no L0 crash.
 # Prints one "PASS|FAIL <PREFIX><check>" line per check; exits 1 if any failed.
 set -uo pipefail
-prefix=linux-l0/
-if [ "${1:-}" = -p ]; then prefix=$2; shift 2; fi
+prefix=linux-l0/ l1_cpus=1 cpus=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    -p) prefix=$2; shift 2 ;;
+    -c) l1_cpus=${2%/*} cpus=${2#*/}; shift 2 ;;
+    *) break ;;
+    esac
+done
 log=$1 mode=$2
 # shellcheck source=tests/guests/linux/checks.sh
 . "$(dirname "$0")/checks.sh"
@@ -40,6 +49,28 @@ check "linux.tsc (Linux ${l1_mhz:-?} MHz, nestvisor ${l0_khz:-?} kHz)" \
     "Linux's TSC rate is not the one nestvisor measured" tsc_agrees
 check l0.no_bug "$(grep -E 'BUG:|^\[error\]' <<< "$text" | head -n 2 | paste -sd';' -)" \
     hasnt 'BUG:|^\[error\]'
+# The CPUs: how many L1 got, that it started its APs and that each ran.
+check "smp.l1_cpus ($l1_cpus of $cpus)" "$(lines '^\[info\] vm: L1 gets ' 'no CPU count logged')" \
+    has "^\[info\] vm: L1 gets $l1_cpus of $cpus CPUs"
+for ((c = 1; c < cpus; c++)); do
+    if [ "$c" -lt "$l1_cpus" ]; then
+        check "smp.cpu$c.started" "L1 did not start cpu$c" has "^\[info/cpu$c\] cpu$c: L1 started it at "
+    else
+        check "smp.cpu$c.hidden" "cpu$c was not kept from L1" \
+            eval "has '^\[info\] vm: cpu$c \(APIC [0-9]+\) is nestvisor.s: hidden from L1.s MADT' && hasnt '^\[info/cpu$c\] cpu$c: L1 started it'"
+    fi
+done
+if [ "$l1_cpus" -gt 1 ]; then
+    per_cpu=$(grep -m 1 '^  exits per CPU:' <<< "$text")
+    # shellcheck disable=SC2317 # called through check
+    all_exited() {
+        for ((c = 0; c < l1_cpus; c++)); do
+            n=$(sed -n "s/.* cpu$c \([0-9]*\).*/\1/p" <<< "$per_cpu")
+            [ "${n:-0}" -gt 0 ] || return 1
+        done
+    }
+    check "smp.exits_per_cpu (${per_cpu#  exits per CPU: })" "${per_cpu:-no per-CPU exit counts}" all_exited
+fi
 case $mode in
 on)
     reflected=$(count "L2 reflected to L1")

@@ -1,21 +1,45 @@
 #!/bin/bash
 # Checks the serial log of a Linux + KVM test run (tests/guests/linux/init).
-# usage: check-log.sh [-p PREFIX] SERIAL_LOG [CASE...]
-# Passes when /init was reached, the modules loaded, kvm_intel's ept, vpid,
+# usage: check-log.sh [-p PREFIX] [-c CPUS] SERIAL_LOG [CASE...]
+# Passes when /init was reached with CPUS CPUs (default 1) online, all of
+# them with the vmx flag, the modules loaded, kvm_intel's ept, vpid,
 # unrestricted_guest and nested parameters were printed, every kvmtest case
-# named (default: all of them) printed PASS, none printed FAIL, and the
-# run got to "LINUX TEST DONE". Prints one "PASS|FAIL <PREFIX><check>" line
-# per check (PREFIX defaults to "linux/") and exits 1 if any failed.
+# named (default: all) printed PASS, none printed FAIL, and the run got to
+# "LINUX TEST DONE". With one CPU the SMP cases (ipi, migrate, allcpus)
+# must print SKIP instead: they need two. Prints one "PASS|FAIL
+# <PREFIX><check>" line per check (PREFIX defaults to "linux/") and exits 1
+# if any failed.
 set -uo pipefail
-prefix=linux/
-if [ "${1:-}" = -p ]; then prefix=$2; shift 2; fi
+prefix=linux/ cpus=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    -p) prefix=$2; shift 2 ;;
+    -c) cpus=$2; shift 2 ;;
+    *) break ;;
+    esac
+done
 log=$1
 shift
-cases=${*:-open realmode longmode io mmio hlt cpuid pages timer}
+smp_cases="ipi migrate allcpus"
+cases='' skip_cases=''
+# shellcheck disable=SC2048 # the names are words
+for c in ${*:-open realmode longmode io mmio hlt cpuid pages timer $smp_cases}; do
+    if [ "$cpus" -lt 2 ] && grep -qw -- "$c" <<< "$smp_cases"; then
+        skip_cases="$skip_cases $c"
+    else
+        cases="$cases $c"
+    fi
+done
 # shellcheck source=tests/guests/linux/checks.sh
 . "$(dirname "$0")/checks.sh"
 
 check init "no 'LINUX INIT REACHED' (the kernel did not get to /init)" has '^LINUX INIT REACHED'
+# /sys/devices/system/cpu/online as Linux prints it: "0" or "0-<n-1>".
+online=0
+[ "$cpus" -gt 1 ] && online="0-$((cpus - 1))"
+line=$(grep -m 1 '^LINUX CPUS ' <<< "$text")
+check "cpus.online ($cpus)" "${line:-no 'LINUX CPUS' line}" \
+    has "^LINUX CPUS online=$online nproc=$cpus vmx=$cpus\$"
 for m in irqbypass kvm kvm-intel; do
     check "insmod.$m" "$(lines "^insmod $m:" "not attempted")" has "^insmod $m: 0 "
 done
@@ -24,7 +48,12 @@ for p in ept vpid unrestricted_guest nested; do
     check "param.$p${value:+ ($value)}" "kvm_intel.$p not printed" test -n "$value"
 done
 for c in $cases; do
-    check "kvm.$c" "$(lines "^FAIL kvm\.$c:" "no result")" has "^PASS kvm\.$c\$"
+    check "kvm.$c" "$(lines "^(FAIL|SKIP) kvm\.$c:" "no result")" has "^PASS kvm\.$c\$"
+done
+# A skipped case is checked as skipped, never counted as passed.
+for c in $skip_cases; do
+    check "kvm.$c.skipped ($cpus CPU)" "$(lines "^(PASS|FAIL) kvm\.$c(:|\$)" "no SKIP line")" \
+        eval "has '^SKIP kvm\\.$c: ' && hasnt '^(PASS|FAIL) kvm\\.$c(:|\$)'"
 done
 check kvmtest.nofail "$(lines '^FAIL kvm\.' '')" hasnt '^FAIL kvm\.'
 check kvmtest.done "$(lines '^KVMTEST DONE' 'no KVMTEST DONE line')" has '^KVMTEST DONE [0-9]+ passed 0 failed'
