@@ -63,6 +63,30 @@ log bench-nested-ept | awk '
     /BENCHDATA l1hv.ept.touch64m_4k shadow_pages/ { printf "ept02.touch64m.shadow_kib %d\n", $NF * 4 }
 ' >> "$figures"
 
+# SMP (l1hv bench_smp, 4 CPUs): a vmcs12 moved to another CPU (VMCLEAR there,
+# VMPTRLD + VMLAUNCH here) beyond a plain VMRESUME, as L1 sees it and in
+# L0's own handler ticks; L0 exits per IPI once all APs run (expected 0);
+# one single-context INVEPT as L1 sees it and in L0's handler.
+log bench-smp | awk '
+    function kv(first) { delete v; for (i = first; i < NF; i += 2) v[$i] = $(i + 1) }
+    /BENCH l1hv.smp.migrate_ticks/ { printf "smp.vmcs12_migrate.l0_insns %s\n", $NF }
+    /BENCHDATA l1hv.smp.migrate rounds/ {
+        kv(4)
+        if (v["rounds"] > 0)
+            printf "smp.vmcs12_migrate.l0_handler_insns %.0f\n",
+                (v["vmclear.ticks"] + v["vmptrld.ticks"] + v["vmlaunch.ticks"] - v["vmresume.ticks"]) / v["rounds"]
+    }
+    /BENCHDATA l1hv.smp.ipi ipis/ {
+        kv(4)
+        if (v["ipis"] > 0) printf "smp.ipi.l0_exits %.2f\n", (v["exits"] - v["baseline"]) / v["ipis"]
+    }
+    /BENCH l1hv.smp.invept_ticks/ { printf "smp.invept.l0_insns %s\n", $NF }
+    /BENCHDATA l1hv.smp.invept cpus/ {
+        kv(4)
+        if (v["count"] > 0) printf "smp.invept.l0_handler_insns %.0f\n", v["ticks"] / v["count"]
+    }
+' >> "$figures"
+
 echo
 echo "nestvisor benchmarks (Bochs 2.7 tigerlake; ticks = emulated instructions)"
 printf '  %-42s %12s\n' "figure" "value"
