@@ -6,6 +6,7 @@
 #include "vmm/smp.h"
 #include "vmm/vm.h"
 #include "vmm/nested/bitmaps.h"
+#include "vmm/nested/nested.h"
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/cpu_bits.h"
@@ -198,5 +199,7 @@ bool ipi_apic_write(struct vcpu *v, uint64_t gpa)
         store_apply(phys_to_virt(gpa), &st, &old);
     }
     store_complete(v, &st, old);
+    if (v->in_l2)
+        nested_l2_instruction_emulated(v);
     return true;
 }

@@ -22,7 +22,7 @@
 #define VMCS_FIELD_LIST(X)                                                      \
     /* 16-bit control fields */                                                 \
     X(VPID, 0x0000, 0)                                                          \
-    X(POSTED_INTR_NV, 0x0002, FIELD_L0_ONLY)                                    \
+    X(POSTED_INTR_NV, 0x0002, 0)                                                \
     X(EPTP_INDEX, 0x0004, 0)                                                    \
     /* 16-bit guest-state fields */                                             \
     X(GUEST_ES_SELECTOR, 0x0800, 0)                                             \
@@ -33,7 +33,7 @@
     X(GUEST_GS_SELECTOR, 0x080a, 0)                                             \
     X(GUEST_LDTR_SELECTOR, 0x080c, 0)                                           \
     X(GUEST_TR_SELECTOR, 0x080e, 0)                                             \
-    X(GUEST_INTR_STATUS, 0x0810, FIELD_L0_ONLY)                                 \
+    X(GUEST_INTR_STATUS, 0x0810, 0)                                             \
     X(GUEST_PML_INDEX, 0x0812, FIELD_L0_ONLY)                                   \
     /* 16-bit host-state fields */                                              \
     X(HOST_ES_SELECTOR, 0x0c00, 0)                                              \
@@ -55,19 +55,19 @@
     X(TSC_OFFSET, 0x2010, FIELD_SHADOW)                                         \
     X(VIRTUAL_APIC_PAGE_ADDR, 0x2012, 0)                                        \
     X(APIC_ACCESS_ADDR, 0x2014, 0)                                              \
-    X(POSTED_INTR_DESC_ADDR, 0x2016, FIELD_L0_ONLY)                             \
+    X(POSTED_INTR_DESC_ADDR, 0x2016, 0)                                         \
     X(VM_FUNCTION_CONTROL, 0x2018, 0)                                           \
     X(EPT_POINTER, 0x201a, 0)                                                   \
-    X(EOI_EXIT_BITMAP0, 0x201c, FIELD_L0_ONLY)                                  \
-    X(EOI_EXIT_BITMAP1, 0x201e, FIELD_L0_ONLY)                                  \
-    X(EOI_EXIT_BITMAP2, 0x2020, FIELD_L0_ONLY)                                  \
-    X(EOI_EXIT_BITMAP3, 0x2022, FIELD_L0_ONLY)                                  \
+    X(EOI_EXIT_BITMAP0, 0x201c, 0)                                              \
+    X(EOI_EXIT_BITMAP1, 0x201e, 0)                                              \
+    X(EOI_EXIT_BITMAP2, 0x2020, 0)                                              \
+    X(EOI_EXIT_BITMAP3, 0x2022, 0)                                              \
     X(EPTP_LIST_ADDRESS, 0x2024, 0)                                             \
     X(VMREAD_BITMAP, 0x2026, FIELD_L0_ONLY)                                     \
     X(VMWRITE_BITMAP, 0x2028, FIELD_L0_ONLY)                                    \
     X(VE_INFO_ADDRESS, 0x202a, FIELD_L0_ONLY)                                   \
     X(XSS_EXIT_BITMAP, 0x202c, 0)                                               \
-    X(TSC_MULTIPLIER, 0x2032, FIELD_L0_ONLY)                                    \
+    X(TSC_MULTIPLIER, 0x2032, 0)                                                \
     /* 64-bit read-only data field */                                           \
     X(GUEST_PHYSICAL_ADDRESS, 0x2400, FIELD_SHADOW)                             \
     /* 64-bit guest-state fields */                                             \
@@ -101,8 +101,8 @@
     X(VM_ENTRY_INSTRUCTION_LEN, 0x401a, FIELD_SHADOW)                           \
     X(TPR_THRESHOLD, 0x401c, FIELD_SHADOW)                                      \
     X(SECONDARY_VM_EXEC_CONTROL, 0x401e, FIELD_SHADOW)                          \
-    X(PLE_GAP, 0x4020, FIELD_L0_ONLY)                                           \
-    X(PLE_WINDOW, 0x4022, FIELD_L0_ONLY)                                        \
+    X(PLE_GAP, 0x4020, 0)                                                       \
+    X(PLE_WINDOW, 0x4022, 0)                                                    \
     /* 32-bit read-only data fields */                                          \
     X(VM_INSTRUCTION_ERROR, 0x4400, FIELD_SHADOW)                               \
     X(VM_EXIT_REASON, 0x4402, FIELD_SHADOW)                                     \

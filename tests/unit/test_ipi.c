@@ -64,7 +64,12 @@ bool sipi_post_start(struct vcpu *target, uint8_t vector)
     return true;
 }
 
-static unsigned flushes, l0_bitmap_changes, x2apic_icr_exits;
+static unsigned flushes, l0_bitmap_changes, x2apic_icr_exits, l2_instructions;
+void nested_l2_instruction_emulated(struct vcpu *v)
+{
+    assert_true(v->in_l2);
+    l2_instructions++;
+}
 void smp_invept01_everywhere(void) { flushes++; }
 void nested_bitmaps_l0_changed(void) { l0_bitmap_changes++; }
 void msr_bitmap_set(uint8_t *bitmap, uint32_t msr, bool read_exits, bool write_exits)
@@ -134,7 +139,7 @@ static int setup(void **state)
     fake_vmx_reset();
     fake_console_reset();
     fake_msr_clear();
-    nposts = stops = 0;
+    nposts = stops = l2_instructions = 0;
     flushes = l0_bitmap_changes = permission_changes = 0;
     the_vm.msr_bitmap = MSR_BITMAP;
     add_vcpu(0, 0);
@@ -428,6 +433,8 @@ static void test_what_cannot_be_emulated_stops_l1(void **state)
     assert_true(ipi_apic_write(v, APIC_PAGE + 0x80));
     assert_int_equal(*apic_reg(0x80), 0x20);
     assert_int_equal(stops, 3);
+    /* ... and what follows an instruction of L2's is L1's to see (MTF). */
+    assert_int_equal(l2_instructions, 1);
 }
 
 int main(void)

@@ -48,6 +48,9 @@
 #define MSR_BITMAP_PA 0x202000ULL
 #define MSR_LIST_PA   0x203000ULL
 #define LINK_PA       0x210000ULL
+#define VAPIC_PA      0x211000ULL /* virtual-APIC page */
+#define APIC_ACC_PA   0x212000ULL /* APIC-access page */
+#define PI_DESC_PA    0x213040ULL /* posted-interrupt descriptor, 64-byte aligned */
 #define VMCS12_PA     0x220000ULL
 #define EPTP12        (0x300000ULL | EPTP_WALK_4 | EPTP_MEMTYPE_WB)
 #define PHYS_MASK     0x7fffffffffULL /* 39 address bits */
@@ -268,9 +271,47 @@ MUT(ev_code_high, inject(c, INTR_TYPE_HW_EXCEPTION, VEC_GP, true); V(VM_ENTRY_EX
 MUT(ev_len, inject(c, INTR_TYPE_SW_INTR, 0x80, false); V(VM_ENTRY_INSTRUCTION_LEN) = 0;)
 /* SDM 26.2.1.1: VM-execution controls against the capability MSRs (A.3). */
 MUT(pin_ctl, V(PIN_BASED_VM_EXEC_CONTROL) |= PIN_POSTED_INTERRUPTS;)
-MUT(proc_ctl, V(CPU_BASED_VM_EXEC_CONTROL) |= PROC_TPR_SHADOW;)
+MUT(proc_ctl, V(CPU_BASED_VM_EXEC_CONTROL) |= PROC_TERTIARY_CONTROLS;)
 MUT(proc2_ctl, V(SECONDARY_VM_EXEC_CONTROL) |= PROC2_VMCS_SHADOWING;)
 MUT(cr3_count, V(CR3_TARGET_COUNT) = 5;)
+/* SDM 26.2.1.1, APIC virtualization (Vol. 3C ch. 30). */
+static void tpr_shadow(struct vmcs12 *c)
+{
+    V(CPU_BASED_VM_EXEC_CONTROL) |= PROC_TPR_SHADOW;
+    V(VIRTUAL_APIC_PAGE_ADDR) = VAPIC_PA;
+}
+static void vid(struct vmcs12 *c)
+{
+    tpr_shadow(c);
+    V(SECONDARY_VM_EXEC_CONTROL) |= PROC2_VIRT_INTR_DELIVERY;
+    V(PIN_BASED_VM_EXEC_CONTROL) |= PIN_EXTINT_EXITING;
+}
+/* Bochs 2.7's tigerlake has no posted interrupts: a CPU that has them. */
+static void posted(struct vmcs12 *c)
+{
+    struct vmx_msrs m = tigerlake;
+    m.pinbased |= (uint64_t)PIN_POSTED_INTERRUPTS << 32;
+    m.true_pinbased |= (uint64_t)PIN_POSTED_INTERRUPTS << 32;
+    vmx_caps_decode(&m, &hw);
+    nested_vmx_msrs_init(&hw);
+    vid(c);
+    V(PIN_BASED_VM_EXEC_CONTROL) |= PIN_POSTED_INTERRUPTS;
+    V(VM_EXIT_CONTROLS) |= EXIT_ACK_INTR_ON_EXIT;
+    V(POSTED_INTR_NV) = 0xf2;
+    V(POSTED_INTR_DESC_ADDR) = PI_DESC_PA;
+}
+MUT(vapic_addr, tpr_shadow(c); V(VIRTUAL_APIC_PAGE_ADDR) = VAPIC_PA | 0x800;)
+MUT(tpr_high, tpr_shadow(c); V(TPR_THRESHOLD) = 0x10;)
+MUT(tpr_vtpr, tpr_shadow(c); *(uint32_t *)phys_to_virt(VAPIC_PA + 0x80) = 0x20; V(TPR_THRESHOLD) = 3;)
+MUT(x2apic_no_tpr, V(SECONDARY_VM_EXEC_CONTROL) |= PROC2_VIRT_X2APIC_MODE;)
+MUT(x2apic_access, tpr_shadow(c); V(APIC_ACCESS_ADDR) = APIC_ACC_PA;
+    V(SECONDARY_VM_EXEC_CONTROL) |= PROC2_VIRT_X2APIC_MODE | PROC2_VIRT_APIC_ACCESS;)
+MUT(vid_extint, vid(c); V(PIN_BASED_VM_EXEC_CONTROL) &= ~(uint64_t)PIN_EXTINT_EXITING;)
+MUT(pi_vid, posted(c); V(SECONDARY_VM_EXEC_CONTROL) &= ~(uint64_t)PROC2_VIRT_INTR_DELIVERY;)
+MUT(pi_ack, posted(c); V(VM_EXIT_CONTROLS) &= ~(uint64_t)EXIT_ACK_INTR_ON_EXIT;)
+MUT(pi_nv, posted(c); V(POSTED_INTR_NV) = 0x1f2;)
+MUT(pi_desc, posted(c); V(POSTED_INTR_DESC_ADDR) = PI_DESC_PA | 0x20;)
+MUT(apic_access, V(SECONDARY_VM_EXEC_CONTROL) |= PROC2_VIRT_APIC_ACCESS; V(APIC_ACCESS_ADDR) = PHYS_MASK + 1;)
 MUT(io_a, V(IO_BITMAP_A) = IO_A_PA | 0x800;)                 /* bits 11:0 must be 0 */
 MUT(io_b, V(IO_BITMAP_B) = 1ULL << 40;)                      /* beyond the address width */
 MUT(msr_bitmap, V(MSR_BITMAP) = PHYS_MASK + 1;)               /* beyond the address width */
@@ -426,6 +467,18 @@ static const struct check_case cases[] = {
     C("pin-based controls within the allowed settings", pin_ctl, CONTROLS),
     C("primary processor-based controls within the allowed settings", proc_ctl, CONTROLS),
     C("secondary controls within the allowed settings", proc2_ctl, CONTROLS),
+    C("virtual-APIC address valid", vapic_addr, CONTROLS),
+    C("TPR threshold bits 31:4 are 0", tpr_high, CONTROLS),
+    C("TPR threshold not above VTPR[7:4]", tpr_vtpr, CONTROLS),
+    C("x2APIC virtualization, APIC-register virtualization and virtual-interrupt delivery need the TPR shadow",
+      x2apic_no_tpr, CONTROLS),
+    C("virtualizing x2APIC mode excludes virtualizing APIC accesses", x2apic_access, CONTROLS),
+    C("virtual-interrupt delivery needs external-interrupt exiting", vid_extint, CONTROLS),
+    C("posted interrupts need virtual-interrupt delivery", pi_vid, CONTROLS),
+    C("posted interrupts need acknowledge interrupt on exit", pi_ack, CONTROLS),
+    C("posted-interrupt notification vector bits 15:8 are 0", pi_nv, CONTROLS),
+    C("posted-interrupt descriptor address valid", pi_desc, CONTROLS),
+    C("APIC-access address valid", apic_access, CONTROLS),
     C("CR3-target count <= offered", cr3_count, CONTROLS),
     C("I/O bitmap A address valid", io_a, CONTROLS),
     C("I/O bitmap B address valid", io_b, CONTROLS),
@@ -717,6 +770,34 @@ static void test_msr_list_addresses(void **state)
     assert_fails(ENTRY_FAIL_CONTROLS, 0, "VM-entry MSR-load list valid");
 }
 
+/* The APIC-virtualization settings a KVM L1 uses pass: TPR shadow with
+ * APIC-access virtualization (flexpriority), x2APIC virtualization with
+ * register virtualization and virtual-interrupt delivery, posted
+ * interrupts where the CPU has them; a VTPR beyond RAM reads as all ones. */
+static void test_apic_virtualization_accepted(void **state)
+{
+    (void)state;
+    struct vmcs12 *c = &c12;
+    tpr_shadow(c);
+    V(TPR_THRESHOLD) = 2;
+    *(uint32_t *)phys_to_virt(VAPIC_PA + 0x80) = 0x20;
+    V(SECONDARY_VM_EXEC_CONTROL) |= PROC2_VIRT_APIC_ACCESS;
+    V(APIC_ACCESS_ADDR) = APIC_ACC_PA;
+    assert_ok();
+    V(SECONDARY_VM_EXEC_CONTROL) &= ~(uint64_t)PROC2_VIRT_APIC_ACCESS;
+    V(VIRTUAL_APIC_PAGE_ADDR) = L1_RAM_END; /* beyond RAM: VTPR all ones */
+    V(TPR_THRESHOLD) = 0xf;
+    assert_ok();
+    baseline(c);
+    vid(c);
+    V(SECONDARY_VM_EXEC_CONTROL) |= PROC2_VIRT_X2APIC_MODE | PROC2_APIC_REG_VIRT;
+    V(TPR_THRESHOLD) = 0xff; /* bits 31:4 are free with virtual-interrupt delivery */
+    assert_ok();
+    baseline(c);
+    posted(c);
+    assert_ok();
+}
+
 /* The bitmap addresses need alignment and the width only (SDM 26.2.1.1);
  * beyond L1's RAM they read as all ones (nested/bitmaps.c). */
 static void test_bitmaps_beyond_ram(void **state)
@@ -876,6 +957,7 @@ int main(void)
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_event_injection_accepts, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_msr_list_addresses, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_bitmaps_beyond_ram, setup);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_apic_virtualization_accepted, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_unusable_segments, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_unreachable_ia32e_host_check, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_every_check_has_a_case, setup);

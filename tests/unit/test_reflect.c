@@ -95,7 +95,6 @@ static const struct {
     {EXIT_REASON_DR_ACCESS, F_PROC, PROC_MOV_DR_EXITING, "26.1.3 MOV DR"},
     {EXIT_REASON_MWAIT, F_PROC, PROC_MWAIT_EXITING, "26.1.3 MWAIT"},
     {EXIT_REASON_MONITOR, F_PROC, PROC_MONITOR_EXITING, "26.1.3 MONITOR"},
-    {EXIT_REASON_PAUSE, F_PROC, PROC_PAUSE_EXITING, "26.1.3 PAUSE"},
     {EXIT_REASON_MONITOR_TRAP_FLAG, F_PROC, PROC_MONITOR_TRAP_FLAG, "26.5.2 monitor trap flag"},
     {EXIT_REASON_TPR_BELOW_THRESHOLD, F_PROC, PROC_TPR_SHADOW, "30.1.2 TPR virtualization"},
     {EXIT_REASON_GDTR_IDTR, F_PROC2, PROC2_DESC_TABLE_EXITING, "26.1.3 LGDT, LIDT, SGDT, SIDT"},
@@ -144,6 +143,24 @@ static void test_single_control_reasons(void **state)
 /* SDM 26.1.3: RDTSCP exits iff "RDTSC exiting" and "enable RDTSCP" are
  * both 1; INVPCID iff "INVLPG exiting" and "enable INVPCID" are both 1
  * ("enable ..." being a secondary control). All eight combinations. */
+/* PAUSE exits for "PAUSE exiting", and for "PAUSE-loop exiting" (a loop
+ * longer than PLE_Window, SDM 26.1.3) when secondary controls are on. */
+static void test_pause(void **state)
+{
+    (void)state;
+    PIN = PROC = PROC2 = 0;
+    assert_false(wants(EXIT_REASON_PAUSE));
+    PROC = PROC_PAUSE_EXITING;
+    assert_true(wants(EXIT_REASON_PAUSE));
+    PROC = 0;
+    PROC2 = PROC2_PAUSE_LOOP_EXITING;
+    assert_false(wants(EXIT_REASON_PAUSE)); /* secondary controls off */
+    PROC = PROC_SECONDARY_CONTROLS;
+    assert_true(wants(EXIT_REASON_PAUSE));
+    PROC2 = ~(uint64_t)PROC2_PAUSE_LOOP_EXITING;
+    assert_false(wants(EXIT_REASON_PAUSE));
+}
+
 static void test_rdtscp_and_invpcid(void **state)
 {
     (void)state;
@@ -543,7 +560,7 @@ static void test_every_reason_classified(void **state)
     static const uint32_t special[] = {EXIT_REASON_EXCEPTION_NMI, EXIT_REASON_RDTSCP, EXIT_REASON_INVPCID,
                                        EXIT_REASON_CR_ACCESS, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ,
                                        EXIT_REASON_MSR_WRITE, EXIT_REASON_EPT_VIOLATION,
-                                       EXIT_REASON_EPT_MISCONFIG};
+                                       EXIT_REASON_EPT_MISCONFIG, EXIT_REASON_PAUSE};
     FILE *f = fopen("arch/x86/exit_reasons.h", "r");
     if (!f)
         fail_msg("cannot open arch/x86/exit_reasons.h (tests run from the repository root)");
@@ -580,6 +597,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_single_control_reasons),
+        T(test_pause),
         T(test_rdtscp_and_invpcid),
         T(test_exception_bitmap),
         T(test_nmi_vs_exception),

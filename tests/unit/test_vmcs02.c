@@ -370,7 +370,8 @@ static void test_prepare_full_copies_guest_state(void **state)
         n++;
         expect_field((enum vmcs_field)vmcs12_fields[i].encoding, c->field[i]);
     }
-    assert_int_equal(n, 50); /* 8 selectors, 23 32-bit and 19 natural-width fields */
+    assert_int_equal(n, 51); /* 8 selectors and the guest interrupt status, 23 32-bit and 19
+                                natural-width fields */
     /* The link pointer stays L0's (no shadow VMCS for L2); no PDPTEs for a
      * 64-bit guest. */
     expect_field(VMCS_VMCS_LINK_POINTER, VMCS_LINK_NONE);

@@ -69,15 +69,20 @@ static void test_tigerlake_values(void **state)
     assert_int_equal(rd(MSR_IA32_VMX_BASIC), 0x00d8100000000004ULL);
     assert_int_equal(rd(MSR_IA32_VMX_PINBASED_CTLS), 0x0000007f00000016ULL);
     assert_int_equal(rd(MSR_IA32_VMX_TRUE_PINBASED_CTLS), 0x0000007f00000016ULL);
-    assert_int_equal(rd(MSR_IA32_VMX_PROCBASED_CTLS), 0xf7d9fffe0401e172ULL);
-    assert_int_equal(rd(MSR_IA32_VMX_TRUE_PROCBASED_CTLS), 0xf7d9fffe04006172ULL);
+    /* Everything the CPU has, TPR shadow (21) and MTF (27) included. */
+    assert_int_equal(rd(MSR_IA32_VMX_PROCBASED_CTLS), 0xfff9fffe0401e172ULL);
+    assert_int_equal(rd(MSR_IA32_VMX_TRUE_PROCBASED_CTLS), 0xfff9fffe04006172ULL);
     assert_int_equal(rd(MSR_IA32_VMX_EXIT_CTLS), 0x007fefff00036dffULL);
     assert_int_equal(rd(MSR_IA32_VMX_TRUE_EXIT_CTLS), 0x007fefff00036dfbULL);
     assert_int_equal(rd(MSR_IA32_VMX_ENTRY_CTLS), 0x0000d3ff000011ffULL);
     assert_int_equal(rd(MSR_IA32_VMX_TRUE_ENTRY_CTLS), 0x0000d3ff000011fbULL);
-    /* EPT, descriptor-table exiting, RDTSCP, VPID, WBINVD exiting,
-     * unrestricted guest, INVPCID. */
-    assert_int_equal(rd(MSR_IA32_VMX_PROCBASED_CTLS2), 0x000010ee00000000ULL);
+    /* Bits 0-12: APIC-access virtualization, EPT, descriptor-table
+     * exiting, RDTSCP, x2APIC virtualization, VPID, WBINVD exiting,
+     * unrestricted guest, APIC-register virtualization, virtual-interrupt
+     * delivery, PAUSE-loop and RDRAND exiting, INVPCID; RDSEED exiting
+     * (16), XSAVES (20), TSC scaling (25). Not VMFUNC (13), VMCS shadowing
+     * (14), PML (17), #VE (18), sub-page permissions (23). */
+    assert_int_equal(rd(MSR_IA32_VMX_PROCBASED_CTLS2), 0x02111fff00000000ULL);
     /* A.6: rate 0, LMA save (5), HLT (6), wait-for-SIPI (8), 4 CR3 targets
      * (24:16). */
     assert_int_equal(rd(MSR_IA32_VMX_MISC), 0x0000000000040160ULL);
@@ -85,8 +90,8 @@ static void test_tigerlake_values(void **state)
     assert_int_equal(rd(MSR_IA32_VMX_CR0_FIXED1), 0xffffffffULL);
     assert_int_equal(rd(MSR_IA32_VMX_CR4_FIXED0), 0x2000ULL);
     assert_int_equal(rd(MSR_IA32_VMX_CR4_FIXED1), 0xf72fffULL);
-    /* A.9: highest index 0x17 (the VMX-preemption timer value, 482EH). */
-    assert_int_equal(rd(MSR_IA32_VMX_VMCS_ENUM), 0x2eULL);
+    /* A.9: highest index 0x19 (the TSC multiplier, 2032H). */
+    assert_int_equal(rd(MSR_IA32_VMX_VMCS_ENUM), 0x32ULL);
     /* A.10: EPT execute-only, 4-level, UC, WB, 2M, 1G, INVEPT, A/D, INVEPT
      * single/all; INVVPID and its four types. Bit 23 (supervisor shadow
      * stack) is the hardware's but not offered. */
@@ -215,7 +220,10 @@ static void test_host_without_ept_and_vpid(void **state)
     offer(&m);
     assert_true(exists(MSR_IA32_VMX_PROCBASED_CTLS2));
     assert_int_equal(may1(rd(MSR_IA32_VMX_PROCBASED_CTLS2)),
-                     PROC2_DESC_TABLE_EXITING | PROC2_ENABLE_RDTSCP | PROC2_WBINVD_EXITING | PROC2_ENABLE_INVPCID);
+                     PROC2_DESC_TABLE_EXITING | PROC2_ENABLE_RDTSCP | PROC2_WBINVD_EXITING | PROC2_ENABLE_INVPCID |
+                         PROC2_VIRT_APIC_ACCESS | PROC2_VIRT_X2APIC_MODE | PROC2_APIC_REG_VIRT |
+                         PROC2_VIRT_INTR_DELIVERY | PROC2_PAUSE_LOOP_EXITING | PROC2_RDRAND_EXITING |
+                         PROC2_RDSEED_EXITING | PROC2_ENABLE_XSAVES | PROC2_TSC_SCALING);
     assert_false(exists(MSR_IA32_VMX_EPT_VPID_CAP));
 }
 
@@ -301,7 +309,7 @@ static void test_vmcs_enum_from_field_list(void **state)
     m.vmcs_enum = 0x3fe;
     offer(&m);
     assert_int_equal(rd(MSR_IA32_VMX_VMCS_ENUM), (uint64_t)vmcs12_highest_index() << 1);
-    assert_int_equal((rd(MSR_IA32_VMX_VMCS_ENUM) >> 1) & 0x1ff, 0x17);
+    assert_int_equal((rd(MSR_IA32_VMX_VMCS_ENUM) >> 1) & 0x1ff, 0x19); /* TSC multiplier */
 }
 
 /* What the entry checks see (nested_vmx_caps) and what EPT12 may hold

@@ -66,6 +66,46 @@ static bool check_event_injection(const struct vmcs12 *c)
     return true;
 }
 
+/* SDM 26.2.1.1: the controls of APIC virtualization (Vol. 3C ch. 30). */
+static bool check_apic_virtualization(const struct vmcs12 *c, const struct entry_context *ctx, uint32_t pin,
+                                      uint32_t proc, uint32_t proc2)
+{
+    uint32_t exit = (uint32_t)VMCS12(c, VM_EXIT_CONTROLS);
+    uint32_t threshold = (uint32_t)VMCS12(c, TPR_THRESHOLD);
+    if (proc & PROC_TPR_SHADOW) {
+        uint64_t vapic = VMCS12(c, VIRTUAL_APIC_PAGE_ADDR);
+        CHECK(page_address_ok(ctx, vapic), "virtual-APIC address valid");
+        if (!(proc2 & PROC2_VIRT_INTR_DELIVERY))
+            CHECK(!(threshold & ~TPR_THRESHOLD_MASK), "TPR threshold bits 31:4 are 0");
+        /* VTPR is bits 7:4 of the byte at 80H of the virtual-APIC page;
+         * beyond L1's RAM it reads as all ones. */
+        if (!(proc2 & (PROC2_VIRT_APIC_ACCESS | PROC2_VIRT_INTR_DELIVERY))) {
+            uint32_t vtpr = ctx->l1_ram(vapic + VAPIC_VTPR, sizeof(uint32_t)) ? ctx->read32(vapic + VAPIC_VTPR)
+                                                                              : ~0U;
+            CHECK((threshold & TPR_THRESHOLD_MASK) <= ((vtpr >> VTPR_CLASS_SHIFT) & TPR_THRESHOLD_MASK),
+                  "TPR threshold not above VTPR[7:4]");
+        }
+    } else {
+        CHECK(!(proc2 & (PROC2_VIRT_X2APIC_MODE | PROC2_APIC_REG_VIRT | PROC2_VIRT_INTR_DELIVERY)),
+              "x2APIC virtualization, APIC-register virtualization and virtual-interrupt delivery need the TPR shadow");
+    }
+    CHECK(!(proc2 & PROC2_VIRT_X2APIC_MODE) || !(proc2 & PROC2_VIRT_APIC_ACCESS),
+          "virtualizing x2APIC mode excludes virtualizing APIC accesses");
+    CHECK(!(proc2 & PROC2_VIRT_INTR_DELIVERY) || (pin & PIN_EXTINT_EXITING),
+          "virtual-interrupt delivery needs external-interrupt exiting");
+    if (pin & PIN_POSTED_INTERRUPTS) {
+        CHECK(proc2 & PROC2_VIRT_INTR_DELIVERY, "posted interrupts need virtual-interrupt delivery");
+        CHECK(exit & EXIT_ACK_INTR_ON_EXIT, "posted interrupts need acknowledge interrupt on exit");
+        CHECK(!(VMCS12(c, POSTED_INTR_NV) & ~POSTED_INTR_NV_MASK), "posted-interrupt notification vector bits 15:8 are 0");
+        uint64_t desc = VMCS12(c, POSTED_INTR_DESC_ADDR);
+        CHECK(!(desc & (POSTED_INTR_DESC_ALIGN - 1)) && !(desc & ~ctx->phys_mask),
+              "posted-interrupt descriptor address valid");
+    }
+    if (proc2 & PROC2_VIRT_APIC_ACCESS)
+        CHECK(page_address_ok(ctx, VMCS12(c, APIC_ACCESS_ADDR)), "APIC-access address valid");
+    return true;
+}
+
 bool nested_check_controls(const struct vmcs12 *c, const struct entry_context *ctx)
 {
     const struct vmx_caps *caps = nested_vmx_caps();
@@ -85,6 +125,8 @@ bool nested_check_controls(const struct vmcs12 *c, const struct entry_context *c
     }
     if (proc & PROC_USE_MSR_BITMAPS)
         CHECK(page_address_ok(ctx, VMCS12(c, MSR_BITMAP)), "MSR bitmap address valid");
+    if (!check_apic_virtualization(c, ctx, pin, proc, proc2))
+        return false;
     CHECK((pin & PIN_NMI_EXITING) || !(pin & PIN_VIRTUAL_NMIS), "virtual NMIs need NMI exiting");
     CHECK((pin & PIN_VIRTUAL_NMIS) || !(proc & PROC_NMI_WINDOW_EXITING),
           "NMI-window exiting needs virtual NMIs");

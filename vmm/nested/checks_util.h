@@ -24,6 +24,11 @@ static inline void failed_check_reset(void) { nested_failed_check = ""; }
 #define CHECK_PAGE_SIZE     4096ULL
 #define MSR_LIST_ENTRY_SIZE 16
 #define MSR_LIST_ALIGN      16
+#define TPR_THRESHOLD_MASK  0xfU   /* TPR threshold bits 3:0 */
+#define VAPIC_VTPR          0x80   /* VTPR's offset in the virtual-APIC page */
+#define VTPR_CLASS_SHIFT    4      /* VTPR bits 7:4, the priority class */
+#define POSTED_INTR_NV_MASK 0xffU  /* the notification vector is 8 bits */
+#define POSTED_INTR_DESC_ALIGN 64  /* SDM 30.6 */
 #define DEBUGCTL_RESERVED   0xffffffffffff003cULL /* SDM 18.4.1: bits 5:2 and 63:16 */
 #define DEBUGCTL_BTF        (1ULL << 1)
 #define DR7_RESERVED_HIGH   0xffffffff00000000ULL

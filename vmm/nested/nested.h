@@ -56,6 +56,8 @@ struct nested_vmx {
     bool vmcs02_launched;
     bool entry_was_launch;   /* the entry in flight was a VMLAUNCH */
     uint64_t msr_bitmap02, io_bitmap02_a, io_bitmap02_b;
+    uint64_t scratch02;      /* stands in for an L1 page vmcs02 names that L1
+                                cannot reach (a device): the CPU writes it */
     struct nested_bitmaps bitmaps; /* what those were merged from */
     struct ept02 *ept02;     /* this vCPU's shadow EPTs (ept02.h) */
     bool vmcs02_for_current; /* vmcs02 holds the current vmcs12 (only shadowed
@@ -106,6 +108,9 @@ void nested_vmexit_for_nmi(struct vcpu *v);
 /* An INIT (reason 3) or SIPI (reason 4, the vector as qualification) that
  * reached L2 and that L0 took for it (vmm/sipi.c): the nested VM exit. */
 void nested_vmexit_signal(struct vcpu *v, uint32_t reason, uint64_t qualification);
+/* L0 did an instruction of L2's (a store into a page it watches): what
+ * the CPU would do after it, for L1 (an MTF VM exit). */
+void nested_l2_instruction_emulated(struct vcpu *v);
 
 /* bitmap_write.c: a store by v's guest (L1, or L2 through EPT12) into a
  * bitmap page L0 keeps write-protected: done by L0, every vCPU's merge

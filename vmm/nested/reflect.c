@@ -128,7 +128,8 @@ bool nested_exit_wanted_by_l1(const struct vmcs12 *c, const struct l2_exit *e)
     case EXIT_REASON_MSR_WRITE: return msr_wanted(c, e, true);
     case EXIT_REASON_MWAIT: return has(proc, PROC_MWAIT_EXITING);
     case EXIT_REASON_MONITOR: return has(proc, PROC_MONITOR_EXITING);
-    case EXIT_REASON_PAUSE: return has(proc, PROC_PAUSE_EXITING);
+    /* PAUSE exits for PAUSE exiting, and for PAUSE-loop exiting (SDM 26.1.3). */
+    case EXIT_REASON_PAUSE: return has(proc, PROC_PAUSE_EXITING) || (proc2 & PROC2_PAUSE_LOOP_EXITING);
     case EXIT_REASON_MONITOR_TRAP_FLAG: return has(proc, PROC_MONITOR_TRAP_FLAG);
     case EXIT_REASON_TPR_BELOW_THRESHOLD: return has(proc, PROC_TPR_SHADOW);
     case EXIT_REASON_GDTR_IDTR:

@@ -23,6 +23,7 @@
 #define HOST_SEG_LIMIT   0xffffffffU
 #define HOST_TR_LIMIT    0x67U
 #define HOST_DT_LIMIT    0xffffU
+#define POSTED_INTR_DESC_SIZE 64 /* SDM 30.6 */
 
 /* L0 always needs these for L2: its own host state back, L2's EFER/PAT. */
 #define L0_EXIT_CONTROLS                                                                           \
@@ -108,7 +109,8 @@ bool vmcs02_create(struct vcpu *v)
     n->msr_bitmap02 = pmm_alloc_page();
     n->io_bitmap02_a = pmm_alloc_page();
     n->io_bitmap02_b = pmm_alloc_page();
-    if (!n->vmcs02 || !n->msr_bitmap02 || !n->io_bitmap02_a || !n->io_bitmap02_b ||
+    n->scratch02 = pmm_alloc_page();
+    if (!n->vmcs02 || !n->msr_bitmap02 || !n->io_bitmap02_a || !n->io_bitmap02_b || !n->scratch02 ||
         !vmcs_region_init(the_vm.caps, n->vmcs02, false) || !vmcs_load(n->vmcs02))
         return false;
     for (unsigned i = 0; i < HOST_FIELDS; i++)
@@ -163,6 +165,54 @@ void nested_sync_rare(struct vcpu *v)
     n->rare_stale = false;
 }
 
+/* The host-physical page the CPU is to use for an L1 page vmcs02 names:
+ * where L1's own accesses to it go (its RAM, or the sink), else the
+ * vCPU's scratch page (a device: L1 could not reach memory there either).
+ * Never L0's. */
+static uint64_t l1_page_for_cpu(struct nested_vmx *n, uint64_t l1_pa, uint64_t len)
+{
+    void *p = vm_l1_view(l1_pa, len);
+    return p ? virt_to_phys(p) : n->scratch02 | (l1_pa & (PAGE_SIZE - 1));
+}
+
+/* Fields of the features L1 was offered besides the basic ones, written
+ * only when vmcs02 uses them (SDM 25.6.8 APIC virtualization, 25.6.13
+ * PAUSE-loop exiting, 25.6.20 XSS-exiting bitmap, 25.6.5 TSC multiplier). */
+static void write_feature_fields(struct vcpu *v, const struct vmcs12 *c, uint32_t proc, uint32_t proc2,
+                                 uint32_t pin)
+{
+    struct nested_vmx *n = v->nested;
+    if (proc & PROC_TPR_SHADOW) {
+        vmcs_write(VMCS_VIRTUAL_APIC_PAGE_ADDR, l1_page_for_cpu(n, VMCS12(c, VIRTUAL_APIC_PAGE_ADDR), PAGE_SIZE));
+        vmcs_write(VMCS_TPR_THRESHOLD, VMCS12(c, TPR_THRESHOLD));
+    }
+    /* Only compared with the translation of L2's accesses (EPT02 never
+     * leads to L0's pages), never accessed itself. */
+    if (proc2 & PROC2_VIRT_APIC_ACCESS)
+        vmcs_write(VMCS_APIC_ACCESS_ADDR, VMCS12(c, APIC_ACCESS_ADDR));
+    if (proc2 & PROC2_VIRT_INTR_DELIVERY) {
+        vmcs_write(VMCS_EOI_EXIT_BITMAP0, VMCS12(c, EOI_EXIT_BITMAP0));
+        vmcs_write(VMCS_EOI_EXIT_BITMAP1, VMCS12(c, EOI_EXIT_BITMAP1));
+        vmcs_write(VMCS_EOI_EXIT_BITMAP2, VMCS12(c, EOI_EXIT_BITMAP2));
+        vmcs_write(VMCS_EOI_EXIT_BITMAP3, VMCS12(c, EOI_EXIT_BITMAP3));
+    }
+    if (pin & PIN_POSTED_INTERRUPTS) {
+        vmcs_write(VMCS_POSTED_INTR_NV, VMCS12(c, POSTED_INTR_NV));
+        vmcs_write(VMCS_POSTED_INTR_DESC_ADDR,
+                   l1_page_for_cpu(n, VMCS12(c, POSTED_INTR_DESC_ADDR), POSTED_INTR_DESC_SIZE));
+    }
+    if (proc2 & PROC2_PAUSE_LOOP_EXITING) {
+        vmcs_write(VMCS_PLE_GAP, VMCS12(c, PLE_GAP));
+        vmcs_write(VMCS_PLE_WINDOW, VMCS12(c, PLE_WINDOW));
+    }
+    if (proc2 & PROC2_ENABLE_XSAVES)
+        vmcs_write(VMCS_XSS_EXIT_BITMAP, VMCS12(c, XSS_EXIT_BITMAP));
+    /* L1 runs on the host's TSC (no offset, no scaling): L2's is L1's
+     * multiplier and offset as L1 set them. */
+    if (proc2 & PROC2_TSC_SCALING)
+        vmcs_write(VMCS_TSC_MULTIPLIER, VMCS12(c, TSC_MULTIPLIER));
+}
+
 static void write_controls(struct vcpu *v, const struct vmcs12 *c)
 {
     const struct vmx_caps *hw = the_vm.caps;
@@ -195,6 +245,8 @@ static void write_controls(struct vcpu *v, const struct vmcs12 *c)
     vmcs_write(VMCS_VM_ENTRY_INTR_INFO_FIELD, VMCS12(c, VM_ENTRY_INTR_INFO_FIELD));
     vmcs_write(VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE, VMCS12(c, VM_ENTRY_EXCEPTION_ERROR_CODE));
     vmcs_write(VMCS_VM_ENTRY_INSTRUCTION_LEN, VMCS12(c, VM_ENTRY_INSTRUCTION_LEN));
+    write_feature_fields(v, c, proc, vmcs_read32(VMCS_SECONDARY_VM_EXEC_CONTROL),
+                         vmcs_read32(VMCS_PIN_BASED_VM_EXEC_CONTROL));
 
     vmcs02_merge_bitmaps(v);
 }

@@ -87,6 +87,14 @@ void nested_vmexit_signal(struct vcpu *v, uint32_t reason, uint64_t qualificatio
     synthesized_exit(v, reason, qualification, 0);
 }
 
+void nested_l2_instruction_emulated(struct vcpu *v)
+{
+    /* SDM 26.5.2: with the monitor trap flag an instruction that completes
+     * is followed by an MTF VM exit; L0 completed this one for the CPU. */
+    if (v->in_l2 && (VMCS12(v->nested->cache, CPU_BASED_VM_EXEC_CONTROL) & PROC_MONITOR_TRAP_FLAG))
+        synthesized_exit(v, EXIT_REASON_MONITOR_TRAP_FLAG, 0, 0);
+}
+
 /* The entry never happened: vmcs12 records the failure, L1 continues from
  * its host state; guest state and launch state are untouched. */
 void nested_entry_failure(struct vcpu *v, uint32_t reason, uint64_t qualification)
