@@ -87,6 +87,7 @@ void l1_boot(const struct nv_options *opts, const struct vmx_caps *caps, const s
         .l1_cpus = opts->cpus && opts->cpus < cpus ? opts->cpus : cpus,
         .nested = opts->nested,
         .shadow = opts->shadow && caps->shadow_vmcs,
+        .apicv = opts->apicv,
         .hlt_exit = opts->hlt_exit,
         .hidden = opts->hidden_stop ? HIDDEN_STOP : HIDDEN_DISCARD,
         .icr_watch_always = opts->icr_watch_always,

@@ -37,6 +37,7 @@ void options_parse(const char *cmdline, struct nv_options *o)
         .l0mem = HOSTMEM_DEFAULT_POOL,
         .nested = true,
         .shadow = true,
+        .apicv = true,
     };
     if (cmdline_get(cmdline, "serial", v, sizeof(v))) {
         if (!strcmp(v, "off"))
@@ -81,6 +82,7 @@ void options_parse(const char *cmdline, struct nv_options *o)
     cmdline_get(cmdline, "selftest", o->selftest, sizeof(o->selftest));
     parse_switch(cmdline, "nested", &o->nested, o);
     parse_switch(cmdline, "shadow", &o->shadow, o);
+    parse_switch(cmdline, "apicv", &o->apicv, o);
     parse_switch(cmdline, "hlt_exit", &o->hlt_exit, o);
     if (cmdline_get(cmdline, "cpus", v, sizeof(v))) {
         if (parse_u64(v, &n) && n >= 1 && n <= 4096)

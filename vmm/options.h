@@ -21,6 +21,7 @@ struct nv_options {
     /* L1 (docs/l1-platform.md). */
     bool nested;          /* expose VMX to L1 */
     bool shadow;          /* VMCS shadowing for L1's VMREAD/VMWRITE */
+    bool apicv;           /* offer L1 APIC virtualization for L2 */
     bool hlt_exit;        /* HLT exits instead of halting natively */
     bool hidden_stop;     /* stop L1 on access to nestvisor memory (else discard) */
     unsigned cpus;        /* CPUs L1 gets (0: all); the rest nestvisor holds */

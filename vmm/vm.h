@@ -26,6 +26,7 @@ struct vm_config {
     unsigned l1_cpus; /* CPUs L1 gets (the boot CPU first); the others are held */
     bool nested;   /* expose VMX to L1 */
     bool shadow;   /* use VMCS shadowing for L1's VMREAD/VMWRITE if the CPU has it */
+    bool apicv;    /* offer APIC virtualization for L2 */
     bool hlt_exit; /* HLT exits (else L1 halts natively) */
     enum hidden_policy hidden;
     bool icr_watch_always; /* watch L1's INIT/SIPI even when no CPU waits (ipi.h) */

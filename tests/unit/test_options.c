@@ -180,6 +180,8 @@ static void test_l1_cpu_and_containment_options(void **state)
     assert_int_equal(o.cpus, 0); /* all */
     assert_false(o.hidden_stop);
     assert_false(o.icr_watch_always);
+    assert_true(o.apicv);
+    assert_false(parse("apicv=off").apicv);
     o = parse("cpus=2 hidden=stop icrwatch=always");
     assert_int_equal(o.cpus, 2);
     assert_true(o.hidden_stop);

@@ -301,6 +301,28 @@ static void test_preemption_timer_saving_needs_the_timer(void **state)
     assert_int_equal(may1(rd(MSR_IA32_VMX_EXIT_CTLS)) & EXIT_SAVE_PREEMPT_TIMER, 0);
 }
 
+/* apicv=off: no TPR shadow, APIC virtualization or posted interrupts, all
+ * else as before; on again restores them. */
+static void test_apicv_off_withholds_apic_virtualization(void **state)
+{
+    (void)state;
+    struct vmx_msrs m = tigerlake;
+    m.pinbased |= (uint64_t)PIN_POSTED_INTERRUPTS << 32;
+    m.true_pinbased |= (uint64_t)PIN_POSTED_INTERRUPTS << 32;
+    offer(&m);
+    uint64_t proc2_on = may1(rd(MSR_IA32_VMX_PROCBASED_CTLS2));
+    assert_true(may1(rd(MSR_IA32_VMX_TRUE_PINBASED_CTLS)) & PIN_POSTED_INTERRUPTS);
+    nested_vmx_offer_apicv(false);
+    offer(&m);
+    assert_false(may1(rd(MSR_IA32_VMX_TRUE_PINBASED_CTLS)) & PIN_POSTED_INTERRUPTS);
+    assert_false(may1(rd(MSR_IA32_VMX_TRUE_PROCBASED_CTLS)) & PROC_TPR_SHADOW);
+    assert_false(may1(rd(MSR_IA32_VMX_PROCBASED_CTLS)) & PROC_TPR_SHADOW);
+    assert_int_equal(may1(rd(MSR_IA32_VMX_PROCBASED_CTLS2)), proc2_on & ~(uint64_t)NESTED_APICV_PROC2);
+    nested_vmx_offer_apicv(true);
+    offer(&m);
+    assert_int_equal(may1(rd(MSR_IA32_VMX_PROCBASED_CTLS2)), proc2_on);
+}
+
 /* A.9: VMCS_ENUM bits 9:1 from the field list, whatever the host says. */
 static void test_vmcs_enum_from_field_list(void **state)
 {
@@ -564,6 +586,7 @@ int main(void)
         T(test_misc_filtered),
         T(test_preemption_timer_saving_needs_the_timer),
         T(test_vmcs_enum_from_field_list),
+        T(test_apicv_off_withholds_apic_virtualization),
         T(test_decoded_offer),
         T(test_features_doc_matches_the_offer),
         T(test_features_doc_covers_every_named_bit),

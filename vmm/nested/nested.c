@@ -26,6 +26,7 @@ void nested_global_init(struct vm *vm)
     /* Shared by every vCPU and read on each one's hot path: computed once,
      * here, before any AP runs. */
     fieldsets_init(nested_shadowing_used(vm), vm->caps->vmwrite_any_field);
+    nested_vmx_offer_apicv(vm->cfg.apicv);
     nested_vmx_msrs_init(vm->caps);
     struct ept12_caps ept;
     nested_ept12_caps(vm->host_mtrr.phys_addr_mask | 0xfffULL, &ept);

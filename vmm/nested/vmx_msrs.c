@@ -10,6 +10,9 @@
     (VMX_MISC_PREEMPT_RATE_MASK | VMX_MISC_SAVE_EFER_LMA | VMX_MISC_ACTIVITY_HLT | VMX_MISC_ACTIVITY_SIPI)
 
 static struct vmx_caps exposed;
+static bool apicv_offered = true;
+
+void nested_vmx_offer_apicv(bool on) { apicv_offered = on; }
 
 /* A capability MSR restricted to 'supported': may-be-1 bits outside it
  * are dropped; must-be-1 bits stay (the hardware needs them). */
@@ -31,16 +34,19 @@ void nested_vmx_msrs_init(const struct vmx_caps *host)
     uint64_t true_proc = host->true_ctls ? h->true_procbased : h->procbased;
     uint64_t true_exit = host->true_ctls ? h->true_exit : h->exit;
     uint64_t true_entry = host->true_ctls ? h->true_entry : h->entry;
-    r.pinbased = restrict_ctl(h->pinbased, NESTED_PIN_SUPPORTED);
-    r.procbased = restrict_ctl(h->procbased, NESTED_PROC_SUPPORTED);
+    uint32_t pin_ok = NESTED_PIN_SUPPORTED & ~(apicv_offered ? 0 : NESTED_APICV_PIN);
+    uint32_t proc_ok = NESTED_PROC_SUPPORTED & ~(apicv_offered ? 0 : NESTED_APICV_PROC);
+    uint32_t proc2_ok = NESTED_PROC2_SUPPORTED & ~(apicv_offered ? 0 : NESTED_APICV_PROC2);
+    r.pinbased = restrict_ctl(h->pinbased, pin_ok);
+    r.procbased = restrict_ctl(h->procbased, proc_ok);
     r.exit = restrict_ctl(h->exit, NESTED_EXIT_SUPPORTED);
     r.entry = restrict_ctl(h->entry, NESTED_ENTRY_SUPPORTED);
-    r.true_pinbased = restrict_ctl(true_pin, NESTED_PIN_SUPPORTED);
-    r.true_procbased = restrict_ctl(true_proc, NESTED_PROC_SUPPORTED);
+    r.true_pinbased = restrict_ctl(true_pin, pin_ok);
+    r.true_procbased = restrict_ctl(true_proc, proc_ok);
     r.true_exit = restrict_ctl(true_exit, NESTED_EXIT_SUPPORTED);
     r.true_entry = restrict_ctl(true_entry, NESTED_ENTRY_SUPPORTED);
     if (host->proc.may1 & PROC_SECONDARY_CONTROLS)
-        r.procbased2 = restrict_ctl(h->procbased2, NESTED_PROC2_SUPPORTED);
+        r.procbased2 = restrict_ctl(h->procbased2, proc2_ok);
     /* Preemption-timer saving only makes sense with the timer. */
     if (!(r.true_pinbased >> 32 & PIN_PREEMPTION_TIMER)) {
         r.exit &= ~((uint64_t)EXIT_SAVE_PREEMPT_TIMER << 32);

@@ -41,6 +41,14 @@
     (ENTRY_LOAD_DEBUG_CONTROLS | ENTRY_IA32E_MODE_GUEST | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER)
 #define NESTED_MAX_CR3_TARGETS 4
 
+/* APIC virtualization for L2 (apicv=off withholds it, for comparisons). */
+#define NESTED_APICV_PIN   PIN_POSTED_INTERRUPTS
+#define NESTED_APICV_PROC  PROC_TPR_SHADOW
+#define NESTED_APICV_PROC2                                                                         \
+    (PROC2_VIRT_APIC_ACCESS | PROC2_VIRT_X2APIC_MODE | PROC2_APIC_REG_VIRT | PROC2_VIRT_INTR_DELIVERY)
+
+/* Offer APIC virtualization (default) or not; before nested_vmx_msrs_init. */
+void nested_vmx_offer_apicv(bool on);
 /* Computes the exposed set from the host's capabilities. */
 void nested_vmx_msrs_init(const struct vmx_caps *host);
 /* L1's RDMSR of an IA32_VMX_* MSR; false -> #GP (not offered). */
