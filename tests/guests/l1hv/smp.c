@@ -215,6 +215,18 @@ struct __attribute__((packed)) sdt_header {
 #define MB2_TAG_ACPI_OLD 14
 #define MB2_TAG_ACPI_NEW 15
 #define MB2_TAG_ALIGN    7u
+#define MB2_HEADER       8  /* total size, reserved */
+#define MB2_TAG_HEADER   8  /* type, size */
+#define MB2_TAG_SIZE     4  /* offset of a tag's size */
+#define MADT_ENTRY_TYPE  0
+#define MADT_ENTRY_LEN   1
+#define MADT_ENTRY_MIN   2
+#define MADT_LAPIC_ID    3  /* byte: the xAPIC ID */
+#define MADT_LAPIC_FLAGS 4
+#define MADT_X2APIC_ID   4  /* dword */
+#define MADT_X2APIC_FLAGS 8
+#define PARA_SHIFT       4  /* real-mode segment -> address */
+#define ACPI_REVISION_2  2  /* RSDP with an XSDT */
 #define BDA_EBDA_SEGMENT 0x40e
 #define EBDA_MIN         0x80000
 #define EBDA_MAX         0xa0000
@@ -243,14 +255,14 @@ static const struct rsdp *rsdp_at(uintptr_t a)
 static const struct rsdp *find_rsdp(void)
 {
     if (boot.version == 2 && boot.info) {
-        uintptr_t p = boot.info + 8, end = boot.info + *(const volatile uint32_t *)(uintptr_t)boot.info;
+        uintptr_t p = boot.info + MB2_HEADER, end = boot.info + *(const volatile uint32_t *)(uintptr_t)boot.info;
         const struct rsdp *found = NULL;
-        while (p + 8 <= end) {
-            uint32_t type = *(const uint32_t *)p, size = *(const uint32_t *)(p + 4);
-            if (!type || size < 8)
+        while (p + MB2_TAG_HEADER <= end) {
+            uint32_t type = *(const uint32_t *)p, size = *(const uint32_t *)(p + MB2_TAG_SIZE);
+            if (!type || size < MB2_TAG_HEADER)
                 break;
-            if ((type == MB2_TAG_ACPI_NEW || (type == MB2_TAG_ACPI_OLD && !found)) && rsdp_at(p + 8))
-                found = rsdp_at(p + 8);
+            if ((type == MB2_TAG_ACPI_NEW || (type == MB2_TAG_ACPI_OLD && !found)) && rsdp_at(p + MB2_TAG_HEADER))
+                found = rsdp_at(p + MB2_TAG_HEADER);
             p += (size + MB2_TAG_ALIGN) & ~MB2_TAG_ALIGN;
         }
         if (found)
@@ -258,7 +270,7 @@ static const struct rsdp *find_rsdp(void)
     }
     uintptr_t bda = BDA_EBDA_SEGMENT;
     __asm__("" : "+r"(bda)); /* a low address, not a null-derived pointer */
-    uintptr_t ebda = (uintptr_t)(*(const volatile uint16_t *)bda) << 4;
+    uintptr_t ebda = (uintptr_t)(*(const volatile uint16_t *)bda) << PARA_SHIFT;
     if (ebda >= EBDA_MIN && ebda < EBDA_MAX)
         for (uintptr_t a = ebda; a < ebda + EBDA_SCAN; a += RSDP_ALIGN)
             if (rsdp_at(a))
@@ -287,7 +299,7 @@ static const struct sdt_header *madt_of(const struct sdt_header *root, unsigned 
         uint64_t pa = entry_size == XSDT_ENTRY ? *(const uint64_t *)(e + XSDT_ENTRY * i)
                                                : *(const uint32_t *)(e + RSDT_ENTRY * i);
         const struct sdt_header *t = table(pa);
-        if (t && !memcmp(t->signature, "APIC", 4))
+        if (t && !memcmp(t->signature, "APIC", sizeof t->signature))
             return t;
     }
     return NULL;
@@ -300,23 +312,24 @@ static unsigned madt_cpus(uint32_t *ids, unsigned max, unsigned *total)
     *total = 0;
     if (!r)
         return 0;
-    const struct sdt_header *madt = r->revision >= 2 ? madt_of(table(r->xsdt), XSDT_ENTRY) : NULL;
+    const struct sdt_header *madt = r->revision >= ACPI_REVISION_2 ? madt_of(table(r->xsdt), XSDT_ENTRY) : NULL;
     if (!madt)
         madt = madt_of(table(r->rsdt), RSDT_ENTRY);
     if (!madt)
         return 0;
     unsigned n = 0;
     const uint8_t *p = (const uint8_t *)madt + MADT_ENTRIES, *end = (const uint8_t *)madt + madt->length;
-    while (p + 2 <= end && p[1] >= 2 && p + p[1] <= end) {
+    while (p + MADT_ENTRY_MIN <= end && p[MADT_ENTRY_LEN] >= MADT_ENTRY_MIN && p + p[MADT_ENTRY_LEN] <= end) {
         uint32_t id = 0, flags = 0;
         bool cpu = false;
-        if (p[0] == MADT_LAPIC && p[1] >= MADT_LAPIC_LEN) {
-            id = p[3];
-            flags = *(const uint32_t *)(p + 4);
+        uint8_t type = p[MADT_ENTRY_TYPE], len = p[MADT_ENTRY_LEN];
+        if (type == MADT_LAPIC && len >= MADT_LAPIC_LEN) {
+            id = p[MADT_LAPIC_ID];
+            flags = *(const uint32_t *)(p + MADT_LAPIC_FLAGS);
             cpu = true;
-        } else if (p[0] == MADT_X2APIC && p[1] >= MADT_X2APIC_LEN) {
-            id = *(const uint32_t *)(p + 4);
-            flags = *(const uint32_t *)(p + 8);
+        } else if (type == MADT_X2APIC && len >= MADT_X2APIC_LEN) {
+            id = *(const uint32_t *)(p + MADT_X2APIC_ID);
+            flags = *(const uint32_t *)(p + MADT_X2APIC_FLAGS);
             cpu = true;
         }
         if (cpu && (flags & LAPIC_ENABLED)) {
@@ -324,7 +337,7 @@ static unsigned madt_cpus(uint32_t *ids, unsigned max, unsigned *total)
             if (n < max)
                 ids[n++] = id;
         }
-        p += p[1];
+        p += len;
     }
     return n;
 }
@@ -460,6 +473,8 @@ static int vmx_on_here(struct smp_cpu *c)
     return vmxon((uintptr_t)c->vmxon);
 }
 
+#define WAKE_WAIT_MS 1000
+
 /* Runs the posted jobs; idles in HLT between them (a job comes with a
  * wake-up IPI). Before a job runs, the wake-up has been taken, so that it
  * cannot turn up as an external interrupt in the job's L2. */
@@ -475,7 +490,7 @@ static noreturn void ap_loop(struct smp_cpu *c)
         uint64_t t0 = rdtsc();
         sti();
         while (__atomic_load_n(&c->wakes_seen, __ATOMIC_ACQUIRE) != c->wakes_sent &&
-               !smp_timed_out(t0, 1000))
+               !smp_timed_out(t0, WAKE_WAIT_MS))
             pause();
         cli();
         c->fn(c, c->arg);
@@ -662,7 +677,7 @@ static void smp_probe(void)
             cpu_init(smp.n++, ids[i]);
     printf("l1hv: smp: the MADT lists %u enabled local APIC(s); this CPU is APIC %u (%s); using %u CPU(s)\n",
            total, self, apic_x2() ? "x2APIC" : "xAPIC", smp.n);
-    if (smp.n < 2)
+    if (smp.n < SMP_MIN_CPUS)
         return;
 
     /* Interrupts: the 8259s remapped and masked (the BIOS leaves them at
@@ -704,8 +719,8 @@ bool smp_ready(void)
 {
     if (!smp.probed)
         smp_probe();
-    if (smp.n < 2) {
-        case_skip("%u CPU(s) in the MADT: SMP needs 2", smp.n);
+    if (smp.n < SMP_MIN_CPUS) {
+        case_skip("%u CPU(s) in the MADT: SMP needs %u", smp.n, SMP_MIN_CPUS);
         return false;
     }
     if (!smp.usable)

@@ -14,6 +14,7 @@
 #include "l1hv.h"
 
 #define SMP_MAX_CPUS      8     /* L1 CPUs l1hv uses (the BSP and up to 7 APs) */
+#define SMP_MIN_CPUS      2
 #define SMP_VCPUS_PER_CPU 2     /* VMCSs each CPU owns */
 #define SMP_MSG_MAX       240
 
@@ -35,6 +36,7 @@
 #define ICR_STARTUP        0x00000600u
 #define ICR_LEVEL_ASSERT   0x00004000u
 #define ICR_VECTOR_MASK    0xffu
+#define INTR_INFO_TYPE_SHIFT 8  /* VM-exit interruption information (25.9.2) */
 
 /* Interrupt vectors of the SMP cases. */
 #define SMP_IPI_VECTOR      0x50 /* BSP -> AP in smp_ipi */

@@ -239,7 +239,7 @@ static void job_ipi_l2(struct smp_cpu *c, void *arg)
 {
     (void)arg;
     struct vcpu *v = &c->vc[0];
-    uint32_t want_info = INTR_INFO_VALID | ((uint32_t)INTR_TYPE_EXTERNAL << 8) | SMP_IPI_VECTOR;
+    uint32_t want_info = INTR_INFO_VALID | ((uint32_t)INTR_TYPE_EXTERNAL << INTR_INFO_TYPE_SHIFT) | SMP_IPI_VECTOR;
     uint32_t got = 0;
     uint64_t t0 = rdtsc();
     ipi.ready[c->index] = 1;
@@ -684,6 +684,7 @@ void case_smp_ept_shared(void)
 #define VPID_LINEAR      0xc0000000ULL /* L2 linear 3 GiB: L1 remaps its PDE */
 #define VPID_PDPT_INDEX  3
 #define VPID_FRAMES      2
+#define INV_FRAMES       (FLUSH_ROUNDS + 2) /* frame 0, one per remap, the write-protect frame */
 #define PTE_ADDR_MASK    0x000ffffffffff000ULL
 #define PTE_LARGE_RW     0x83ULL /* P, W, PS */
 #define PTE_AD           0x60ULL /* preset: L2 never writes its tables */
@@ -1061,7 +1062,7 @@ void case_smp_invept(void)
         case_skip("external-interrupt exiting not offered");
         return;
     }
-    if (!find_free_ram(VPID_FRAMES * PAGE_2M + (FLUSH_ROUNDS + 2) * PAGE_SIZE, PAGE_2M, &inv.region)) {
+    if (!find_free_ram(VPID_FRAMES * PAGE_2M + INV_FRAMES * PAGE_SIZE, PAGE_2M, &inv.region)) {
         case_skip("no free RAM for the frames");
         return;
     }
@@ -1164,7 +1165,7 @@ static void job_wfs_send(struct smp_cpu *c, void *arg)
 static void wfs_send(struct smp_cpu *target, uint32_t icr)
 {
     struct wfs_ipi w = {target->apic_id, icr};
-    struct smp_cpu *sender = smp.n > 2 ? &smp.cpu[smp.n - 1] : &smp.cpu[0];
+    struct smp_cpu *sender = smp.n > SMP_MIN_CPUS ? &smp.cpu[smp.n - 1] : &smp.cpu[0];
     smp_run(sender, job_wfs_send, &w, SETUP_TIMEOUT_MS);
 }
 
