@@ -3,6 +3,7 @@
  * case. See README.md in this directory. */
 #include "l1hv.h"
 #include "smp.h"
+#include "virt.h"
 
 const char guest_name[] = "l1hv";
 
@@ -48,6 +49,20 @@ static const struct l1hv_case case_table[] = {
     {"ept_hidden", case_ept_hidden, true},
     {"ept_inject", case_ept_inject, true},
     {"vpid", case_vpid, true},
+    /* APIC virtualization and the later controls (apicv.c, ctrls.c). */
+    {"tpr_shadow", case_tpr_shadow, true},
+    {"apic_access", case_apic_access, true},
+    {"apic_regs", case_apic_regs, true},
+    {"apic_x2apic", case_apic_x2apic, true},
+    {"apic_vid", case_apic_vid, true},
+    {"apic_checks", case_apic_checks, true},
+    {"posted_intr", case_posted_intr, true},
+    {"mtf", case_mtf, true},
+    {"ple", case_ple, true},
+    {"rdrand_exit", case_rdrand_exit, true},
+    {"rdseed_exit", case_rdseed_exit, true},
+    {"xsaves_exit", case_xsaves_exit, true},
+    {"tsc_scaling", case_tsc_scaling, true},
     {"resume_loop", case_resume_loop, true},
     {"two_vmcs", case_two_vmcs, true},
     {"vmclear_relaunch", case_vmclear_relaunch, true},
