@@ -170,8 +170,28 @@ void sipi_take(struct vcpu *v)
         init_signal(v);
 }
 
+/* The same INIT taken again and again at one RIP: Bochs 2.7 keeps an
+ * INIT pending after its INIT-signal VM exit, so every entry exits again
+ * and the vCPU never runs (real CPUs and upstream Bochs consume it). A
+ * storm of real INITs this long at one RIP is no better: stop L1. */
+#define INIT_EXIT_STREAK_LIMIT 65536
+
+static void check_init_livelock(struct vcpu *v)
+{
+    uint64_t rip = vmcs_read(VMCS_GUEST_RIP);
+    v->init_exit_streak = rip == v->init_exit_rip ? v->init_exit_streak + 1 : 0;
+    v->init_exit_rip = rip;
+    if (v->init_exit_streak < INIT_EXIT_STREAK_LIMIT)
+        return;
+    log_error("cpu%u: %u INIT-signal exits in a row at RIP 0x%llx: the CPU keeps its INIT pending after the exit "
+              "(Bochs 2.7 does); with icrwatch=always L0 sees L1's INITs before the CPU does\n",
+              v->id, INIT_EXIT_STREAK_LIMIT, (unsigned long long)rip);
+    vm_stop(POWER_GUEST_FAULT, "INIT-signal exits that never end");
+}
+
 void handle_init_signal(struct vcpu *v)
 {
+    check_init_livelock(v);
     set_state(v, SIGNAL_INIT_POSTED, false);
     init_signal(v);
 }
@@ -211,20 +231,23 @@ static uint32_t wait_for_change(struct vcpu *v, uint32_t seen)
     }
 }
 
-/* Waits in L0 until a SIPI is posted (true, *vector): wait_for_sipi is set
- * all along, so L0 watches L1's ICR (ipi.c) and no SIPI reaches the
- * hardware meanwhile. An INIT resets an AP of L1 again and it goes on
- * waiting; for L2 (init_ends) it ends the wait (false). */
-static bool wait_signal(struct vcpu *v, uint8_t *vector, bool init_ends)
+/* Waits in L0 until a SIPI is posted (*vector): wait_for_sipi is set all
+ * along, so L0 watches L1's ICR (ipi.c) and no SIPI reaches the hardware
+ * meanwhile. An INIT resets an AP of L1 again and it goes on waiting; an
+ * L2 in wait-for-SIPI blocks it (SDM 25.2: "INIT signals are blocked. They
+ * do not cause VM exits in this case"): it stays pending (init_pending)
+ * and exits at the next entry to an active L2, or resets at VMXOFF. */
+static void wait_signal(struct vcpu *v, uint8_t *vector, bool for_l2)
 {
     __atomic_store_n(&v->wait_for_sipi, true, __ATOMIC_SEQ_CST);
     ipi_update_watch(&the_vm);
     uint32_t s = signals(v);
     for (;;) {
         if (state_of(s) == SIGNAL_INIT_POSTED) {
-            if (init_ends)
-                break;
-            init_reset(v);
+            if (for_l2)
+                v->init_pending = true;
+            else
+                init_reset(v);
             set_state(v, SIGNAL_WAITING, true);
             s = signals(v);
             continue;
@@ -239,7 +262,6 @@ static bool wait_signal(struct vcpu *v, uint8_t *vector, bool init_ends)
     }
     __atomic_store_n(&v->wait_for_sipi, false, __ATOMIC_SEQ_CST);
     ipi_update_watch(&the_vm);
-    return state_of(s) != SIGNAL_INIT_POSTED;
 }
 
 void vcpu_wait_for_sipi(struct vcpu *v)
@@ -263,14 +285,13 @@ void sipi_wait_l2(struct vcpu *v)
 {
     /* vmcs02 records the state; the nested exit saves it in vmcs12. */
     vmcs_write(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_WAIT_SIPI);
-    /* Unless an INIT came first (then it is the exit). */
+    /* An INIT posted before the entry is blocked there too. */
     uint32_t running = SIGNAL_RUNNING;
-    swap_signals(v, &running, SIGNAL_WAITING);
-    uint8_t vector = 0;
-    if (wait_signal(v, &vector, true)) {
-        nested_vmexit_signal(v, EXIT_REASON_SIPI, vector);
-    } else {
-        set_state(v, SIGNAL_RUNNING, false);
-        nested_vmexit_signal(v, EXIT_REASON_INIT_SIGNAL, 0);
+    if (!swap_signals(v, &running, SIGNAL_WAITING)) {
+        v->init_pending = true;
+        set_state(v, SIGNAL_WAITING, false);
     }
+    uint8_t vector = 0;
+    wait_signal(v, &vector, true);
+    nested_vmexit_signal(v, EXIT_REASON_SIPI, vector);
 }

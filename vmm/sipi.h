@@ -26,14 +26,16 @@ bool sipi_post_start(struct vcpu *target, uint8_t vector);
 void sipi_take(struct vcpu *v);
 /* An INIT-signal VM exit of L1 (an INIT L0 did not see at L1's ICR). */
 void handle_init_signal(struct vcpu *v);
-/* L1 left VMX operation: an INIT it blocked meanwhile takes effect. */
+/* L1 left VMX operation: an INIT it blocked meanwhile takes effect. (At
+ * an entry to an active L2 it is an INIT-signal exit: nested/entry.c.) */
 void sipi_after_vmxoff(struct vcpu *v);
 
 /* v, an AP of L1 after INIT, waits in L0 until a SIPI starts it, with
  * CS = vector << 8 and IP = 0 (SDM 9.4.4). Held vCPUs never return. */
 void vcpu_wait_for_sipi(struct vcpu *v);
 /* L1 entered L2 in the wait-for-SIPI activity state: L0 waits for it and
- * returns after the SIPI or INIT VM exit to L1 (SDM 25.2). */
+ * returns after the SIPI VM exit to L1 (SDM 25.2; INITs meanwhile are
+ * blocked and stay pending in v->init_pending). */
 void sipi_wait_l2(struct vcpu *v);
 
 #endif

@@ -55,7 +55,10 @@ struct vcpu {
     unsigned ipis_reported;  /* INITs/SIPIs logged so far (sipi.c limits them) */
     bool wait_for_sipi;      /* waits in L0 for a SIPI (NMIs are blocked there);
                                 written by its CPU, read by others (atomics) */
-    bool init_pending;       /* an INIT arrived in VMX root operation (blocked, SDM 24.8) */
+    bool init_pending;       /* an INIT arrived in VMX root operation or while L2
+                                waited for a SIPI (blocked, SDM 24.8, 25.2) */
+    uint64_t init_exit_rip;  /* INIT-signal exits in a row at one RIP (sipi.c) */
+    uint32_t init_exit_streak;
     bool nmi_pending;        /* an NMI of L1's to deliver (vmm/nmi.c) */
     struct nested_vmx *nested;
     struct {

@@ -303,7 +303,9 @@ static void test_init_while_l2_runs_exits_to_l1(void **state)
 
 /* vmcs12's wait-for-SIPI activity state: L0 waits for L2; the SIPI is a
  * VM exit to L1 with the vector as qualification (SDM 28.2.1), the
- * activity state recorded for vmcs12 is wait-for-SIPI. */
+ * activity state recorded for vmcs12 is wait-for-SIPI. INIT is blocked in
+ * that state and causes no exit (SDM 25.2, 26.6.2): it stays pending for
+ * the next entry to an active L2 (nested/entry.c) or VMXOFF. */
 static void test_l2_in_wait_for_sipi(void **state)
 {
     (void)state;
@@ -317,20 +319,27 @@ static void test_l2_in_wait_for_sipi(void **state)
     assert_int_equal(signal_reason, EXIT_REASON_SIPI);
     assert_int_equal(signal_qualification, 0x5c);
     assert_int_equal(fake_vmcs_get(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_WAIT_SIPI);
+    assert_false(v->init_pending);
     assert_false(sipi_post_start(v, 0x5d)); /* L1 runs again */
-    /* An INIT there is an INIT exit. */
+    /* An INIT while L2 waits: no exit, still waiting; the SIPI after it
+     * exits, and the INIT is pending. */
     v->in_l2 = true;
-    expect_posts(v, 1, POST_INIT, 0);
+    expect_posts(v, 3, POST_INIT, 0, POST_NOTHING, 0, POST_SIPI, 0x5e);
     sipi_wait_l2(v);
     assert_int_equal(signal_exits, 2);
-    assert_int_equal(signal_reason, EXIT_REASON_INIT_SIGNAL);
-    /* An INIT posted before L1's VM entry: the exit without waiting. */
+    assert_int_equal(signal_reason, EXIT_REASON_SIPI);
+    assert_int_equal(signal_qualification, 0x5e);
+    assert_true(v->init_pending);
+    /* An INIT posted before L1's VM entry is blocked the same way. */
+    v->init_pending = false;
     v->in_l2 = true;
     assert_true(sipi_post_init(v));
+    expect_posts(v, 1, POST_SIPI, 0x5f);
     sipi_wait_l2(v);
     assert_int_equal(signal_exits, 3);
-    assert_int_equal(signal_reason, EXIT_REASON_INIT_SIGNAL);
-    assert_int_equal(fake_mwaits, 2);
+    assert_int_equal(signal_reason, EXIT_REASON_SIPI);
+    assert_true(v->init_pending);
+    assert_int_equal(count(fake_console_output(), "INIT from L1"), 0); /* L1's CPU was not reset */
 }
 
 /* A CPU nestvisor holds takes neither and reports the first few, however
@@ -365,6 +374,34 @@ static void test_init_to_l1s_boot_cpu_stops_l1(void **state)
     assert_int_equal(stop_status, POWER_GUEST_FAULT);
 }
 
+/* Bochs 2.7 keeps an INIT pending after its INIT-signal exit, so the same
+ * CPU exits again and again at one RIP: after that many, L1 is stopped
+ * with the reason instead of spinning forever. */
+static void test_init_exits_that_never_end_stop_l1(void **state)
+{
+    (void)state;
+    struct vcpu *v = &the_vm.vcpus[1];
+    assert_true(sipi_post_start(v, 0x01));
+    vcpu_wait_for_sipi(v);
+    nested1.vmxon = true; /* blocked: pending, L1 goes on */
+    fake_vmcs_set(VMCS_GUEST_RIP, 0x7000);
+    int n = 0;
+    if (!setjmp(stopped))
+        for (; n < 70000; n++)
+            handle_init_signal(v);
+    assert_int_equal(stops, 1);
+    assert_true(n >= 65536 && n < 70000);
+    assert_non_null(strstr(fake_console_output(), "INIT-signal exits in a row at RIP 0x7000"));
+    /* Progress between them resets the count. */
+    stops = 0;
+    v->init_exit_streak = 0;
+    for (int i = 0; i < 70000; i++) {
+        fake_vmcs_set(VMCS_GUEST_RIP, 0x7000 + (uint64_t)(i & 1));
+        handle_init_signal(v);
+    }
+    assert_int_equal(stops, 0);
+}
+
 /* An INIT-signal exit L0 did not see coming (its ICR unwatched) is the
  * same INIT. */
 static void test_init_signal_exit(void **state)
@@ -393,6 +430,7 @@ int main(void)
         T(test_held_cpu_drops_init_and_sipi),
         T(test_init_to_l1s_boot_cpu_stops_l1),
         T(test_init_signal_exit),
+        T(test_init_exits_that_never_end_stop_l1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

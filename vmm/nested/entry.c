@@ -133,7 +133,14 @@ static void nested_enter(struct vcpu *v, bool launch)
     n->vmcs02_for_current = true;
     v->in_l2 = true;
     if (VMCS12(n->cache, GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_SIPI) {
-        sipi_wait_l2(v); /* back in L1, by the SIPI or INIT exit */
+        sipi_wait_l2(v); /* back in L1 by the SIPI exit */
+        return;
+    }
+    /* An INIT L1 blocked in VMX root operation (or an L2 in wait-for-SIPI
+     * held) exits as soon as L2 can take it (SDM 25.2). */
+    if (v->init_pending) {
+        v->init_pending = false;
+        nested_vmexit_signal(v, EXIT_REASON_INIT_SIGNAL, 0);
         return;
     }
     v->regs.launch = !n->vmcs02_launched;
