@@ -1,6 +1,6 @@
 #!/bin/bash
 # Checks the serial log of a Linux + KVM test run (tests/guests/linux/init).
-# usage: check-log.sh [-p PREFIX] [-c CPUS] SERIAL_LOG [CASE...]
+# usage: check-log.sh [-p PREFIX] [-c CPUS] [-k REFERENCE] SERIAL_LOG [CASE...]
 # Passes when /init was reached with CPUS CPUs (default 1) online, all of
 # them with the vmx flag, the modules loaded, kvm_intel's ept, vpid,
 # unrestricted_guest and nested parameters were printed, every kvmtest case
@@ -8,13 +8,15 @@
 # "LINUX TEST DONE". With one CPU the SMP cases (ipi, migrate, allcpus)
 # must print SKIP instead: they need two. Prints one "PASS|FAIL
 # <PREFIX><check>" line per check (PREFIX defaults to "linux/") and exits 1
-# if any failed.
+# if any failed. With -k, every kvm_intel parameter must have the value the
+# REFERENCE file gives (kvm_intel.tigerlake: bare Bochs), none more or less.
 set -uo pipefail
-prefix=linux/ cpus=1
+prefix=linux/ cpus=1 reference=''
 while [ $# -gt 0 ]; do
     case $1 in
     -p) prefix=$2; shift 2 ;;
     -c) cpus=$2; shift 2 ;;
+    -k) reference=$2; shift 2 ;;
     *) break ;;
     esac
 done
@@ -47,6 +49,18 @@ for p in ept vpid unrestricted_guest nested; do
     value=$(grep -E "^kvm_intel\.$p=" <<< "$text" | head -n 1)
     check "param.$p${value:+ ($value)}" "kvm_intel.$p not printed" test -n "$value"
 done
+if [ -n "$reference" ]; then
+    want=$(tr -d '\r' < "$reference" | grep '^kvm_intel\.' | sort)
+    got=$(grep '^kvm_intel\.' <<< "$text" | sort -u)
+    check "params.printed" "no kvm_intel parameters printed" test -n "$got"
+    while IFS='=' read -r name value; do
+        seen=$(grep -m 1 "^$name=" <<< "$got")
+        check "params.${name#kvm_intel.} ($value)" "${seen:-not printed}, bare Bochs: $value" \
+            test "$seen" = "$name=$value"
+    done <<< "$want"
+    extra=$(comm -13 <(cut -d= -f1 <<< "$want") <(cut -d= -f1 <<< "$got") | paste -sd' ' -)
+    check params.no_others "not in $(basename "$reference"): $extra" test -z "$extra"
+fi
 for c in $cases; do
     check "kvm.$c" "$(lines "^(FAIL|SKIP) kvm\.$c:" "no result")" has "^PASS kvm\.$c\$"
 done

@@ -21,6 +21,9 @@ LINUX_HOSTCC  ?= gcc
 # Bochs settings for linux-direct (bochs-direct.sh reads them).
 LINUX_MODEL   ?= tigerlake
 LINUX_MEGS    ?= 256
+# kvm_intel's parameters on bare Bochs with LINUX_MODEL: test-linux wants them under
+# nestvisor (check-log.sh -k).
+LINUX_PARAMS  ?= $(LINUX_DIR)/kvm_intel.$(LINUX_MODEL)
 LINUX_IPS     ?= 4000000
 LINUX_TIMEOUT ?= 300
 LINUX_CMDLINE  = $(shell cat $(LINUX_DIR)/cmdline) tsc_early_khz=$(shell echo $$(($(LINUX_IPS) / 1000)))
@@ -58,7 +61,7 @@ linux-direct: deps linux-image
 	    LINUX_MEGS=$(LINUX_MEGS) LINUX_IPS=$(LINUX_IPS) LINUX_TIMEOUT=$(LINUX_TIMEOUT) \
 	    $(LINUX_DIR)/bochs-direct.sh $(LINUX_BUILD)/direct; \
 	status=$$?; \
-	$(LINUX_DIR)/check-log.sh -p linux-direct/ $(LINUX_BUILD)/direct/serial.log \
+	$(LINUX_DIR)/check-log.sh -p linux-direct/ -k $(LINUX_PARAMS) $(LINUX_BUILD)/direct/serial.log \
 	    > $(LINUX_BUILD)/direct/results.txt || status=1; \
 	tee -a $(BUILD)/results.txt < $(LINUX_BUILD)/direct/results.txt; \
 	[ $$status -eq 0 ] || { echo "linux-direct: FAILED (logs in $(LINUX_BUILD)/direct/)"; exit 1; }
@@ -101,7 +104,7 @@ test-linux: deps linux-image $(KERNEL)
 	wait; \
 	echo "test-linux: all runs took $$(( $$(date +%s) - start )) s"; \
 	{ for r in $(LINUX_TEST_RUNS); do cat $(LINUX_BUILD)/$$r.timeout 2>/dev/null; done; \
-	  $(LINUX_DIR)/check-log.sh -p linux/ $(LINUX_BUILD)/nested/serial.log; \
+	  $(LINUX_DIR)/check-log.sh -p linux/ -k $(LINUX_PARAMS) $(LINUX_BUILD)/nested/serial.log; \
 	  $(LINUX_DIR)/check-l0.sh -p linux/l0/ $(LINUX_BUILD)/nested/serial.log on; \
 	  $(LINUX_DIR)/check-l0.sh -p linux-nested-off/ $(LINUX_BUILD)/nested-off/serial.log off; \
 	  for n in 2 4; do \
