@@ -330,7 +330,18 @@ void case_tpr_shadow(void)
 
 /* ---- virtualize APIC accesses (30.4) ---- */
 #define APIC_EMUL_VERSION 0x00050014u /* what L1 answers for a read it emulates */
-#define APIC_ICR_DATA     0x000040f1u
+#define APIC_ICR_VECTOR   0xf1u
+#define APIC_ICR_DATA     (0x00004000u | APIC_ICR_VECTOR) /* fixed, assert, to APIC ID 0 */
+#define STRAY_WAIT_SPINS  100000u
+
+static volatile unsigned stray_ipis;
+
+static void stray_ipi(struct trap_frame *f)
+{
+    (void)f;
+    stray_ipis++;
+    lapic_eoi();
+}
 #define APIC_NEXT_PATTERN 0x6e657874u /* in the page after the APIC-access page */
 #define AA_VTPR           0x40u
 #define AA_THRESHOLD      3u
@@ -451,12 +462,25 @@ void case_apic_access(void)
     }
 
     /* (4) The APIC-access page at L1's own local APIC, L2 without EPT: the
-     * local APIC is not touched. */
+     * accesses exit as anywhere else and the local APIC is not touched: the
+     * ICR write sends no IPI (it would be vector 0xf1 to L1 itself). */
     if (lapic_present() && !l1_x2apic()) {
         uint64_t lapic = rdmsr(MSR_APIC_BASE) & MSR_APIC_BASE_ADDR;
+        cli();
+        pic_remap();
+        lapic_enable();
         uint32_t tpr = l1_apic_read(APIC_TPR);
-        TRY(aa_setup(lapic, false, NULL));
-        TRY(aa_all_exit("the page at L1's local APIC", lapic, false));
+        stray_ipis = 0;
+        irq_set_handler(APIC_ICR_VECTOR, stray_ipi);
+        if (aa_setup(lapic, false, NULL))
+            aa_all_exit("the page at L1's local APIC", lapic, false);
+        sti();
+        for (unsigned i = 0; i < STRAY_WAIT_SPINS && !stray_ipis; i++)
+            pause();
+        cli();
+        irq_set_handler(APIC_ICR_VECTOR, NULL);
+        EXPECT(stray_ipis == 0, "L2's ICR write at the APIC-access page reached L1's local APIC: IPI %#x arrived",
+               APIC_ICR_VECTOR);
         EXPECT(l1_apic_read(APIC_TPR) == tpr, "L1's TPR changed");
     }
 }
@@ -601,6 +625,7 @@ void case_apic_x2apic(void)
 #define VID_SELF     0x71u   /* self-IPI virtualization */
 #define VID_SPINS    2000u
 #define VID_VPPR_OFF APIC_PPR
+#define VID_HLT_TIMER 20000u /* preemption-timer bound of a halt nothing wakes */
 
 #define NO_VECTOR    256u  /* eoi_exit_bitmap(): no bit set */
 
@@ -611,19 +636,39 @@ static void eoi_exit_bitmap(unsigned vector)
             vector / 64 == i ? 1ULL << (vector % 64) : 0);
 }
 
-/* x2apic: EOIs through MSR 80BH (virtualize x2APIC mode), else through
- * the APIC-access page (virtualize APIC accesses). */
-static bool vid_setup(void (*entry)(void), bool x2apic)
+/* How L2 EOIs: through MSR 80BH (virtualize x2APIC mode) or through the
+ * APIC-access page (virtualize APIC accesses); and whether L2 runs under
+ * an identity EPT12 (fresh: under nestvisor the delivery's stack push, IDT
+ * read and handler fetch then miss the shadow EPT02 on the way). */
+struct vid_flavour {
+    bool x2apic, ept;
+    const char *name;
+};
+
+static struct ept vid_ept;
+
+static bool vid_setup(void (*entry)(void), const struct vid_flavour *f)
 {
     /* External-interrupt exiting is on: the BIOS's timer interrupt must not
      * reach L2 (the 8259s remapped and masked). */
     cli();
     pic_remap();
-    if (!tpr_setup(entry, 0, 0))
+    memset(vapic_page, 0, PAGE_SIZE);
+    if (f->ept) {
+        ept_pool_reset();
+        if (!expect(ept_init(&vid_ept, 0) && ept_identity(&vid_ept), "EPT12: pool exhausted") ||
+            !ept_vcpu_setup(V, entry, &vid_ept))
+            return false;
+    } else if (!vcpu_setup(V, entry)) {
         return false;
+    }
+    vmcs_clear_bits(VMCS_PROC_CONTROLS, PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING);
+    vmcs_set_bits(VMCS_PROC_CONTROLS, PROC_TPR_SHADOW);
+    vmw(VMCS_VIRTUAL_APIC_ADDR, addr_of(vapic_page));
+    vmw(VMCS_TPR_THRESHOLD, 0);
     msr_bitmap_zero();
     vmcs_set_bits(VMCS_PIN_CONTROLS, PIN_EXTINT_EXITING);
-    if (x2apic) {
+    if (f->x2apic) {
         vmcs_set_bits(VMCS_PROC_CONTROLS, PROC_USE_MSR_BITMAPS);
         vmcs_enable_proc2(PROC2_VIRT_X2APIC | PROC2_VIRT_INTR_DELIVERY);
         virt_l2_intr_reset(L2_EOI_X2APIC, 0);
@@ -638,22 +683,48 @@ static bool vid_setup(void (*entry)(void), bool x2apic)
     return true;
 }
 
-static void vid_flavour(bool x2apic)
+/* `rvi` pending in VIRR and RVI (SVI 0). */
+static void vid_pend(unsigned rvi)
 {
-    const char *fl = x2apic ? "x2APIC" : "xAPIC";
-    TRY(vid_setup(l2_sti_spin, x2apic));
-    vapic_vec_set(APIC_IRR, VID_HIGH);
+    vapic_vec_set(APIC_IRR, rvi);
+    vmw(VMCS_GUEST_INTR_STATUS, GUEST_INTR_STATUS(rvi, 0));
+}
+
+static bool vid_all_clear(const char *what)
+{
+    uint64_t st = vmr(VMCS_GUEST_INTR_STATUS);
+    return expect(st == 0 && vapic_array_clear(APIC_IRR) && vapic_array_clear(APIC_ISR),
+                  "%s: guest interrupt status %#lx (want 0), VIRR clear %d, VISR clear %d", what, st,
+                  vapic_array_clear(APIC_IRR), vapic_array_clear(APIC_ISR));
+}
+
+/* Where the virtual interrupts are, for a failure message. */
+static void vid_state(const char *what)
+{
+    expect(false, "%s: then guest interrupt status %#lx, VPPR %#x, %#x IRR/ISR %d/%d, %#x IRR/ISR %d/%d, "
+                  "L2 took %u interrupt(s) (first %#lx)",
+           what, vmr(VMCS_GUEST_INTR_STATUS), *vapic32(VID_VPPR_OFF), VID_HIGH, vapic_vec(APIC_IRR, VID_HIGH),
+           vapic_vec(APIC_ISR, VID_HIGH), VID_LOW, vapic_vec(APIC_IRR, VID_LOW), vapic_vec(APIC_ISR, VID_LOW),
+           l2_intr_count, l2_intr_log[0]);
+}
+
+static void vid_run(const struct vid_flavour *f)
+{
+    TRY(vid_setup(l2_sti_spin, f));
     vapic_vec_set(APIC_IRR, VID_LOW);
-    vmw(VMCS_GUEST_INTR_STATUS, GUEST_INTR_STATUS(VID_HIGH, 0));
+    vid_pend(VID_HIGH);
     V->regs.rcx = VID_SPINS;
     /* After STI the highest (RVI) is delivered (30.2.2); its EOI has its
      * EOI-exit bit set: exit 45 after the EOI, qualification = vector
      * (30.1.4). */
-    char what[100];
-    snprintf(what, sizeof what, "%s: L2's EOI of vector %#x (EOI-exit bit set)", fl, VID_HIGH);
-    TRY(run_expect(V, EXIT_VIRTUALIZED_EOI, what));
+    char what[120];
+    snprintf(what, sizeof what, "%s: L2's EOI of vector %#x (EOI-exit bit set)", f->name, VID_HIGH);
+    if (!run_expect(V, EXIT_VIRTUALIZED_EOI, what)) {
+        vid_state(what);
+        return;
+    }
     EXPECT(exit_qual() == VID_HIGH, "%s: qualification %#lx, want the vector %#x", what, exit_qual(), VID_HIGH);
-    uint64_t after = addr_of(x2apic ? l2_eoi_msr_next : l2_eoi_mmio_next);
+    uint64_t after = addr_of(f->x2apic ? l2_eoi_msr_next : l2_eoi_mmio_next);
     EXPECT(exit_rip() == after, "%s: RIP %#lx, want %#lx after the EOI (trap-like)", what, exit_rip(), after);
     EXPECT(l2_intr_count == 1 && l2_intr_log[0] == VID_HIGH, "%s: L2 took %u interrupt(s), first %#lx", what,
            l2_intr_count, l2_intr_log[0]);
@@ -666,29 +737,120 @@ static void vid_flavour(bool x2apic)
     EXPECT(*vapic32(VID_VPPR_OFF) == 0, "%s: VPPR %#x after the EOI, want 0", what, *vapic32(VID_VPPR_OFF));
     /* Resumed, the handler's IRET opens the window for the next one (RVI
      * 0x51); its EOI has no exit. */
-    snprintf(what, sizeof what, "%s: the second virtual interrupt (%#x) and its EOI (no exit)", fl, VID_LOW);
+    snprintf(what, sizeof what, "%s: the second virtual interrupt (%#x) and its EOI (no exit)", f->name, VID_LOW);
     TRY(run_expect(V, EXIT_VMCALL, what));
     EXPECT(V->regs.r8 == 2 && l2_intr_log[1] == VID_LOW, "%s: L2 took %lu interrupts, second %#lx", what,
            V->regs.r8, l2_intr_log[1]);
-    st = vmr(VMCS_GUEST_INTR_STATUS);
-    EXPECT(st == 0, "%s: guest interrupt status %#lx, want 0", what, st);
-    EXPECT(vapic_array_clear(APIC_IRR) && vapic_array_clear(APIC_ISR), "%s: VIRR/VISR not clear", what);
+    vid_all_clear(what);
 
     /* Self-IPI virtualization (30.1.5): L2's self-IPI of 0x71 (ICR with
      * the "self" shorthand, or MSR 83FH) sets VIRR and is delivered at once
      * (IF = 1); no exit. */
-    TRY(vid_setup(x2apic ? l2_msr_step : l2_apic_access, x2apic));
+    TRY(vid_setup(f->x2apic ? l2_msr_step : l2_apic_access, f));
     vmw(VMCS_GUEST_RFLAGS, RFLAGS_RESERVED_1 | RFLAGS_IF);
-    step_is_msr = x2apic;
-    snprintf(what, sizeof what, "%s: L2's self-IPI of vector %#x", fl, VID_SELF);
-    struct step s = {what, true, x2apic ? X2APIC_SELF_IPI_MSR : addr_of(APIC_ACCESS_PAGE) + APIC_ICR_LO,
-                     x2apic ? VID_SELF : (ICR_SELF | VID_SELF)};
+    step_is_msr = f->x2apic;
+    snprintf(what, sizeof what, "%s: L2's self-IPI of vector %#x", f->name, VID_SELF);
+    struct step s = {what, true, f->x2apic ? X2APIC_SELF_IPI_MSR : addr_of(APIC_ACCESS_PAGE) + APIC_ICR_LO,
+                     f->x2apic ? VID_SELF : (ICR_SELF | VID_SELF)};
     TRY(step_no_exit(&s, NULL));
     EXPECT(l2_intr_count == 1 && l2_intr_log[0] == VID_SELF, "%s: L2 took %u interrupt(s), first %#lx", what,
            l2_intr_count, l2_intr_log[0]);
-    EXPECT(vmr(VMCS_GUEST_INTR_STATUS) == 0 && vapic_array_clear(APIC_IRR) && vapic_array_clear(APIC_ISR),
-           "%s: guest interrupt status %#lx, VIRR/VISR clear %d/%d", what, vmr(VMCS_GUEST_INTR_STATUS),
-           vapic_array_clear(APIC_IRR), vapic_array_clear(APIC_ISR));
+    vid_all_clear(what);
+}
+
+/* Virtual-interrupt delivery wakes L2 from HLT (30.2.1): entered in the
+ * HLT state with RVI pending and IF = 1, it takes the interrupt and runs
+ * on. The preemption timer ends a halt nothing wakes: Bochs 2.7's (strict
+ * only, README). */
+static void vid_hlt(const struct vid_flavour *f)
+{
+    TRY(vid_setup(l2_sti_spin, f));
+    vid_pend(VID_LOW);
+    vmw(VMCS_GUEST_RFLAGS, RFLAGS_RESERVED_1 | RFLAGS_IF);
+    vmw(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_HLT);
+    vmcs_set_bits(VMCS_PIN_CONTROLS, PIN_PREEMPTION_TIMER);
+    vmw(VMCS_PREEMPTION_TIMER, VID_HLT_TIMER);
+    V->regs.rcx = VID_SPINS;
+    vcpu_run(V);
+    if (V->entry_result == VMX_OK && V->reason == EXIT_PREEMPTION_TIMER && l2_intr_count == 0 &&
+        vmr(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_HLT) {
+        expect(!opt_strict, "the pending virtual interrupt did not wake L2 from HLT (30.2.1)");
+        return;
+    }
+    TRY(expect(V->entry_result == VMX_OK && V->reason == EXIT_VMCALL,
+               "L2 entered halted with a virtual interrupt pending: expected its VMCALL, got %s", exit_describe(V)));
+    EXPECT(V->regs.r8 == 1 && l2_intr_log[0] == VID_LOW, "halted L2: took %lu interrupt(s), first %#lx", V->regs.r8,
+           l2_intr_log[0]);
+    EXPECT(vmr(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_ACTIVE, "activity state %lu after the wake-up",
+           vmr(VMCS_GUEST_ACTIVITY_STATE));
+    vid_all_clear("halted L2");
+}
+
+/* With interrupt-window exiting the virtual interrupt is not delivered
+ * (30.2.1): the entry exits (reason 7) with RVI still pending. */
+static void vid_window(const struct vid_flavour *f)
+{
+    TRY(vid_setup(l2_sti_spin, f));
+    vid_pend(VID_LOW);
+    vmw(VMCS_GUEST_RFLAGS, RFLAGS_RESERVED_1 | RFLAGS_IF);
+    vmcs_set_bits(VMCS_PROC_CONTROLS, PROC_INTR_WINDOW_EXITING);
+    V->regs.rcx = VID_SPINS;
+    TRY(run_expect(V, EXIT_INTERRUPT_WINDOW, "a virtual interrupt pending with interrupt-window exiting"));
+    EXPECT(exit_rip() == addr_of(l2_sti_spin) && l2_intr_count == 0,
+           "interrupt-window exit at RIP %#lx (want %#lx, before any instruction) after %u interrupt(s)", exit_rip(),
+           addr_of(l2_sti_spin), l2_intr_count);
+    EXPECT(vmr(VMCS_GUEST_INTR_STATUS) == VID_LOW && vapic_vec(APIC_IRR, VID_LOW),
+           "guest interrupt status %#lx at the interrupt-window exit, want RVI %#x still pending",
+           vmr(VMCS_GUEST_INTR_STATUS), VID_LOW);
+    vmcs_clear_bits(VMCS_PROC_CONTROLS, PROC_INTR_WINDOW_EXITING);
+    TRY(run_expect(V, EXIT_VMCALL, "the same without interrupt-window exiting"));
+    EXPECT(V->regs.r8 == 1 && l2_intr_log[0] == VID_LOW, "took %lu interrupt(s), first %#lx", V->regs.r8,
+           l2_intr_log[0]);
+    vid_all_clear("after the interrupt window");
+}
+
+/* An EPT violation during the delivery of a virtual interrupt (L2's stack
+ * page not present in EPT12): the delivery had begun (VISR, SVI, RVI
+ * updated, 30.2.2), the exit is "during event delivery" and the
+ * IDT-vectoring information names an external interrupt with the vector
+ * (28.2.4); L1 maps the page and injects that event again, as a
+ * hypervisor does, and L2's handler runs. Bochs 2.7 records no
+ * IDT-vectoring information for a virtual interrupt (strict only, README). */
+static void vid_ept_fault(const struct vid_flavour *f)
+{
+    TRY(vid_setup(l2_sti_spin, f));
+    uint64_t stack_page = (addr_of(V->stack_top) - 1) & ~(uint64_t)(PAGE_SIZE - 1);
+    TRY(expect(ept_set_perms(&vid_ept, stack_page, 0), "EPT12: pool exhausted"));
+    TRY(expect_vmok(ept_invalidate(vid_ept.eptp), "INVEPT after taking L2's stack page away"));
+    vapic_vec_set(APIC_IRR, VID_LOW);
+    vid_pend(VID_HIGH);
+    V->regs.rcx = VID_SPINS;
+    const char *what = "virtual interrupt 0x62 delivered onto a stack page EPT12 leaves out";
+    TRY(run_expect(V, EXIT_EPT_VIOLATION, what));
+    uint64_t gpa = vmr(VMCS_GUEST_PHYSICAL_ADDR), q = exit_qual(), want_q = ept_violation_qual(QUAL_EPT_WRITE, 0);
+    EXPECT((gpa & ~(uint64_t)(PAGE_SIZE - 1)) == stack_page && (q & QUAL_EPT_BASIC_MASK) == want_q,
+           "%s: guest-physical %#lx (want the page %#lx), qualification %#lx (want %#lx)", what, gpa, stack_page, q,
+           want_q);
+    uint64_t st = vmr(VMCS_GUEST_INTR_STATUS);
+    EXPECT(st == GUEST_INTR_STATUS(VID_LOW, VID_HIGH) && vapic_vec(APIC_ISR, VID_HIGH),
+           "%s: guest interrupt status %#lx (want SVI 0x62, RVI 0x51), VISR[0x62] %d", what, st,
+           vapic_vec(APIC_ISR, VID_HIGH));
+    uint32_t vect = (uint32_t)vmr(VMCS_IDT_VECTORING_INFO);
+    uint32_t want = INTR_INFO_VALID | ((uint32_t)INTR_TYPE_EXTERNAL << 8) | VID_HIGH;
+    if (vect != want) {
+        EXPECT(!opt_strict, "%s: IDT-vectoring information %#x, want %#x (external interrupt 0x62)", what, vect, want);
+        return;
+    }
+    TRY(expect(ept_set_perms(&vid_ept, stack_page, EPT_RWX), "EPT12: pool exhausted"));
+    vmw(VMCS_ENTRY_INTR_INFO, vect);
+    TRY(run_expect(V, EXIT_VIRTUALIZED_EOI, "the re-injected 0x62: its EOI"));
+    EXPECT(exit_qual() == VID_HIGH && l2_intr_count == 1 && l2_intr_log[0] == VID_HIGH,
+           "re-injected 0x62: qualification %#lx, L2 took %u interrupt(s), first %#lx", exit_qual(), l2_intr_count,
+           l2_intr_log[0]);
+    TRY(run_expect(V, EXIT_VMCALL, "after the re-injected interrupt"));
+    EXPECT(V->regs.r8 == 2 && l2_intr_log[1] == VID_LOW, "L2 took %lu interrupts, second %#lx", V->regs.r8,
+           l2_intr_log[1]);
+    vid_all_clear("after the re-injected interrupt");
 }
 
 void case_apic_vid(void)
@@ -705,10 +867,26 @@ void case_apic_vid(void)
         case_skip("neither virtualize x2APIC mode nor virtualize APIC accesses offered (no way to EOI)");
         return;
     }
+    const struct vid_flavour fx2 = {true, false, "x2APIC"}, fxa = {false, false, "xAPIC"};
+    const struct vid_flavour fept = {x2, true, x2 ? "x2APIC, EPT12" : "xAPIC, EPT12"};
+    const struct vid_flavour *any = x2 ? &fx2 : &fxa;
     if (x2)
-        vid_flavour(true);
+        vid_run(&fx2);
     if (xa)
-        vid_flavour(false);
+        vid_run(&fxa);
+    /* Under nestvisor the fresh EPT12's shadow misses make the delivery
+     * itself exit to L0; Bochs 2.7 then reports no IDT-vectoring
+     * information (see vid_ept_fault) and the interrupt is lost: strict
+     * only there. */
+    if (ept_usable() && (!nv_present || opt_strict))
+        vid_run(&fept);
+    if (ept_usable())
+        vid_ept_fault(&fept);
+
+    if ((caps.misc & VMX_MISC_ACTIVITY_HLT) && cap_pin(PIN_PREEMPTION_TIMER))
+        vid_hlt(any);
+    if (cap_proc(PROC_INTR_WINDOW_EXITING))
+        vid_window(any);
 }
 
 /* ---- VM-entry checks of the APIC-virtualization controls (27.2.1.1) ---- */
@@ -819,7 +997,8 @@ void case_posted_intr(void)
         return;
     }
     lapic_enable();
-    TRY(vid_setup(l2_sti_spin, x2));
+    const struct vid_flavour f = {x2, false, x2 ? "x2APIC" : "xAPIC"};
+    TRY(vid_setup(l2_sti_spin, &f));
     vmcs_set_bits(VMCS_PIN_CONTROLS, PIN_POSTED_INTERRUPTS);
     vmcs_set_bits(VMCS_EXIT_CONTROLS, EXIT_ACK_INTR_ON_EXIT);
     eoi_exit_bitmap(NO_VECTOR);
