@@ -25,6 +25,8 @@ static bool need_proc2(uint32_t bits, const char *what)
 #define MTF_TIMER   20000u   /* preemption-timer value bounding a missing MTF exit */
 #define MTF_SPINS   1000000u
 #define MTF_INT_FRAME (5 * 8) /* RIP, CS, RFLAGS, RSP, SS pushed in 64-bit mode */
+#define MTF_SHL_LEN   4u      /* SHL RDX, 32 after the RDMSR of l2_msr_step */
+#define MTF_IN_PORT   0x92u   /* system control port A: reading it is harmless */
 
 static bool mtf_expect(const char *what, uint64_t rip)
 {
@@ -88,10 +90,32 @@ void case_mtf(void)
     EXPECT(rsp == addr_of(V->stack_top) - MTF_INT_FRAME, "guest RSP %#lx, want %#lx (the #UD frame)", rsp,
            addr_of(V->stack_top) - MTF_INT_FRAME);
 
-    /* A store L0 may complete itself (into L1's MSR bitmap, which
-     * nestvisor write-protects): exactly one MTF exit after it. */
-    if (!cap_proc(PROC_USE_MSR_BITMAPS))
+    /* Instructions L0 may complete itself, each followed by exactly one
+     * MTF exit: a store into L1's MSR bitmap (which nestvisor
+     * write-protects), an RDMSR of IA32_APIC_BASE and an IN from port 92H
+     * that L1 lets through (nestvisor traps both for itself). */
+    if (!cap_proc(PROC_USE_MSR_BITMAPS) || !cap_proc(PROC_USE_IO_BITMAPS))
         return;
+    msr_bitmap_zero();
+    TRY(mtf_setup(l2_msr_step));
+    vmcs_set_bits(VMCS_PROC_CONTROLS, PROC_USE_MSR_BITMAPS);
+    vmw(VMCS_GUEST_RIP, addr_of(l2_msr_rd_insn)); /* the first instruction: the RDMSR */
+    V->regs.rcx = MSR_APIC_BASE;
+    uint64_t apic_base = rdmsr(MSR_APIC_BASE);
+    if (mtf_expect("RDMSR IA32_APIC_BASE (MSR-bitmap bit clear)", addr_of(l2_msr_rd_next))) {
+        EXPECT(((V->regs.rdx << 32) | (uint32_t)V->regs.rax) == apic_base,
+               "L2's RDMSR IA32_APIC_BASE got %#lx:%#lx, want %#lx", V->regs.rdx, V->regs.rax, apic_base);
+        mtf_expect("the instruction after the RDMSR", addr_of(l2_msr_rd_next) + MTF_SHL_LEN);
+    }
+    bitmap_zero(io_bitmap_a);
+    bitmap_zero(io_bitmap_b);
+    TRY(mtf_setup(l2_in_steps));
+    vmcs_clear_bits(VMCS_PROC_CONTROLS, PROC_UNCOND_IO_EXITING);
+    vmcs_set_bits(VMCS_PROC_CONTROLS, PROC_USE_IO_BITMAPS);
+    V->regs.rdx = MTF_IN_PORT;
+    if (mtf_expect("IN AL, DX from port 0x92 (I/O-bitmap bit clear)", addr_of(l2_in_next)))
+        mtf_expect("the NOP after the IN", addr_of(l2_in_nop_next));
+
     msr_bitmap_zero();
     TRY(mtf_setup(l2_store_steps));
     vmcs_set_bits(VMCS_PROC_CONTROLS, PROC_USE_MSR_BITMAPS);

@@ -128,15 +128,16 @@ static inline uint64_t exit_qual(void) { return vmr(VMCS_EXIT_QUALIFICATION); }
 static inline uint64_t exit_rip(void) { return vmr(VMCS_GUEST_RIP); }
 static inline uint64_t exit_len(void) { return vmr(VMCS_EXIT_INSTR_LEN); }
 static inline uint64_t addr_of(const void *p) { return (uintptr_t)p; }
-/* Clears the MSR bitmap writing only the qwords that are not 0: under
+/* Clears a bitmap page writing only the qwords that are not 0: under
  * nestvisor every store into a bitmap page exits (L0 watches it). */
-static inline void msr_bitmap_zero(void)
+static inline void bitmap_zero(uint8_t *page)
 {
-    volatile uint64_t *q = (volatile uint64_t *)msr_bitmap;
+    volatile uint64_t *q = (volatile uint64_t *)page;
     for (unsigned i = 0; i < PAGE_SIZE / sizeof *q; i++)
         if (q[i])
             q[i] = 0;
 }
+static inline void msr_bitmap_zero(void) { bitmap_zero(msr_bitmap); }
 /* A 256-vector IDT for L2: its exception stubs, and for vectors 32-255
  * l2_vec_stubs (which log the vector and EOI as l2_eoi_mode says). */
 void virt_l2_idt_install(void);
@@ -165,6 +166,9 @@ extern const uint8_t l2_steps_1[], l2_steps_2[], l2_steps_3[], l2_steps_loop[];
  * L0 may emulate). */
 void l2_store_steps(void);
 extern const uint8_t l2_store_next[], l2_store_nop_next[];
+/* l2_in_steps: IN AL, DX / NOP / VMCALL. */
+void l2_in_steps(void);
+extern const uint8_t l2_in_next[], l2_in_nop_next[];
 /* l2_pause_loop: R12 <- TSC, then PAUSE; DEC RCX; JNZ. R8 = 1 when RCX ran out. */
 void l2_pause_loop(void);
 extern const uint8_t l2_pause_insn[];

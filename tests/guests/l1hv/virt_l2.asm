@@ -111,6 +111,15 @@ l2_store_next:
 l2_store_nop_next:
     L2_DONE
 
+; IN AL, DX (a port L0 may complete itself), a NOP, VMCALL.
+global l2_in_steps, l2_in_next, l2_in_nop_next
+l2_in_steps:
+    in al, dx
+l2_in_next:
+    nop
+l2_in_nop_next:
+    L2_DONE
+
 ; PAUSE-loop exiting: R12 <- TSC, then RCX iterations of PAUSE; R8 = 1
 ; when the loop ran out.
 global l2_pause_loop, l2_pause_insn
