@@ -244,7 +244,7 @@ static bool need_proc2(uint32_t bits, const char *what)
 static bool need_tpr_shadow(void)
 {
     if (!cap_proc(PROC_TPR_SHADOW)) {
-        case_skip("use TPR shadow not offered (IA32_VMX_TRUE_PROCBASED_CTLS allowed-1 %#x)",
+        case_skip("use TPR shadow not offered (IA32_VMX_%sPROCBASED_CTLS allowed-1 %#x)", TRUE_PREFIX,
                   ctl_may1(caps.ctl_proc));
         return false;
     }
@@ -981,7 +981,7 @@ void case_apic_checks(void)
 void case_posted_intr(void)
 {
     if (!cap_pin(PIN_POSTED_INTERRUPTS)) {
-        case_skip("process posted interrupts not offered (IA32_VMX_TRUE_PINBASED_CTLS allowed-1 %#x)",
+        case_skip("process posted interrupts not offered (IA32_VMX_%sPINBASED_CTLS allowed-1 %#x)", TRUE_PREFIX,
                   ctl_may1(caps.ctl_pin));
         return;
     }

@@ -49,7 +49,7 @@ static bool mtf_setup(void (*entry)(void))
 void case_mtf(void)
 {
     if (!cap_proc(PROC_MTF)) {
-        case_skip("monitor trap flag not offered (IA32_VMX_TRUE_PROCBASED_CTLS allowed-1 %#x)",
+        case_skip("monitor trap flag not offered (IA32_VMX_%sPROCBASED_CTLS allowed-1 %#x)", TRUE_PREFIX,
                   ctl_may1(caps.ctl_proc));
         return;
     }

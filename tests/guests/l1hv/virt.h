@@ -123,7 +123,9 @@
 #define XSAVE_AREA_ALIGN        64
 #define XSAVE_COMPACTED         (1ULL << 63) /* XCOMP_BV bit 63 */
 
-/* ---- shared helpers (apicv.c) ---- */
+/* ---- shared helpers ---- */
+/* The capability MSR a control's offer comes from (A.3), for messages. */
+#define TRUE_PREFIX ((caps.basic & VMX_BASIC_TRUE_CTLS) ? "TRUE_" : "")
 static inline uint64_t exit_qual(void) { return vmr(VMCS_EXIT_QUALIFICATION); }
 static inline uint64_t exit_rip(void) { return vmr(VMCS_GUEST_RIP); }
 static inline uint64_t exit_len(void) { return vmr(VMCS_EXIT_INSTR_LEN); }
