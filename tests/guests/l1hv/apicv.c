@@ -1018,7 +1018,7 @@ void case_posted_intr(void)
             lapic_eoi(); /* acknowledged on exit: in service at L1's APIC */
         return;
     }
-    EXPECT(V->regs.r8 == 1 && l2_intr_log[0] == PI_VIRT_VECTOR, "L2 took %lu interrupt(s), first %#lx, want %#x",
+    EXPECT(V->regs.r8 == 1 && l2_intr_log[0] == PI_VIRT_VECTOR, "L2 took %lu interrupt(s), first %#lx, want 1: %#x",
            V->regs.r8, l2_intr_log[0], PI_VIRT_VECTOR);
     bool pir_clear = true;
     for (unsigned i = 0; i < PID_PIR_QWORDS; i++)
