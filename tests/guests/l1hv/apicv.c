@@ -698,14 +698,15 @@ static bool vid_all_clear(const char *what)
                   vapic_array_clear(APIC_IRR), vapic_array_clear(APIC_ISR));
 }
 
-/* Where the virtual interrupts are, for a failure message. */
-static void vid_state(const char *what)
+/* Where the virtual interrupts are, for a failure message (after the
+ * one naming the step). */
+static void vid_state(void)
 {
-    expect(false, "%s: then guest interrupt status %#lx, VPPR %#x, %#x IRR/ISR %d/%d, %#x IRR/ISR %d/%d, "
-                  "L2 took %u interrupt(s) (first %#lx)",
-           what, vmr(VMCS_GUEST_INTR_STATUS), *vapic32(VID_VPPR_OFF), VID_HIGH, vapic_vec(APIC_IRR, VID_HIGH),
-           vapic_vec(APIC_ISR, VID_HIGH), VID_LOW, vapic_vec(APIC_IRR, VID_LOW), vapic_vec(APIC_ISR, VID_LOW),
-           l2_intr_count, l2_intr_log[0]);
+    expect(false, "then SVI:RVI %#lx VPPR %#x VIRR/VISR %#x %d/%d %#x %d/%d, %u taken%s%lu", vmr(VMCS_GUEST_INTR_STATUS),
+           *vapic32(VID_VPPR_OFF), VID_HIGH, vapic_vec(APIC_IRR, VID_HIGH), vapic_vec(APIC_ISR, VID_HIGH), VID_LOW,
+           vapic_vec(APIC_IRR, VID_LOW), vapic_vec(APIC_ISR, VID_LOW), l2_intr_count,
+           V->regs.r15 == L2_EXC_MARK ? ", L2's exception handler of vector " : "",
+           V->regs.r15 == L2_EXC_MARK ? V->regs.r14 : 0);
 }
 
 static void vid_run(const struct vid_flavour *f)
@@ -720,7 +721,7 @@ static void vid_run(const struct vid_flavour *f)
     char what[120];
     snprintf(what, sizeof what, "%s: L2's EOI of vector %#x (EOI-exit bit set)", f->name, VID_HIGH);
     if (!run_expect(V, EXIT_VIRTUALIZED_EOI, what)) {
-        vid_state(what);
+        vid_state();
         return;
     }
     EXPECT(exit_qual() == VID_HIGH, "%s: qualification %#lx, want the vector %#x", what, exit_qual(), VID_HIGH);
