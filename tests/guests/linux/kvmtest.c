@@ -1309,6 +1309,7 @@ static int case_ipi(struct vm *vm)
 }
 
 // ---- migrate: vCPU threads moved between CPUs while their guests compute
+// (and each vCPU's set-up ioctls done on three CPUs before its first run)
 
 // The host's copy of one checksum pass of g_sum.
 static void sum_pass(struct thr *t)
@@ -1391,12 +1392,18 @@ static int case_migrate(struct vm *vm)
         for (size_t j = 0; j < t->qwords; j++)
             t->shadow[j] = t->seed * (j + 1);
         memcpy(t->buf, t->shadow, buf);
+        // The set-up ioctls hop from CPU to CPU as well: each loads the
+        // vCPU's VMCS where it runs, so it moves before its first launch.
+        unsigned hop = i;
+        CHECK(!pin(0, cpus[++hop % ncpus]), "sched_setaffinity: %s", strerror(errno));
         if (lm_vcpu(&t->vm, NULL, LM_STACK - i * SMP_STACK_SIZE)) return threads_failed(vm, n);
+        CHECK(!pin(0, cpus[++hop % ncpus]), "sched_setaffinity: %s", strerror(errno));
         struct kvm_regs regs;
         if (get_regs(&t->vm, &regs)) return threads_failed(vm, n);
         regs.rsi = EXTRA_GPA + i * buf;
         regs.rcx = t->qwords;
         regs.r8 = t->seed;
+        CHECK(!pin(0, cpus[++hop % ncpus]), "sched_setaffinity: %s", strerror(errno));
         CHECK(ioctl(t->vm.vcpu, KVM_SET_REGS, &regs) == 0, "KVM_SET_REGS: %s", strerror(errno));
     }
     migrate_done = 0;
@@ -1677,6 +1684,7 @@ int main(int argc, char **argv)
         } else {
             memset(thr, 0, sizeof thr);
             r = cases[i].fn(&vm);
+            sched_setaffinity(0, sizeof set, &set); // a case may have pinned this thread
             for (unsigned k = 0; k < MAX_THREADS; k++)
                 leaked |= thr[k].running;
         }
