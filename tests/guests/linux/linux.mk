@@ -87,9 +87,11 @@ LINUX_TEST_RUNS      := nested nested-off smp2 smp4 cpus1
 .PHONY: test-linux
 test-linux: deps linux-image $(KERNEL)
 	@run() { name=$$1 cpus=$$2 limit=$$3 opts=$$4 append=$$5; t0=$$(date +%s); \
+	    rm -f $(LINUX_BUILD)/$$name/serial.log; \
 	    BOCHS_CPUS=$$cpus LINUX_TIMEOUT=$$limit LINUX_APPEND="$$append" $(LINUX_DIR)/bochs-nested.sh \
-	        $(KERNEL) $(LINUX_BUILD)/$$name "$$opts" > /dev/null || \
-	        echo "FAIL linux-$$name/bochs: timed out after $$limit s" > $(LINUX_BUILD)/$$name.timeout; \
+	        $(KERNEL) $(LINUX_BUILD)/$$name "$$opts" > /dev/null; st=$$?; \
+	    [ $$st -eq 0 ] || echo "FAIL linux-$$name/bochs: bochs-nested.sh status $$st$$([ $$st -ne 124 ] || echo ": timed out after $$limit s")" \
+	        > $(LINUX_BUILD)/$$name.timeout; \
 	    times > $(LINUX_BUILD)/$$name.times; \
 	    cpu=$$(tail -n 1 $(LINUX_BUILD)/$$name.times | awk '{ split($$1, u, "m"); split($$2, s, "m"); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }'); \
 	    echo "test-linux: $$name ($$cpus CPUs) took $$(( $$(date +%s) - t0 )) s, $$cpu s of CPU"; }; \
