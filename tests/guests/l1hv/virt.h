@@ -180,7 +180,8 @@ void l2_rdrand(void);
 void l2_rdseed(void);
 #define RNG_SITES 6 /* per instruction: its address, the next one's */
 extern const uint64_t l2_rdrand_sites[RNG_SITES], l2_rdseed_sites[RNG_SITES];
-/* XSAVES [RBX] and XRSTORS [RBX] with EDX:EAX = R8; VMCALL after each. */
+/* XSAVES then XRSTORS at [RBX + XSAVES_DISP] with EDX:EAX = R8; VMCALL after
+ * each (R9 = 1, then 2). */
 void l2_xsaves(void);
 extern const uint8_t l2_xsaves_insn[], l2_xsaves_next[], l2_xrstors_insn[], l2_xrstors_next[];
 #define XSAVES_DISP 0x40 /* virt_l2.asm: the displacement of both */
