@@ -4,9 +4,12 @@
 #   MEDIA: a GRUB ISO for Debian's Bochs 2.7 and its legacy BIOS (default),
 #   or, with BOCHS_UEFI=1, an ESP disk image for upstream Bochs and OVMF
 #   (tools/upstream-bochs.sh builds it once; shared/platform.md section 5).
+#   BOCHS_UPSTREAM=1 boots the same GRUB ISO as the default on upstream Bochs
+#   with upstream's own legacy BIOS and VGA BIOS: the rig for what Bochs 2.7
+#   emulates wrongly (docs/bochs.md). BOCHS_UEFI=1 takes precedence.
 # Environment: BOCHS_IPS (4000000), BOCHS_IGNORE_BAD_MSRS (0), BOCHS_CPUS (1),
 # BOCHS_DEBUGGER_RC (debugger commands, Bochs 2.7 only; default "continue"),
-# BOCHS_EXTRA_RC (one more bochsrc line), BOCHS_UEFI (0).
+# BOCHS_EXTRA_RC (one more bochsrc line), BOCHS_UEFI (0), BOCHS_UPSTREAM (0).
 # Leaves DIR/bochsrc, serial.log, bochs.log, stdout.log. Exit status: 0 when
 # Bochs ended by itself (it always reports 1; that is ignored), 124 on
 # timeout, 3 when Bochs died before the guest wrote anything to the serial
@@ -18,13 +21,21 @@ mkdir -p "$dir"
 rm -f "$dir/serial.log" "$dir/bochs.log" "$dir/bochs-died.txt"
 extra=()
 [ -n "${BOCHS_EXTRA_RC:-}" ] && extra=("extra=$BOCHS_EXTRA_RC")
+upstream=0
 if [ "${BOCHS_UEFI:-0}" = 1 ]; then
+    upstream=1
     bochs_dir=$("$here/../../tools/upstream-bochs.sh") || exit 2
     bochs=$bochs_dir/bin/bochs
     extra+=(firmware=ovmf boot=disk "vgarom=$bochs_dir/share/VGABIOS-lgpl/VGABIOS-lgpl-latest.bin")
     # A disk image keeps a lock file while Bochs runs: a stale one (a Bochs
     # killed hard) makes the next run refuse the disk.
     rm -f "$media.lock"
+elif [ "${BOCHS_UPSTREAM:-0}" = 1 ]; then
+    upstream=1
+    bochs_dir=$("$here/../../tools/upstream-bochs.sh") || exit 2
+    bochs=$bochs_dir/bin/bochs
+    extra+=(firmware=bios bochs=upstream "rom=$bochs_dir/share/BIOS-bochs-latest"
+        "vgarom=$bochs_dir/share/VGABIOS-lgpl/VGABIOS-lgpl-latest.bin")
 else
     bochs=bochs
 fi
@@ -32,7 +43,7 @@ fi
     model="$model" megs="$megs" cpus="${BOCHS_CPUS:-1}" ips="${BOCHS_IPS:-4000000}" \
     bad_msrs="${BOCHS_IGNORE_BAD_MSRS:-0}" "${extra[@]}" || exit 2
 
-if [ "${BOCHS_UEFI:-0}" = 1 ]; then
+if [ $upstream = 1 ]; then
     # Built without the debugger and with a display that needs no port.
     # SIGINT, not SIGTERM, on timeout: Bochs then removes its disk lock.
     timeout -s INT --kill-after=5 "$limit" "$bochs" -q -f "$dir/bochsrc" \

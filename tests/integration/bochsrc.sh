@@ -9,8 +9,13 @@
 #   model=NAME       CPU model (tigerlake)     cpus=N   CPU count (1)
 #   megs=N           RAM in MiB (256)          ips=N    instructions/s (4000000)
 #   bad_msrs=0|1     ignore_bad_msrs (0: unknown MSRs #GP)
-#   firmware=bios|ovmf   legacy BIOS (Bochs 2.7, default) or OVMF (upstream
-#                    Bochs, issue 11); ovmf needs vgarom=PATH from its build
+#   firmware=bios|ovmf   legacy BIOS (default) or OVMF (upstream Bochs only,
+#                    issue 11); ovmf needs vgarom=PATH from its build
+#   bochs=2.7|upstream   the binary the file is for: Debian's Bochs 2.7
+#                    (default) or the upstream build of tools/upstream-bochs.sh
+#                    (no sound, nogui display); firmware=ovmf implies upstream
+#   rom=PATH, vgarom=PATH   the BIOS and VGA BIOS images of firmware=bios
+#                    (default: Debian's); upstream's come from its build
 #   extra=LINE       one more line, verbatim (repeatable)
 # Every device whose default Bochs would take from the host is set here:
 # sound (Bochs 2.7 opens ALSA's default device otherwise and aborts where
@@ -20,7 +25,7 @@ set -euo pipefail
 out=$1
 shift
 media="" boot=cdrom serial="" log="" model=tigerlake cpus=1 megs=256 ips=4000000
-bad_msrs=0 firmware=bios vgarom="" extras=()
+bad_msrs=0 firmware=bios bochs=2.7 rom="" vgarom="" extras=()
 for kv in "$@"; do
     case "$kv" in
     media=*) media=${kv#*=} ;;
@@ -33,6 +38,8 @@ for kv in "$@"; do
     ips=*) ips=${kv#*=} ;;
     bad_msrs=*) bad_msrs=${kv#*=} ;;
     firmware=*) firmware=${kv#*=} ;;
+    bochs=*) bochs=${kv#*=} ;;
+    rom=*) rom=${kv#*=} ;;
     vgarom=*) vgarom=${kv#*=} ;;
     extra=*) extras+=("${kv#*=}") ;;
     *) echo "bochsrc.sh: unknown setting '$kv'" >&2; exit 2 ;;
@@ -41,6 +48,11 @@ done
 for need in media serial log; do
     [ -n "${!need}" ] || { echo "bochsrc.sh: $need= is required" >&2; exit 2; }
 done
+[ "$firmware" = ovmf ] && bochs=upstream
+case "$bochs" in
+2.7 | upstream) ;;
+*) echo "bochsrc.sh: bochs=$bochs: 2.7 or upstream" >&2; exit 2 ;;
+esac
 # Bochs emulates the CPUs round-robin, 16 instructions each by default.
 cpu_line="cpu: model=$model, count=$cpus, ips=$ips, reset_on_triple_fault=0, ignore_bad_msrs=$bad_msrs"
 [ "$cpus" -gt 1 ] && cpu_line="$cpu_line, quantum=16"
@@ -50,11 +62,15 @@ cpu_line="cpu: model=$model, count=$cpus, ips=$ips, reset_on_triple_fault=0, ign
     echo "clock: sync=none, time0=946684800"
     case "$firmware" in
     bios)
-        echo "romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot"
-        echo "vgaromimage: file=/usr/share/vgabios/vgabios.bin"
-        # Debian's Bochs 2.7 has no nogui; rfb with no client waits for
-        # nobody and takes the first free port from 5900 up.
-        echo 'display_library: rfb, options="timeout=0"'
+        echo "romimage: file=${rom:-/usr/share/bochs/BIOS-bochs-latest}, options=fastboot"
+        echo "vgaromimage: file=${vgarom:-/usr/share/vgabios/vgabios.bin}"
+        if [ "$bochs" = 2.7 ]; then
+            # Debian's Bochs 2.7 has no nogui; rfb with no client waits for
+            # nobody and takes the first free port from 5900 up.
+            echo 'display_library: rfb, options="timeout=0"'
+        else
+            echo "display_library: nogui"
+        fi
         ;;
     ovmf)
         [ -n "$vgarom" ] || { echo "bochsrc.sh: firmware=ovmf needs vgarom=" >&2; exit 2; }
@@ -83,9 +99,10 @@ cpu_line="cpu: model=$model, count=$cpus, ips=$ips, reset_on_triple_fault=0, ign
     echo "panic: action=fatal"
     echo "error: action=report"
     echo "log: \"$log\""
-    if [ "$firmware" = bios ]; then
+    if [ "$bochs" = 2.7 ]; then
         echo "sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy"
     else
+        # A sound line there is a panic ("not compiled with lowlevel sound support").
         echo "# sound: none compiled into the upstream build (tools/upstream-bochs.sh)"
     fi
     echo "speaker: enabled=0"
