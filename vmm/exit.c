@@ -90,12 +90,19 @@ static inline void dispatch(struct vcpu *v, struct guest_regs *regs, uint32_t re
 {
     unsigned level = NV_LEVEL_L1;
     if (v->in_l2) {
+        v->l2_insn_completed = false;
         enum l2_exit_outcome o = nested_l2_exit(v, reason);
         level = o == L2_EXIT_REFLECTED ? NV_LEVEL_L2_TO_L1 : NV_LEVEL_L2_L0;
         v->stats.count[level][basic]++;
         regs->ticks_slot = &v->stats.ticks[level][basic];
-        if (o != L2_EXIT_FOR_L0)
-            return;
+        if (o == L2_EXIT_FOR_L0) {
+            exit_handler_fn fn = handlers[basic];
+            (fn ? fn : unexpected_exit)(v);
+        }
+        /* An L2 instruction L0 completed (vcpu_skip_bytes): L1's MTF. */
+        if (v->l2_insn_completed && v->in_l2)
+            nested_l2_instruction_emulated(v);
+        return;
     } else {
         if (reason & EXIT_REASON_FAILED_ENTRY) {
             regs->ticks_slot = &v->stats.unknown_ticks;

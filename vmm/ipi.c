@@ -173,6 +173,10 @@ bool ipi_apic_write(struct vcpu *v, uint64_t gpa)
     uint64_t page = __atomic_load_n(&watch.page, __ATOMIC_ACQUIRE);
     if (page == NO_PAGE || (gpa & ~(uint64_t)(APIC_PAGE_SIZE - 1)) != page)
         return false;
+    /* L1 made its own APIC page L2's APIC-access page: L2's write is L1's
+     * to virtualize, never a write to L1's local APIC. */
+    if (nested_is_apic_access_page(v, gpa) && nested_apic_access_write(v, gpa))
+        return true;
     struct guest_store st;
     const char *why;
     if (!store_decode(v, &st, &why)) {
@@ -199,7 +203,5 @@ bool ipi_apic_write(struct vcpu *v, uint64_t gpa)
         store_apply(phys_to_virt(gpa), &st, &old);
     }
     store_complete(v, &st, old);
-    if (v->in_l2)
-        nested_l2_instruction_emulated(v);
     return true;
 }

@@ -89,15 +89,16 @@ void sipi_init_vcpu(struct vcpu *v)
 }
 
 /* Makes v look at its signals: a running CPU at its next exit, which the
- * NMI forces; a waiting one wakes on the write to its monitored line. */
+ * NMI forces. A waiting one wakes on the write to its monitored line, and
+ * gets the NMI too: Bochs 2.7 with several CPUs can miss that wake-up
+ * (Linux's MWAIT idle does: tests/guests/linux/README.md), and a CPU
+ * waiting in L0 has nothing else to wake it. */
 static void notify(struct vcpu *v, uint32_t before)
 {
-    if (state_of(before) != SIGNAL_RUNNING)
-        return;
-    if (v->cpu == this_cpu())
-        __atomic_store_n(&v->cpu->attention, 1, __ATOMIC_SEQ_CST);
-    else
+    if (v->cpu != this_cpu())
         smp_nudge(v->cpu);
+    else if (state_of(before) == SIGNAL_RUNNING)
+        __atomic_store_n(&v->cpu->attention, 1, __ATOMIC_SEQ_CST);
 }
 
 bool sipi_post_init(struct vcpu *target)
@@ -127,6 +128,7 @@ bool sipi_post_start(struct vcpu *target, uint8_t vector)
         if (state_of(old) == SIGNAL_RUNNING || (old & SIGNAL_HAS_VECTOR))
             return false;
     } while (!swap_signals(target, &old, old | SIGNAL_HAS_VECTOR | (uint32_t)vector << SIGNAL_VECTOR_SHIFT));
+    notify(target, old);
     return true;
 }
 

@@ -63,7 +63,7 @@ void vcpu_skip_instruction(struct vcpu *v) { vcpu_skip_bytes(v, vmcs_read(VMCS_V
 
 void vcpu_skip_bytes(struct vcpu *v, uint64_t length)
 {
-    (void)v;
+    v->l2_insn_completed = v->in_l2;
     uint64_t rip = vmcs_read(VMCS_GUEST_RIP) + length;
     if (!(vmcs_read(VMCS_GUEST_CS_AR_BYTES) & AR_L))
         rip &= 0xffffffffULL;

@@ -48,6 +48,7 @@ struct vcpu {
     uint64_t vmcs01;        /* physical address of L1's VMCS */
     bool launched;
     bool in_l2;             /* the current hardware VMCS runs L2 */
+    bool l2_insn_completed; /* L0 completed an L2 instruction in this exit (MTF) */
     /* L1's view of host-owned control-register bits (read shadows). */
     uint64_t cr0_shadow, cr4_shadow;
     uint64_t cr0_mask, cr4_mask;

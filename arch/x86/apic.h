@@ -11,10 +11,25 @@
 #define APIC_BASE_ADDR_MASK   0x000ffffffffff000ULL
 #define APIC_PAGE_SIZE        0x1000U
 
-/* xAPIC registers, offsets in the APIC page */
+/* xAPIC registers, offsets in the APIC page (11.4.1, table 11-1): each
+ * in a 16-byte slot; ISR, TMR and IRR are 8 slots of 32 bits each. */
+#define XAPIC_REG_STRIDE      0x10U
 #define XAPIC_ID              0x20
+#define XAPIC_TPR             0x80
+#define XAPIC_PPR             0xa0
+#define XAPIC_EOI             0xb0
+#define XAPIC_LDR             0xd0
+#define XAPIC_DFR             0xe0
+#define XAPIC_SVR             0xf0
+#define XAPIC_ISR             0x100
+#define XAPIC_IRR             0x200
+#define XAPIC_ESR             0x280
 #define XAPIC_ICR_LOW         0x300
 #define XAPIC_ICR_HIGH        0x310
+#define XAPIC_LVT_FIRST       0x320 /* timer, thermal, performance, LINT0, LINT1, error */
+#define XAPIC_LVT_LAST        0x370
+#define XAPIC_TIMER_INITIAL   0x380
+#define XAPIC_TIMER_DIVIDE    0x3e0
 #define XAPIC_ID_SHIFT        24
 #define XAPIC_DEST_SHIFT      24 /* ICR_HIGH bits 31:24 */
 #define XAPIC_BROADCAST       0xffU

@@ -44,7 +44,6 @@ bool nested_bitmap_emulate_write(struct vcpu *v, uint64_t l1_gpa)
     if (v->in_l2)
         vmcs02_merge_bitmaps(v);
     nudge_cpus_running_l2(v);
-    nested_l2_instruction_emulated(v);
     return true;
 }
 

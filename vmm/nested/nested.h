@@ -108,9 +108,18 @@ void nested_vmexit_for_nmi(struct vcpu *v);
 /* An INIT (reason 3) or SIPI (reason 4, the vector as qualification) that
  * reached L2 and that L0 took for it (vmm/sipi.c): the nested VM exit. */
 void nested_vmexit_signal(struct vcpu *v, uint32_t reason, uint64_t qualification);
-/* L0 did an instruction of L2's (a store into a page it watches): what
- * the CPU would do after it, for L1 (an MTF VM exit). */
+/* L0 completed an instruction of L2's (an MSR or I/O access L1 does not
+ * take, a store into a page L0 watches; exit.c calls it when
+ * vcpu_skip_bytes ran): what the CPU would do after it, for L1 (an MTF VM
+ * exit, SDM 26.5.2). */
 void nested_l2_instruction_emulated(struct vcpu *v);
+
+/* apic_access.c: whether l1_gpa is on the APIC-access page of the L2 that
+ * v runs; L2's store there, which L0 intercepted (its xAPIC watch), done
+ * as the CPU's APIC virtualization would (SDM 30.4.3): false if the store
+ * cannot be decoded. */
+bool nested_is_apic_access_page(const struct vcpu *v, uint64_t l1_gpa);
+bool nested_apic_access_write(struct vcpu *v, uint64_t l1_gpa);
 
 /* bitmap_write.c: a store by v's guest (L1, or L2 through EPT12) into a
  * bitmap page L0 keeps write-protected: done by L0, every vCPU's merge
