@@ -44,6 +44,9 @@ void vm_stop(enum power_status status, const char *why)
 #define IO_A_PA       0x10000ULL
 #define IO_B_PA       0x11000ULL
 #define MSR_BITMAP_PA 0x12000ULL
+#define L1_RAM_BASE   0x10000ULL /* L1's RAM holds the bitmaps above */
+#define L1_RAM_SIZE   0x10000ULL
+#define NOT_L1_RAM    0x40000ULL /* memory L1 does not own (fake memory, zeros) */
 
 static struct vmcs12 c12;
 static uint8_t *io_a, *io_b, *msr_bitmap;
@@ -52,6 +55,8 @@ static int setup(void **state)
 {
     (void)state;
     fake_phys_reset();
+    memmap_init(&the_vm.l1_map);
+    assert_true(memmap_set(&the_vm.l1_map, L1_RAM_BASE, L1_RAM_SIZE, MEM_USABLE));
     memset(&c12, 0, sizeof(c12));
     VMCS12(&c12, IO_BITMAP_A) = IO_A_PA;
     VMCS12(&c12, IO_BITMAP_B) = IO_B_PA;
@@ -499,6 +504,28 @@ static void test_msr_bitmaps(void **state)
     assert_false(msr_exit(0xc0001fff, false));
 }
 
+/* A bitmap address outside L1's RAM reads as all ones: every access exits
+ * (as nestvisor's merge of it, nested/bitmaps.c), and L0 never reads its own
+ * memory (or whatever else is there) through an address L1 chose. The fake
+ * memory there is zeros, which would say "no exit". */
+static void test_bitmaps_outside_l1_ram_read_as_all_ones(void **state)
+{
+    (void)state;
+    PROC = PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS;
+    assert_false(io_exit(0x3f8, 1, false));
+    assert_false(io_exit(0x8000, 1, false));
+    assert_false(msr_exit(MSR_IA32_SYSENTER_CS, false));
+    VMCS12(&c12, IO_BITMAP_A) = NOT_L1_RAM;
+    assert_true(io_exit(0x3f8, 1, false));
+    assert_false(io_exit(0x8000, 1, false)); /* B is still L1's */
+    VMCS12(&c12, IO_BITMAP_B) = L1_RAM_BASE + L1_RAM_SIZE; /* just past the end */
+    assert_true(io_exit(0x8000, 1, false));
+    VMCS12(&c12, MSR_BITMAP) = NOT_L1_RAM;
+    assert_true(msr_exit(MSR_IA32_SYSENTER_CS, false));
+    assert_true(msr_exit(MSR_IA32_EFER, true));
+    assert_true(msr_exit(0xc0001fff, false));
+}
+
 static void test_msr_out_of_range_always_exits(void **state)
 {
     (void)state;
@@ -613,6 +640,7 @@ int main(void)
         T(test_msr_without_bitmaps_always_exits),
         T(test_msr_bitmaps),
         T(test_msr_out_of_range_always_exits),
+        T(test_bitmaps_outside_l1_ram_read_as_all_ones),
         T(test_unconditional_reasons),
         T(test_ept_exits_are_l0s),
         T(test_every_reason_classified),

@@ -4,13 +4,29 @@
 #include "vmm/nested/nested.h"
 #include "vmm/io.h"
 #include "vmm/msr.h"
+#include "vmm/vm.h"
+#include "lib/string.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/exit_reasons.h"
-#include "arch/x86/physmem.h"
 #include "arch/x86/vmx_bits.h"
 
 #define CR0_LMSW_BITS  (CR0_PE | CR0_MP | CR0_EM | CR0_TS)
 #define IO_PORT_LIMIT  0x10000U
+#define BITMAP_BYTES   4096
+
+/* A bitmap page L1 named: read only where it is L1's RAM; anywhere else
+ * (nestvisor's memory, a device, beyond RAM) it reads as all ones, every
+ * access exits, as nestvisor's merge of it does (bitmaps.c). Never L0's
+ * memory through an address L1 chose. */
+static const uint8_t *l1_bitmap(uint64_t pa)
+{
+    static uint8_t all_ones[BITMAP_BYTES]; /* every CPU stores the same bytes */
+    const uint8_t *p = vm_l1_ram(pa, BITMAP_BYTES);
+    if (p)
+        return p;
+    memset(all_ones, 0xff, sizeof(all_ones));
+    return all_ones;
+}
 
 static bool has(uint64_t field, uint32_t bits) { return (field & bits) == bits; }
 
@@ -90,8 +106,8 @@ static bool io_wanted(const struct vmcs12 *c, const struct l2_exit *e)
     unsigned port = IO_QUAL_PORT(e->qualification), size = IO_QUAL_SIZE(e->qualification);
     if (port + size > IO_PORT_LIMIT)
         return true;
-    const uint8_t *a = phys_to_virt(VMCS12(c, IO_BITMAP_A));
-    const uint8_t *b = phys_to_virt(VMCS12(c, IO_BITMAP_B));
+    const uint8_t *a = l1_bitmap(VMCS12(c, IO_BITMAP_A));
+    const uint8_t *b = l1_bitmap(VMCS12(c, IO_BITMAP_B));
     for (unsigned p = port; p < port + size; p++)
         if (io_bitmap_exits(a, b, (uint16_t)p))
             return true;
@@ -102,7 +118,7 @@ static bool msr_wanted(const struct vmcs12 *c, const struct l2_exit *e, bool wri
 {
     if (!has(VMCS12(c, CPU_BASED_VM_EXEC_CONTROL), PROC_USE_MSR_BITMAPS))
         return true;
-    return msr_bitmap_exits(phys_to_virt(VMCS12(c, MSR_BITMAP)), e->msr, write);
+    return msr_bitmap_exits(l1_bitmap(VMCS12(c, MSR_BITMAP)), e->msr, write);
 }
 
 bool nested_exit_wanted_by_l1(const struct vmcs12 *c, const struct l2_exit *e)
