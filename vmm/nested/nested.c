@@ -4,6 +4,7 @@
 #include "vmm/nested/vmcs02.h"
 #include "vmm/nested/vmx_msrs.h"
 #include "vmm/memfault.h"
+#include "vmm/gva.h"
 #include "vmm/nmi.h"
 #include "vmm/nested/ept02.h"
 #include "vmm/pmm.h"
@@ -33,14 +34,27 @@ void nested_global_init(struct vm *vm)
     nested_install_insn_handlers();
 }
 
-bool nested_l2_guest_phys(uint64_t gpa, uint64_t *l1_gpa)
+uint64_t nested_l2_ept_access(uint64_t eptp12, unsigned access)
+{
+    uint64_t a = (access & GVA_ACCESS_READ ? EPT_READ : 0) | (access & GVA_ACCESS_WRITE ? EPT_WRITE : 0) |
+                 (access & GVA_ACCESS_FETCH ? EPT_EXEC : 0);
+    /* With EPT A/D flags, guest paging-structure accesses are writes for
+     * EPT (SDM 29.3.5) and reads too (Table 28-7, note 1). */
+    if ((access & GVA_ACCESS_WALK) && (eptp12 & EPTP_AD_ENABLE))
+        a |= EPT_READ | EPT_WRITE;
+    return a;
+}
+
+bool nested_l2_guest_phys(uint64_t gpa, unsigned access, uint64_t *l1_gpa)
 {
     struct percpu *pc = this_cpu();
     struct vcpu *v = pc ? pc->vcpu : 0;
     *l1_gpa = gpa;
     if (!v || !v->in_l2 || !v->nested || !vmcs12_ept_enabled(v->nested->cache))
         return true;
-    return ept02_l2_to_l1(VMCS12(v->nested->cache, EPT_POINTER), gpa, l1_gpa);
+    uint64_t eptp12 = VMCS12(v->nested->cache, EPT_POINTER);
+    struct ept12_walk w;
+    return ept02_l2_access(eptp12, gpa, nested_l2_ept_access(eptp12, access), l1_gpa, &w);
 }
 
 static void *alloc_zeroed(uint64_t bytes)

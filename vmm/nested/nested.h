@@ -15,6 +15,7 @@
 #define VMM_NESTED_NESTED_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "arch/x86/vmcs_fields.h"
 #include "vmm/nested/vmcs12.h"
@@ -111,12 +112,27 @@ void nested_vmexit_signal(struct vcpu *v, uint32_t reason, uint64_t qualificatio
 /* L0 did an instruction of L2's (a store into a page it watches): what
  * the CPU would do after it, for L1 (an MTF VM exit). */
 void nested_l2_instruction_emulated(struct vcpu *v);
+/* An exception raised by an instruction of L2's that L0 emulates (its
+ * memory operand, its #UD/#GP checks): a VM exit for L1 if vmcs12's
+ * exception bitmap wants it (SDM 26.2, with the #PF error-code rule; such
+ * a #PF leaves CR2 alone and gives cr2 as exit qualification, 28.2.1),
+ * else delivered to L2 (CR2 set for #PF). */
+void nested_l2_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error, uint64_t cr2);
+/* The fault gva.c reported for such an operand: an exception as above, or
+ * L1's EPT violation/misconfiguration when EPT12 refused the access. */
+struct gva_fault;
+void nested_l2_fault(struct vcpu *v, const struct gva_fault *f);
 
 /* bitmap_write.c: a store by v's guest (L1, or L2 through EPT12) into a
  * bitmap page L0 keeps write-protected: done by L0, every vCPU's merge
  * refreshed before its L2 runs again. False if L0 cannot do it (then the
  * caller lifts the protection). */
 bool nested_bitmap_emulate_write(struct vcpu *v, uint64_t l1_gpa);
+/* L0 stored into [l1_gpa, +len) of L1's memory (one page) for its guest
+ * (an instruction's memory operand, L2's VMWRITE into a shadow vmcs12):
+ * if that is a bitmap page L0 merged from, the merges follow (gva.c's
+ * store hook). */
+void nested_l1_stored(uint64_t l1_gpa, size_t len);
 /* Before v resumes L2 (smp_attention): its merged bitmaps are current. */
 void nested_bitmaps_refresh(struct vcpu *v);
 
@@ -146,8 +162,11 @@ void shadow_push_field(struct nested_vmx *n, enum vmcs_field_index i);
 /* vmx_insn.c */
 void nested_install_insn_handlers(void);
 /* gva.c's map of the current guest's physical addresses: L2's go through
- * EPT12 when L1 gives it one (false if EPT12 does not map gpa). */
-bool nested_l2_guest_phys(uint64_t gpa, uint64_t *l1_gpa);
+ * EPT12 when L1 gives it one (false if EPT12 does not allow the access,
+ * GVA_ACCESS_*, there). */
+bool nested_l2_guest_phys(uint64_t gpa, unsigned access, uint64_t *l1_gpa);
+/* The EPT access (EPT_READ/WRITE/EXEC) an access of gva.c's is for EPT12. */
+uint64_t nested_l2_ept_access(uint64_t eptp12, unsigned access);
 /* bitmap_write.c: ept02.c's write emulator (L2's store, on this CPU). */
 bool nested_bitmap_emulate_l2_write(uint64_t l1_gpa);
 

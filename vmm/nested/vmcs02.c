@@ -6,6 +6,7 @@
 #include "vmm/nested/ept02.h"
 #include "vmm/msr.h"
 #include "vmm/pmm.h"
+#include "vmm/smp.h"
 #include "vmm/vm.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/cpu_bits.h"
@@ -274,6 +275,21 @@ void vmcs02_merge_bitmaps(struct vcpu *v)
     /* After the merges: protecting a bitmap page drops every shadow EPT02,
      * and vmcs02 must not keep the EPTP of a dropped (freed) one. */
     vmcs02_load_eptp(v);
+}
+
+void nested_l1_stored(uint64_t l1_gpa, size_t len)
+{
+    (void)len; /* within one page */
+    if (!nested_bitmap_is_protected(l1_gpa))
+        return;
+    /* L0 stored into a bitmap page for its guest (an operand of an
+     * instruction it emulated, L2's VMWRITE into a shadow vmcs12): as the
+     * guest's own store would (bitmap_write.c), past the protection. */
+    struct vcpu *v = this_cpu()->vcpu;
+    nested_bitmap_page_written();
+    if (v->in_l2)
+        vmcs02_merge_bitmaps(v);
+    smp_nudge_l2_cpus(v);
 }
 
 void vmcs02_load_eptp(struct vcpu *v)
