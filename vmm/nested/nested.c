@@ -172,11 +172,27 @@ enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason)
     case EXIT_REASON_MSR_WRITE:
         e.msr = (uint32_t)v->regs.rcx;
         break;
+    case EXIT_REASON_VMREAD:
+    case EXIT_REASON_VMWRITE: {
+        struct vmx_insn_info ii;
+        vmx_insn_info_decode(vmcs_read32(VMCS_VMX_INSTRUCTION_INFO), &ii);
+        e.vmcs_encoding = vmx_field_operand(v, &ii);
+        break;
+    }
     default:
         break;
     }
-    if (!nested_exit_wanted_by_l1(n->cache, &e))
-        return L2_EXIT_FOR_L0;
+    if (!nested_exit_wanted_by_l1(n->cache, &e)) {
+        /* L2's VMREAD/VMWRITE under L1's VMCS shadowing: L0's to complete
+         * (a fault or MTF may still take L1 there). */
+        if (e.reason != EXIT_REASON_VMREAD && e.reason != EXIT_REASON_VMWRITE)
+            return L2_EXIT_FOR_L0;
+        if (e.reason == EXIT_REASON_VMREAD)
+            nested_l2_vmread(v, e.vmcs_encoding);
+        else
+            nested_l2_vmwrite(v, e.vmcs_encoding);
+        return v->in_l2 ? L2_EXIT_HANDLED : L2_EXIT_REFLECTED;
+    }
     nested_vmexit(v, NESTED_EXIT_AS_IS, 0);
     return L2_EXIT_REFLECTED;
 }
@@ -210,6 +226,8 @@ void nested_print_stats(const struct vm *vm)
         sum.vmcs02_hw_failures += n->stats.vmcs02_hw_failures;
         sum.bitmap_writes_emulated += n->stats.bitmap_writes_emulated;
         sum.bitmap_writes_unprotected += n->stats.bitmap_writes_unprotected;
+        sum.l2_vmreads += n->stats.l2_vmreads;
+        sum.l2_vmwrites += n->stats.l2_vmwrites;
         const struct ept02_stats *s2 = &n->ept02->stats;
         e.fills += s2->fills;
         e.prefaults += s2->prefaults;
@@ -245,6 +263,9 @@ void nested_print_stats(const struct vm *vm)
     if (sum.bitmap_writes_emulated || sum.bitmap_writes_unprotected)
         log_raw("nested: stores into merged bitmap pages: %llu done by L0, %llu lifted the protection\n",
                 (unsigned long long)sum.bitmap_writes_emulated, (unsigned long long)sum.bitmap_writes_unprotected);
+    if (sum.l2_vmreads || sum.l2_vmwrites)
+        log_raw("nested: L2's VMREAD/VMWRITE done by L0 under L1's VMCS shadowing: %llu VMREAD, %llu VMWRITE\n",
+                (unsigned long long)sum.l2_vmreads, (unsigned long long)sum.l2_vmwrites);
     if (sum.vmcs02_hw_failures)
         log_raw("nested: %llu vmcs02 entries refused by the CPU after passing L0's checks (bugs)\n",
                 (unsigned long long)sum.vmcs02_hw_failures);

@@ -6,6 +6,7 @@
  *                INVVPID, INVEPT emulated with the SDM's checks
  *   operand.c    decoding and fetching their memory operands
  *   shadow.c     hardware VMCS shadowing of the hot fields
+ *   shadow12.c   L1's VMCS shadowing for L2: L2's VMREAD/VMWRITE
  *   checks.c     VM-entry checks of vmcs12 (SDM 26.2-26.3), each named
  *   vmcs02.c     building vmcs02 from vmcs12 + L0, and syncing back
  *   entry.c      VMLAUNCH/VMRESUME: L1 -> L2
@@ -34,6 +35,7 @@ struct nested_stats {
     uint64_t vmcs02_hw_failures; /* hardware refused a vmcs02 L0's checks passed */
     uint64_t bitmap_writes_emulated;   /* stores into merged bitmap pages L0 did */
     uint64_t bitmap_writes_unprotected; /* ... it could not: protection lifted */
+    uint64_t l2_vmreads, l2_vmwrites; /* L2's, done by L0 under L1's shadowing (shadow12.c) */
 };
 
 /* What the static entry checks of the current vmcs12 depended on
@@ -146,6 +148,8 @@ void nested_vmfail(struct vcpu *v, uint32_t error);
 /* The #UD/#GP checks common to all VMX instructions in VMX operation
  * (SDM 31.3): false if a fault was injected. */
 bool nested_vmx_insn_allowed(struct vcpu *v);
+/* The mode part of it: protected mode, not virtual-8086, not compatibility. */
+bool nested_mode_allows_vmx(void);
 bool nested_has_current(const struct vcpu *v);
 
 /* shadow.c */
@@ -158,6 +162,12 @@ void shadow_pull(struct nested_vmx *n);       /* shadow VMCS -> cache */
 void shadow_push(struct nested_vmx *n);       /* cache -> shadow VMCS */
 void shadow_push_exit(struct nested_vmx *n);  /* what a nested exit changed */
 void shadow_push_field(struct nested_vmx *n, enum vmcs_field_index i);
+
+/* shadow12.c: L1's VMCS shadowing for L2. L2's VMREAD/VMWRITE that L1
+ * does not want (nested_vmcs_access_exits), done against the shadow
+ * vmcs12. */
+void nested_l2_vmread(struct vcpu *v, uint64_t encoding);
+void nested_l2_vmwrite(struct vcpu *v, uint64_t encoding);
 
 /* vmx_insn.c */
 void nested_install_insn_handlers(void);
@@ -193,9 +203,14 @@ struct l2_exit {
     uint64_t qualification;
     uint32_t intr_info, intr_error;
     uint32_t msr;           /* ECX of RDMSR/WRMSR */
+    uint64_t vmcs_encoding; /* the field operand of VMREAD/VMWRITE */
     uint64_t cr_source;     /* the value of MOV to CR / LMSW */
 };
 /* Does L1 want this exit of L2, by vmcs12's controls (SDM 26.1-26.2)? */
 bool nested_exit_wanted_by_l1(const struct vmcs12 *c, const struct l2_exit *e);
+/* Does L2's VMREAD (write=false) or VMWRITE of encoding exit to L1 (SDM
+ * ch. 31: no "VMCS shadowing", encoding bits 63:15 set, or its bit set in
+ * L1's VMREAD/VMWRITE bitmap)? */
+bool nested_vmcs_access_exits(const struct vmcs12 *c, uint64_t encoding, bool write);
 
 #endif

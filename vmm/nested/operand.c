@@ -32,6 +32,14 @@ bool guest_in_64bit_mode(void)
     return (vmcs_read(VMCS_GUEST_IA32_EFER) & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR_BYTES) & AR_L);
 }
 
+unsigned vmx_operand_bytes(void) { return guest_in_64bit_mode() ? sizeof(uint64_t) : sizeof(uint32_t); }
+
+uint64_t vmx_field_operand(struct vcpu *v, const struct vmx_insn_info *ii)
+{
+    uint64_t enc = guest_gpr_read(v, ii->reg2);
+    return guest_in_64bit_mode() ? enc : (uint32_t)enc;
+}
+
 uint64_t guest_gpr_read(struct vcpu *v, unsigned n)
 {
     return (n & 15) == GPR_RSP ? vmcs_read(VMCS_GUEST_RSP) : *guest_gpr(&v->regs, n);

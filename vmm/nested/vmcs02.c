@@ -58,8 +58,10 @@ uint32_t vmcs02_proc2(uint32_t proc12, uint32_t proc2_12, struct vmx_ctl hw)
 {
     uint32_t proc2 = (proc12 & PROC_SECONDARY_CONTROLS) ? proc2_12 : 0;
     /* L2 always runs under EPT (EPT01, or EPT02 when L1 gives it an EPT)
-     * and on its own VPID. */
+     * and on its own VPID. Its VMREAD/VMWRITE always exit: L0 consults
+     * L1's bitmaps and serves them from L1's shadow vmcs12 (shadow12.c). */
     proc2 |= PROC2_ENABLE_EPT | PROC2_ENABLE_VPID;
+    proc2 &= ~PROC2_VMCS_SHADOWING;
     return vmx_ctl_adjust(hw, proc2 & hw.may1, 0);
 }
 
