@@ -125,6 +125,26 @@ static enum l2_exit_outcome ept02_exit(struct vcpu *v)
     return L2_EXIT_HANDLED;
 }
 
+/* L2's VMREAD/VMWRITE: L1's if it asks for it (the rule of reflect.c),
+ * else L0 does it against the shadow vmcs12 (shadow12.c; a fault or MTF
+ * may still take L1 there). */
+static enum l2_exit_outcome l2_vmcs_access(struct vcpu *v, bool write)
+{
+    struct nested_vmx *n = v->nested;
+    struct vmx_access a;
+    vmx_access_decode(v, &a);
+    const uint8_t *bitmap = write ? n->shadow12.vmwrite_bitmap : n->shadow12.vmread_bitmap;
+    if (nested_vmcs_bitmap_exits(n->cache, bitmap, a.encoding)) {
+        nested_vmexit(v, NESTED_EXIT_AS_IS, 0);
+        return L2_EXIT_REFLECTED;
+    }
+    if (write)
+        nested_l2_vmwrite(v, &a);
+    else
+        nested_l2_vmread(v, &a);
+    return v->in_l2 ? L2_EXIT_HANDLED : L2_EXIT_REFLECTED;
+}
+
 enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason)
 {
     struct nested_vmx *n = v->nested;
@@ -173,26 +193,14 @@ enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason)
         e.msr = (uint32_t)v->regs.rcx;
         break;
     case EXIT_REASON_VMREAD:
-    case EXIT_REASON_VMWRITE: {
-        struct vmx_insn_info ii;
-        vmx_insn_info_decode(vmcs_read32(VMCS_VMX_INSTRUCTION_INFO), &ii);
-        e.vmcs_encoding = vmx_field_operand(v, &ii);
-        break;
-    }
+        return l2_vmcs_access(v, false);
+    case EXIT_REASON_VMWRITE:
+        return l2_vmcs_access(v, true);
     default:
         break;
     }
-    if (!nested_exit_wanted_by_l1(n->cache, &e)) {
-        /* L2's VMREAD/VMWRITE under L1's VMCS shadowing: L0's to complete
-         * (a fault or MTF may still take L1 there). */
-        if (e.reason != EXIT_REASON_VMREAD && e.reason != EXIT_REASON_VMWRITE)
-            return L2_EXIT_FOR_L0;
-        if (e.reason == EXIT_REASON_VMREAD)
-            nested_l2_vmread(v, e.vmcs_encoding);
-        else
-            nested_l2_vmwrite(v, e.vmcs_encoding);
-        return v->in_l2 ? L2_EXIT_HANDLED : L2_EXIT_REFLECTED;
-    }
+    if (!nested_exit_wanted_by_l1(n->cache, &e))
+        return L2_EXIT_FOR_L0;
     nested_vmexit(v, NESTED_EXIT_AS_IS, 0);
     return L2_EXIT_REFLECTED;
 }

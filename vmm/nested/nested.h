@@ -62,6 +62,15 @@ struct nested_vmx {
     uint64_t scratch02;      /* stands in for an L1 page vmcs02 names that L1
                                 cannot reach (a device): the CPU writes it */
     struct nested_bitmaps bitmaps; /* what those were merged from */
+    /* L1's VMCS shadowing for L2 (shadow12.c): its VMREAD/VMWRITE bitmaps
+     * where they are L1's RAM (0: all ones) and the shadow vmcs12 (0: no
+     * valid link pointer). Set when vmcs02 is built from the current
+     * vmcs12: the fields exit on VMWRITE, and L1's RAM does not change. */
+    struct {
+        bool on; /* "VMCS shadowing" in effect in vmcs12 when they were set */
+        const uint8_t *vmread_bitmap, *vmwrite_bitmap;
+        struct vmcs12 *region;
+    } shadow12;
     struct ept02 *ept02;     /* this vCPU's shadow EPTs (ept02.h) */
     bool vmcs02_for_current; /* vmcs02 holds the current vmcs12 (only shadowed
                                 fields can have changed since) */
@@ -163,11 +172,14 @@ void shadow_push(struct nested_vmx *n);       /* cache -> shadow VMCS */
 void shadow_push_exit(struct nested_vmx *n);  /* what a nested exit changed */
 void shadow_push_field(struct nested_vmx *n, enum vmcs_field_index i);
 
+/* vmcs02.c, when it builds vmcs02 from vmcs12: n->shadow12. */
+void nested_shadow12_bind(struct nested_vmx *n);
 /* shadow12.c: L1's VMCS shadowing for L2. L2's VMREAD/VMWRITE that L1
- * does not want (nested_vmcs_access_exits), done against the shadow
+ * does not want (nested_vmcs_bitmap_exits), done against the shadow
  * vmcs12. */
-void nested_l2_vmread(struct vcpu *v, uint64_t encoding);
-void nested_l2_vmwrite(struct vcpu *v, uint64_t encoding);
+struct vmx_access;
+void nested_l2_vmread(struct vcpu *v, const struct vmx_access *a);
+void nested_l2_vmwrite(struct vcpu *v, const struct vmx_access *a);
 
 /* vmx_insn.c */
 void nested_install_insn_handlers(void);
@@ -208,9 +220,9 @@ struct l2_exit {
 };
 /* Does L1 want this exit of L2, by vmcs12's controls (SDM 26.1-26.2)? */
 bool nested_exit_wanted_by_l1(const struct vmcs12 *c, const struct l2_exit *e);
-/* Does L2's VMREAD (write=false) or VMWRITE of encoding exit to L1 (SDM
- * ch. 31: no "VMCS shadowing", encoding bits 63:15 set, or its bit set in
- * L1's VMREAD/VMWRITE bitmap)? */
-bool nested_vmcs_access_exits(const struct vmcs12 *c, uint64_t encoding, bool write);
+/* Does L2's VMREAD or VMWRITE of encoding exit to L1 (SDM ch. 31: no
+ * "VMCS shadowing", encoding bits 63:15 set, or its bit set in L1's
+ * VMREAD or VMWRITE bitmap: bitmap, 0 for all ones)? */
+bool nested_vmcs_bitmap_exits(const struct vmcs12 *c, const uint8_t *bitmap, uint64_t encoding);
 
 #endif

@@ -40,6 +40,16 @@ uint64_t vmx_field_operand(struct vcpu *v, const struct vmx_insn_info *ii)
     return guest_in_64bit_mode() ? enc : (uint32_t)enc;
 }
 
+void vmx_access_decode(struct vcpu *v, struct vmx_access *a)
+{
+    vmx_insn_info_decode(vmcs_read32(VMCS_VMX_INSTRUCTION_INFO), &a->ii);
+    bool wide = guest_in_64bit_mode();
+    a->bytes = wide ? sizeof(uint64_t) : sizeof(uint32_t);
+    a->encoding = guest_gpr_read(v, a->ii.reg2);
+    if (!wide)
+        a->encoding = (uint32_t)a->encoding;
+}
+
 uint64_t guest_gpr_read(struct vcpu *v, unsigned n)
 {
     return (n & 15) == GPR_RSP ? vmcs_read(VMCS_GUEST_RSP) : *guest_gpr(&v->regs, n);

@@ -13,6 +13,8 @@
 #define CR0_LMSW_BITS  (CR0_PE | CR0_MP | CR0_EM | CR0_TS)
 #define IO_PORT_LIMIT  0x10000U
 #define BITMAP_BYTES   4096
+#define VMX_BITMAP_INDEX_BITS 15 /* the VMREAD/VMWRITE bitmaps: encoding bits 14:0 */
+#define BITS_PER_BYTE  8
 
 /* A bitmap page L1 named: read only where it is L1's RAM; anywhere else
  * (nestvisor's memory, a device, beyond RAM) it reads as all ones, every
@@ -30,32 +32,22 @@ static const uint8_t *l1_bitmap(uint64_t pa)
 
 static bool has(uint64_t field, uint32_t bits) { return (field & bits) == bits; }
 
-#define VMX_BITMAP_INDEX_BITS 15 /* the VMREAD/VMWRITE bitmaps: encoding bits 14:0 */
-#define BITS_PER_BYTE         8
-
-/* SDM ch. 31, VMREAD/VMWRITE in VMX non-root operation: an exit without
- * "VMCS shadowing", for an encoding with bits 63:15 set (31:15 outside
- * 64-bit mode: the caller truncates), or with its bit set in the bitmap. */
-bool nested_vmcs_access_exits(const struct vmcs12 *c, uint64_t encoding, bool write)
-{
-    if (!has(VMCS12(c, CPU_BASED_VM_EXEC_CONTROL), PROC_SECONDARY_CONTROLS) ||
-        !(VMCS12(c, SECONDARY_VM_EXEC_CONTROL) & PROC2_VMCS_SHADOWING))
-        return true;
-    if (encoding >> VMX_BITMAP_INDEX_BITS)
-        return true;
-    /* The bitmap is page-aligned (26.2.1.1) and the index below 0x8000: the
-     * byte is in its page; where that is not L1's RAM, it reads as all
-     * ones, like the I/O and MSR bitmaps. */
-    uint64_t bitmap = write ? VMCS12(c, VMWRITE_BITMAP) : VMCS12(c, VMREAD_BITMAP);
-    const uint8_t *byte = vm_l1_ram(bitmap + encoding / BITS_PER_BYTE, sizeof(uint8_t));
-    return !byte || ((*byte >> (encoding % BITS_PER_BYTE)) & 1);
-}
-
 static uint32_t proc2_of(const struct vmcs12 *c)
 {
     return has(VMCS12(c, CPU_BASED_VM_EXEC_CONTROL), PROC_SECONDARY_CONTROLS)
                ? (uint32_t)VMCS12(c, SECONDARY_VM_EXEC_CONTROL)
                : 0;
+}
+
+/* SDM ch. 31, VMREAD/VMWRITE in VMX non-root operation: an exit without
+ * "VMCS shadowing", for an encoding with bits 63:15 set (31:15 outside
+ * 64-bit mode: the caller truncates), or with its bit set in the bitmap. */
+bool nested_vmcs_bitmap_exits(const struct vmcs12 *c, const uint8_t *bitmap, uint64_t encoding)
+{
+    if (!(proc2_of(c) & PROC2_VMCS_SHADOWING) || (encoding >> VMX_BITMAP_INDEX_BITS))
+        return true;
+    /* Index below 0x8000: within the page. No page: all ones. */
+    return !bitmap || ((bitmap[encoding / BITS_PER_BYTE] >> (encoding % BITS_PER_BYTE)) & 1);
 }
 
 /* Exception bitmap, with the #PF error-code mask/match rule (SDM 26.2). */
@@ -177,9 +169,13 @@ bool nested_exit_wanted_by_l1(const struct vmcs12 *c, const struct l2_exit *e)
         return has(proc, PROC_INVLPG_EXITING) && (proc2 & PROC2_ENABLE_INVPCID);
     case EXIT_REASON_RDRAND: return proc2 & PROC2_RDRAND_EXITING;
     case EXIT_REASON_RDSEED: return proc2 & PROC2_RDSEED_EXITING;
-    /* With VMCS shadowing, by L1's VMREAD/VMWRITE bitmaps (ch. 31). */
-    case EXIT_REASON_VMREAD: return nested_vmcs_access_exits(c, e->vmcs_encoding, false);
-    case EXIT_REASON_VMWRITE: return nested_vmcs_access_exits(c, e->vmcs_encoding, true);
+    /* With VMCS shadowing, by L1's VMREAD/VMWRITE bitmaps (ch. 31), read
+     * where they are L1's RAM, all ones elsewhere (like the I/O and MSR
+     * bitmaps). */
+    case EXIT_REASON_VMREAD:
+        return nested_vmcs_bitmap_exits(c, vm_l1_ram(VMCS12(c, VMREAD_BITMAP), BITMAP_BYTES), e->vmcs_encoding);
+    case EXIT_REASON_VMWRITE:
+        return nested_vmcs_bitmap_exits(c, vm_l1_ram(VMCS12(c, VMWRITE_BITMAP), BITMAP_BYTES), e->vmcs_encoding);
     /* L1 never offered EPT: violations of L2 are on EPT01, L0's own. */
     case EXIT_REASON_EPT_VIOLATION:
     case EXIT_REASON_EPT_MISCONFIG: return false;

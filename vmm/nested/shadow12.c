@@ -9,8 +9,9 @@
  * exits to L0. The ones L1 asked for go to L1 (nested_vmcs_access_exits in
  * reflect.c); L0 completes the others here, as KVM does.
  *
- * Nothing is cached: the shadow vmcs12 is read and written in L1's memory
- * at each instruction. While L2 runs it is never the current vmcs12 of
+ * No field is cached: the shadow vmcs12 is read and written in L1's memory
+ * at each instruction (only where it and the bitmaps are is looked up once,
+ * when vmcs02 is built: nested_shadow12_bind in vmcs02.c). While L2 runs it is never the current vmcs12 of
  * this CPU (26.3.1.5: the link pointer is not the current VMCS), and L1's
  * own changes to a vmcs12 reach its region at VMCLEAR and at the VMPTRLD
  * of another (vmx_insn.c): L2 reads what L1 wrote, and L1 sees L2's writes
@@ -26,22 +27,16 @@
 #include "lib/string.h"
 
 /* The checks of ch. 31 that come after the exit condition in VMX non-root
- * operation: #UD (the CPU checks it before it exits, so only for an exit
- * that was not its own), #GP(0) at CPL > 0, VMfailInvalid when the link
- * pointer is not valid. The shadow vmcs12, or 0 once the instruction is
- * over. In L1's RAM: the entry checked it (26.3.1.5). */
+ * operation (the #UD ones come before it: the CPU made them): #GP(0) at
+ * CPL > 0, VMfailInvalid when the link pointer is not valid. The shadow
+ * vmcs12, or 0 once the instruction is over. */
 static struct vmcs12 *l2_checks(struct vcpu *v)
 {
-    if (!nested_mode_allows_vmx()) {
-        nested_l2_exception(v, VEC_UD, false, 0, 0);
-        return 0;
-    }
     if (vcpu_cpl() > 0) {
         nested_l2_exception(v, VEC_GP, true, 0, 0);
         return 0;
     }
-    uint64_t link = VMCS12(v->nested->cache, VMCS_LINK_POINTER);
-    struct vmcs12 *s = link == VMCS_LINK_NONE ? 0 : vm_l1_ram(link, VMCS12_SIZE);
+    struct vmcs12 *s = v->nested->shadow12.region;
     if (!s)
         nested_vmfail_invalid(v);
     return s;
@@ -54,7 +49,7 @@ static void completed(struct vcpu *v)
     nested_l2_instruction_emulated(v);
 }
 
-void nested_l2_vmread(struct vcpu *v, uint64_t encoding)
+void nested_l2_vmread(struct vcpu *v, const struct vmx_access *a)
 {
     /* A region L1 never VMCLEARed reads as empty, as at VMPTRLD. */
     static const struct vmcs12 never_cleared;
@@ -63,40 +58,34 @@ void nested_l2_vmread(struct vcpu *v, uint64_t encoding)
     if (!s)
         return;
     uint64_t value;
-    if (vmcs12_read(s->magic == VMCS12_MAGIC ? s : &never_cleared, encoding, &value) != VMCS12_OK) {
+    if (vmcs12_read(s->magic == VMCS12_MAGIC ? s : &never_cleared, a->encoding, &value) != VMCS12_OK) {
         nested_vmfail_valid(v, VMXERR_UNSUPPORTED_VMCS_COMPONENT);
         return;
     }
-    struct vmx_insn_info ii;
-    vmx_insn_info_decode(vmcs_read32(VMCS_VMX_INSTRUCTION_INFO), &ii);
-    unsigned size = vmx_operand_bytes();
-    if (size == sizeof(uint32_t))
+    if (a->bytes == sizeof(uint32_t))
         value = (uint32_t)value;
-    if (ii.is_register)
-        guest_gpr_write(v, ii.reg1, value);
-    else if (!operand_write(v, &ii, &value, size))
+    if (a->ii.is_register)
+        guest_gpr_write(v, a->ii.reg1, value);
+    else if (!operand_write(v, &a->ii, &value, a->bytes))
         return;
     completed(v);
 }
 
-void nested_l2_vmwrite(struct vcpu *v, uint64_t encoding)
+void nested_l2_vmwrite(struct vcpu *v, const struct vmx_access *a)
 {
     v->nested->stats.l2_vmwrites++;
     struct vmcs12 *s = l2_checks(v);
     if (!s)
         return;
-    struct vmx_insn_info ii;
-    vmx_insn_info_decode(vmcs_read32(VMCS_VMX_INSTRUCTION_INFO), &ii);
-    unsigned size = vmx_operand_bytes();
     uint64_t value = 0;
-    if (ii.is_register)
-        value = guest_gpr_read(v, ii.reg1);
-    else if (!operand_read(v, &ii, &value, size))
+    if (a->ii.is_register)
+        value = guest_gpr_read(v, a->ii.reg1);
+    else if (!operand_read(v, &a->ii, &value, a->bytes))
         return;
-    if (size == sizeof(uint32_t))
+    if (a->bytes == sizeof(uint32_t))
         value = (uint32_t)value;
     bool any = nested_vmx_caps()->vmwrite_any_field;
-    switch (vmcs12_write_check(encoding, any)) {
+    switch (vmcs12_write_check(a->encoding, any)) {
     case VMCS12_UNSUPPORTED:
         nested_vmfail_valid(v, VMXERR_UNSUPPORTED_VMCS_COMPONENT);
         return;
@@ -111,7 +100,7 @@ void nested_l2_vmwrite(struct vcpu *v, uint64_t encoding)
         s->launch_state = VMCS12_CLEAR;
         memset(s->field, 0, sizeof(s->field));
     }
-    vmcs12_write(s, encoding, value, any);
+    vmcs12_write(s, a->encoding, value, any);
     nested_l1_stored(VMCS12(v->nested->cache, VMCS_LINK_POINTER), sizeof(*s));
     completed(v);
 }
