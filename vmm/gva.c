@@ -22,10 +22,12 @@
 #define PTE32_ADDR_4M_HIGH_MASK 0xffULL
 
 struct walk {
-    bool write, user;
+    bool write, fetch, user;
     bool wp, nxe;
     uint64_t rsvd_addr; /* address bits beyond MAXPHYADDR */
     uint32_t error;
+    struct gva_fault *f;
+    bool refused;       /* the guest-physical space refused an access: *f says how */
 };
 
 static uint64_t phys_addr_mask(void)
@@ -35,51 +37,88 @@ static uint64_t phys_addr_mask(void)
 
 /* The guest's physical addresses are L1's, unless the guest is L2 under
  * an EPT of L1's: then this translates them (nested.c). */
-static bool (*guest_phys_map)(uint64_t gpa, uint64_t *l1_gpa);
+static bool (*guest_phys_map)(uint64_t gpa, unsigned access, uint64_t *l1_gpa);
+static void (*store_hook)(uint64_t l1_gpa, size_t len);
 
-void gva_set_guest_phys_map(bool (*fn)(uint64_t gpa, uint64_t *l1_gpa)) { guest_phys_map = fn; }
+void gva_set_guest_phys_map(bool (*fn)(uint64_t gpa, unsigned access, uint64_t *l1_gpa)) { guest_phys_map = fn; }
+void gva_set_store_hook(void (*fn)(uint64_t l1_gpa, size_t len)) { store_hook = fn; }
 
-/* [gpa, gpa + size) of the guest, within one page, as L0 may touch it. */
-static void *guest_mem(uint64_t gpa, size_t size)
+/* [gpa, gpa + size) of the guest, within one page, as L0 may touch it for
+ * `access` (GVA_ACCESS_*): 0 if there is no memory there, or if the
+ * guest-physical space refuses the access (then *f says so). */
+static void *guest_mem(uint64_t gpa, size_t size, unsigned access, struct gva_fault *f, uint64_t *l1_out)
 {
     uint64_t l1_gpa = gpa;
-    if (guest_phys_map && !guest_phys_map(gpa, &l1_gpa))
+    if (guest_phys_map && !guest_phys_map(gpa, access, &l1_gpa)) {
+        *f = (struct gva_fault){.vector = GVA_FAULT_GUEST_PHYS, .gpa = gpa, .access = access};
         return 0;
+    }
+    if (l1_out)
+        *l1_out = l1_gpa;
     return vm_l1_view(l1_gpa, size);
+}
+
+static void stored(uint64_t l1_gpa, size_t len)
+{
+    if (store_hook)
+        store_hook(l1_gpa, len);
 }
 
 /* Reads a paging-structure entry; tables outside the guest's memory read as
  * not present. */
-static uint64_t *entry_at(uint64_t pa, size_t size)
+static void *entry_at(struct walk *w, uint64_t pa, size_t size)
 {
-    return guest_mem(pa, size);
+    void *e = guest_mem(pa, size, GVA_ACCESS_READ | GVA_ACCESS_WALK, w->f, 0);
+    w->refused |= !e && w->f->vector == GVA_FAULT_GUEST_PHYS;
+    return e;
 }
 
-/* Checks and updates one present entry; false with w->error set on a
- * fault. */
-static bool visit(struct walk *w, uint64_t *e, bool leaf, bool large)
+/* Checks one entry; false with w->error set on a fault. *set gets the
+ * accessed/dirty flags the walk must set in it (SDM 4.8). */
+static bool visit(struct walk *w, uint64_t e, bool leaf, uint64_t *set)
 {
-    if (!(*e & PTE_P))
+    if (!(e & PTE_P))
         return false;
     uint64_t rsvd = w->rsvd_addr;
     if (!w->nxe)
         rsvd |= PTE_NX;
-    if (*e & rsvd) {
+    if (e & rsvd) {
         w->error |= PFEC_P | PFEC_RSVD;
         return false;
     }
-    (void)large;
-    if (w->user && !(*e & PTE_U)) {
+    if (w->user && !(e & PTE_U)) {
         w->error |= PFEC_P;
         return false;
     }
-    if (w->write && !(*e & PTE_W) && (w->user || w->wp)) {
+    if (w->write && !(e & PTE_W) && (w->user || w->wp)) {
         w->error |= PFEC_P;
         return false;
     }
-    *e |= PTE_A;
-    if (leaf && w->write)
-        *e |= PTE_D;
+    if (w->fetch && (e & PTE_NX)) { /* bit 63 is reserved above unless NXE */
+        w->error |= PFEC_P;
+        return false;
+    }
+    *set = (PTE_A | (leaf && w->write ? PTE_D : 0)) & ~e;
+    return true;
+}
+
+/* Sets flags in the size-byte entry at guest-physical pa: a write to the
+ * paging structure, which the guest-physical space may refuse. */
+static bool mark(struct walk *w, uint64_t pa, size_t size, uint64_t set)
+{
+    if (!set)
+        return true;
+    uint64_t l1_gpa;
+    void *e = guest_mem(pa, size, GVA_ACCESS_WRITE | GVA_ACCESS_WALK, w->f, &l1_gpa);
+    if (!e) {
+        w->refused |= w->f->vector == GVA_FAULT_GUEST_PHYS;
+        return false;
+    }
+    if (size == sizeof(uint32_t))
+        *(uint32_t *)e |= (uint32_t)set;
+    else
+        *(uint64_t *)e |= set;
+    stored(l1_gpa, size);
     return true;
 }
 
@@ -88,7 +127,8 @@ static bool walk_long(struct walk *w, uint64_t cr3, uint64_t gla, uint64_t *gpa)
     uint64_t table = cr3 & PTE_ADDR_4K;
     for (int level = 4; level >= 1; level--) {
         unsigned idx = (gla >> (12 + 9 * (level - 1))) & 511;
-        uint64_t *e = entry_at(table + idx * 8, 8);
+        uint64_t pa = table + idx * 8, set;
+        uint64_t *e = entry_at(w, pa, 8);
         if (!e)
             return false;
         bool large = level > 1 && level < 4 && (*e & PTE_PS);
@@ -96,7 +136,7 @@ static bool walk_long(struct walk *w, uint64_t cr3, uint64_t gla, uint64_t *gpa)
             w->error |= PFEC_P | PFEC_RSVD;
             return false;
         }
-        if (!visit(w, e, level == 1 || large, large))
+        if (!visit(w, *e, level == 1 || large, &set) || !mark(w, pa, 8, set))
             return false;
         if (large) {
             uint64_t mask = level == 3 ? PTE_ADDR_1G : PTE_ADDR_2M;
@@ -121,11 +161,12 @@ static bool walk_pae(struct walk *w, uint64_t gla, uint64_t *gpa)
     uint64_t table = pdpte & PTE_ADDR_4K;
     for (int level = 2; level >= 1; level--) {
         unsigned idx = (gla >> (12 + 9 * (level - 1))) & 511;
-        uint64_t *e = entry_at(table + idx * 8, 8);
+        uint64_t pa = table + idx * 8, set;
+        uint64_t *e = entry_at(w, pa, 8);
         if (!e)
             return false;
         bool large = level == 2 && (*e & PTE_PS);
-        if (!visit(w, e, level == 1 || large, large))
+        if (!visit(w, *e, level == 1 || large, &set) || !mark(w, pa, 8, set))
             return false;
         if (large) {
             *gpa = (*e & PTE_ADDR_2M) | (gla & (PAGE_SIZE_2M - 1));
@@ -137,40 +178,42 @@ static bool walk_pae(struct walk *w, uint64_t gla, uint64_t *gpa)
     return true;
 }
 
-static bool visit32(struct walk *w, uint32_t *e, bool leaf)
+/* A 32-bit entry: no reserved address bits, no NX (SDM 4.3). */
+static bool visit32(struct walk *w, uint64_t pa, uint32_t e, bool leaf)
 {
-    uint64_t wide = *e;
     struct walk w32 = *w;
     w32.rsvd_addr = 0;
-    w32.nxe = true;
-    bool ok = visit(&w32, &wide, leaf, false);
+    w32.nxe = true; /* keeps bit 63 out of the reserved bits; a 32-bit entry has none */
+    uint64_t set;
+    bool ok = visit(&w32, e, leaf, &set);
     w->error = w32.error;
-    *e = (uint32_t)wide;
-    return ok;
+    return ok && mark(w, pa, sizeof(uint32_t), set);
 }
 
 static bool walk_32(struct walk *w, uint64_t cr3, uint64_t cr4, uint64_t gla, uint64_t *gpa)
 {
-    uint32_t *pde = (uint32_t *)entry_at((cr3 & PTE32_ADDR) + ((gla >> 22) & 1023) * 4, 4);
+    uint64_t pde_pa = (cr3 & PTE32_ADDR) + ((gla >> 22) & 1023) * 4;
+    uint32_t *pde = entry_at(w, pde_pa, 4);
     if (!pde)
         return false;
     bool large = (cr4 & CR4_PSE) && (*pde & PTE_PS);
-    if (!visit32(w, pde, large))
+    if (!visit32(w, pde_pa, *pde, large))
         return false;
     if (large) {
         uint64_t high = ((uint64_t)*pde >> PTE32_ADDR_4M_HIGH_SHIFT) & PTE32_ADDR_4M_HIGH_MASK;
         *gpa = (*pde & PTE32_ADDR_4M_LOW) | (high << 32) | (gla & 0x3fffff);
         return true;
     }
-    uint32_t *pte = (uint32_t *)entry_at((*pde & PTE32_ADDR) + ((gla >> 12) & 1023) * 4, 4);
-    if (!pte || !visit32(w, pte, true))
+    uint64_t pte_pa = (*pde & PTE32_ADDR) + ((gla >> 12) & 1023) * 4;
+    uint32_t *pte = entry_at(w, pte_pa, 4);
+    if (!pte || !visit32(w, pte_pa, *pte, true))
         return false;
     *gpa = (*pte & PTE32_ADDR) | (gla & 0xfff);
     return true;
 }
 
 /* Linear -> guest-physical for one byte's page. */
-static bool translate(uint64_t gla, bool write, uint64_t *gpa, struct gva_fault *f)
+static bool translate(uint64_t gla, unsigned access, uint64_t *gpa, struct gva_fault *f)
 {
     uint64_t cr0 = vmcs_read(VMCS_GUEST_CR0), cr4 = vmcs_read(VMCS_GUEST_CR4);
     uint64_t efer = vmcs_read(VMCS_GUEST_IA32_EFER);
@@ -178,12 +221,15 @@ static bool translate(uint64_t gla, bool write, uint64_t *gpa, struct gva_fault 
         *gpa = gla & 0xffffffffULL;
         return true;
     }
+    bool write = access & GVA_ACCESS_WRITE;
     struct walk w = {
         .write = write,
+        .fetch = access & GVA_ACCESS_FETCH,
         .user = vcpu_cpl() == 3,
         .wp = cr0 & CR0_WP,
         .nxe = efer & EFER_NXE,
         .rsvd_addr = PTE_ADDR_4K & ~phys_addr_mask(),
+        .f = f,
     };
     bool ok;
     uint64_t cr3 = vmcs_read(VMCS_GUEST_CR3);
@@ -193,25 +239,34 @@ static bool translate(uint64_t gla, bool write, uint64_t *gpa, struct gva_fault 
         ok = walk_pae(&w, gla, gpa);
     else
         ok = walk_32(&w, cr3, cr4, gla, gpa);
-    if (!ok) {
+    if (!ok && w.refused) {
+        f->address = gla;
+    } else if (!ok) {
         f->vector = VEC_PF;
-        f->error = w.error | (write ? PFEC_W : 0) | (w.user ? PFEC_U : 0);
+        /* I/D for a fetch with SMEP, or with NXE under PAE or 4-level paging (SDM 4.7). */
+        bool id = w.fetch && ((cr4 & CR4_SMEP) || ((cr4 & CR4_PAE) && w.nxe));
+        f->error = w.error | (write ? PFEC_W : 0) | (w.user ? PFEC_U : 0) | (id ? PFEC_I : 0);
         f->address = gla;
     }
     return ok;
 }
 
-static bool copy(uint64_t gla, void *buf, size_t len, bool write, struct gva_fault *f)
+static bool copy(uint64_t gla, void *buf, size_t len, unsigned access, struct gva_fault *f)
 {
     uint8_t *p = buf;
+    bool write = access & GVA_ACCESS_WRITE;
     while (len) {
         size_t chunk = PAGE_SIZE - (gla & (PAGE_SIZE - 1));
         if (chunk > len)
             chunk = len;
-        uint64_t gpa;
-        if (!translate(gla, write, &gpa, f))
+        uint64_t gpa, l1_gpa;
+        if (!translate(gla, access, &gpa, f))
             return false;
-        uint8_t *host = guest_mem(gpa, chunk);
+        uint8_t *host = guest_mem(gpa, chunk, access, f, &l1_gpa);
+        if (!host && f->vector == GVA_FAULT_GUEST_PHYS) {
+            f->address = gla;
+            return false;
+        }
         if (!host) {
             /* A device: hardware would reach it; we cannot emulate MMIO
              * operands, so fault like an inaccessible page. */
@@ -220,10 +275,12 @@ static bool copy(uint64_t gla, void *buf, size_t len, bool write, struct gva_fau
             f->address = gla;
             return false;
         }
-        if (write)
+        if (write) {
             memcpy(host, p, chunk);
-        else
+            stored(l1_gpa, chunk);
+        } else {
             memcpy(p, host, chunk);
+        }
         p += chunk;
         gla += chunk;
         len -= chunk;
@@ -233,12 +290,17 @@ static bool copy(uint64_t gla, void *buf, size_t len, bool write, struct gva_fau
 
 bool gva_read(uint64_t gla, void *buf, size_t len, struct gva_fault *f)
 {
-    return copy(gla, buf, len, false, f);
+    return copy(gla, buf, len, GVA_ACCESS_READ, f);
 }
 
 bool gva_write(uint64_t gla, const void *buf, size_t len, struct gva_fault *f)
 {
-    return copy(gla, (void *)buf, len, true, f);
+    return copy(gla, (void *)buf, len, GVA_ACCESS_WRITE, f);
+}
+
+bool gva_fetch(uint64_t gla, void *buf, size_t len, struct gva_fault *f)
+{
+    return copy(gla, buf, len, GVA_ACCESS_FETCH, f);
 }
 
 void gva_inject_fault(struct vcpu *v, const struct gva_fault *f)

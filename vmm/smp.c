@@ -296,6 +296,16 @@ void smp_invept01_everywhere(void)
     }
 }
 
+void smp_nudge_l2_cpus(const struct vcpu *self)
+{
+    for (unsigned id = 0; id < percpu_count(); id++) {
+        struct percpu *pc = percpu_of(id);
+        struct vcpu *u = pc ? pc->vcpu : 0;
+        if (u && u != self && __atomic_load_n(&u->in_l2, __ATOMIC_ACQUIRE))
+            smp_nudge(pc);
+    }
+}
+
 void smp_stop_others(void)
 {
     struct percpu *self = this_cpu();

@@ -35,6 +35,9 @@ void smp_release_cpu(struct percpu *pc, struct vcpu *v);
  * EPT02s before it next enters a guest; returns when all did (a CPU that
  * waits in L0 for a SIPI answers too: the NMI wakes it). */
 void smp_invept01_everywhere(void);
+/* Every other CPU that runs L2 looks at smp_attention before it resumes L2
+ * (a merged bitmap changed: nested/bitmaps.c). */
+void smp_nudge_l2_cpus(const struct vcpu *self);
 /* vm_stop: every other CPU leaves its guest and halts. Only the first CPU
  * to call it returns; a later caller halts at once. */
 void smp_stop_others(void);

@@ -25,10 +25,10 @@ static unsigned fetch_instruction(enum mmio_cpu_mode mode, uint8_t *bytes)
     if (mode != MMIO_MODE_64)
         gla = (gla + vmcs_read(VMCS_GUEST_CS_BASE)) & LOW32_MASK;
     struct gva_fault f;
-    if (gva_read(gla, bytes, MMIO_INSN_MAX_LEN, &f))
+    if (gva_fetch(gla, bytes, MMIO_INSN_MAX_LEN, &f))
         return MMIO_INSN_MAX_LEN;
     unsigned to_page_end = (unsigned)(PAGE_SIZE - (gla & (PAGE_SIZE - 1)));
-    if (to_page_end < MMIO_INSN_MAX_LEN && gva_read(gla, bytes, to_page_end, &f))
+    if (to_page_end < MMIO_INSN_MAX_LEN && gva_fetch(gla, bytes, to_page_end, &f))
         return to_page_end;
     return 0;
 }

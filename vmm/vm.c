@@ -161,6 +161,7 @@ bool vm_create(struct vm *vm, const struct vm_config *cfg, const struct vmx_caps
         nested_global_init(vm);
         ept02_set_write_emulator(nested_bitmap_emulate_l2_write);
         gva_set_guest_phys_map(nested_l2_guest_phys);
+        gva_set_store_hook(nested_l1_stored);
     }
     if (cfg->nested && !nested_init(vm, v, vm_ept02_pages(cfg->l1_cpus))) {
         format(why, whysz, "out of memory for nested VMX state");

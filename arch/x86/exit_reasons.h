@@ -97,6 +97,7 @@
 #define EPT_QUAL_READ           (1ULL << 0)
 #define EPT_QUAL_WRITE          (1ULL << 1)
 #define EPT_QUAL_FETCH          (1ULL << 2)
+#define EPT_QUAL_PERM_SHIFT     3 /* bits 5:3: the R/W/X of the translation */
 #define EPT_QUAL_READABLE       (1ULL << 3)
 #define EPT_QUAL_WRITABLE       (1ULL << 4)
 #define EPT_QUAL_EXECUTABLE     (1ULL << 5)

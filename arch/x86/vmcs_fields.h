@@ -63,8 +63,8 @@
     X(EOI_EXIT_BITMAP2, 0x2020, 0)                                              \
     X(EOI_EXIT_BITMAP3, 0x2022, 0)                                              \
     X(EPTP_LIST_ADDRESS, 0x2024, 0)                                             \
-    X(VMREAD_BITMAP, 0x2026, FIELD_L0_ONLY)                                     \
-    X(VMWRITE_BITMAP, 0x2028, FIELD_L0_ONLY)                                    \
+    X(VMREAD_BITMAP, 0x2026, 0)                                                 \
+    X(VMWRITE_BITMAP, 0x2028, 0)                                                \
     X(VE_INFO_ADDRESS, 0x202a, FIELD_L0_ONLY)                                   \
     X(XSS_EXIT_BITMAP, 0x202c, 0)                                               \
     X(TSC_MULTIPLIER, 0x2032, 0)                                                \

@@ -713,6 +713,10 @@ static void flush_ept01_here(unsigned c)
     cur = was;
 }
 
+/* Only nested_l1_stored calls it, which the fuzzer does not reach. */
+void smp_nudge_l2_cpus(const struct vcpu *self);
+NOCOV void smp_nudge_l2_cpus(const struct vcpu *self) { (void)self; }
+
 void smp_invept01_everywhere(void);
 NOCOV void smp_invept01_everywhere(void)
 {

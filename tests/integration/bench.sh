@@ -63,6 +63,20 @@ log bench-nested-ept | awk '
     /BENCHDATA l1hv.ept.touch64m_4k shadow_pages/ { printf "ept02.touch64m.shadow_kib %d\n", $NF * 4 }
 ' >> "$figures"
 
+# L1's VMCS shadowing for its L2 (l1hv bench_vshadow): the exits to L1 that
+# L2's VMREAD/VMWRITE of shadowed fields cause (goal 0), L0's instructions
+# for each it does instead, and each as L2 sees it.
+log bench-nested-vshadow | awk '
+    function kv(first) { delete v; for (i = first; i < NF; i += 2) v[$i] = $(i + 1) }
+    /BENCH l1hv.vshadow.vmrw_insns/ { printf "nested_vmcs_shadow.vmrw.roundtrip_insns %s\n", $NF }
+    /BENCHDATA l1hv.vshadow accesses/ { kv(4); printf "nested_vmcs_shadow.vmrw.l1_exits %d\n", v["l1_exits"] }
+    /BENCHDATA l1hv.vshadow.level1/ {
+        kv(4)
+        n = v["vmread.exits"] + v["vmwrite.exits"]
+        if (n > 0) printf "nested_vmcs_shadow.vmrw.l0_insns %.0f\n", (v["vmread.ticks"] + v["vmwrite.ticks"]) / n
+    }
+' >> "$figures"
+
 # SMP (l1hv bench_smp, 4 CPUs): a vmcs12 moved to another CPU (VMCLEAR there,
 # VMPTRLD + VMLAUNCH here) beyond a plain VMRESUME, as L1 sees it and in
 # L0's own handler ticks; L0 exits per IPI once all APs run (expected 0);

@@ -18,7 +18,7 @@
  *
  * smp.c is not linked: smp_invept01_everywhere is played as smp.c does it
  * (every CPU: INVEPT of EPT01 and ept02_flush_all of its vCPU's shadows),
- * or by the hook smp_flush_hook. A test lists the sources of
+ * or by the hook smp_flush_hook; smp_nudge_l2_cpus is counted. A test lists the sources of
  * test_vmcs12_migration.c's unit-srcs line. Include after
  * `struct vm the_vm;`. Used by test_vmcs12_migration.c, test_ept02_smp.c. */
 #ifndef TESTS_UNIT_NESTED_SMP_FIXTURE_H
@@ -106,6 +106,7 @@ static uint64_t smp_cpu_vmcs[SMP_MAX_CPUS]; /* each CPU's current VMCS */
 static unsigned smp_ncpus, smp_cur;
 static exit_handler_fn smp_handlers[EXIT_REASON_COUNT];
 static unsigned smp_flushes;            /* smp_invept01_everywhere calls */
+static unsigned smp_l2_nudges;          /* smp_nudge_l2_cpus calls */
 static void (*smp_flush_hook)(void);    /* replaces the default flush */
 static struct {
     unsigned shadow_reads, shadow_writes, exits;
@@ -145,6 +146,13 @@ void smp_invept01_everywhere(void)
         invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01);
         ept02_flush_all(VCPU(c)->nested->ept02);
     }
+}
+
+/* smp.c nudges every other CPU in L2 to look at its merges: counted. */
+void smp_nudge_l2_cpus(const struct vcpu *self)
+{
+    (void)self;
+    smp_l2_nudges++;
 }
 
 /* ---- the machine ---- */
@@ -216,6 +224,7 @@ FIXTURE void smp_machine_init(unsigned ncpus, bool shadow)
     memset(smp_pc, 0, sizeof(smp_pc));
     memset(&smp_l1, 0, sizeof(smp_l1));
     smp_flushes = 0;
+    smp_l2_nudges = 0;
     smp_flush_hook = 0;
     smp_ncpus = ncpus;
     assert_true(pmm_init(POOL_BASE, POOL_SIZE));

@@ -60,7 +60,7 @@ void nested_vmexit_signal(struct vcpu *v, uint32_t reason, uint64_t qualificatio
 }
 
 static uint8_t code[16];
-bool gva_read(uint64_t gla, void *buf, size_t len, struct gva_fault *f)
+bool gva_fetch(uint64_t gla, void *buf, size_t len, struct gva_fault *f)
 {
     (void)f;
     if (gla < CODE_GLA || gla + len > CODE_GLA + sizeof(code))

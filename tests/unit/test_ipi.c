@@ -105,7 +105,7 @@ bool ept_set_writable(struct ept *e, uint64_t pa, bool writable)
 /* The guest's code, at CODE_GLA. */
 static uint8_t code[32];
 static unsigned code_len;
-bool gva_read(uint64_t gla, void *buf, size_t len, struct gva_fault *f)
+bool gva_fetch(uint64_t gla, void *buf, size_t len, struct gva_fault *f)
 {
     (void)f;
     if (gla < CODE_GLA || gla + len > CODE_GLA + sizeof(code))

@@ -52,6 +52,9 @@
 #define APIC_ACC_PA   0x212000ULL /* APIC-access page */
 #define PI_DESC_PA    0x213040ULL /* posted-interrupt descriptor, 64-byte aligned */
 #define VMCS12_PA     0x220000ULL
+#define SHADOW_PA     0x214000ULL /* a shadow VMCS (bit 31 of its revision dword set) */
+#define VMREAD_BMP_PA 0x215000ULL
+#define VMWRITE_BMP_PA 0x216000ULL
 #define EPTP12        (0x300000ULL | EPTP_WALK_4 | EPTP_MEMTYPE_WB)
 #define PHYS_MASK     0x7fffffffffULL /* 39 address bits */
 #define NONCANONICAL  0x0000800000000000ULL
@@ -65,6 +68,7 @@
 #define ERROR_CODE_CHECK   "entry error code bits 31:16 are 0"
 #define HLT_INJECT_CHECK   "HLT activity allows only external interrupts, NMIs, #DB and #MC"
 #define LINK_CURRENT_CHECK "VMCS link pointer is not the current VMCS"
+#define LINK_SHADOW_CHECK  "VMCS link pointer's shadow-VMCS indicator = VMCS shadowing"
 
 static struct vmx_caps hw;
 static struct vmcs12 c12;
@@ -105,6 +109,7 @@ static int setup(void **state)
     /* A page that holds an ordinary VMCS of the offered revision. */
     *(uint32_t *)phys_to_virt(LINK_PA) = nested_vmx_caps()->revision_id;
     *(uint32_t *)phys_to_virt(VMCS12_PA) = nested_vmx_caps()->revision_id;
+    *(uint32_t *)phys_to_virt(SHADOW_PA) = nested_vmx_caps()->revision_id | VMCS_SHADOW_INDICATOR;
     return 0;
 }
 
@@ -272,7 +277,19 @@ MUT(ev_len, inject(c, INTR_TYPE_SW_INTR, 0x80, false); V(VM_ENTRY_INSTRUCTION_LE
 /* SDM 26.2.1.1: VM-execution controls against the capability MSRs (A.3). */
 MUT(pin_ctl, V(PIN_BASED_VM_EXEC_CONTROL) |= PIN_POSTED_INTERRUPTS;)
 MUT(proc_ctl, V(CPU_BASED_VM_EXEC_CONTROL) |= PROC_TERTIARY_CONTROLS;)
-MUT(proc2_ctl, V(SECONDARY_VM_EXEC_CONTROL) |= PROC2_VMCS_SHADOWING;)
+MUT(proc2_ctl, V(SECONDARY_VM_EXEC_CONTROL) |= PROC2_ENABLE_PML;)
+/* VMCS shadowing for L2 (25.10): its bitmaps and a shadow VMCS linked. */
+static void shadowing(struct vmcs12 *c)
+{
+    V(SECONDARY_VM_EXEC_CONTROL) |= PROC2_VMCS_SHADOWING;
+    V(VMREAD_BITMAP) = VMREAD_BMP_PA;
+    V(VMWRITE_BITMAP) = VMWRITE_BMP_PA;
+    V(VMCS_LINK_POINTER) = SHADOW_PA;
+}
+/* SDM 26.2.1.1: with VMCS shadowing, the VMREAD-/VMWRITE-bitmap addresses
+ * are 4 KiB aligned and within the physical-address width. */
+MUT(vmread_bmp, shadowing(c); V(VMREAD_BITMAP) = VMREAD_BMP_PA | 0x800;)
+MUT(vmwrite_bmp, shadowing(c); V(VMWRITE_BITMAP) = PHYS_MASK + 1;)
 MUT(cr3_count, V(CR3_TARGET_COUNT) = 5;)
 /* SDM 26.2.1.1, APIC virtualization (Vol. 3C ch. 30). */
 static void tpr_shadow(struct vmcs12 *c)
@@ -446,8 +463,11 @@ MUT(g_cr3, V(GUEST_CR3) = 1ULL << 40;)
 MUT(pdpte, guest32_pae(c); V(GUEST_PDPTE2) = 0x502001 | (1ULL << 5);) /* bit 5 reserved */
 /* SDM 26.3.1.5: the VMCS link pointer (exit qualification 4). */
 MUT(link_addr, V(VMCS_LINK_POINTER) = LINK_PA | 0x10;)
-MUT(link_rev, V(VMCS_LINK_POINTER) = LINK_PA;
-    *(uint32_t *)phys_to_virt(LINK_PA) = nested_vmx_caps()->revision_id | VMCS_SHADOW_INDICATOR;)
+MUT(link_rev, V(VMCS_LINK_POINTER) = LINK_PA; *(uint32_t *)phys_to_virt(LINK_PA) = nested_vmx_caps()->revision_id + 1;)
+/* Bit 31 of the dword there must equal "VMCS shadowing": a shadow VMCS
+ * without shadowing, an ordinary one with it. */
+MUT(link_shadow_unwanted, V(VMCS_LINK_POINTER) = SHADOW_PA;)
+MUT(link_shadow_missing, shadowing(c); V(VMCS_LINK_POINTER) = LINK_PA;)
 MUT(link_current, V(VMCS_LINK_POINTER) = VMCS12_PA;)
 
 #define CONTROLS ENTRY_FAIL_CONTROLS, 0
@@ -467,6 +487,8 @@ static const struct check_case cases[] = {
     C("pin-based controls within the allowed settings", pin_ctl, CONTROLS),
     C("primary processor-based controls within the allowed settings", proc_ctl, CONTROLS),
     C("secondary controls within the allowed settings", proc2_ctl, CONTROLS),
+    C("VMREAD-bitmap address valid", vmread_bmp, CONTROLS),
+    C("VMWRITE-bitmap address valid", vmwrite_bmp, CONTROLS),
     C("virtual-APIC address valid", vapic_addr, CONTROLS),
     C("TPR threshold bits 31:4 are 0", tpr_high, CONTROLS),
     C("TPR threshold not above VTPR[7:4]", tpr_vtpr, CONTROLS),
@@ -594,8 +616,8 @@ static const struct check_case cases[] = {
     C("guest CR3 within the physical-address width", g_cr3, GUEST),
     {"guest PDPTEs valid", mut_pdpte, ENTRY_FAIL_GUEST, ENTRY_FAIL_PDPTE},
     {"VMCS link pointer valid", mut_link_addr, ENTRY_FAIL_GUEST, ENTRY_FAIL_VMCS_LINK},
-    {"VMCS link pointer names a VMCS of this revision, not a shadow", mut_link_rev, ENTRY_FAIL_GUEST,
-     ENTRY_FAIL_VMCS_LINK},
+    {"VMCS link pointer names a VMCS of this revision", mut_link_rev, ENTRY_FAIL_GUEST, ENTRY_FAIL_VMCS_LINK},
+    {LINK_SHADOW_CHECK, mut_link_shadow_unwanted, ENTRY_FAIL_GUEST, ENTRY_FAIL_VMCS_LINK},
     {LINK_CURRENT_CHECK, mut_link_current, ENTRY_FAIL_GUEST, ENTRY_FAIL_VMCS_LINK},
 };
 #define CASE_COUNT (sizeof(cases) / sizeof(cases[0]))
@@ -810,6 +832,50 @@ static void test_bitmaps_beyond_ram(void **state)
     assert_ok();
 }
 
+/* VMCS shadowing for L2 (SDM 25.10): the bitmaps need alignment and the
+ * width only (26.2.1.1; beyond L1's RAM they read as all ones); the link
+ * pointer may be all ones (L2's VMREAD/VMWRITE then fail invalid) or name a
+ * shadow VMCS, and bit 31 of its revision dword must be the control's
+ * setting both ways (26.3.1.5); outside "activate secondary controls" the
+ * secondary controls do not count. */
+static void test_vmcs_shadowing(void **state)
+{
+    (void)state;
+    struct vmcs12 *c = &c12;
+    shadowing(c);
+    assert_ok();
+    V(VMREAD_BITMAP) = L1_RAM_END;
+    V(VMWRITE_BITMAP) = PHYS_MASK + 1 - 0x1000;
+    assert_ok();
+    V(VMCS_LINK_POINTER) = VMCS_LINK_NONE;
+    assert_ok();
+    /* The bitmap addresses matter only with shadowing on. */
+    baseline(c);
+    V(VMREAD_BITMAP) = 0x123;
+    V(VMWRITE_BITMAP) = ~0ULL;
+    assert_ok();
+    /* A shadow VMCS without shadowing, an ordinary one with it. */
+    V(VMCS_LINK_POINTER) = SHADOW_PA;
+    assert_fails(ENTRY_FAIL_GUEST, ENTRY_FAIL_VMCS_LINK, LINK_SHADOW_CHECK);
+    baseline(c);
+    mut_link_shadow_missing(c, &ctx);
+    assert_fails(ENTRY_FAIL_GUEST, ENTRY_FAIL_VMCS_LINK, LINK_SHADOW_CHECK);
+    /* Shadowing in the field but secondary controls off: not in effect. */
+    baseline(c);
+    shadowing(c);
+    V(VMREAD_BITMAP) = 0x123;
+    V(SECONDARY_VM_EXEC_CONTROL) &= ~(uint64_t)PROC2_ENABLE_EPT;
+    V(CPU_BASED_VM_EXEC_CONTROL) &= ~(uint64_t)PROC_SECONDARY_CONTROLS;
+    assert_fails(ENTRY_FAIL_GUEST, ENTRY_FAIL_VMCS_LINK, LINK_SHADOW_CHECK);
+    V(VMCS_LINK_POINTER) = LINK_PA;
+    assert_ok();
+    /* The shadow VMCS may not be the current VMCS. */
+    baseline(c);
+    shadowing(c);
+    ctx.current_vmcs = SHADOW_PA;
+    assert_fails(ENTRY_FAIL_GUEST, ENTRY_FAIL_VMCS_LINK, LINK_CURRENT_CHECK);
+}
+
 /* SDM 26.2.4: "IA-32e mode guest" with a 32-bit host is refused, in
  * either mode of L1, by a check before "IA-32e guest needs a 64-bit host":
  * outside IA-32e mode by "IA-32e guest needs a host in IA-32e mode", inside
@@ -887,7 +953,7 @@ static void test_static_checked_skips_static_groups(void **state)
     static void (*const skipped[])(struct vmcs12 *, struct entry_context *) = {
         mut_host_cr0, mut_host_cs0, mut_host_pat, mut_as_long, mut_host_rip, mut_g_pat, mut_g_debugctl,
         mut_g_efer_rsvd, mut_g_sysenter, mut_ds_accessed, mut_tr_type, mut_ldtr_type, mut_fs_base,
-        mut_dt_base, mut_link_addr, mut_link_rev,
+        mut_dt_base,
     };
     for (unsigned i = 0; i < sizeof(skipped) / sizeof(skipped[0]); i++) {
         baseline(c);
@@ -917,6 +983,22 @@ static void test_static_checked_skips_static_groups(void **state)
         still[i].mutate(c, &ctx);
         ctx.static_checked = true;
         assert_fails(still[i].cls, ENTRY_FAIL_DEFAULT, still[i].name);
+    }
+    /* The VMCS link pointer reads L1 memory, which L1 changes without an
+     * exit (the revision dword of a shadow VMCS, SDM 26.3.1.5): checked. */
+    static void (*const link[])(struct vmcs12 *, struct entry_context *) = {
+        mut_link_addr, mut_link_rev, mut_link_shadow_unwanted, mut_link_shadow_missing, mut_link_current,
+    };
+    static const char *const link_names[] = {
+        "VMCS link pointer valid", "VMCS link pointer names a VMCS of this revision", LINK_SHADOW_CHECK,
+        LINK_SHADOW_CHECK, LINK_CURRENT_CHECK,
+    };
+    for (unsigned i = 0; i < sizeof(link) / sizeof(link[0]); i++) {
+        baseline(c);
+        setup(0);
+        link[i](c, &ctx);
+        ctx.static_checked = true;
+        assert_fails(ENTRY_FAIL_GUEST, ENTRY_FAIL_VMCS_LINK, link_names[i]);
     }
     /* The PDPTEs are in the shadow set's reach (CR0/CR3/CR4 are): checked. */
     baseline(c);
@@ -957,6 +1039,7 @@ int main(void)
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_event_injection_accepts, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_msr_list_addresses, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_bitmaps_beyond_ram, setup);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_vmcs_shadowing, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_apic_virtualization_accepted, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_unusable_segments, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_unreachable_ia32e_host_check, setup);

@@ -44,6 +44,9 @@ void vm_stop(enum power_status status, const char *why)
 #define IO_A_PA       0x10000ULL
 #define IO_B_PA       0x11000ULL
 #define MSR_BITMAP_PA 0x12000ULL
+#define L1_RAM_BASE   0x10000ULL /* L1's RAM holds the bitmaps above */
+#define L1_RAM_SIZE   0x10000ULL
+#define NOT_L1_RAM    0x40000ULL /* memory L1 does not own (fake memory, zeros) */
 
 static struct vmcs12 c12;
 static uint8_t *io_a, *io_b, *msr_bitmap;
@@ -52,6 +55,8 @@ static int setup(void **state)
 {
     (void)state;
     fake_phys_reset();
+    memmap_init(&the_vm.l1_map);
+    assert_true(memmap_set(&the_vm.l1_map, L1_RAM_BASE, L1_RAM_SIZE, MEM_USABLE));
     memset(&c12, 0, sizeof(c12));
     VMCS12(&c12, IO_BITMAP_A) = IO_A_PA;
     VMCS12(&c12, IO_BITMAP_B) = IO_B_PA;
@@ -499,6 +504,28 @@ static void test_msr_bitmaps(void **state)
     assert_false(msr_exit(0xc0001fff, false));
 }
 
+/* A bitmap address outside L1's RAM reads as all ones: every access exits
+ * (as nestvisor's merge of it, nested/bitmaps.c), and L0 never reads its own
+ * memory (or whatever else is there) through an address L1 chose. The fake
+ * memory there is zeros, which would say "no exit". */
+static void test_bitmaps_outside_l1_ram_read_as_all_ones(void **state)
+{
+    (void)state;
+    PROC = PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS;
+    assert_false(io_exit(0x3f8, 1, false));
+    assert_false(io_exit(0x8000, 1, false));
+    assert_false(msr_exit(MSR_IA32_SYSENTER_CS, false));
+    VMCS12(&c12, IO_BITMAP_A) = NOT_L1_RAM;
+    assert_true(io_exit(0x3f8, 1, false));
+    assert_false(io_exit(0x8000, 1, false)); /* B is still L1's */
+    VMCS12(&c12, IO_BITMAP_B) = L1_RAM_BASE + L1_RAM_SIZE; /* just past the end */
+    assert_true(io_exit(0x8000, 1, false));
+    VMCS12(&c12, MSR_BITMAP) = NOT_L1_RAM;
+    assert_true(msr_exit(MSR_IA32_SYSENTER_CS, false));
+    assert_true(msr_exit(MSR_IA32_EFER, true));
+    assert_true(msr_exit(0xc0001fff, false));
+}
+
 static void test_msr_out_of_range_always_exits(void **state)
 {
     (void)state;
@@ -518,8 +545,7 @@ static const uint32_t unconditional[] = {
     EXIT_REASON_TRIPLE_FAULT, EXIT_REASON_INIT_SIGNAL, EXIT_REASON_SIPI, EXIT_REASON_IO_SMI,
     EXIT_REASON_OTHER_SMI, EXIT_REASON_TASK_SWITCH, EXIT_REASON_CPUID, EXIT_REASON_GETSEC,
     EXIT_REASON_INVD, EXIT_REASON_RSM, EXIT_REASON_VMCALL, EXIT_REASON_VMCLEAR, EXIT_REASON_VMLAUNCH,
-    EXIT_REASON_VMPTRLD, EXIT_REASON_VMPTRST, EXIT_REASON_VMREAD, EXIT_REASON_VMRESUME,
-    EXIT_REASON_VMWRITE, EXIT_REASON_VMXOFF, EXIT_REASON_VMXON, EXIT_REASON_INVALID_GUEST_STATE,
+    EXIT_REASON_VMPTRLD, EXIT_REASON_VMPTRST, EXIT_REASON_VMRESUME, EXIT_REASON_VMXOFF, EXIT_REASON_VMXON, EXIT_REASON_INVALID_GUEST_STATE,
     EXIT_REASON_MSR_LOADING, EXIT_REASON_MCE_DURING_ENTRY, EXIT_REASON_APIC_ACCESS,
     EXIT_REASON_EOI_INDUCED, EXIT_REASON_INVEPT, EXIT_REASON_INVVPID, EXIT_REASON_XSETBV,
     EXIT_REASON_APIC_WRITE, EXIT_REASON_VMFUNC, EXIT_REASON_ENCLS, EXIT_REASON_PML_FULL,
@@ -536,6 +562,57 @@ static void test_unconditional_reasons(void **state)
         PIN = PROC = PROC2 = ~0U;
         assert_true(wants(unconditional[i]));
     }
+}
+
+/* VMREAD/VMWRITE in VMX non-root operation (SDM ch. 31, 25.10): exit
+ * without "VMCS shadowing" (or secondary controls), with any of encoding
+ * bits 63:15 set, or with the encoding's bit (bits 14:0 as an index) set
+ * in the VMREAD/VMWRITE bitmap; a bitmap outside L1's RAM reads as all
+ * ones. */
+#define VMREAD_BMP_PA  0x13000ULL
+#define VMWRITE_BMP_PA 0x14000ULL
+#define ENC_GUEST_RIP  0x681eULL
+#define ENC_TSC_HIGH   0x2011ULL
+
+static bool vmx_access_exits(bool write, uint64_t enc)
+{
+    struct l2_exit e = {.reason = write ? EXIT_REASON_VMWRITE : EXIT_REASON_VMREAD, .vmcs_encoding = enc};
+    return wants_exit(e);
+}
+
+static void test_vmread_vmwrite_by_bitmaps(void **state)
+{
+    (void)state;
+    uint8_t *rd = phys_to_virt(VMREAD_BMP_PA), *wr = phys_to_virt(VMWRITE_BMP_PA);
+    VMCS12(&c12, VMREAD_BITMAP) = VMREAD_BMP_PA;
+    VMCS12(&c12, VMWRITE_BITMAP) = VMWRITE_BMP_PA;
+    PROC = PROC_SECONDARY_CONTROLS;
+    PROC2 = 0;
+    assert_true(vmx_access_exits(false, ENC_GUEST_RIP));
+    assert_true(vmx_access_exits(true, ENC_GUEST_RIP));
+    PROC2 = PROC2_VMCS_SHADOWING;
+    assert_false(vmx_access_exits(false, ENC_GUEST_RIP));
+    assert_false(vmx_access_exits(true, ENC_GUEST_RIP));
+    PROC = 0; /* secondary controls off: the control does not count */
+    assert_true(vmx_access_exits(false, ENC_GUEST_RIP));
+    PROC = PROC_SECONDARY_CONTROLS;
+    rd[ENC_GUEST_RIP / 8] |= (uint8_t)(1U << (ENC_GUEST_RIP % 8));
+    assert_true(vmx_access_exits(false, ENC_GUEST_RIP));
+    assert_false(vmx_access_exits(true, ENC_GUEST_RIP));
+    wr[ENC_TSC_HIGH / 8] |= (uint8_t)(1U << (ENC_TSC_HIGH % 8));
+    assert_true(vmx_access_exits(true, ENC_TSC_HIGH));
+    assert_false(vmx_access_exits(true, ENC_TSC_HIGH - 1)); /* the full access has its own bit */
+    /* Bits 63:15 of the encoding: an exit, whatever bits 14:0 say. */
+    static const uint64_t high[] = {0x8000, 0x8000 | (ENC_TSC_HIGH - 1), 1ULL << 32, 1ULL << 63, ~0ULL};
+    for (unsigned i = 0; i < sizeof(high) / sizeof(high[0]); i++) {
+        assert_true(vmx_access_exits(false, high[i]));
+        assert_true(vmx_access_exits(true, high[i]));
+    }
+    assert_false(vmx_access_exits(false, 0x7fff));
+    /* Outside L1's RAM (zeros there): all ones. */
+    VMCS12(&c12, VMREAD_BITMAP) = NOT_L1_RAM;
+    assert_true(vmx_access_exits(false, ENC_TSC_HIGH - 1));
+    assert_false(vmx_access_exits(true, ENC_TSC_HIGH - 1));
 }
 
 /* EPT violations and misconfigurations of L2 are L0's to resolve: on
@@ -560,7 +637,8 @@ static void test_every_reason_classified(void **state)
     static const uint32_t special[] = {EXIT_REASON_EXCEPTION_NMI, EXIT_REASON_RDTSCP, EXIT_REASON_INVPCID,
                                        EXIT_REASON_CR_ACCESS, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ,
                                        EXIT_REASON_MSR_WRITE, EXIT_REASON_EPT_VIOLATION,
-                                       EXIT_REASON_EPT_MISCONFIG, EXIT_REASON_PAUSE};
+                                       EXIT_REASON_EPT_MISCONFIG, EXIT_REASON_PAUSE, EXIT_REASON_VMREAD,
+                                       EXIT_REASON_VMWRITE};
     FILE *f = fopen("arch/x86/exit_reasons.h", "r");
     if (!f)
         fail_msg("cannot open arch/x86/exit_reasons.h (tests run from the repository root)");
@@ -613,6 +691,8 @@ int main(void)
         T(test_msr_without_bitmaps_always_exits),
         T(test_msr_bitmaps),
         T(test_msr_out_of_range_always_exits),
+        T(test_bitmaps_outside_l1_ram_read_as_all_ones),
+        T(test_vmread_vmwrite_by_bitmaps),
         T(test_unconditional_reasons),
         T(test_ept_exits_are_l0s),
         T(test_every_reason_classified),

@@ -4,7 +4,7 @@
  * The memory result and the registers as the CPU would leave them (SDM
  * Vol. 2 MOV, XCHG, OR, AND, XOR, BTS, BTR, BTC): XCHG's register with
  * Vol. 1 3.4.1.1's width rules, RFLAGS after the read-modify-writes, RIP
- * past the instruction. The instruction bytes come from a fake gva_read. */
+ * past the instruction. The instruction bytes come from a fake gva_fetch. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -33,7 +33,7 @@ void vm_stop(enum power_status status, const char *why)
 }
 
 static uint8_t code[16];
-bool gva_read(uint64_t gla, void *buf, size_t len, struct gva_fault *f)
+bool gva_fetch(uint64_t gla, void *buf, size_t len, struct gva_fault *f)
 {
     (void)f;
     if (gla < CODE_GLA || gla + len > CODE_GLA + sizeof(code))

@@ -206,6 +206,12 @@ static void test_merge_proc2(void **state)
     assert_int_equal(vmcs02_proc2(0, l1, hw), PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
     assert_int_equal(vmcs02_proc2(PROC_SECONDARY_CONTROLS, 0, hw), PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
     assert_true(fits(vmcs02_proc2(PROC_SECONDARY_CONTROLS, ~0U, hw), hw));
+    /* L1's VMCS shadowing is L0's to emulate (SDM 25.10): vmcs02 never
+     * has it, so every VMREAD/VMWRITE of L2 exits to L0. */
+    assert_true(hw.may1 & PROC2_VMCS_SHADOWING);
+    assert_int_equal(vmcs02_proc2(PROC_SECONDARY_CONTROLS, PROC2_VMCS_SHADOWING | PROC2_ENABLE_RDTSCP, hw),
+                     PROC2_ENABLE_RDTSCP | PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
+    assert_int_equal(vmcs02_proc2(PROC_SECONDARY_CONTROLS, ~0U, hw) & PROC2_VMCS_SHADOWING, 0);
 }
 
 /* Exit controls: L0 always gets its host state back in 64-bit mode and

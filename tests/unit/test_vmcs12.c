@@ -470,7 +470,7 @@ static void test_encoding_bits_63_32_unsupported(void **state)
 }
 
 /* Fields L0 uses but does not offer (FIELD_L0_ONLY: posted interrupts,
- * PML, EOI-exit bitmaps, VMREAD/VMWRITE bitmaps...) are unsupported
+ * PML, the #VE information address...) are unsupported
  * components for L1, full and high access alike. */
 static void test_l0_only_fields_unsupported(void **state)
 {
@@ -491,12 +491,18 @@ static void test_l0_only_fields_unsupported(void **state)
     assert_true(n > 0);
     /* Spot checks by name. */
     assert_int_equal(vmcs12_read(&v12, VMCS_PML_ADDRESS, &v), VMCS12_UNSUPPORTED);
-    assert_int_equal(vmcs12_read(&v12, VMCS_VMREAD_BITMAP, &v), VMCS12_UNSUPPORTED);
     assert_int_equal(vmcs12_read(&v12, VMCS_VE_INFO_ADDRESS, &v), VMCS12_UNSUPPORTED);
     /* Fields of the features offered are L1's (issue 13). */
     assert_int_equal(vmcs12_read(&v12, VMCS_POSTED_INTR_DESC_ADDR, &v), VMCS12_OK);
     assert_int_equal(vmcs12_read(&v12, VMCS_PLE_WINDOW, &v), VMCS12_OK);
     assert_int_equal(vmcs12_read(&v12, VMCS_TSC_MULTIPLIER, &v), VMCS12_OK);
+    /* VMCS shadowing is offered: its bitmaps are L1's, high access too. */
+    assert_int_equal(vmcs12_write(&v12, VMCS_VMREAD_BITMAP, 0x5000, false), VMCS12_OK);
+    assert_int_equal(vmcs12_write(&v12, VMCS_VMWRITE_BITMAP | VMCS_ENC_HIGH_ACCESS, 1, false), VMCS12_OK);
+    assert_int_equal(vmcs12_read(&v12, VMCS_VMREAD_BITMAP, &v), VMCS12_OK);
+    assert_int_equal(v, 0x5000);
+    assert_int_equal(vmcs12_read(&v12, VMCS_VMWRITE_BITMAP, &v), VMCS12_OK);
+    assert_int_equal(v, 1ULL << 32);
 }
 
 /* SDM 31 VMWRITE: a read-only data field (type 1) fails with error 13

@@ -79,10 +79,10 @@ static void test_tigerlake_values(void **state)
     /* Bits 0-12: APIC-access virtualization, EPT, descriptor-table
      * exiting, RDTSCP, x2APIC virtualization, VPID, WBINVD exiting,
      * unrestricted guest, APIC-register virtualization, virtual-interrupt
-     * delivery, PAUSE-loop and RDRAND exiting, INVPCID; RDSEED exiting
-     * (16), XSAVES (20), TSC scaling (25). Not VMFUNC (13), VMCS shadowing
-     * (14), PML (17), #VE (18), sub-page permissions (23). */
-    assert_int_equal(rd(MSR_IA32_VMX_PROCBASED_CTLS2), 0x02111fff00000000ULL);
+     * delivery, PAUSE-loop and RDRAND exiting, INVPCID; VMCS shadowing
+     * (14), RDSEED exiting (16), XSAVES (20), TSC scaling (25). Not VMFUNC
+     * (13), PML (17), #VE (18), sub-page permissions (23). */
+    assert_int_equal(rd(MSR_IA32_VMX_PROCBASED_CTLS2), 0x02115fff00000000ULL);
     /* A.6: rate 0, LMA save (5), HLT (6), wait-for-SIPI (8), 4 CR3 targets
      * (24:16). */
     assert_int_equal(rd(MSR_IA32_VMX_MISC), 0x0000000000040160ULL);
@@ -223,7 +223,7 @@ static void test_host_without_ept_and_vpid(void **state)
                      PROC2_DESC_TABLE_EXITING | PROC2_ENABLE_RDTSCP | PROC2_WBINVD_EXITING | PROC2_ENABLE_INVPCID |
                          PROC2_VIRT_APIC_ACCESS | PROC2_VIRT_X2APIC_MODE | PROC2_APIC_REG_VIRT |
                          PROC2_VIRT_INTR_DELIVERY | PROC2_PAUSE_LOOP_EXITING | PROC2_RDRAND_EXITING |
-                         PROC2_RDSEED_EXITING | PROC2_ENABLE_XSAVES | PROC2_TSC_SCALING);
+                         PROC2_RDSEED_EXITING | PROC2_ENABLE_XSAVES | PROC2_TSC_SCALING | PROC2_VMCS_SHADOWING);
     assert_false(exists(MSR_IA32_VMX_EPT_VPID_CAP));
 }
 
@@ -344,7 +344,8 @@ static void test_decoded_offer(void **state)
     assert_int_equal(c->revision_id, 4);
     assert_int_equal(c->vmcs_size, 4096);
     assert_true(c->ept && c->vpid && c->unrestricted_guest);
-    assert_false(c->shadow_vmcs || c->vmfunc || c->eptp_switching || c->no_hw_errcode_check);
+    assert_true(c->shadow_vmcs); /* L1's own VMCS shadowing for its L2 (shadow12.c) */
+    assert_false(c->vmfunc || c->eptp_switching || c->no_hw_errcode_check);
     assert_true(c->invept_single && c->invept_all && c->invvpid_addr && c->invvpid_single_ng);
     assert_int_equal(c->cr3_target_count, 4);
     struct ept12_caps e;

@@ -16,16 +16,6 @@
 #include "arch/x86/vmx.h"
 #include "lib/log.h"
 
-static void nudge_cpus_running_l2(const struct vcpu *self)
-{
-    for (unsigned id = 0; id < percpu_count(); id++) {
-        struct percpu *pc = percpu_of(id);
-        struct vcpu *u = pc ? pc->vcpu : 0;
-        if (u && u != self && __atomic_load_n(&u->in_l2, __ATOMIC_ACQUIRE))
-            smp_nudge(pc);
-    }
-}
-
 bool nested_bitmap_emulate_write(struct vcpu *v, uint64_t l1_gpa)
 {
     struct guest_store st;
@@ -43,7 +33,7 @@ bool nested_bitmap_emulate_write(struct vcpu *v, uint64_t l1_gpa)
     nested_bitmap_page_written();
     if (v->in_l2)
         vmcs02_merge_bitmaps(v);
-    nudge_cpus_running_l2(v);
+    smp_nudge_l2_cpus(v);
     return true;
 }
 

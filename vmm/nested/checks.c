@@ -138,6 +138,13 @@ bool nested_check_controls(const struct vmcs12 *c, const struct entry_context *c
         nested_ept12_caps(ctx->phys_mask, &ept);
         CHECK(ept12_eptp_valid(VMCS12(c, EPT_POINTER), &ept), "EPT pointer valid");
     }
+    /* The VMREAD/VMWRITE bitmaps L2's VMREAD/VMWRITE consult (25.6.15):
+     * aligned and within the width, nothing more; elsewhere than L1's RAM
+     * they read as all ones (shadow12.c). */
+    if (proc2 & PROC2_VMCS_SHADOWING) {
+        CHECK(page_address_ok(ctx, VMCS12(c, VMREAD_BITMAP)), "VMREAD-bitmap address valid");
+        CHECK(page_address_ok(ctx, VMCS12(c, VMWRITE_BITMAP)), "VMWRITE-bitmap address valid");
+    }
     /* SDM 26.2.1.2: VM-exit control fields. */
     CHECK(ctl_ok(exit, caps->exit), "VM-exit controls within the allowed settings");
     CHECK((pin & PIN_PREEMPTION_TIMER) || !(exit & EXIT_SAVE_PREEMPT_TIMER),

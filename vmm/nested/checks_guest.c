@@ -278,6 +278,33 @@ static bool check_rip_rflags_events(const struct guest_view *g)
     return true;
 }
 
+/* VMCS link pointer (SDM 26.3.1.5), exit qualification 4. With "VMCS
+ * shadowing" it names the shadow VMCS that L2's VMREAD/VMWRITE use
+ * (shadow12.c), and bit 31 of its revision dword must say so. Checked at
+ * every entry, not with the static checks: it reads L1 memory, which L1
+ * changes without an exit. In L1's RAM, or the entry fails: a link pointer
+ * elsewhere would have L2's VMREAD/VMWRITE read and write there. */
+static bool check_link_pointer(const struct vmcs12 *c, const struct entry_context *ctx,
+                               uint64_t *qualification)
+{
+    uint64_t link = VMCS12(c, VMCS_LINK_POINTER);
+    if (link == VMCS_LINK_NONE)
+        return true;
+    uint32_t proc = (uint32_t)VMCS12(c, CPU_BASED_VM_EXEC_CONTROL);
+    bool shadowing = (proc & PROC_SECONDARY_CONTROLS) &&
+                     (VMCS12(c, SECONDARY_VM_EXEC_CONTROL) & PROC2_VMCS_SHADOWING);
+    *qualification = ENTRY_FAIL_VMCS_LINK;
+    CHECK(page_ok(ctx, link, VMCS12_SIZE), "VMCS link pointer valid");
+    uint32_t rev = ctx->read32(link);
+    CHECK((rev & ~VMCS_SHADOW_INDICATOR) == nested_vmx_caps()->revision_id,
+          "VMCS link pointer names a VMCS of this revision");
+    CHECK(!!(rev & VMCS_SHADOW_INDICATOR) == shadowing,
+          "VMCS link pointer's shadow-VMCS indicator = VMCS shadowing");
+    CHECK(link != ctx->current_vmcs, "VMCS link pointer is not the current VMCS");
+    *qualification = ENTRY_FAIL_DEFAULT;
+    return true;
+}
+
 bool nested_check_guest_state(const struct vmcs12 *c, const struct entry_context *ctx,
                               uint64_t *qualification)
 {
@@ -305,20 +332,7 @@ bool nested_check_guest_state(const struct vmcs12 *c, const struct entry_context
         }
         *qualification = ENTRY_FAIL_DEFAULT;
     }
-    if (ctx->static_checked)
-        return true;
-    /* VMCS link pointer (SDM 26.3.1.5): L1 is not offered shadowing, so any
-     * value but ~0 must still point at a VMCS-like region. */
-    uint64_t link = VMCS12(c, VMCS_LINK_POINTER);
-    if (link != VMCS_LINK_NONE) {
-        *qualification = ENTRY_FAIL_VMCS_LINK;
-        CHECK(page_ok(ctx, link, VMCS12_SIZE), "VMCS link pointer valid");
-        CHECK(ctx->read32(link) == nested_vmx_caps()->revision_id,
-              "VMCS link pointer names a VMCS of this revision, not a shadow");
-        CHECK(link != ctx->current_vmcs, "VMCS link pointer is not the current VMCS");
-        *qualification = ENTRY_FAIL_DEFAULT;
-    }
-    return true;
+    return check_link_pointer(c, ctx, qualification);
 }
 
 enum entry_check_result nested_check_vmcs12(const struct vmcs12 *c, const struct entry_context *ctx,

@@ -49,7 +49,9 @@ static void nested_enter(struct vcpu *v, bool launch)
         return;
     if (!nested_vmx_insn_allowed(v))
         return;
-    if (!nested_has_current(v)) {
+    /* SDM 26.1: no current VMCS, or a shadow VMCS current (25.10), is
+     * VMfailInvalid. */
+    if (!nested_has_current(v) || (n->cache->revision_id & VMCS_SHADOW_INDICATOR)) {
         nested_vmfail_invalid(v);
         return;
     }

@@ -245,13 +245,14 @@ static bool install(struct ept02 *e2, struct shadow_root *r, uint64_t gpa, uint6
     return false;
 }
 
-bool ept02_l2_to_l1(uint64_t eptp12, uint64_t gpa, uint64_t *l1_gpa)
+bool ept02_l2_access(uint64_t eptp12, uint64_t gpa, uint64_t access, uint64_t *l1_gpa, struct ept12_walk *w)
 {
-    struct ept12_walk w;
-    ept12_walk(eptp12, gpa, 0, &ept12_caps_all, read_l1_entry, &w);
-    if (w.status != EPT12_OK)
+    ept12_walk(eptp12, gpa, access, &ept12_caps_all, read_l1_entry, w);
+    if (w->status != EPT12_OK)
         return false;
-    *l1_gpa = w.l1_gpa;
+    if (eptp12 & EPTP_AD_ENABLE)
+        set_ad_flags(w, access & EPT_WRITE);
+    *l1_gpa = w->l1_gpa;
     return true;
 }
 

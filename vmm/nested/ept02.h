@@ -85,9 +85,13 @@ void ept02_handle_violation(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uin
  * else differs. False if EPT12 still does not allow it (L2 will fault and
  * the violation is handled as usual). */
 bool ept02_prefault(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qualification);
-/* L2-physical gpa to L1-physical by EPT12 (present entries, no A/D flags
- * set); false if EPT12 does not map it. */
-bool ept02_l2_to_l1(uint64_t eptp12, uint64_t gpa, uint64_t *l1_gpa);
+/* An access L0 makes for L2 (a memory operand of an instruction of L2's it
+ * emulates) at L2-physical gpa, by EPT12 as the CPU's own would go (SDM
+ * 29.3.2, 29.3.5): access is EPT_READ, EPT_WRITE and/or EPT_EXEC, EPT12's
+ * accessed/dirty flags are set where EPTP12 enables them. True with the L1
+ * address; false with the walk in *w (EPT12_VIOLATION: w->perms the AND of
+ * the R/W/X bits walked; or EPT12_MISCONFIG): an exit for L1. */
+bool ept02_l2_access(uint64_t eptp12, uint64_t gpa, uint64_t access, uint64_t *l1_gpa, struct ept12_walk *w);
 /* INVEPT from L1: drop the shadow of eptp12, or of all (EPT02_ALL_CONTEXTS). */
 void ept02_invalidate(struct ept02 *e2, uint64_t eptp12);
 /* EPT01 lost a permission somewhere: no shadow may keep it. */

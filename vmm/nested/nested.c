@@ -4,6 +4,7 @@
 #include "vmm/nested/vmcs02.h"
 #include "vmm/nested/vmx_msrs.h"
 #include "vmm/memfault.h"
+#include "vmm/gva.h"
 #include "vmm/nmi.h"
 #include "vmm/nested/ept02.h"
 #include "vmm/pmm.h"
@@ -34,14 +35,27 @@ void nested_global_init(struct vm *vm)
     nested_install_insn_handlers();
 }
 
-bool nested_l2_guest_phys(uint64_t gpa, uint64_t *l1_gpa)
+uint64_t nested_l2_ept_access(uint64_t eptp12, unsigned access)
+{
+    uint64_t a = (access & GVA_ACCESS_READ ? EPT_READ : 0) | (access & GVA_ACCESS_WRITE ? EPT_WRITE : 0) |
+                 (access & GVA_ACCESS_FETCH ? EPT_EXEC : 0);
+    /* With EPT A/D flags, guest paging-structure accesses are writes for
+     * EPT (SDM 29.3.5) and reads too (Table 28-7, note 1). */
+    if ((access & GVA_ACCESS_WALK) && (eptp12 & EPTP_AD_ENABLE))
+        a |= EPT_READ | EPT_WRITE;
+    return a;
+}
+
+bool nested_l2_guest_phys(uint64_t gpa, unsigned access, uint64_t *l1_gpa)
 {
     struct percpu *pc = this_cpu();
     struct vcpu *v = pc ? pc->vcpu : 0;
     *l1_gpa = gpa;
     if (!v || !v->in_l2 || !v->nested || !vmcs12_ept_enabled(v->nested->cache))
         return true;
-    return ept02_l2_to_l1(VMCS12(v->nested->cache, EPT_POINTER), gpa, l1_gpa);
+    uint64_t eptp12 = VMCS12(v->nested->cache, EPT_POINTER);
+    struct ept12_walk w;
+    return ept02_l2_access(eptp12, gpa, nested_l2_ept_access(eptp12, access), l1_gpa, &w);
 }
 
 static void *alloc_zeroed(uint64_t bytes)
@@ -112,6 +126,26 @@ static enum l2_exit_outcome ept02_exit(struct vcpu *v)
     return L2_EXIT_HANDLED;
 }
 
+/* L2's VMREAD/VMWRITE: L1's if it asks for it (the rule of reflect.c),
+ * else L0 does it against the shadow vmcs12 (shadow12.c; a fault or MTF
+ * may still take L1 there). */
+static enum l2_exit_outcome l2_vmcs_access(struct vcpu *v, bool write)
+{
+    struct nested_vmx *n = v->nested;
+    struct vmx_access a;
+    vmx_access_decode(v, &a);
+    const uint8_t *bitmap = write ? n->shadow12.vmwrite_bitmap : n->shadow12.vmread_bitmap;
+    if (nested_vmcs_bitmap_exits(n->cache, bitmap, a.encoding)) {
+        nested_vmexit(v, NESTED_EXIT_AS_IS, 0);
+        return L2_EXIT_REFLECTED;
+    }
+    if (write)
+        nested_l2_vmwrite(v, &a);
+    else
+        nested_l2_vmread(v, &a);
+    return v->in_l2 ? L2_EXIT_HANDLED : L2_EXIT_REFLECTED;
+}
+
 enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason)
 {
     struct nested_vmx *n = v->nested;
@@ -159,6 +193,10 @@ enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason)
     case EXIT_REASON_MSR_WRITE:
         e.msr = (uint32_t)v->regs.rcx;
         break;
+    case EXIT_REASON_VMREAD:
+        return l2_vmcs_access(v, false);
+    case EXIT_REASON_VMWRITE:
+        return l2_vmcs_access(v, true);
     default:
         break;
     }
@@ -197,6 +235,8 @@ void nested_print_stats(const struct vm *vm)
         sum.vmcs02_hw_failures += n->stats.vmcs02_hw_failures;
         sum.bitmap_writes_emulated += n->stats.bitmap_writes_emulated;
         sum.bitmap_writes_unprotected += n->stats.bitmap_writes_unprotected;
+        sum.l2_vmreads += n->stats.l2_vmreads;
+        sum.l2_vmwrites += n->stats.l2_vmwrites;
         const struct ept02_stats *s2 = &n->ept02->stats;
         e.fills += s2->fills;
         e.prefaults += s2->prefaults;
@@ -232,6 +272,9 @@ void nested_print_stats(const struct vm *vm)
     if (sum.bitmap_writes_emulated || sum.bitmap_writes_unprotected)
         log_raw("nested: stores into merged bitmap pages: %llu done by L0, %llu lifted the protection\n",
                 (unsigned long long)sum.bitmap_writes_emulated, (unsigned long long)sum.bitmap_writes_unprotected);
+    if (sum.l2_vmreads || sum.l2_vmwrites)
+        log_raw("nested: L2's VMREAD/VMWRITE done by L0 under L1's VMCS shadowing: %llu VMREAD, %llu VMWRITE\n",
+                (unsigned long long)sum.l2_vmreads, (unsigned long long)sum.l2_vmwrites);
     if (sum.vmcs02_hw_failures)
         log_raw("nested: %llu vmcs02 entries refused by the CPU after passing L0's checks (bugs)\n",
                 (unsigned long long)sum.vmcs02_hw_failures);

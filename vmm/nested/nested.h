@@ -6,6 +6,7 @@
  *                INVVPID, INVEPT emulated with the SDM's checks
  *   operand.c    decoding and fetching their memory operands
  *   shadow.c     hardware VMCS shadowing of the hot fields
+ *   shadow12.c   L1's VMCS shadowing for L2: L2's VMREAD/VMWRITE
  *   checks.c     VM-entry checks of vmcs12 (SDM 26.2-26.3), each named
  *   vmcs02.c     building vmcs02 from vmcs12 + L0, and syncing back
  *   entry.c      VMLAUNCH/VMRESUME: L1 -> L2
@@ -15,6 +16,7 @@
 #define VMM_NESTED_NESTED_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "arch/x86/vmcs_fields.h"
 #include "vmm/nested/vmcs12.h"
@@ -33,6 +35,7 @@ struct nested_stats {
     uint64_t vmcs02_hw_failures; /* hardware refused a vmcs02 L0's checks passed */
     uint64_t bitmap_writes_emulated;   /* stores into merged bitmap pages L0 did */
     uint64_t bitmap_writes_unprotected; /* ... it could not: protection lifted */
+    uint64_t l2_vmreads, l2_vmwrites; /* L2's, done by L0 under L1's shadowing (shadow12.c) */
 };
 
 /* What the static entry checks of the current vmcs12 depended on
@@ -59,6 +62,15 @@ struct nested_vmx {
     uint64_t scratch02;      /* stands in for an L1 page vmcs02 names that L1
                                 cannot reach (a device): the CPU writes it */
     struct nested_bitmaps bitmaps; /* what those were merged from */
+    /* L1's VMCS shadowing for L2 (shadow12.c): its VMREAD/VMWRITE bitmaps
+     * where they are L1's RAM (0: all ones) and the shadow vmcs12 (0: no
+     * valid link pointer). Set when vmcs02 is built from the current
+     * vmcs12: the fields exit on VMWRITE, and L1's RAM does not change. */
+    struct {
+        bool on; /* "VMCS shadowing" in effect in vmcs12 when they were set */
+        const uint8_t *vmread_bitmap, *vmwrite_bitmap;
+        struct vmcs12 *region;
+    } shadow12;
     struct ept02 *ept02;     /* this vCPU's shadow EPTs (ept02.h) */
     bool vmcs02_for_current; /* vmcs02 holds the current vmcs12 (only shadowed
                                 fields can have changed since) */
@@ -113,6 +125,16 @@ void nested_vmexit_signal(struct vcpu *v, uint32_t reason, uint64_t qualificatio
  * vcpu_skip_bytes ran): what the CPU would do after it, for L1 (an MTF VM
  * exit, SDM 26.5.2). */
 void nested_l2_instruction_emulated(struct vcpu *v);
+/* An exception raised by an instruction of L2's that L0 emulates (its
+ * memory operand, its #UD/#GP checks): a VM exit for L1 if vmcs12's
+ * exception bitmap wants it (SDM 26.2, with the #PF error-code rule; such
+ * a #PF leaves CR2 alone and gives cr2 as exit qualification, 28.2.1),
+ * else delivered to L2 (CR2 set for #PF). */
+void nested_l2_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error, uint64_t cr2);
+/* The fault gva.c reported for such an operand: an exception as above, or
+ * L1's EPT violation/misconfiguration when EPT12 refused the access. */
+struct gva_fault;
+void nested_l2_fault(struct vcpu *v, const struct gva_fault *f);
 
 /* apic_access.c: whether l1_gpa is on the APIC-access page of the L2 that
  * v runs; L2's store there, which L0 intercepted (its xAPIC watch), done
@@ -126,6 +148,11 @@ bool nested_apic_access_write(struct vcpu *v, uint64_t l1_gpa);
  * refreshed before its L2 runs again. False if L0 cannot do it (then the
  * caller lifts the protection). */
 bool nested_bitmap_emulate_write(struct vcpu *v, uint64_t l1_gpa);
+/* L0 stored into [l1_gpa, +len) of L1's memory (one page) for its guest
+ * (an instruction's memory operand, L2's VMWRITE into a shadow vmcs12):
+ * if that is a bitmap page L0 merged from, the merges follow (gva.c's
+ * store hook). */
+void nested_l1_stored(uint64_t l1_gpa, size_t len);
 /* Before v resumes L2 (smp_attention): its merged bitmaps are current. */
 void nested_bitmaps_refresh(struct vcpu *v);
 
@@ -139,6 +166,8 @@ void nested_vmfail(struct vcpu *v, uint32_t error);
 /* The #UD/#GP checks common to all VMX instructions in VMX operation
  * (SDM 31.3): false if a fault was injected. */
 bool nested_vmx_insn_allowed(struct vcpu *v);
+/* The mode part of it: protected mode, not virtual-8086, not compatibility. */
+bool nested_mode_allows_vmx(void);
 bool nested_has_current(const struct vcpu *v);
 
 /* shadow.c */
@@ -152,11 +181,23 @@ void shadow_push(struct nested_vmx *n);       /* cache -> shadow VMCS */
 void shadow_push_exit(struct nested_vmx *n);  /* what a nested exit changed */
 void shadow_push_field(struct nested_vmx *n, enum vmcs_field_index i);
 
+/* vmcs02.c, when it builds vmcs02 from vmcs12: n->shadow12. */
+void nested_shadow12_bind(struct nested_vmx *n);
+/* shadow12.c: L1's VMCS shadowing for L2. L2's VMREAD/VMWRITE that L1
+ * does not want (nested_vmcs_bitmap_exits), done against the shadow
+ * vmcs12. */
+struct vmx_access;
+void nested_l2_vmread(struct vcpu *v, const struct vmx_access *a);
+void nested_l2_vmwrite(struct vcpu *v, const struct vmx_access *a);
+
 /* vmx_insn.c */
 void nested_install_insn_handlers(void);
 /* gva.c's map of the current guest's physical addresses: L2's go through
- * EPT12 when L1 gives it one (false if EPT12 does not map gpa). */
-bool nested_l2_guest_phys(uint64_t gpa, uint64_t *l1_gpa);
+ * EPT12 when L1 gives it one (false if EPT12 does not allow the access,
+ * GVA_ACCESS_*, there). */
+bool nested_l2_guest_phys(uint64_t gpa, unsigned access, uint64_t *l1_gpa);
+/* The EPT access (EPT_READ/WRITE/EXEC) an access of gva.c's is for EPT12. */
+uint64_t nested_l2_ept_access(uint64_t eptp12, unsigned access);
 /* bitmap_write.c: ept02.c's write emulator (L2's store, on this CPU). */
 bool nested_bitmap_emulate_l2_write(uint64_t l1_gpa);
 
@@ -183,9 +224,14 @@ struct l2_exit {
     uint64_t qualification;
     uint32_t intr_info, intr_error;
     uint32_t msr;           /* ECX of RDMSR/WRMSR */
+    uint64_t vmcs_encoding; /* the field operand of VMREAD/VMWRITE */
     uint64_t cr_source;     /* the value of MOV to CR / LMSW */
 };
 /* Does L1 want this exit of L2, by vmcs12's controls (SDM 26.1-26.2)? */
 bool nested_exit_wanted_by_l1(const struct vmcs12 *c, const struct l2_exit *e);
+/* Does L2's VMREAD or VMWRITE of encoding exit to L1 (SDM ch. 31: no
+ * "VMCS shadowing", encoding bits 63:15 set, or its bit set in L1's
+ * VMREAD or VMWRITE bitmap: bitmap, 0 for all ones)? */
+bool nested_vmcs_bitmap_exits(const struct vmcs12 *c, const uint8_t *bitmap, uint64_t encoding);
 
 #endif

@@ -1,6 +1,7 @@
 #include "vmm/nested/operand.h"
 #include "vmm/gva.h"
 #include "vmm/vcpu.h"
+#include "vmm/nested/nested.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/vmx.h"
 #include "arch/x86/vmx_bits.h"
@@ -31,6 +32,24 @@ bool guest_in_64bit_mode(void)
     return (vmcs_read(VMCS_GUEST_IA32_EFER) & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR_BYTES) & AR_L);
 }
 
+unsigned vmx_operand_bytes(void) { return guest_in_64bit_mode() ? sizeof(uint64_t) : sizeof(uint32_t); }
+
+uint64_t vmx_field_operand(struct vcpu *v, const struct vmx_insn_info *ii)
+{
+    uint64_t enc = guest_gpr_read(v, ii->reg2);
+    return guest_in_64bit_mode() ? enc : (uint32_t)enc;
+}
+
+void vmx_access_decode(struct vcpu *v, struct vmx_access *a)
+{
+    vmx_insn_info_decode(vmcs_read32(VMCS_VMX_INSTRUCTION_INFO), &a->ii);
+    bool wide = guest_in_64bit_mode();
+    a->bytes = wide ? sizeof(uint64_t) : sizeof(uint32_t);
+    a->encoding = guest_gpr_read(v, a->ii.reg2);
+    if (!wide)
+        a->encoding = (uint32_t)a->encoding;
+}
+
 uint64_t guest_gpr_read(struct vcpu *v, unsigned n)
 {
     return (n & 15) == GPR_RSP ? vmcs_read(VMCS_GUEST_RSP) : *guest_gpr(&v->regs, n);
@@ -50,9 +69,19 @@ static bool canonical(uint64_t a)
     return (uint64_t)s == a;
 }
 
+/* A fault of the instruction: to L1 if it is L1's; L2's go through L1's
+ * exception bitmap and EPT12 (nested/vmexit.c). */
+static void deliver(struct vcpu *v, const struct gva_fault *f)
+{
+    if (v->in_l2)
+        nested_l2_fault(v, f);
+    else
+        gva_inject_fault(v, f);
+}
+
 static void inject_segment_fault(struct vcpu *v, unsigned segment)
 {
-    vcpu_inject_exception_code(v, segment == SEG_SS ? VEC_SS : VEC_GP, 0);
+    deliver(v, &(struct gva_fault){.vector = segment == SEG_SS ? VEC_SS : VEC_GP});
 }
 
 bool operand_linear_address(struct vcpu *v, const struct vmx_insn_info *ii, uint64_t size,
@@ -99,7 +128,7 @@ static bool access(struct vcpu *v, const struct vmx_insn_info *ii, void *buf, ui
         return false;
     bool ok = write ? gva_write(gla, buf, size, &f) : gva_read(gla, buf, size, &f);
     if (!ok)
-        gva_inject_fault(v, &f);
+        deliver(v, &f);
     return ok;
 }
 

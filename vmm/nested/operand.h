@@ -26,6 +26,18 @@ void vmx_insn_info_decode(uint32_t raw, struct vmx_insn_info *out);
 /* 64-bit mode (EFER.LMA and CS.L) decides operand sizes (SDM 31.3). */
 bool guest_in_64bit_mode(void);
 
+/* VMREAD/VMWRITE: the operand size (8 bytes in 64-bit mode, else 4), and
+ * the field encoding from the register of bits 31:28, at that size. */
+unsigned vmx_operand_bytes(void);
+uint64_t vmx_field_operand(struct vcpu *v, const struct vmx_insn_info *ii);
+/* All three at once (one look at the mode). */
+struct vmx_access {
+    struct vmx_insn_info ii;
+    unsigned bytes;
+    uint64_t encoding;
+};
+void vmx_access_decode(struct vcpu *v, struct vmx_access *a);
+
 uint64_t guest_gpr_read(struct vcpu *v, unsigned n);
 void guest_gpr_write(struct vcpu *v, unsigned n, uint64_t value);
 

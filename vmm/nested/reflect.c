@@ -4,13 +4,31 @@
 #include "vmm/nested/nested.h"
 #include "vmm/io.h"
 #include "vmm/msr.h"
+#include "vmm/vm.h"
+#include "lib/string.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/exit_reasons.h"
-#include "arch/x86/physmem.h"
 #include "arch/x86/vmx_bits.h"
 
 #define CR0_LMSW_BITS  (CR0_PE | CR0_MP | CR0_EM | CR0_TS)
 #define IO_PORT_LIMIT  0x10000U
+#define BITMAP_BYTES   4096
+#define VMX_BITMAP_INDEX_BITS 15 /* the VMREAD/VMWRITE bitmaps: encoding bits 14:0 */
+#define BITS_PER_BYTE  8
+
+/* A bitmap page L1 named: read only where it is L1's RAM; anywhere else
+ * (nestvisor's memory, a device, beyond RAM) it reads as all ones, every
+ * access exits, as nestvisor's merge of it does (bitmaps.c). Never L0's
+ * memory through an address L1 chose. */
+static const uint8_t *l1_bitmap(uint64_t pa)
+{
+    static uint8_t all_ones[BITMAP_BYTES]; /* every CPU stores the same bytes */
+    const uint8_t *p = vm_l1_ram(pa, BITMAP_BYTES);
+    if (p)
+        return p;
+    memset(all_ones, 0xff, sizeof(all_ones));
+    return all_ones;
+}
 
 static bool has(uint64_t field, uint32_t bits) { return (field & bits) == bits; }
 
@@ -19,6 +37,17 @@ static uint32_t proc2_of(const struct vmcs12 *c)
     return has(VMCS12(c, CPU_BASED_VM_EXEC_CONTROL), PROC_SECONDARY_CONTROLS)
                ? (uint32_t)VMCS12(c, SECONDARY_VM_EXEC_CONTROL)
                : 0;
+}
+
+/* SDM ch. 31, VMREAD/VMWRITE in VMX non-root operation: an exit without
+ * "VMCS shadowing", for an encoding with bits 63:15 set (31:15 outside
+ * 64-bit mode: the caller truncates), or with its bit set in the bitmap. */
+bool nested_vmcs_bitmap_exits(const struct vmcs12 *c, const uint8_t *bitmap, uint64_t encoding)
+{
+    if (!(proc2_of(c) & PROC2_VMCS_SHADOWING) || (encoding >> VMX_BITMAP_INDEX_BITS))
+        return true;
+    /* Index below 0x8000: within the page. No page: all ones. */
+    return !bitmap || ((bitmap[encoding / BITS_PER_BYTE] >> (encoding % BITS_PER_BYTE)) & 1);
 }
 
 /* Exception bitmap, with the #PF error-code mask/match rule (SDM 26.2). */
@@ -90,8 +119,8 @@ static bool io_wanted(const struct vmcs12 *c, const struct l2_exit *e)
     unsigned port = IO_QUAL_PORT(e->qualification), size = IO_QUAL_SIZE(e->qualification);
     if (port + size > IO_PORT_LIMIT)
         return true;
-    const uint8_t *a = phys_to_virt(VMCS12(c, IO_BITMAP_A));
-    const uint8_t *b = phys_to_virt(VMCS12(c, IO_BITMAP_B));
+    const uint8_t *a = l1_bitmap(VMCS12(c, IO_BITMAP_A));
+    const uint8_t *b = l1_bitmap(VMCS12(c, IO_BITMAP_B));
     for (unsigned p = port; p < port + size; p++)
         if (io_bitmap_exits(a, b, (uint16_t)p))
             return true;
@@ -102,7 +131,7 @@ static bool msr_wanted(const struct vmcs12 *c, const struct l2_exit *e, bool wri
 {
     if (!has(VMCS12(c, CPU_BASED_VM_EXEC_CONTROL), PROC_USE_MSR_BITMAPS))
         return true;
-    return msr_bitmap_exits(phys_to_virt(VMCS12(c, MSR_BITMAP)), e->msr, write);
+    return msr_bitmap_exits(l1_bitmap(VMCS12(c, MSR_BITMAP)), e->msr, write);
 }
 
 bool nested_exit_wanted_by_l1(const struct vmcs12 *c, const struct l2_exit *e)
@@ -140,6 +169,13 @@ bool nested_exit_wanted_by_l1(const struct vmcs12 *c, const struct l2_exit *e)
         return has(proc, PROC_INVLPG_EXITING) && (proc2 & PROC2_ENABLE_INVPCID);
     case EXIT_REASON_RDRAND: return proc2 & PROC2_RDRAND_EXITING;
     case EXIT_REASON_RDSEED: return proc2 & PROC2_RDSEED_EXITING;
+    /* With VMCS shadowing, by L1's VMREAD/VMWRITE bitmaps (ch. 31), read
+     * where they are L1's RAM, all ones elsewhere (like the I/O and MSR
+     * bitmaps). */
+    case EXIT_REASON_VMREAD:
+        return nested_vmcs_bitmap_exits(c, vm_l1_ram(VMCS12(c, VMREAD_BITMAP), BITMAP_BYTES), e->vmcs_encoding);
+    case EXIT_REASON_VMWRITE:
+        return nested_vmcs_bitmap_exits(c, vm_l1_ram(VMCS12(c, VMWRITE_BITMAP), BITMAP_BYTES), e->vmcs_encoding);
     /* L1 never offered EPT: violations of L2 are on EPT01, L0's own. */
     case EXIT_REASON_EPT_VIOLATION:
     case EXIT_REASON_EPT_MISCONFIG: return false;

@@ -6,6 +6,7 @@
 #include "vmm/nested/ept02.h"
 #include "vmm/msr.h"
 #include "vmm/pmm.h"
+#include "vmm/smp.h"
 #include "vmm/vm.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/cpu_bits.h"
@@ -57,8 +58,10 @@ uint32_t vmcs02_proc2(uint32_t proc12, uint32_t proc2_12, struct vmx_ctl hw)
 {
     uint32_t proc2 = (proc12 & PROC_SECONDARY_CONTROLS) ? proc2_12 : 0;
     /* L2 always runs under EPT (EPT01, or EPT02 when L1 gives it an EPT)
-     * and on its own VPID. */
+     * and on its own VPID. Its VMREAD/VMWRITE always exit: L0 consults
+     * L1's bitmaps and serves them from L1's shadow vmcs12 (shadow12.c). */
     proc2 |= PROC2_ENABLE_EPT | PROC2_ENABLE_VPID;
+    proc2 &= ~PROC2_VMCS_SHADOWING;
     return vmx_ctl_adjust(hw, proc2 & hw.may1, 0);
 }
 
@@ -276,6 +279,21 @@ void vmcs02_merge_bitmaps(struct vcpu *v)
     vmcs02_load_eptp(v);
 }
 
+void nested_l1_stored(uint64_t l1_gpa, size_t len)
+{
+    (void)len; /* within one page */
+    if (!nested_bitmap_is_protected(l1_gpa))
+        return;
+    /* L0 stored into a bitmap page for its guest (an operand of an
+     * instruction it emulated, L2's VMWRITE into a shadow vmcs12): as the
+     * guest's own store would (bitmap_write.c), past the protection. */
+    struct vcpu *v = this_cpu()->vcpu;
+    nested_bitmap_page_written();
+    if (v->in_l2)
+        vmcs02_merge_bitmaps(v);
+    smp_nudge_l2_cpus(v);
+}
+
 void vmcs02_load_eptp(struct vcpu *v)
 {
     struct nested_vmx *n = v->nested;
@@ -296,6 +314,29 @@ static void flush_vpid02_if_needed(struct nested_vmx *n, const struct vmcs12 *c)
     n->last_vpid12 = vpid12;
 }
 
+static bool vmcs12_shadowing(const struct vmcs12 *c)
+{
+    return (VMCS12(c, CPU_BASED_VM_EXEC_CONTROL) & PROC_SECONDARY_CONTROLS) &&
+           (VMCS12(c, SECONDARY_VM_EXEC_CONTROL) & PROC2_VMCS_SHADOWING);
+}
+
+/* L1's VMCS shadowing for L2 (shadow12.c): where vmcs12's bitmaps and
+ * shadow vmcs12 are in L1's RAM. */
+void nested_shadow12_bind(struct nested_vmx *n)
+{
+    const struct vmcs12 *c = n->cache;
+    n->shadow12.vmread_bitmap = n->shadow12.vmwrite_bitmap = 0;
+    n->shadow12.region = 0;
+    n->shadow12.on = vmcs12_shadowing(c);
+    if (!n->shadow12.on)
+        return;
+    n->shadow12.vmread_bitmap = vm_l1_ram(VMCS12(c, VMREAD_BITMAP), PAGE_SIZE);
+    n->shadow12.vmwrite_bitmap = vm_l1_ram(VMCS12(c, VMWRITE_BITMAP), PAGE_SIZE);
+    /* In L1's RAM whenever L2 runs: the entry checks it (26.3.1.5). */
+    uint64_t link = VMCS12(c, VMCS_LINK_POINTER);
+    n->shadow12.region = link == VMCS_LINK_NONE ? 0 : vm_l1_ram(link, VMCS12_SIZE);
+}
+
 bool vmcs02_prepare(struct vcpu *v, const struct l1_inherit *l1, bool full)
 {
     struct nested_vmx *n = v->nested;
@@ -304,6 +345,10 @@ bool vmcs02_prepare(struct vcpu *v, const struct l1_inherit *l1, bool full)
     fieldset_write(c, &fieldsets.guest_hot);
     if (full)
         fieldset_write(c, &fieldsets.guest_rare);
+    /* The bitmap and link-pointer fields exit on VMWRITE (then full is
+     * set); the controls may change without an exit. */
+    if (full || vmcs12_shadowing(c) != n->shadow12.on)
+        nested_shadow12_bind(n);
     uint32_t entry12 = (uint32_t)VMCS12(c, VM_ENTRY_CONTROLS);
     vmcs_write(VMCS_GUEST_IA32_EFER, vmcs02_guest_efer(c, l1->efer));
     vmcs_write(VMCS_GUEST_IA32_PAT, (entry12 & ENTRY_LOAD_PAT) ? VMCS12(c, GUEST_IA32_PAT) : l1->pat);

@@ -56,8 +56,7 @@ enum vmcs12_status vmcs12_read(const struct vmcs12 *v, uint64_t encoding, uint64
     return VMCS12_OK;
 }
 
-enum vmcs12_status vmcs12_write(struct vmcs12 *v, uint64_t encoding, uint64_t value,
-                                bool write_read_only)
+enum vmcs12_status vmcs12_write_check(uint64_t encoding, bool write_read_only)
 {
     bool high;
     int i = resolve(encoding, &high);
@@ -65,6 +64,17 @@ enum vmcs12_status vmcs12_write(struct vmcs12 *v, uint64_t encoding, uint64_t va
         return VMCS12_UNSUPPORTED;
     if (vmcs_enc_type(vmcs12_fields[i].encoding) == VMCS_TYPE_READONLY && !write_read_only)
         return VMCS12_READ_ONLY;
+    return VMCS12_OK;
+}
+
+enum vmcs12_status vmcs12_write(struct vmcs12 *v, uint64_t encoding, uint64_t value,
+                                bool write_read_only)
+{
+    enum vmcs12_status st = vmcs12_write_check(encoding, write_read_only);
+    if (st != VMCS12_OK)
+        return st;
+    bool high;
+    int i = resolve(encoding, &high);
     if (high)
         v->field[i] = (v->field[i] & 0xffffffffULL) | (value << 32);
     else

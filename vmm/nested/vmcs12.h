@@ -51,6 +51,8 @@ enum vmcs12_status {
 enum vmcs12_status vmcs12_read(const struct vmcs12 *v, uint64_t encoding, uint64_t *value);
 enum vmcs12_status vmcs12_write(struct vmcs12 *v, uint64_t encoding, uint64_t value,
                                 bool write_read_only);
+/* What vmcs12_write would answer, without writing. */
+enum vmcs12_status vmcs12_write_check(uint64_t encoding, bool write_read_only);
 /* Truncates a value to the width of a field (by encoding). */
 uint64_t vmcs_width_mask(uint32_t encoding);
 /* Highest index value used by any encoding L1 may access

@@ -43,11 +43,15 @@ void nested_vmfail_invalid(struct vcpu *v)
     vcpu_skip_instruction(v);
 }
 
+/* The error goes into the current VMCS (SDM 31.2): for L2's VMREAD/VMWRITE
+ * under L1's shadowing that is vmcs12, not the shadow vmcs12; L1 sees it
+ * after the next nested exit (its shadow field is pushed then). */
 void nested_vmfail_valid(struct vcpu *v, uint32_t error)
 {
     struct nested_vmx *n = nested_of(v);
     VMCS12(n->cache, VM_INSTRUCTION_ERROR) = error;
-    shadow_push_field(n, VMCS_IDX_VM_INSTRUCTION_ERROR);
+    if (!v->in_l2)
+        shadow_push_field(n, VMCS_IDX_VM_INSTRUCTION_ERROR);
     set_arith_flags(RFLAGS_ZF);
     vcpu_skip_instruction(v);
 }
@@ -62,7 +66,7 @@ void nested_vmfail(struct vcpu *v, uint32_t error)
 
 /* #UD outside VMX operation, in real/virtual-8086/compatibility mode; #GP
  * at CPL > 0 (SDM 31.3, every VMX instruction's "Operation"). */
-static bool mode_allows_vmx(void)
+bool nested_mode_allows_vmx(void)
 {
     uint64_t cr0 = vmcs_read(VMCS_GUEST_CR0);
     uint64_t efer = vmcs_read(VMCS_GUEST_IA32_EFER);
@@ -73,7 +77,7 @@ static bool mode_allows_vmx(void)
 
 bool nested_vmx_insn_allowed(struct vcpu *v)
 {
-    if (!v->nested->vmxon || !mode_allows_vmx()) {
+    if (!v->nested->vmxon || !nested_mode_allows_vmx()) {
         vcpu_inject_ud(v);
         return false;
     }
@@ -141,7 +145,7 @@ static bool read_pointer_operand(struct vcpu *v, uint64_t *pa)
 static void handle_vmxon(struct vcpu *v)
 {
     struct nested_vmx *n = nested_of(v);
-    if (!(v->cr4_shadow & CR4_VMXE) || !mode_allows_vmx()) {
+    if (!(v->cr4_shadow & CR4_VMXE) || !nested_mode_allows_vmx()) {
         vcpu_inject_ud(v);
         return;
     }
@@ -231,8 +235,12 @@ static void handle_vmptrld(struct vcpu *v)
     uint64_t pa;
     if (!vmcs_pointer_operand(v, VMXERR_VMPTRLD_INVALID_ADDRESS, VMXERR_VMPTRLD_VMXON_POINTER, &pa))
         return;
-    /* L1 is not offered VMCS shadowing, so bit 31 must be clear too. */
-    if (region(pa)->revision_id != nested_vmx_caps()->revision_id) {
+    /* SDM 31.3 VMPTRLD: bits 30:0 hold the revision identifier; bit 31 (a
+     * shadow VMCS, 25.10) is allowed only where "VMCS shadowing" is. */
+    const struct vmx_caps *caps = nested_vmx_caps();
+    uint32_t rev = region(pa)->revision_id;
+    if ((rev & ~VMCS_SHADOW_INDICATOR) != caps->revision_id ||
+        ((rev & VMCS_SHADOW_INDICATOR) && !caps->shadow_vmcs)) {
         nested_vmfail(v, VMXERR_VMPTRLD_INCORRECT_REVISION);
         return;
     }
@@ -254,13 +262,6 @@ static void handle_vmptrst(struct vcpu *v)
         nested_vmsucceed(v);
 }
 
-static unsigned operand_bytes(void) { return guest_in_64bit_mode() ? 8 : 4; }
-
-static uint64_t field_encoding_operand(struct vcpu *v, const struct vmx_insn_info *ii)
-{
-    uint64_t enc = guest_gpr_read(v, ii->reg2);
-    return guest_in_64bit_mode() ? enc : (uint32_t)enc;
-}
 
 /* The hot fields (FIELD_SHADOW): synced on every nested exit and rewritten
  * on every nested entry, shadowing or not. */
@@ -288,7 +289,7 @@ static void handle_vmread(struct vcpu *v)
         return;
     }
     vmx_insn_info_decode(vmcs_read32(VMCS_VMX_INSTRUCTION_INFO), &ii);
-    uint64_t enc = field_encoding_operand(v, &ii);
+    uint64_t enc = vmx_field_operand(v, &ii);
     count_field(n->stats.vmread_exits, enc);
     if (!hot_field(enc))
         nested_sync_rare(v);
@@ -297,7 +298,7 @@ static void handle_vmread(struct vcpu *v)
         nested_vmfail_valid(v, VMXERR_UNSUPPORTED_VMCS_COMPONENT);
         return;
     }
-    unsigned size = operand_bytes();
+    unsigned size = vmx_operand_bytes();
     if (size == 4)
         value = (uint32_t)value;
     if (ii.is_register)
@@ -318,7 +319,7 @@ static void handle_vmwrite(struct vcpu *v)
         return;
     }
     vmx_insn_info_decode(vmcs_read32(VMCS_VMX_INSTRUCTION_INFO), &ii);
-    unsigned size = operand_bytes();
+    unsigned size = vmx_operand_bytes();
     uint64_t value = 0;
     if (ii.is_register)
         value = guest_gpr_read(v, ii.reg1);
@@ -326,7 +327,7 @@ static void handle_vmwrite(struct vcpu *v)
         return;
     if (size == 4)
         value = (uint32_t)value;
-    uint64_t enc = field_encoding_operand(v, &ii);
+    uint64_t enc = vmx_field_operand(v, &ii);
     count_field(n->stats.vmwrite_exits, enc);
     bool hot = hot_field(enc);
     if (!hot)

@@ -24,7 +24,7 @@
      PROC2_WBINVD_EXITING | PROC2_UNRESTRICTED_GUEST | PROC2_ENABLE_INVPCID | PROC2_VIRT_APIC_ACCESS | \
      PROC2_VIRT_X2APIC_MODE | PROC2_APIC_REG_VIRT | PROC2_VIRT_INTR_DELIVERY |                      \
      PROC2_PAUSE_LOOP_EXITING | PROC2_RDRAND_EXITING | PROC2_RDSEED_EXITING | PROC2_ENABLE_XSAVES | \
-     PROC2_TSC_SCALING)
+     PROC2_TSC_SCALING | PROC2_VMCS_SHADOWING)
 /* EPT capabilities offered with EPT (IA32_VMX_EPT_VPID_CAP), where the CPU
  * has them too. */
 #define NESTED_EPT_CAPS                                                                            \

@@ -42,8 +42,6 @@ static volatile uint64_t pages[DATA_PAGES][PAGE_SIZE / 8] __attribute__((aligned
 #define MSR_X2APIC_TPR 0x808u
 #define MSR_X2APIC_ICR 0x830u
 #define ICR_INIT_ALL_BUT_SELF 0xc4500ULL
-#define VMCS_VMREAD_BITMAP 0x2026
-#define VMCS_VMWRITE_BITMAP 0x2028
 #define ENTRY_FAIL_QUAL_LINK 4 /* SDM 27.8: VMCS link pointer */
 
 static uint64_t pattern(unsigned page, uint64_t off)

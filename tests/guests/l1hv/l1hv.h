@@ -374,6 +374,11 @@ void case_attack_vmcs12_write(void);
 void case_attack_bitmaps(void);
 void case_attack_ept12_cycles(void);
 void case_attack_remap_flood(void);
+/* vshadow.c, vshadow_l2.asm */
+void case_vshadow(void);
+void case_bench_vshadow(void);
+void l2_vmx_op(void);
+void l2_vshadow_bench(void);
 /* attack_l2.asm */
 void l2_movsq(void);
 void l2_rdmsr_loop(void);

@@ -79,6 +79,7 @@ static const struct l1hv_case case_table[] = {
     {"neg_no_current", case_neg_no_current, true},
     {"neg_cpl3", case_neg_cpl3, true},
     {"neg_outside", case_neg_outside, true},
+    {"vshadow", case_vshadow, true},
     /* SMP (smp*.c): SKIP on one CPU; the smp_bad_* may end L1: one per run. */
     {"smp_start", case_smp_start, true},
     {"smp_ipi", case_smp_ipi, true},
@@ -93,6 +94,7 @@ static const struct l1hv_case case_table[] = {
     {"bench", case_bench, false},
     {"bench_ept", case_bench_ept, false},
     {"bench_smp", case_bench_smp, false},
+    {"bench_vshadow", case_bench_vshadow, false},
     /* The attack suite (attack.c): only when named in cases=. */
     {"attack_stale_step", case_attack_stale_step, false},
     {"attack_exit_efer", case_attack_exit_efer, false},

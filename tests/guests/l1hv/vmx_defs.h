@@ -166,6 +166,8 @@
 #define VMCS_ENTRY_MSR_LOAD_ADDR        0x200a
 #define VMCS_TSC_OFFSET                 0x2010
 #define VMCS_EPT_POINTER                0x201a
+#define VMCS_VMREAD_BITMAP              0x2026
+#define VMCS_VMWRITE_BITMAP             0x2028
 /* B.2.2 64-bit read-only data field */
 #define VMCS_GUEST_PHYSICAL_ADDR        0x2400
 /* B.2.3 64-bit guest-state fields */
@@ -431,8 +433,25 @@
 #define VMCS_REVISION_SHADOW      (1u << 31) /* bit 31 of the region's first dword (25.2) */
 #define NONCANONICAL_ADDR         0x8000000000000000ULL
 #define DR7_INIT                  0x400ULL
+#define RFLAGS_CF                 (1ULL << 0) /* VMfailInvalid (31.2) */
 #define RFLAGS_RESERVED_1         (1ULL << 1)
+#define RFLAGS_ZF                 (1ULL << 6) /* VMfailValid */
 #define RFLAGS_IF                 (1ULL << 9)
+
+/* VM-exit instruction information for VMREAD and VMWRITE (Table 28-13) */
+#define VMRW_INFO_REG1_SHIFT      3            /* bits 6:3: register operand (register form) */
+#define VMRW_INFO_ADDR_SIZE_SHIFT 7            /* bits 9:7: 0 16-bit, 1 32-bit, 2 64-bit */
+#define VMRW_INFO_REG_FORM        (1u << 10)
+#define VMRW_INFO_SEG_SHIFT       15           /* bits 17:15: ES CS SS DS FS GS */
+#define VMRW_INFO_NO_INDEX        (1u << 22)
+#define VMRW_INFO_BASE_SHIFT      23           /* bits 26:23 */
+#define VMRW_INFO_NO_BASE         (1u << 27)
+#define VMRW_INFO_REG2_SHIFT      28           /* bits 31:28: the encoding's register */
+#define VMRW_INFO_REG_DEFINED     (0xfu << 3 | VMRW_INFO_REG_FORM | 0xfu << 28)
+#define VMRW_INFO_MEM_DEFINED     (7u << 7 | VMRW_INFO_REG_FORM | 7u << 15 | VMRW_INFO_NO_INDEX | 0xfu << 23 | \
+                                   VMRW_INFO_NO_BASE | 0xfu << 28)
+#define VMRW_ADDR_SIZE_64         2
+#define VMRW_SEG_DS               3
 
 /* MSR bitmap (25.6.9) and I/O bitmap (25.6.4) layout */
 #define MSR_BITMAP_READ_LOW       0      /* MSRs 0x00000000-0x00001fff */
