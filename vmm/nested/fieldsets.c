@@ -37,8 +37,9 @@ bool field_in_set(const struct field_set *s, unsigned idx)
 }
 
 /* Guest-state fields that pass between vmcs12 and vmcs02 as they are;
- * EFER, PAT, debug state and PDPTEs follow the entry/exit controls, and the
- * link pointer is L0's. */
+ * EFER, PAT, debug state and PDPTEs follow the entry/exit controls, the
+ * link pointer is L0's, and the guest PML index is vmcs12's alone: L0
+ * logs for L1 (eptfeat.c) and never enables PML in vmcs02. */
 static bool plain_guest_field(unsigned i)
 {
     const struct vmcs12_field_info *f = &vmcs12_fields[i];
@@ -55,6 +56,7 @@ static bool plain_guest_field(unsigned i)
     case VMCS_IDX_GUEST_PDPTE1:
     case VMCS_IDX_GUEST_PDPTE2:
     case VMCS_IDX_GUEST_PDPTE3:
+    case VMCS_IDX_GUEST_PML_INDEX:
         return false;
     default:
         return true;

@@ -86,13 +86,22 @@ static enum l2_exit_outcome ept02_exit(struct vcpu *v)
     uint64_t gpa = vmcs_read(VMCS_GUEST_PHYSICAL_ADDRESS);
     uint64_t q = vmcs_read(VMCS_EXIT_QUALIFICATION);
     struct ept02_fault f;
-    ept02_handle_violation(n->ept02, eptp12, gpa, q, &f);
+    struct ept02_pml pml, *log = nested_pml_begin(n->cache, &pml);
+    ept02_handle_violation(n->ept02, eptp12, gpa, q, log, &f);
+    nested_pml_end(n->cache, log);
+    enum l2_exit_outcome outcome;
     switch (f.outcome) {
     case EPT02_FILLED:
         /* A reclaim may have given the shadow a new root. */
         vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(n->ept02, eptp12));
         return L2_EXIT_HANDLED;
+    case EPT02_PML_FULL:
+        /* SDM 28.2.1: only bit 12 (NMI unblocking due to IRET) is defined. */
+        nested_vmexit(v, EXIT_REASON_PML_FULL, q & EPT_QUAL_NMI_UNBLOCKING);
+        return L2_EXIT_REFLECTED;
     case EPT02_REFLECT_VIOLATION:
+        if (f.convertible && nested_ept_violation_ve(v, gpa, f.qualification, &outcome))
+            return outcome;
         n->prefault.pending = true;
         n->prefault.vmcs12 = n->current;
         n->prefault.gpa = gpa;
@@ -137,6 +146,8 @@ enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason)
         break;
     case EXIT_REASON_EPT_VIOLATION:
         return vmcs12_ept_enabled(n->cache) ? ept02_exit(v) : L2_EXIT_FOR_L0;
+    case EXIT_REASON_VMFUNC:
+        return nested_vmfunc(v);
     case EXIT_REASON_EPT_MISCONFIG:
         if (!vmcs12_ept_enabled(n->cache))
             return L2_EXIT_FOR_L0;

@@ -77,6 +77,11 @@ static void synthesized_exit(struct vcpu *v, uint32_t reason, uint64_t qualifica
     finish_exit_to_l1(v);
 }
 
+void nested_vmexit_event(struct vcpu *v, uint32_t reason, uint64_t qualification, uint32_t intr_info)
+{
+    synthesized_exit(v, reason, qualification, intr_info);
+}
+
 void nested_vmexit_for_nmi(struct vcpu *v)
 {
     synthesized_exit(v, EXIT_REASON_EXCEPTION_NMI, 0, INTR_INFO_VALID | INTR_TYPE_NMI | VEC_NMI);
