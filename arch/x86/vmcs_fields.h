@@ -34,7 +34,7 @@
     X(GUEST_LDTR_SELECTOR, 0x080c, 0)                                           \
     X(GUEST_TR_SELECTOR, 0x080e, 0)                                             \
     X(GUEST_INTR_STATUS, 0x0810, 0)                                             \
-    X(GUEST_PML_INDEX, 0x0812, 0)                                               \
+    X(GUEST_PML_INDEX, 0x0812, FIELD_SHADOW)                                    \
     /* 16-bit host-state fields */                                              \
     X(HOST_ES_SELECTOR, 0x0c00, 0)                                              \
     X(HOST_CS_SELECTOR, 0x0c02, 0)                                              \

@@ -158,7 +158,7 @@ static void init_once(void)
     vmcs_region_init(&hw, v->vmcs01, false);
     vmcs_load(v->vmcs01);
     fixture_l0_host_state();
-    fieldsets_init(true, true);
+    fieldsets_init(true, true, true);
     v->nested = &nv;
     nv.ept02 = &E2;
     nv.vcpu = v;

@@ -112,10 +112,9 @@ static void resume(void) { assert_int_equal(l1_exec(0, EXIT_REASON_VMRESUME, 0),
 
 /* vmcs12 for a 64-bit L2 on EPT12 A with A/D, PML (index 511), VM
  * functions with EPTP switching (list: A, B) and #VE; L2 entered. */
-static int setup(void **state)
+static int setup_with(bool shadow)
 {
-    (void)state;
-    smp_machine_init(1, false);
+    smp_machine_init(1, shadow);
     uint32_t rev = nested_vmx_caps()->revision_id;
     *(uint32_t *)phys_to_virt(L1_VMXON(0)) = rev;
     assert_int_equal(l1_ptr_insn(0, EXIT_REASON_VMXON, L1_VMXON(0)), VMX_OK);
@@ -145,6 +144,19 @@ static int setup(void **state)
     l0_page = smp_page();
     memset(phys_to_virt(l0_page), 0x5a, 4 * KiB);
     return 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return setup_with(false);
+}
+
+/* The same with VMCS shadowing for L1 (tigerlake has it and PML). */
+static int setup_shadow(void **state)
+{
+    (void)state;
+    return setup_with(true);
 }
 
 static int teardown(void **state)
@@ -388,6 +400,30 @@ static void test_pml_into_a_merged_bitmap(void **state)
     assert_int_equal(l2_exit(EXIT_REASON_CPUID, 0, 0, 0, 2), L2_EXIT_REFLECTED);
     resume();
     assert_int_equal(merged[511], l0[511] | L2_PAGE(3));
+}
+
+/* With VMCS shadowing the guest PML index is a shadowed field: KVM reads
+ * it after every exit of its guest (to flush the log), which must not cost
+ * an exit. L1 reads the index L0 logged down to, from the shadow VMCS, and
+ * its VMWRITE there is what L0 logs at next. */
+static void test_pml_index_in_the_shadow_vmcs(void **state)
+{
+    (void)state;
+    assert_true(smp_cpu(0)->nested->shadow_enabled);
+    assert_int_equal(l2_fault(3, QUAL_CPU(EPT_WRITE)), L2_EXIT_HANDLED);
+    assert_int_equal(l2_fault(4, QUAL_CPU(EPT_WRITE)), L2_EXIT_HANDLED);
+    assert_int_equal(l2_exit(EXIT_REASON_CPUID, 0, 0, 0, 2), L2_EXIT_REFLECTED);
+    unsigned exits = smp_l1.exits, reads = smp_l1.shadow_reads;
+    assert_int_equal(vmread12(VMCS_GUEST_PML_INDEX), 509);
+    assert_int_equal(smp_l1.exits, exits);
+    assert_int_equal(smp_l1.shadow_reads, reads + 1);
+    vmwrite12(VMCS_GUEST_PML_INDEX, 100);
+    assert_int_equal(smp_l1.exits, exits);
+    resume();
+    assert_int_equal(l2_fault(5, QUAL_CPU(EPT_WRITE)), L2_EXIT_HANDLED);
+    assert_int_equal(pml_slot(100), L2_PAGE(5));
+    assert_int_equal(l2_exit(EXIT_REASON_CPUID, 0, 0, 0, 2), L2_EXIT_REFLECTED);
+    assert_int_equal(vmread12(VMCS_GUEST_PML_INDEX), 99);
 }
 
 /* Without "enable PML" nothing is logged; without A/D in the EPTP nothing
@@ -675,6 +711,7 @@ int main(void)
         T(test_pml_log_where_l1_cannot_reach),
         T(test_pml_into_a_merged_bitmap),
         T(test_pml_off),
+        cmocka_unit_test_setup_teardown(test_pml_index_in_the_shadow_vmcs, setup_shadow, teardown),
         T(test_vmfunc_switches),
         T(test_vmfunc_failures_exit),
         T(test_vmfunc_list_where_l1_cannot_reach),

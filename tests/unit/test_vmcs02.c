@@ -112,7 +112,7 @@ static int setup(void **state)
     assert_true(vmcs_load(v->vmcs01));
     fixture_l0_host_state();
     /* Nested state. */
-    fieldsets_init(true, true);
+    fieldsets_init(true, true, true);
     v->nested = &nv;
     nv.ept02 = &E2;
     nv.vcpu = v;

@@ -25,7 +25,8 @@ void nested_global_init(struct vm *vm)
 {
     /* Shared by every vCPU and read on each one's hot path: computed once,
      * here, before any AP runs. */
-    fieldsets_init(nested_shadowing_used(vm), vm->caps->vmwrite_any_field);
+    fieldsets_init(nested_shadowing_used(vm), vm->caps->vmwrite_any_field,
+                   vm->caps->proc2.may1 & PROC2_ENABLE_PML);
     nested_vmx_msrs_init(vm->caps);
     struct ept12_caps ept;
     nested_ept12_caps(vm->host_mtrr.phys_addr_mask | 0xfffULL, &ept);
