@@ -34,7 +34,7 @@
     X(GUEST_LDTR_SELECTOR, 0x080c, 0)                                           \
     X(GUEST_TR_SELECTOR, 0x080e, 0)                                             \
     X(GUEST_INTR_STATUS, 0x0810, 0)                                             \
-    X(GUEST_PML_INDEX, 0x0812, FIELD_L0_ONLY)                                   \
+    X(GUEST_PML_INDEX, 0x0812, FIELD_SHADOW)                                    \
     /* 16-bit host-state fields */                                              \
     X(HOST_ES_SELECTOR, 0x0c00, 0)                                              \
     X(HOST_CS_SELECTOR, 0x0c02, 0)                                              \
@@ -51,7 +51,7 @@
     X(VM_EXIT_MSR_LOAD_ADDR, 0x2008, 0)                                         \
     X(VM_ENTRY_MSR_LOAD_ADDR, 0x200a, 0)                                        \
     X(EXECUTIVE_VMCS_POINTER, 0x200c, FIELD_L0_ONLY)                            \
-    X(PML_ADDRESS, 0x200e, FIELD_L0_ONLY)                                       \
+    X(PML_ADDRESS, 0x200e, 0)                                                   \
     X(TSC_OFFSET, 0x2010, FIELD_SHADOW)                                         \
     X(VIRTUAL_APIC_PAGE_ADDR, 0x2012, 0)                                        \
     X(APIC_ACCESS_ADDR, 0x2014, 0)                                              \
@@ -65,7 +65,7 @@
     X(EPTP_LIST_ADDRESS, 0x2024, 0)                                             \
     X(VMREAD_BITMAP, 0x2026, 0)                                                 \
     X(VMWRITE_BITMAP, 0x2028, 0)                                                \
-    X(VE_INFO_ADDRESS, 0x202a, FIELD_L0_ONLY)                                   \
+    X(VE_INFO_ADDRESS, 0x202a, 0)                                               \
     X(XSS_EXIT_BITMAP, 0x202c, 0)                                               \
     X(TSC_MULTIPLIER, 0x2032, 0)                                                \
     /* 64-bit read-only data field */                                           \

@@ -151,8 +151,30 @@
 #define VPID_CAP_INVVPID_ALL      (1ULL << 42)
 #define VPID_CAP_INVVPID_SINGLE_NG (1ULL << 43)
 
-/* IA32_VMX_VMFUNC. */
+/* IA32_VMX_VMFUNC and the VM-function controls (SDM 25.6.14, 26.5.6):
+ * bit N enables function N (EAX of VMFUNC); 0 is EPTP switching, whose
+ * list holds 512 EPTPs indexed by ECX. */
 #define VMFUNC_EPTP_SWITCHING     (1ULL << 0)
+#define VMFUNC_FN_EPTP_SWITCHING  0
+#define VMFUNC_FUNCTION_COUNT     64
+#define EPTP_LIST_ENTRIES         512
+#define EPTP_LIST_ENTRY_SIZE      8
+
+/* Page-modification logging (SDM 29.3.6): 512 8-byte entries, the PML
+ * index counts down from 511; outside 0-511 the log is full. */
+#define PML_ENTRIES               512
+#define PML_ENTRY_SIZE            8
+
+/* The virtualization-exception information area (SDM 26.5.7.2, Table 26-1
+ * in recent editions): byte offsets. */
+#define VE_INFO_EXIT_REASON       0
+#define VE_INFO_BUSY              4  /* set to all ones by delivery; 0: free */
+#define VE_INFO_QUALIFICATION     8
+#define VE_INFO_GUEST_LINEAR      16
+#define VE_INFO_GUEST_PHYSICAL    24
+#define VE_INFO_EPTP_INDEX        32 /* 16 bits */
+#define VE_INFO_SIZE              34
+#define VE_INFO_BUSY_VALUE        0xffffffffU
 
 /* INVEPT / INVVPID types (SDM 31.3). */
 #define INVEPT_SINGLE_CONTEXT     1

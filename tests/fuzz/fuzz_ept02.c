@@ -271,6 +271,7 @@ static struct {
     uint64_t pool_reclaims, roots_reclaimed, pool_exhausted, protections, write_faults, invepts;
     uint64_t entries, entry_fails, ad_writes, max_pool_used, stale_ad_merges, remote_flushes,
         remote_flushes_in_l2;
+    uint64_t pml_logged, pml_log_ram, pml_log_sink, pml_full, vmfuncs, vmfunc_switches, views;
 } tot;
 
 static void print_totals(void)
@@ -287,14 +288,17 @@ static void print_totals(void)
         "protections, %llu write faults, %llu INVEPTs; %llu EPT12 A/D writes; %llu EPT02 leaves "
         "audited, %llu against the reference; %llu merged-bitmap bytes stale after L0's A/D "
         "writes; %llu "
-        "EPT01 flushes of every CPU, %llu of them reaching a CPU in L2\n",
+        "EPT01 flushes of every CPU, %llu of them reaching a CPU in L2; PML: %llu entries logged "
+        "(%llu into L1 RAM, %llu into the sink), %llu log-full exits; %llu VMFUNCs, %llu EPTP "
+        "switches; %llu vm_l1_view calls\n",
         U(tot.inputs), U(tot.steps), U(tot.accesses), U(tot.fills), U(tot.sink_fills),
         U(tot.device_fills), U(tot.prefaults), U(tot.reflected), U(tot.misconfigs), U(tot.hidden),
         U(tot.stopped), U(tot.entries), U(tot.entry_fails), U(tot.roots_created),
         U(tot.roots_dropped), U(tot.roots_reclaimed), U(tot.pool_reclaims), U(tot.pool_exhausted),
         U(tot.max_pool_used), U(tot.protections), U(tot.write_faults), U(tot.invepts),
         U(tot.ad_writes), U(tot.leaves), U(tot.strict_leaves), U(tot.stale_ad_merges),
-        U(tot.remote_flushes), U(tot.remote_flushes_in_l2));
+        U(tot.remote_flushes), U(tot.remote_flushes_in_l2), U(tot.pml_logged), U(tot.pml_log_ram),
+        U(tot.pml_log_sink), U(tot.pml_full), U(tot.vmfuncs), U(tot.vmfunc_switches), U(tot.views));
 }
 
 /* ---- the input ---- */
@@ -484,6 +488,16 @@ NOCOV static uint64_t l1_load(uint64_t pa)
     return is_l1_ram(pa, 8) ? *phys64(pa & ~7ULL) : 0;
 }
 
+/* L0 stored v at pa in L1 RAM as the CPU does for L1 (a PML entry), which
+ * the harness checked: its model of L1 memory follows. */
+NOCOV static void l1_stored_by_l0(uint64_t pa, uint64_t v)
+{
+    mark_dirty(pa);
+    note_edit(pa);
+    if (pa >= T12_BASE && pa < T12_BASE + NT12 * PG)
+        t12_shadow[(pa - T12_BASE) / PG][(pa % PG) / 8] = v;
+}
+
 /* ---- the vCPUs: each its own shadow EPTs and pool (mirrored), bitmap
  * cache, vmcs02 and L2 ---- */
 
@@ -492,8 +506,13 @@ NOCOV static uint64_t l1_load(uint64_t pa)
 #define NSLOTS 3
 static uint64_t eptps[NEPTP];
 static struct slot {
-    unsigned eptp;             /* index into eptps */
+    uint64_t eptp12;           /* its EPT pointer: one of eptps, or what VMFUNC loaded */
     uint64_t bm[BITMAP_COUNT]; /* L1 bitmap pages, 0: not used */
+    bool pml;                  /* "enable PML", its log and index (SDM 29.3.6) */
+    uint64_t pml_addr;
+    uint16_t pml_index;
+    bool vmfunc;               /* VM functions with EPTP switching, its list (26.5.6.3) */
+    uint64_t list;
 } slots[NSLOTS];
 struct pending_fault {
     bool valid;
@@ -827,6 +846,45 @@ static uint64_t xlate01(uint64_t e, unsigned level, uint64_t gpa)
     return (e & EPT_ADDR_MASK & ~(size - 1)) | (gpa & (size - 1));
 }
 
+/* Does EPT01 give L1 the sink page at pa (hidden=discard, 4 KiB sink leaf)? */
+NOCOV static bool sink_at(uint64_t pa)
+{
+    uint64_t e01;
+    unsigned l01;
+    return sink_on && walk01(pa, &e01, &l01) && l01 == 1 && (e01 & EPT_ADDR_MASK) == the_vm.sink.page;
+}
+
+/* L1 memory at pa (8 bytes, not across a page) as L1 reaches it: its RAM,
+ * the sink, or a device (all ones). */
+NOCOV static uint64_t l1_view_load(uint64_t pa)
+{
+    if (is_l1_ram(pa, 8)) return l1_load(pa);
+    if (sink_at(pa)) return *phys64(the_vm.sink.page + (pa & (PG - 1)));
+    return ~0ULL;
+}
+
+/* ept02.c's other way to L1 memory (PML entries, EPTP lists): what L1
+ * itself reaches, its RAM or the sink page where EPT01 puts it, never
+ * anything else. */
+void *fuzz_vm_l1_view(uint64_t gpa, uint64_t size);
+NOCOV void *fuzz_vm_l1_view(uint64_t gpa, uint64_t size)
+{
+    void *p = vm_l1_view(gpa, size);
+    tot.views++;
+    CHECK(size && size <= PG && (gpa & (PG - 1)) + size <= PG, "vm_l1_view(0x%llx, %llu) across a page",
+          U(gpa), U(size));
+    if (is_l1_ram(gpa, size)) {
+        CHECK(p == fake_phys + gpa, "vm_l1_view(0x%llx) of L1 RAM gives %p", U(gpa), p);
+        mark_dirty(gpa);
+        return p;
+    }
+    if (!p) return 0;
+    CHECK(sink_at(gpa) && p == fake_phys + the_vm.sink.page + (gpa & (PG - 1)),
+          "vm_l1_view(0x%llx) gives %p: neither L1 RAM nor the sink EPT01 maps there (%s)", U(gpa), p,
+          class_name(class_range(gpa, size)));
+    return p;
+}
+
 /* EPT12, straight from SDM 29.3.2/29.3.3 (mirrors tests/unit/test_ept12_model.c). */
 enum { REF_OK, REF_VIOLATION, REF_MISCONFIG };
 
@@ -947,29 +1005,32 @@ static uint64_t table12(unsigned i)
 
 static uint32_t stamp02[NCPU][EPT02_POOL_PAGES], stamp01[POOL_PAGES], stamp_now;
 
-/* Which EPTP12 each live root shadows, from ept02_shadow; every live root
- * shadows exactly one of the EPTP12s used, and the cache agrees. */
+/* Which EPTP12 each live root shadows, from ept02_shadow of every EPTP12
+ * the cache holds (an EPTP VMFUNC loaded from L1's list may be none of
+ * eptps): every live root shadows exactly one, and the cache agrees. */
+#define NO_ROOT12 (~0ULL) /* a free slot of struct ept02's cache */
 NOCOV static void identify_roots(void)
 {
     for (unsigned i = 0; i < nlive; i++)
         live[i].known = false;
     unsigned found = 0, counted = 0;
     for (unsigned c = 0; c < NCPU; c++) {
-        counted += ept02_root_count(&cpus[c].e2);
-        for (unsigned k = 0; k < NEPTP; k++) {
-            uint64_t eptp02 = 0;
-            struct ept *sh = ept02_shadow(&cpus[c].e2, eptps[k], &eptp02);
-            if (!sh) continue;
+        struct ept02 *e2 = &cpus[c].e2;
+        counted += ept02_root_count(e2);
+        for (unsigned k = 0; k < EPT02_ROOTS; k++) {
+            uint64_t eptp12 = e2->roots[k].eptp12, eptp02 = 0;
+            if (eptp12 == NO_ROOT12) continue;
+            struct ept *sh = ept02_shadow(e2, eptp12, &eptp02);
+            CHECK(sh == &e2->roots[k].ept, "cpu%u caches EPTP12 0x%llx twice", c, U(eptp12));
             struct live *lv = live_of(sh);
             CHECK(lv && lv->cpu == c,
                   "cpu%u's ept02_shadow(0x%llx) returns an EPT that is not its live root (0x%llx)",
-                  c, U(eptps[k]), U(sh->root));
-            CHECK(!lv->known, "one EPT02 root shadows 0x%llx and 0x%llx", U(lv->eptp12),
-                  U(eptps[k]));
+                  c, U(eptp12), U(sh->root));
+            CHECK(!lv->known, "one EPT02 root shadows 0x%llx and 0x%llx", U(lv->eptp12), U(eptp12));
             lv->known = true;
-            lv->eptp12 = eptps[k];
+            lv->eptp12 = eptp12;
             found++;
-            bool ad = (eptps[k] & EPTP_AD_ENABLE) && host.ept_ad;
+            bool ad = (eptp12 & EPTP_AD_ENABLE) && host.ept_ad;
             CHECK(eptp02 == (sh->root | EPTP_MEMTYPE_WB | EPTP_WALK_4 | (ad ? EPTP_AD_ENABLE : 0)),
                   "EPTP02 0x%llx for root 0x%llx", U(eptp02), U(sh->root));
         }
@@ -1350,11 +1411,19 @@ static enum ept02_outcome resolve_checked(uint64_t eptp12, uint64_t gpa, uint64_
     struct ept02_fault f;
     memset(&f, 0xa5, sizeof(f));
     uint64_t reclaims = C->e2.stats.pool_reclaims, reclaimed = C->e2.stats.roots_reclaimed;
+    /* vmcs12's log, as nested.c and entry.c hand it over (SDM 29.3.6). */
+    struct slot *sl = &slots[C->cur_slot];
+    struct ept02_pml pml = {.address = sl->pml_addr, .index = sl->pml_index};
+    struct ept02_pml *plog = sl->pml ? &pml : 0;
+    uint16_t index_before = sl->pml_index;
+    uint64_t log_pa = sl->pml_addr + (uint64_t)index_before * PML_ENTRY_SIZE;
+    uint64_t log_before = index_before < PML_ENTRIES ? l1_view_load(log_pa) : 0;
     if (prefault)
-        f.outcome =
-            ept02_prefault(&C->e2, eptp12, gpa, qual) ? EPT02_FILLED : EPT02_REFLECT_VIOLATION;
+        f.outcome = ept02_prefault(&C->e2, eptp12, gpa, qual, plog) ? EPT02_FILLED
+                                                                   : EPT02_REFLECT_VIOLATION;
     else
-        ept02_handle_violation(&C->e2, eptp12, gpa, qual, &f);
+        ept02_handle_violation(&C->e2, eptp12, gpa, qual, plog, &f);
+    if (plog) sl->pml_index = pml.index;
     TRACE("%s eptp12 0x%llx gpa 0x%llx qual 0x%llx: reference %s (L1 0x%llx, level %u, perms "
           "%llx), outcome %d\n",
           prefault ? "prefault" : "violation", U(eptp12), U(gpa), U(qual),
@@ -1366,6 +1435,49 @@ static enum ept02_outcome resolve_checked(uint64_t eptp12, uint64_t gpa, uint64_
     tot.roots_reclaimed += C->e2.stats.roots_reclaimed - reclaimed;
 
     bool ad = eptp12 & EPTP_AD_ENABLE, write = access & EPT_WRITE;
+    /* SDM 29.3.6: with a flag to set and the index outside 0-511, a
+     * log-full exit; nothing set, nothing logged. */
+    bool flag_due = false;
+    for (unsigned i = 0; ad && r.status == REF_OK && i < r.n; i++) {
+        uint64_t want = EPT_ACCESSED | (write && i == r.n - 1 ? EPT_DIRTY : 0);
+        flag_due |= (before[i] & want) != want;
+    }
+    if (plog && flag_due && index_before >= PML_ENTRIES) {
+        CHECK(prefault ? f.outcome != EPT02_FILLED : f.outcome == EPT02_PML_FULL,
+              "outcome %d, the log is full (index 0x%x) and a flag is due", f.outcome, index_before);
+        CHECK(sl->pml_index == index_before, "the index moved from 0x%x to 0x%x on a full log",
+              index_before, sl->pml_index);
+        for (unsigned i = 0; i < r.n; i++)
+            CHECK(l1_load(r.pa[i]) == before[i], "EPT12 entry at 0x%llx changed on a full log",
+                  U(r.pa[i]));
+        tot.pml_full += !prefault;
+        return EPT02_PML_FULL;
+    }
+    /* A dirty flag from 0 to 1 with a log: the page at the index (29.3.6). */
+    bool logs = plog && ad && r.status == REF_OK && write && !(before[r.n - 1] & EPT_DIRTY);
+    uint64_t entry = gpa & ~(PG - 1);
+    CHECK(sl->pml_index == (uint16_t)(index_before - logs), "PML index 0x%x after the fault, expected 0x%x",
+          sl->pml_index, (uint16_t)(index_before - logs));
+    if (logs) {
+        tot.pml_logged++;
+        uint64_t now = l1_view_load(log_pa);
+        if (is_l1_ram(log_pa, 8) || sink_at(log_pa)) {
+            CHECK(now == entry, "PML entry %u at 0x%llx is 0x%llx, expected 0x%llx", index_before,
+                  U(log_pa), U(now), U(entry));
+            if (is_l1_ram(log_pa, 8)) {
+                tot.pml_log_ram++;
+                l1_stored_by_l0(log_pa, entry);
+            } else {
+                tot.pml_log_sink++;
+            }
+        }
+    } else if (index_before < PML_ENTRIES) {
+        bool walked = false; /* the slot may be an EPT12 entry that took a flag */
+        for (unsigned i = 0; i < r.n; i++)
+            walked |= r.pa[i] == (log_pa & ~7ULL);
+        CHECK(walked || l1_view_load(log_pa) == log_before || !is_l1_ram(log_pa, 8),
+              "PML slot at 0x%llx written with nothing to log", U(log_pa));
+    }
     if (ad && r.status == REF_OK)
         for (unsigned i = 0; i < r.n; i++) {
             if (nad < MAX_AD)
@@ -1380,6 +1492,7 @@ static enum ept02_outcome resolve_checked(uint64_t eptp12, uint64_t gpa, uint64_
             for (unsigned j = 0; j < r.n; j++)
                 if (r.pa[j] == r.pa[i] && j == r.n - 1 && write) want |= EPT_DIRTY;
         }
+        if (logs && r.pa[i] == log_pa) want = entry; /* the log entry came after the flags */
         uint64_t now = l1_load(r.pa[i]);
         CHECK(now == want,
               "EPT12 entry %u at 0x%llx is 0x%llx after the fault, expected 0x%llx (was 0x%llx)", i,
@@ -1502,6 +1615,9 @@ static bool l2_access(uint64_t gpa, uint64_t access, uint64_t qual_extra, uint64
             tot.misconfigs++;
             C->l2_running = false;
             return false;
+        case EPT02_PML_FULL: /* L1 gets exit 62 and empties its log */
+            C->l2_running = false;
+            return false;
         case EPT02_L1_HIDDEN:
             tot.hidden++;
             tot.stopped++;
@@ -1579,10 +1695,12 @@ NOCOV static void check_merged(unsigned b, uint64_t l1)
 static bool vm_entry(bool try_prefault)
 {
     const struct slot *s = &slots[C->cur_slot];
-    uint64_t eptp12 = eptps[s->eptp];
+    uint64_t eptp12 = s->eptp12;
     ctx.eptp12 = eptp12;
     tot.entries++;
-    if (!ept12_eptp_valid(eptp12, &caps12)) {
+    uint64_t beyond = ~((1ULL << maxphy) - 1) | (PG - 1);
+    if (!ept12_eptp_valid(eptp12, &caps12) || (s->pml && (s->pml_addr & beyond)) ||
+        (s->vmfunc && (s->list & beyond))) {
         tot.entry_fails++;
         C->pending.valid = false;
         return false;
@@ -1819,11 +1937,172 @@ static uint64_t pick_bitmap_page(uint8_t sel)
     }
 }
 
+/* An address L1 names for its log or EPTP list (VMWRITE): page-aligned,
+ * in its data, its EPT12 tables, a bitmap page, nestvisor's memory, the
+ * sink beyond EPT01's extent, a device; or invalid (unaligned, beyond
+ * MAXPHYADDR: the VM entry fails). */
+static uint64_t pick_l1_page(void)
+{
+    uint8_t sel = in8(), idx = in8();
+    switch (sel & 7) {
+    case 0:
+    case 1:
+        return DATA_BASE + (uint64_t)idx * PG;
+    case 2:
+        return table12(idx);
+    case 3:
+        return pick_bitmap_page(idx);
+    case 4:
+        return (sel & 8) ? KERNEL_BASE + (uint64_t)idx * PG : ept02_pool_base + (uint64_t)idx * PG;
+    case 5:
+        return (sel & 8) ? extent + (uint64_t)idx * PG : 0xa0000 + (uint64_t)(idx & 31) * PG;
+    case 6:
+        return (sel & 8) ? 1ULL << maxphy : DATA_BASE + 8;
+    default:
+        return (in_n(5) << 12) & ((1ULL << maxphy) - 1);
+    }
+}
+
+static uint16_t pick_pml_index(void)
+{
+    static const uint16_t hot_index[8] = {PML_ENTRIES - 1, PML_ENTRIES - 2, 1, 0, 0xffff, PML_ENTRIES, 256, 3};
+    uint8_t b = in8();
+    return (b & 8) ? (uint16_t)in_n(2) : hot_index[b & 7];
+}
+
+static uint32_t pick_list_index(void)
+{
+    static const uint32_t hot_list[8] = {0, 1, 2, 3, EPTP_LIST_ENTRIES - 1, EPTP_LIST_ENTRIES, 7, 0xffffffffU};
+    uint8_t b = in8();
+    return (b & 8) ? (uint32_t)in_n(4) : hot_list[b & 7];
+}
+
+/* A value L1 puts into its EPTP list: one of the EPTP12s, one with a bit
+ * flipped (often invalid), or raw. */
+static uint64_t pick_list_value(void)
+{
+    uint8_t b = in8();
+    uint64_t e = eptps[(b >> 2) % NEPTP];
+    switch (b & 3) {
+    case 0:
+    case 1:
+        return e;
+    case 2:
+        return e ^ 1ULL << (in8() & 63);
+    default:
+        return in_n(8);
+    }
+}
+
+/* L2's VMFUNC with EAX = 0 and ECX = index, as vmm/nested/eptfeat.c
+ * handles it: the list entry as L1 reaches it, valid as a VM entry would
+ * check it, becomes the EPT pointer in use, with no exit; else L1 gets
+ * exit 59. Checked against the harness's own reading of the list. */
+static void l2_vmfunc(uint32_t index)
+{
+    struct slot *sl = &slots[C->cur_slot];
+    tot.vmfuncs++;
+    if (!sl->vmfunc) { /* #UD in L2 (the CPU's, no exit): nothing changes */
+        return;
+    }
+    uint64_t want = index < EPTP_LIST_ENTRIES ? l1_view_load(sl->list + (uint64_t)index * EPTP_LIST_ENTRY_SIZE)
+                                              : 0;
+    uint64_t beyond = ((1ULL << 52) - 1) & ~((1ULL << maxphy) - 1);
+    unsigned type = (unsigned)(want & 7);
+    bool valid = index < EPTP_LIST_ENTRIES && ((type == 0 && caps12.memtype_uc) || type == 6) &&
+                 ((want >> 3) & 7) == 3 && (!(want & EPTP_AD_ENABLE) || caps12.ad) && !(want & 0xf80) &&
+                 !(want >> 52) && !(want & beyond);
+    uint64_t got = 0x5a5a;
+    bool switched = ept02_eptp_list_entry(sl->list, index, &got);
+    TRACE("VMFUNC(0, %u) list 0x%llx: entry 0x%llx, reference %s, code %s\n", index, U(sl->list), U(want),
+          valid ? "valid" : "invalid", switched ? "switches" : "exits");
+    CHECK(switched == valid, "VMFUNC(0, %u): list entry 0x%llx at 0x%llx is %s, the code %s", index, U(want),
+          U(sl->list + (uint64_t)index * EPTP_LIST_ENTRY_SIZE), valid ? "a valid EPTP" : "no valid EPTP",
+          switched ? "switches" : "exits");
+    if (!switched) {
+        C->l2_running = false;
+        return;
+    }
+    CHECK(got == want, "VMFUNC(0, %u) loads 0x%llx, the list holds 0x%llx", index, U(got), U(want));
+    tot.vmfunc_switches++;
+    sl->eptp12 = got;
+    C->l2_eptp12 = got;
+    ctx.eptp12 = got;
+    C->vmcs02_eptp = ept02_eptp_for(&C->e2, got);
+    CHECK(C->vmcs02_eptp, "ept02_eptp_for(0x%llx) is 0 after VMFUNC", U(got));
+}
+
+/* PML, VM functions and the EPTP list (op byte bits 7:5 all set). */
+static void run_feature_op(unsigned kind)
+{
+    struct slot *sl = &slots[C->cur_slot];
+    switch (kind) {
+    case 0:
+    case 1: /* VMWRITEs of "enable PML", the log address and the index */
+        ctx.op = "VMWRITE PML";
+        sl->pml = !(in8() & 1) || kind;
+        sl->pml_addr = pick_l1_page();
+        sl->pml_index = pick_pml_index();
+        C->l2_running = false;
+        break;
+    case 2: /* ... of the index only (L1 emptied its log) */
+        ctx.op = "VMWRITE PML index";
+        sl->pml_index = pick_pml_index();
+        C->l2_running = false;
+        break;
+    case 3:
+    case 4: /* VMWRITEs of "enable VM functions" with EPTP switching, the list */
+        ctx.op = "VMWRITE VMFUNC";
+        sl->vmfunc = !(in8() & 1) || kind == 4;
+        sl->list = pick_l1_page();
+        C->l2_running = false;
+        break;
+    case 5:
+    case 6:
+    case 7: { /* L1 stores into its EPTP list */
+        ctx.op = "EPTP list store";
+        uint64_t pa = sl->list + (uint64_t)(pick_list_index() % EPTP_LIST_ENTRIES) * EPTP_LIST_ENTRY_SIZE;
+        uint64_t v = pick_list_value();
+        if (!l1_write(pa, v) && sink_at(pa)) *phys64(the_vm.sink.page + (pa & (PG - 1))) = v;
+        break;
+    }
+    case 8:
+    case 9:
+    case 10:
+    case 11:
+    case 12: { /* L2's VMFUNC, then an access */
+        ctx.op = "L2 VMFUNC";
+        uint32_t index = pick_list_index();
+        uint64_t gpa = pick_gpa();
+        uint8_t a = in8();
+        if (!C->l2_running && !vm_entry(true)) return;
+        l2_vmfunc(index);
+        if (C->l2_running) l2_access(gpa, pick_access(a), 0, a, false);
+        break;
+    }
+    default: { /* L2 switches back and forth quickly, touching memory in each */
+        ctx.op = "VMFUNC switches";
+        uint8_t b = in8();
+        uint64_t gpa = pick_gpa();
+        if (!C->l2_running && !vm_entry(true)) return;
+        for (unsigned i = 0; i < 1 + (b & 15) && C->l2_running && !l1_stopped; i++) {
+            l2_vmfunc((b >> 4) + i % 3);
+            if (C->l2_running) l2_access(gpa + i * PG, (i & 1) ? EPT_WRITE : EPT_READ, 0, i, false);
+        }
+        break;
+    }
+    }
+}
+
 static void run_op(void)
 {
     uint8_t op = in8();
     cur = (op >> 4) % NCPU; /* the CPU this operation runs on */
     ctx.cpu = cur;
+    if ((op & 0xe0) == 0xe0) {
+        run_feature_op(op & 15);
+        return;
+    }
     switch (op & 15) {
     case 0:
     case 1:
@@ -1896,7 +2175,7 @@ static void run_op(void)
     }
     case 9: { /* L1 VMWRITEs the EPT pointer of the current vmcs12 */
         ctx.op = "VMWRITE EPTP";
-        slots[C->cur_slot].eptp = in8() % NEPTP;
+        slots[C->cur_slot].eptp12 = eptps[in8() % NEPTP];
         C->l2_running = false;
         break;
     }
@@ -1922,7 +2201,7 @@ static void run_op(void)
         ctx.op = "EPTP switches";
         uint8_t b = in8(), c = in8();
         for (unsigned i = 0; i < 1 + (b & 15); i++) {
-            slots[C->cur_slot].eptp = (c + i * (1 + (b >> 4))) % NEPTP;
+            slots[C->cur_slot].eptp12 = eptps[(c + i * (1 + (b >> 4))) % NEPTP];
             C->l2_running = false;
             if (vm_entry(false)) l2_access(pick_gpa(), EPT_READ, 0, 0, false);
             if (l1_stopped) break;
@@ -2112,7 +2391,8 @@ static void setup_world(uint8_t h0, uint8_t h1)
     /* nestvisor's kernel; with A/D, invalid (VM entry fails) where A/D is not offered */
     eptps[13] = KERNEL_BASE | EPTP_MEMTYPE_WB | EPTP_WALK_4 | EPTP_AD_ENABLE;
     for (unsigned i = 0; i < NSLOTS; i++)
-        slots[i] = (struct slot){.eptp = i};
+        slots[i] = (struct slot){.eptp12 = eptps[i], .pml_addr = DATA_BASE, .pml_index = PML_ENTRIES - 1,
+                                 .list = DATA_BASE + PG};
     nprotected = 0;
     nad = 0;
     ad_overflow = false;
@@ -2158,6 +2438,9 @@ NOCOV static void teardown_world(void)
     }
     l1_ndirty = 0;
     memset(t12_shadow, 0, sizeof(t12_shadow));
+    /* The sink as it started (PML entries and list entries go there too),
+     * so that every input replays the same. */
+    memset(fake_phys + the_vm.sink.page, 0xff, PG);
     for (unsigned i = 0; i < edit_nused; i++)
         edit_key[edit_used[i]] = 0;
     edit_nused = 0;

@@ -23,7 +23,7 @@ FUZZ_EPT02_CFLAGS  := -std=c11 -D_DEFAULT_SOURCE -g -O1 -Wall -Wextra -I. -DUNIT
 	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -MMD -MP
 FUZZ_EPT02_LDFLAGS := -fsanitize=fuzzer,address,undefined
 FUZZ_EPT02_SRCS    := tests/fuzz/fuzz_ept02.c vmm/nested/ept02.c vmm/nested/ept12.c vmm/nested/bitmaps.c \
-	vmm/ept.c vmm/ept01.c vmm/pmm.c vmm/memmap.c vmm/mtrr.c vmm/l1ram.c \
+	vmm/ept.c vmm/ept01.c vmm/pmm.c vmm/memmap.c vmm/mtrr.c vmm/l1ram.c vmm/l1view.c \
 	tests/unit/fake_arch.c tests/unit/fake_vmx.c
 FUZZ_EPT02_OBJDIR  := $(BUILD)/fuzz/ept02-obj
 FUZZ_EPT02_OBJS    := $(FUZZ_EPT02_SRCS:%.c=$(FUZZ_EPT02_OBJDIR)/%.o)
@@ -42,7 +42,7 @@ $(FUZZ_EPT02_OBJDIR)/%.o: %.c tests/fuzz/fuzz_ept02.mk
 $(FUZZ_EPT02_OBJDIR)/tests/fuzz/fuzz_ept02.o: FUZZ_EPT02_SEAMS := -Werror
 $(FUZZ_EPT02_OBJDIR)/vmm/nested/ept02.o: FUZZ_EPT02_SEAMS := -Dept_init=fuzz_ept_init \
 	-Dept_destroy=fuzz_ept_destroy -Dinvept=fuzz_invept -Dvm_l1_ram=fuzz_vm_l1_ram \
-	-Dpmm_alloc=fuzz_ept02_pmm_alloc
+	-Dvm_l1_view=fuzz_vm_l1_view -Dpmm_alloc=fuzz_ept02_pmm_alloc
 $(FUZZ_EPT02_OBJDIR)/vmm/ept.o: FUZZ_EPT02_SEAMS := -Dpmm_alloc=fuzz_pmm_alloc -Dpmm_free=fuzz_pmm_free
 $(FUZZ_EPT02_OBJDIR)/vmm/nested/bitmaps.o: FUZZ_EPT02_SEAMS := -Dinvept=fuzz_invept
 

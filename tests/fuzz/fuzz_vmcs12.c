@@ -158,7 +158,7 @@ static void init_once(void)
     vmcs_region_init(&hw, v->vmcs01, false);
     vmcs_load(v->vmcs01);
     fixture_l0_host_state();
-    fieldsets_init(true, true);
+    fieldsets_init(true, true, true);
     v->nested = &nv;
     nv.ept02 = &E2;
     nv.vcpu = v;
@@ -497,6 +497,16 @@ static void verify_vmcs02(bool full, const uint8_t *ports)
         if (!fits(x, *ctls[i].cap))
             finding("vmcs02 control outside the hardware's allowed settings", ctls[i].f, x);
     }
+    /* 1b. PML and #VE are L0's to emulate for EPT12 (vmm/nested/eptfeat.c):
+     * never the CPU's in vmcs02; VM functions only with every function off,
+     * so that each VMFUNC of L2 exits to L0 (SDM 26.5.6.1). */
+    uint64_t p2 = fake_vmcs_get(VMCS_SECONDARY_VM_EXEC_CONTROL);
+    if (p2 & (PROC2_ENABLE_PML | PROC2_EPT_VIOLATION_VE))
+        finding("vmcs02 enables PML or EPT-violation #VE", VMCS_SECONDARY_VM_EXEC_CONTROL, p2);
+    if ((p2 & PROC2_ENABLE_VMFUNC) && fake_vmcs_get(VMCS_VM_FUNCTION_CONTROL))
+        finding("vmcs02 enables a VM function", VMCS_VM_FUNCTION_CONTROL, fake_vmcs_get(VMCS_VM_FUNCTION_CONTROL));
+    if ((p2 & PROC2_ENABLE_VMFUNC) && !(V(SECONDARY_VM_EXEC_CONTROL) & PROC2_ENABLE_VMFUNC))
+        finding("vmcs02 enables VM functions vmcs12 does not", VMCS_SECONDARY_VM_EXEC_CONTROL, p2);
     /* 2. The whole vmcs02 through the entry checks, hardware capabilities. */
     static struct vmcs12 r02;
     memset(&r02, 0, sizeof(r02));

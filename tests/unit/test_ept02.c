@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/nested/ept12.c vmm/nested/ept02.c vmm/nested/bitmaps.c vmm/ept.c vmm/pmm.c vmm/memmap.c vmm/l1ram.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/nested/ept12.c vmm/nested/ept02.c vmm/l1view.c vmm/nested/bitmaps.c vmm/ept.c vmm/pmm.c vmm/memmap.c vmm/l1ram.c tests/unit/fake_vmx.c */
 /* EPT-on-EPT, case by case (tests/unit/test_ept12_model.c does the same at
  * random against a reference model).
  *
@@ -131,7 +131,7 @@ static struct ept02_fault fault_on(uint64_t eptp, uint64_t gpa, uint64_t qual)
 {
     struct ept02_fault f;
     memset(&f, 0, sizeof(f));
-    ept02_handle_violation(&E2, eptp, gpa, qual, &f);
+    ept02_handle_violation(&E2, eptp, gpa, qual, 0, &f);
     return f;
 }
 
@@ -694,13 +694,13 @@ static void test_prefault_at_vmresume(void **state)
      * L1 has mapped it fills nothing and counts nothing. */
     assert_int_equal(fault_on(eptp, G, EPT_QUAL_WRITE).outcome, EPT02_REFLECT_VIOLATION);
     struct ept02_stats before = E2.stats;
-    assert_false(ept02_prefault(&E2, eptp, G, EPT_QUAL_WRITE));
+    assert_false(ept02_prefault(&E2, eptp, G, EPT_QUAL_WRITE, 0));
     assert_int_equal(shadow_of(eptp, G, 0, 0), 0);
     assert_memory_equal(&before, &E2.stats, sizeof(before));
     /* L1 maps it and resumes: EPT02 maps it writable, EPT12 has A and D as
      * if the write had happened, and the retried write takes no exit. */
     uint64_t leaf = map12(G, 1, LEAF4K(L1A, EPT_RWX));
-    assert_true(ept02_prefault(&E2, eptp, G, EPT_QUAL_WRITE));
+    assert_true(ept02_prefault(&E2, eptp, G, EPT_QUAL_WRITE, 0));
     uint64_t hpa, attrs;
     assert_int_equal(shadow_of(eptp, G, &hpa, &attrs), 1);
     assert_int_equal(hpa, L1A + HOST_OFFSET);
@@ -711,13 +711,13 @@ static void test_prefault_at_vmresume(void **state)
     assert_int_equal(E2.stats.reflected, before.reflected);
     /* A read prefault of a clean page stays write-protected, as a read fill. */
     leaf = map12(G + 4 * KiB, 1, LEAF4K(L1A, EPT_RWX));
-    assert_true(ept02_prefault(&E2, eptp, G + 4 * KiB, EPT_QUAL_READ));
+    assert_true(ept02_prefault(&E2, eptp, G + 4 * KiB, EPT_QUAL_READ, 0));
     assert_int_equal(shadow_of(eptp, G + 4 * KiB, 0, &attrs), 1);
     assert_int_equal(attrs & EPT_RWX, EPT_READ | EPT_EXEC);
     assert_false(*at(leaf) & EPT_DIRTY);
     /* L1 "fixed" it into a misconfiguration: no fill, no count. */
     map12(G + 8 * KiB, 1, L1A | EPT_WRITE);
-    assert_false(ept02_prefault(&E2, eptp, G + 8 * KiB, EPT_QUAL_READ));
+    assert_false(ept02_prefault(&E2, eptp, G + 8 * KiB, EPT_QUAL_READ, 0));
     assert_int_equal(E2.stats.misconfigs, before.misconfigs);
     assert_int_equal(E2.stats.prefaults, 2);
 }

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/nested/vmx_insn.c vmm/nested/operand.c vmm/nested/shadow.c vmm/nested/fieldsets.c vmm/nested/vmcs12.c vmm/nested/vmx_msrs.c vmm/nested/vmcs02.c vmm/nested/entry.c vmm/nested/checks.c vmm/nested/checks_guest.c vmm/nested/msrlist.c vmm/nested/vmexit.c vmm/nested/nested.c vmm/nested/reflect.c vmm/nested/shadow12.c vmm/nested/ept02.c vmm/nested/ept12.c vmm/nested/bitmaps.c vmm/ept.c vmm/pmm.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/io.c vmm/gva.c vmm/l1view.c arch/x86/vmx_root.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c tests/unit/fake_ipi.c */
+/* unit-srcs: vmm/nested/vmx_insn.c vmm/nested/operand.c vmm/nested/shadow.c vmm/nested/fieldsets.c vmm/nested/vmcs12.c vmm/nested/vmx_msrs.c vmm/nested/vmcs02.c vmm/nested/entry.c vmm/nested/checks.c vmm/nested/checks_guest.c vmm/nested/msrlist.c vmm/nested/vmexit.c vmm/nested/nested.c vmm/nested/eptfeat.c vmm/nested/reflect.c vmm/nested/shadow12.c vmm/nested/ept02.c vmm/nested/ept12.c vmm/nested/bitmaps.c vmm/ept.c vmm/pmm.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/io.c vmm/gva.c vmm/l1view.c arch/x86/vmx_root.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c tests/unit/fake_ipi.c */
 /* Shadow EPTs on several vCPUs over ONE EPT12 (L1's tables in L1 memory)
  * and the shared EPT01, against a reference model: the vCPUs fault on the
  * same L2 pages in interleaved order while L1 edits EPT12 entries and
@@ -252,7 +252,7 @@ static void fault(unsigned c, unsigned e, unsigned i, uint64_t access)
     uint64_t l1_pa = (leaf & EPT_ADDR_MASK) | (gpa & PAGE_OFFSET), p12 = leaf & EPT_RWX;
     struct ept02_fault f;
     memset(&f, 0, sizeof(f));
-    ept02_handle_violation(v->nested->ept02, eptp12[e], gpa, smp_ept_qual(access), &f);
+    ept02_handle_violation(v->nested->ept02, eptp12[e], gpa, smp_ept_qual(access), 0, &f);
     assert_true(f.outcome < OUTCOMES);
     tally.outcomes[f.outcome]++;
     if (misconfigured12(leaf)) {
@@ -326,7 +326,7 @@ static void flush_then_l2_resumes(void)
     }
     for (unsigned k = 0; k < NCPUS; k++) {
         struct ept02_fault f;
-        ept02_handle_violation(VCPU(k)->nested->ept02, eptp12[0], L2_BASE, EPT_QUAL_READ, &f);
+        ept02_handle_violation(VCPU(k)->nested->ept02, eptp12[0], L2_BASE, EPT_QUAL_READ, 0, &f);
     }
 }
 
@@ -561,7 +561,7 @@ static void t_fault(unsigned c, unsigned e, unsigned i, uint64_t access)
 {
     uint64_t gpa = L2_BASE + i * 4 * KiB;
     struct ept02_fault f;
-    ept02_handle_violation(VCPU(c)->nested->ept02, eptp12[e], gpa, smp_ept_qual(access), &f);
+    ept02_handle_violation(VCPU(c)->nested->ept02, eptp12[e], gpa, smp_ept_qual(access), 0, &f);
     if (f.outcome != EPT02_FILLED)
         return;
     uint64_t *ent = shadow_leaf(c, e, gpa);

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/nested/ept12.c vmm/nested/ept02.c vmm/nested/bitmaps.c vmm/ept.c vmm/pmm.c vmm/memmap.c vmm/l1ram.c tests/unit/fake_vmx.c */
+/* unit-srcs: vmm/nested/ept12.c vmm/nested/ept02.c vmm/l1view.c vmm/nested/bitmaps.c vmm/ept.c vmm/pmm.c vmm/memmap.c vmm/l1ram.c tests/unit/fake_vmx.c */
 /* EPT-on-EPT against a reference model: random EPT12 tables in L1 memory
  * and a random EPT01, random L2 guest-physical addresses and accesses. The
  * expected outcome is computed here by an independent, deliberately plain
@@ -683,7 +683,7 @@ static void check_fill(const struct ref12 *r)
         before[i] = l1_ram(r->pa[i]) ? *l1_entry(r->pa[i]) : 0;
     struct ept02_fault f;
     memset(&f, 0xa5, sizeof(f));
-    ept02_handle_violation(&E2, cur.eptp, cur.gpa, cur.qual, &f);
+    ept02_handle_violation(&E2, cur.eptp, cur.gpa, cur.qual, 0, &f);
     tally.outcomes[f.outcome & 3]++;
 
     bool ad = cur.eptp & EPTP_AD_ENABLE;

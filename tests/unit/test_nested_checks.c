@@ -51,6 +51,9 @@
 #define VAPIC_PA      0x211000ULL /* virtual-APIC page */
 #define APIC_ACC_PA   0x212000ULL /* APIC-access page */
 #define PI_DESC_PA    0x213040ULL /* posted-interrupt descriptor, 64-byte aligned */
+#define PML_PA        0x214000ULL /* page-modification log */
+#define EPTP_LIST_PA  0x215000ULL /* EPTP list of VMFUNC 0 */
+#define VE_INFO_PA    0x216000ULL /* virtualization-exception information */
 #define VMCS12_PA     0x220000ULL
 #define SHADOW_PA     0x214000ULL /* a shadow VMCS (bit 31 of its revision dword set) */
 #define VMREAD_BMP_PA 0x215000ULL
@@ -277,7 +280,7 @@ MUT(ev_len, inject(c, INTR_TYPE_SW_INTR, 0x80, false); V(VM_ENTRY_INSTRUCTION_LE
 /* SDM 26.2.1.1: VM-execution controls against the capability MSRs (A.3). */
 MUT(pin_ctl, V(PIN_BASED_VM_EXEC_CONTROL) |= PIN_POSTED_INTERRUPTS;)
 MUT(proc_ctl, V(CPU_BASED_VM_EXEC_CONTROL) |= PROC_TERTIARY_CONTROLS;)
-MUT(proc2_ctl, V(SECONDARY_VM_EXEC_CONTROL) |= PROC2_ENABLE_PML;)
+MUT(proc2_ctl, V(SECONDARY_VM_EXEC_CONTROL) |= PROC2_SUBPAGE_WRITE_PERM;)
 /* VMCS shadowing for L2 (25.10): its bitmaps and a shadow VMCS linked. */
 static void shadowing(struct vmcs12 *c)
 {
@@ -339,6 +342,23 @@ MUT(vpid0, V(VPID) = 0;)
 MUT(ug_ept, V(SECONDARY_VM_EXEC_CONTROL) = (V(SECONDARY_VM_EXEC_CONTROL) & ~(uint64_t)PROC2_ENABLE_EPT) |
                                            PROC2_UNRESTRICTED_GUEST;)
 MUT(eptp, V(EPT_POINTER) = (EPTP12 & ~EPTP_WALK_MASK) | (4ULL << 3);) /* 5-level walk not offered */
+/* SDM 26.2.1.1: PML, VM functions (EPTP switching) and EPT-violation #VE. */
+static void ept_features(struct vmcs12 *c, uint32_t proc2)
+{
+    V(SECONDARY_VM_EXEC_CONTROL) |= proc2;
+    V(PML_ADDRESS) = PML_PA;
+    V(GUEST_PML_INDEX) = PML_ENTRIES - 1;
+    V(VM_FUNCTION_CONTROL) = VMFUNC_EPTP_SWITCHING;
+    V(EPTP_LIST_ADDRESS) = EPTP_LIST_PA;
+    V(VE_INFO_ADDRESS) = VE_INFO_PA;
+}
+static void no_ept(struct vmcs12 *c) { V(SECONDARY_VM_EXEC_CONTROL) &= ~(uint64_t)PROC2_ENABLE_EPT; }
+MUT(pml_ept, ept_features(c, PROC2_ENABLE_PML); no_ept(c);)
+MUT(pml_addr, ept_features(c, PROC2_ENABLE_PML); V(PML_ADDRESS) = PML_PA | 0x800;) /* bits 11:0 must be 0 */
+MUT(vmfunc_ctl, ept_features(c, PROC2_ENABLE_VMFUNC); V(VM_FUNCTION_CONTROL) = 1ULL << 1;) /* only EPTP switching */
+MUT(eptp_switch_ept, ept_features(c, PROC2_ENABLE_VMFUNC); no_ept(c);)
+MUT(eptp_list, ept_features(c, PROC2_ENABLE_VMFUNC); V(EPTP_LIST_ADDRESS) = PHYS_MASK + 1;) /* beyond the width */
+MUT(ve_info, ept_features(c, PROC2_EPT_VIOLATION_VE); V(VE_INFO_ADDRESS) = VE_INFO_PA | 8;)
 /* SDM 26.2.1.2: VM-exit controls. */
 MUT(exit_ctl, V(VM_EXIT_CONTROLS) |= EXIT_LOAD_PERF_GLOBAL_CTRL;)
 MUT(save_timer, V(VM_EXIT_CONTROLS) |= EXIT_SAVE_PREEMPT_TIMER;)
@@ -510,6 +530,12 @@ static const struct check_case cases[] = {
     C("VPID is not 0", vpid0, CONTROLS),
     C("unrestricted guest needs EPT", ug_ept, CONTROLS),
     C("EPT pointer valid", eptp, CONTROLS),
+    C("PML needs EPT", pml_ept, CONTROLS),
+    C("PML address valid", pml_addr, CONTROLS),
+    C("VM-function controls within the offered functions", vmfunc_ctl, CONTROLS),
+    C("EPTP switching needs EPT", eptp_switch_ept, CONTROLS),
+    C("EPTP-list address valid", eptp_list, CONTROLS),
+    C("virtualization-exception information address valid", ve_info, CONTROLS),
     C("VM-exit controls within the allowed settings", exit_ctl, CONTROLS),
     C("saving the preemption timer needs the timer", save_timer, CONTROLS),
     C("VM-exit MSR-store list valid", exit_store, CONTROLS),
@@ -820,6 +846,32 @@ static void test_apic_virtualization_accepted(void **state)
     assert_ok();
 }
 
+/* PML, VM functions with EPTP switching and #VE together pass; their
+ * addresses need alignment and the width only (SDM 26.2.1.1): beyond L1's
+ * RAM the CPU writes or reads there, and L0 as L1 reaches it. "Enable VM
+ * functions" with no function enabled needs no EPTP list; #VE needs no
+ * EPT of its own. An out-of-range PML index is no entry failure (the log
+ * is full at the first access that would log). */
+static void test_ept_features_accepted(void **state)
+{
+    (void)state;
+    struct vmcs12 *c = &c12;
+    ept_features(c, PROC2_ENABLE_PML | PROC2_ENABLE_VMFUNC | PROC2_EPT_VIOLATION_VE);
+    assert_ok();
+    V(PML_ADDRESS) = L1_RAM_END;
+    V(EPTP_LIST_ADDRESS) = PHYS_MASK + 1 - 0x1000;
+    V(VE_INFO_ADDRESS) = 0x20000000;
+    V(GUEST_PML_INDEX) = 0xffff;
+    assert_ok();
+    V(VM_FUNCTION_CONTROL) = 0;
+    V(EPTP_LIST_ADDRESS) = 0x123; /* unused without EPTP switching */
+    assert_ok();
+    baseline(c);
+    no_ept(c);
+    ept_features(c, PROC2_EPT_VIOLATION_VE);
+    assert_ok();
+}
+
 /* The bitmap addresses need alignment and the width only (SDM 26.2.1.1);
  * beyond L1's RAM they read as all ones (nested/bitmaps.c). */
 static void test_bitmaps_beyond_ram(void **state)
@@ -1040,6 +1092,7 @@ int main(void)
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_msr_list_addresses, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_bitmaps_beyond_ram, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_vmcs_shadowing, setup);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_ept_features_accepted, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_apic_virtualization_accepted, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_unusable_segments, setup);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup(test_unreachable_ia32e_host_check, setup);

@@ -1,4 +1,4 @@
-/* unit-srcs: vmm/nested/vmx_insn.c vmm/nested/operand.c vmm/nested/shadow.c vmm/nested/shadow12.c vmm/nested/fieldsets.c vmm/nested/vmcs12.c vmm/nested/vmx_msrs.c vmm/nested/vmcs02.c vmm/nested/entry.c vmm/nested/checks.c vmm/nested/checks_guest.c vmm/nested/msrlist.c vmm/nested/vmexit.c vmm/nested/nested.c vmm/nested/reflect.c vmm/nested/ept02.c vmm/nested/ept12.c vmm/nested/bitmaps.c vmm/ept.c vmm/pmm.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/io.c vmm/gva.c vmm/l1view.c arch/x86/vmx_root.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c tests/unit/fake_ipi.c */
+/* unit-srcs: vmm/nested/vmx_insn.c vmm/nested/operand.c vmm/nested/shadow.c vmm/nested/shadow12.c vmm/nested/fieldsets.c vmm/nested/vmcs12.c vmm/nested/vmx_msrs.c vmm/nested/vmcs02.c vmm/nested/entry.c vmm/nested/checks.c vmm/nested/checks_guest.c vmm/nested/msrlist.c vmm/nested/vmexit.c vmm/nested/nested.c vmm/nested/eptfeat.c vmm/nested/reflect.c vmm/nested/ept02.c vmm/nested/ept12.c vmm/nested/bitmaps.c vmm/ept.c vmm/pmm.c vmm/msr.c vmm/mtrr.c vmm/memmap.c vmm/vcpu.c vmm/l1ram.c vmm/io.c vmm/gva.c vmm/l1view.c arch/x86/vmx_root.c arch/x86/vmx_caps.c tests/unit/fake_vmx.c tests/unit/fake_ipi.c */
 /* L1's own VMCS shadowing for its L2 (vmm/nested/shadow12.c and the rules
  * around it), through the real VMX exit handlers (nested_smp_fixture.h):
  * L1 executes VMXON, VMCLEAR, VMPTRLD, VMREAD, VMWRITE, VMLAUNCH as exits;
@@ -45,6 +45,7 @@ extern uint64_t fake_cr2;
 #define S2 L1_VMCS12(2) /* another one, never VMCLEARed */
 #define RB 0x303000ULL  /* L1's VMREAD bitmap */
 #define WB 0x304000ULL  /* L1's VMWRITE bitmap */
+#define PML_LOG 0x305000ULL /* L1's page-modification log */
 /* L2's page tables (L2-physical = L1-physical without EPT12; EPT12 maps
  * them 1:1): 0-1 GiB identity in one 1 GiB page, 1-2 GiB not present. */
 #define L2_PML4 0x500000ULL
@@ -523,7 +524,7 @@ static void test_l2_vmfail(void **state)
     assert_int_equal(v, OPERAND_POISON);
     assert_int_equal(l2_vmwrite(NOT_A_FIELD, 1), VMX_FAIL_VALID);
     /* L0's fields are unsupported components for L1 and its L2. */
-    assert_int_equal(l2_vmwrite(VMCS_PML_ADDRESS, 0x1000), VMX_FAIL_VALID);
+    assert_int_equal(l2_vmwrite(VMCS_EXECUTIVE_VMCS_POINTER, 0x1000), VMX_FAIL_VALID);
     /* A read-only field: error 13 (L1 is not offered IA32_VMX_MISC[29]). */
     assert_int_equal(l2_vmwrite(VMCS_VM_EXIT_REASON, 1), VMX_FAIL_VALID);
     /* The error number is in vmcs12 (the current VMCS, SDM 31.2), not in
@@ -748,6 +749,51 @@ static void test_l2_operand_ept12_ad_flags(void **state)
                      EPT_QUAL_READ | EPT_QUAL_WRITE | EPT_QUAL_READABLE | EPT_QUAL_EXECUTABLE | EPT_QUAL_GLA_VALID);
 }
 
+/* With PML (SDM 29.3.6) a dirty flag L0 sets for L2's memory operand is
+ * logged as the CPU's own would be: the page at the index, the index one
+ * lower; with the index outside 0-511 the access that would set a flag is
+ * a log-full exit (reason 62), nothing set, the index kept. */
+static void test_l2_operand_logged_by_pml(void **state)
+{
+    (void)state;
+    struct vmcs12 img;
+    l1_make_shadow(S);
+    shadow_image(&img, true, S);
+    VMCS12(&img, EPT_POINTER) |= EPTP_AD_ENABLE;
+    VMCS12(&img, SECONDARY_VM_EXEC_CONTROL) |= PROC2_ENABLE_PML;
+    VMCS12(&img, PML_ADDRESS) = PML_LOG;
+    VMCS12(&img, GUEST_PML_INDEX) = PML_ENTRIES - 1;
+    /* Only the operand's leaf still to be dirtied: L2's page walks log
+     * nothing. */
+    uint64_t *pd = l1_u64(EPT12_PD), *pt = l1_u64(EPT12_PT), *log = l1_u64(PML_LOG);
+    for (unsigned i = 0; i < EPT12_2M_LEAVES; i++)
+        pd[i] |= EPT_ACCESSED | (pd[i] & EPT_LARGE ? EPT_DIRTY : 0);
+    memset(log, 0, 4 * KiB);
+    launch(&img);
+    unsigned leaf = (OPERAND - EPT12_PT_BASE) / (4 * KiB);
+    assert_int_equal(l2_vmx_mem(EXIT_REASON_VMREAD, VMCS_GUEST_RIP, OPERAND), L2_EXIT_HANDLED);
+    assert_int_equal(pt[leaf] & (EPT_ACCESSED | EPT_DIRTY), EPT_ACCESSED | EPT_DIRTY);
+    assert_int_equal(log[PML_ENTRIES - 1], OPERAND & ~0xfffULL);
+    /* A second store to the page: the flag is already set, no entry. */
+    assert_int_equal(l2_vmx_mem(EXIT_REASON_VMREAD, VMCS_GUEST_RIP, OPERAND), L2_EXIT_HANDLED);
+    assert_int_equal(log[PML_ENTRIES - 2], 0);
+    l2_exit_to_l1(C, EXIT_REASON_HLT);
+    assert_int_equal(l1_field(VMCS_GUEST_PML_INDEX), PML_ENTRIES - 2);
+    /* The log full: the store that would dirty the leaf exits instead. */
+    pt[leaf] &= ~(uint64_t)EPT_DIRTY;
+    assert_int_equal(l1_vmwrite(C, VMCS_GUEST_PML_INDEX, 0xffff), VMX_OK);
+    assert_int_equal(l1_exec(C, EXIT_REASON_VMRESUME, 0), VMX_ENTERED);
+    uint64_t rip = vmcs_read(VMCS_GUEST_RIP);
+    assert_int_equal(l2_vmx_mem(EXIT_REASON_VMREAD, VMCS_GUEST_RIP, OPERAND), L2_EXIT_REFLECTED);
+    assert_int_equal(l1_field(VMCS_VM_EXIT_REASON), EXIT_REASON_PML_FULL);
+    assert_int_equal(l1_field(VMCS_GUEST_RIP), rip);
+    assert_int_equal(l1_field(VMCS_GUEST_PML_INDEX), 0xffff);
+    assert_int_equal(pt[leaf] & EPT_DIRTY, 0);
+    /* A read sets no flag here (accessed is set): no exit. */
+    assert_int_equal(l1_exec(C, EXIT_REASON_VMRESUME, 0), VMX_ENTERED);
+    assert_int_equal(l2_vmx_mem(EXIT_REASON_VMWRITE, VMCS_GUEST_RIP, OPERAND), L2_EXIT_HANDLED);
+}
+
 /* The monitor trap flag: an L2 VMREAD that L0 completes is followed by
  * L1's MTF exit (26.5.2), RIP past it. */
 static void test_mtf_after_an_emulated_vmread(void **state)
@@ -888,6 +934,7 @@ int main(void)
         BOTH(test_l2_faults_go_by_l1s_exception_bitmap),
         BOTH(test_l2_operand_through_ept12),
         BOTH(test_l2_operand_ept12_ad_flags),
+        BOTH(test_l2_operand_logged_by_pml),
         BOTH(test_mtf_after_an_emulated_vmread),
         BOTH(test_hostile_addresses),
         BOTH(test_l2_vmwrite_into_a_merged_bitmap_page),

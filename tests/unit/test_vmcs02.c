@@ -112,7 +112,7 @@ static int setup(void **state)
     assert_true(vmcs_load(v->vmcs01));
     fixture_l0_host_state();
     /* Nested state. */
-    fieldsets_init(true, true);
+    fieldsets_init(true, true, true);
     v->nested = &nv;
     nv.ept02 = &E2;
     nv.vcpu = v;
@@ -212,6 +212,13 @@ static void test_merge_proc2(void **state)
     assert_int_equal(vmcs02_proc2(PROC_SECONDARY_CONTROLS, PROC2_VMCS_SHADOWING | PROC2_ENABLE_RDTSCP, hw),
                      PROC2_ENABLE_RDTSCP | PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
     assert_int_equal(vmcs02_proc2(PROC_SECONDARY_CONTROLS, ~0U, hw) & PROC2_VMCS_SHADOWING, 0);
+    /* PML and #VE are emulated by L0 for EPT12 (eptfeat.c): never the
+     * CPU's, which would log and convert for EPT02. VM functions pass, so
+     * that L2's VMFUNC exits rather than #UD (SDM 26.5.6.1). */
+    uint32_t emulated = PROC2_ENABLE_PML | PROC2_EPT_VIOLATION_VE | PROC2_ENABLE_VMFUNC;
+    p = vmcs02_proc2(PROC_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | emulated, hw);
+    assert_int_equal(p, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_ENABLE_VMFUNC);
+    assert_false(vmcs02_proc2(PROC_SECONDARY_CONTROLS, ~0U, hw) & (PROC2_ENABLE_PML | PROC2_EPT_VIOLATION_VE));
 }
 
 /* Exit controls: L0 always gets its host state back in 64-bit mode and
@@ -303,6 +310,7 @@ static bool plain_guest(unsigned i)
     case VMCS_GUEST_PDPTE1:
     case VMCS_GUEST_PDPTE2:
     case VMCS_GUEST_PDPTE3:
+    case VMCS_GUEST_PML_INDEX: /* vmcs12's alone: L0 logs for L1, vmcs02 has no PML */
         return false;
     default:
         return true;
@@ -451,6 +459,31 @@ static void test_prepare_controls_and_companions(void **state)
     /* Unconditional I/O exiting: no bitmaps in vmcs02. */
     assert_true(fake_vmcs_get(VMCS_CPU_BASED_VM_EXEC_CONTROL) & PROC_UNCOND_IO_EXITING);
     assert_false(fake_vmcs_written(VMCS_IO_BITMAP_A));
+}
+
+/* PML, VM functions and #VE are L0's to emulate (eptfeat.c): with all
+ * three in vmcs12, vmcs02 has "enable VM functions" with no function
+ * enabled, so that every VMFUNC of L2 exits to L0 (SDM 26.5.6.1), and
+ * neither PML nor #VE; L1's log, EPTP list and #VE information addresses
+ * and its PML index are never handed to the CPU. */
+static void test_prepare_ept_features_stay_l0s(void **state)
+{
+    (void)state;
+    fill_cache(4);
+    V(SECONDARY_VM_EXEC_CONTROL) =
+        PROC2_ENABLE_EPT | PROC2_ENABLE_VMFUNC | PROC2_ENABLE_PML | PROC2_EPT_VIOLATION_VE;
+    V(VM_FUNCTION_CONTROL) = VMFUNC_EPTP_SWITCHING;
+    V(EPT_POINTER) = 0x300000 | EPTP_WALK_4 | EPTP_MEMTYPE_WB | EPTP_AD_ENABLE;
+    prepare(true, true);
+    uint32_t proc2 = (uint32_t)fake_vmcs_get(VMCS_SECONDARY_VM_EXEC_CONTROL);
+    assert_true(proc2 & PROC2_ENABLE_VMFUNC);
+    assert_false(proc2 & (PROC2_ENABLE_PML | PROC2_EPT_VIOLATION_VE));
+    expect_field(VMCS_VM_FUNCTION_CONTROL, 0);
+    assert_false(fake_vmcs_written(VMCS_EPTP_LIST_ADDRESS));
+    assert_false(fake_vmcs_written(VMCS_PML_ADDRESS));
+    assert_false(fake_vmcs_written(VMCS_GUEST_PML_INDEX));
+    assert_false(fake_vmcs_written(VMCS_VE_INFO_ADDRESS));
+    assert_false(fake_vmcs_written(VMCS_EPTP_INDEX));
 }
 
 /* SDM 26.3.2.1: EFER, PAT, DEBUGCTL and DR7 come from vmcs12 with the
@@ -1144,6 +1177,7 @@ int main(void)
         T(test_prepare_full_copies_guest_state),
         T(test_prepare_partial_rewrites_only_hot_fields),
         T(test_prepare_controls_and_companions),
+        T(test_prepare_ept_features_stay_l0s),
         T(test_prepare_inherits_l1_state),
         T(test_prepare_ept_pointer),
         T(test_prepare_pae_pdptes),

@@ -79,10 +79,10 @@ static void test_tigerlake_values(void **state)
     /* Bits 0-12: APIC-access virtualization, EPT, descriptor-table
      * exiting, RDTSCP, x2APIC virtualization, VPID, WBINVD exiting,
      * unrestricted guest, APIC-register virtualization, virtual-interrupt
-     * delivery, PAUSE-loop and RDRAND exiting, INVPCID; VMCS shadowing
-     * (14), RDSEED exiting (16), XSAVES (20), TSC scaling (25). Not VMFUNC
-     * (13), PML (17), #VE (18), sub-page permissions (23). */
-    assert_int_equal(rd(MSR_IA32_VMX_PROCBASED_CTLS2), 0x02115fff00000000ULL);
+     * delivery, PAUSE-loop and RDRAND exiting, INVPCID; VM functions (13),
+     * VMCS shadowing (14), RDSEED exiting (16), PML (17), EPT-violation #VE
+     * (18), XSAVES (20), TSC scaling (25). Not sub-page permissions (23). */
+    assert_int_equal(rd(MSR_IA32_VMX_PROCBASED_CTLS2), 0x02177fff00000000ULL);
     /* A.6: rate 0, LMA save (5), HLT (6), wait-for-SIPI (8), 4 CR3 targets
      * (24:16). */
     assert_int_equal(rd(MSR_IA32_VMX_MISC), 0x0000000000040160ULL);
@@ -96,9 +96,10 @@ static void test_tigerlake_values(void **state)
      * single/all; INVVPID and its four types. Bit 23 (supervisor shadow
      * stack) is the hardware's but not offered. */
     assert_int_equal(rd(MSR_IA32_VMX_EPT_VPID_CAP), 0x00000f0106334141ULL);
-    /* A.11: VM functions are not offered, so IA32_VMX_VMFUNC does not
-     * exist; neither does IA32_VMX_PROCBASED_CTLS3 (no tertiary controls). */
-    assert_false(exists(MSR_IA32_VMX_VMFUNC));
+    /* A.11: VM functions are offered, so IA32_VMX_VMFUNC exists: EPTP
+     * switching (bit 0) only. IA32_VMX_PROCBASED_CTLS3 does not (no
+     * tertiary controls). */
+    assert_int_equal(rd(MSR_IA32_VMX_VMFUNC), VMFUNC_EPTP_SWITCHING);
     assert_false(exists(MSR_IA32_VMX_PROCBASED_CTLS3));
     assert_false(exists(MSR_IA32_VMX_BASIC - 1));
     assert_false(exists(MSR_IA32_VMX_PROCBASED_CTLS3 + 1));
@@ -248,6 +249,41 @@ static void test_host_without_invept_single_context(void **state)
     assert_true(c->vpid && c->invvpid_single);
 }
 
+/* PML, VM functions and #VE are L0's emulation on top of EPT-on-EPT
+ * (vmm/nested/eptfeat.c): offered only with EPT, PML only with EPT A/D
+ * (SDM 29.3.6: it logs what sets dirty flags), VM functions only where the
+ * CPU has "enable VM functions" (L2's VMFUNC must exit to L0, not #UD);
+ * IA32_VMX_VMFUNC (A.11) then says EPTP switching only, whatever else the
+ * CPU has, and does not exist without VM functions. */
+static void test_emulated_ept_features(void **state)
+{
+    (void)state;
+    const uint32_t emulated = PROC2_ENABLE_VMFUNC | PROC2_ENABLE_PML | PROC2_EPT_VIOLATION_VE;
+    struct vmx_msrs m = tigerlake;
+    m.vmfunc = 0xffULL;
+    offer(&m);
+    assert_int_equal(may1(rd(MSR_IA32_VMX_PROCBASED_CTLS2)) & emulated, emulated);
+    assert_int_equal(rd(MSR_IA32_VMX_VMFUNC), VMFUNC_EPTP_SWITCHING);
+    /* No EPT A/D: no PML; the others stay. */
+    m = tigerlake;
+    m.ept_vpid &= ~EPT_CAP_AD_BITS;
+    offer(&m);
+    assert_int_equal(may1(rd(MSR_IA32_VMX_PROCBASED_CTLS2)) & emulated, PROC2_ENABLE_VMFUNC | PROC2_EPT_VIOLATION_VE);
+    /* No "enable VM functions" on the CPU: no VMFUNC, no IA32_VMX_VMFUNC. */
+    m = tigerlake;
+    m.procbased2 &= ~((uint64_t)PROC2_ENABLE_VMFUNC << 32);
+    offer(&m);
+    assert_int_equal(may1(rd(MSR_IA32_VMX_PROCBASED_CTLS2)) & emulated, PROC2_ENABLE_PML | PROC2_EPT_VIOLATION_VE);
+    assert_false(exists(MSR_IA32_VMX_VMFUNC));
+    assert_false(nested_vmx_caps()->vmfunc);
+    /* No EPT offered (no INVEPT single-context underneath): none of them. */
+    m = tigerlake;
+    m.ept_vpid &= ~EPT_CAP_INVEPT_SINGLE;
+    offer(&m);
+    assert_int_equal(may1(rd(MSR_IA32_VMX_PROCBASED_CTLS2)) & emulated, 0);
+    assert_false(exists(MSR_IA32_VMX_VMFUNC));
+}
+
 /* A.6: bits 24:16 of IA32_VMX_MISC are the CR3-target count; nestvisor
  * emulates at most 4 (NESTED_MAX_CR3_TARGETS). */
 static void test_cr3_targets_capped(void **state)
@@ -345,7 +381,8 @@ static void test_decoded_offer(void **state)
     assert_int_equal(c->vmcs_size, 4096);
     assert_true(c->ept && c->vpid && c->unrestricted_guest);
     assert_true(c->shadow_vmcs); /* L1's own VMCS shadowing for its L2 (shadow12.c) */
-    assert_false(c->vmfunc || c->eptp_switching || c->no_hw_errcode_check);
+    assert_false(c->no_hw_errcode_check);
+    assert_true(c->vmfunc && c->eptp_switching);
     assert_true(c->invept_single && c->invept_all && c->invvpid_addr && c->invvpid_single_ng);
     assert_int_equal(c->cr3_target_count, 4);
     struct ept12_caps e;
@@ -583,6 +620,7 @@ int main(void)
         T(test_host_without_secondary_controls),
         T(test_host_without_ept_and_vpid),
         T(test_host_without_invept_single_context),
+        T(test_emulated_ept_features),
         T(test_cr3_targets_capped),
         T(test_misc_filtered),
         T(test_preemption_timer_saving_needs_the_timer),

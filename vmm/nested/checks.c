@@ -106,6 +106,28 @@ static bool check_apic_virtualization(const struct vmcs12 *c, const struct entry
     return true;
 }
 
+/* SDM 26.2.1.1: PML, VM functions and EPT-violation #VE. The addresses
+ * need alignment and the width only: the CPU writes or reads them where
+ * they point, and so does L0 (as L1 reaches them, eptfeat.c). */
+static bool check_ept_features(const struct vmcs12 *c, const struct entry_context *ctx, uint32_t proc2)
+{
+    if (proc2 & PROC2_ENABLE_PML) {
+        CHECK(proc2 & PROC2_ENABLE_EPT, "PML needs EPT");
+        CHECK(page_address_ok(ctx, VMCS12(c, PML_ADDRESS)), "PML address valid");
+    }
+    if (proc2 & PROC2_ENABLE_VMFUNC) {
+        uint64_t functions = VMCS12(c, VM_FUNCTION_CONTROL);
+        CHECK(!(functions & ~nested_vmx_caps()->raw.vmfunc), "VM-function controls within the offered functions");
+        if (functions & VMFUNC_EPTP_SWITCHING) {
+            CHECK(proc2 & PROC2_ENABLE_EPT, "EPTP switching needs EPT");
+            CHECK(page_address_ok(ctx, VMCS12(c, EPTP_LIST_ADDRESS)), "EPTP-list address valid");
+        }
+    }
+    if (proc2 & PROC2_EPT_VIOLATION_VE)
+        CHECK(page_address_ok(ctx, VMCS12(c, VE_INFO_ADDRESS)), "virtualization-exception information address valid");
+    return true;
+}
+
 bool nested_check_controls(const struct vmcs12 *c, const struct entry_context *ctx)
 {
     const struct vmx_caps *caps = nested_vmx_caps();
@@ -145,6 +167,8 @@ bool nested_check_controls(const struct vmcs12 *c, const struct entry_context *c
         CHECK(page_address_ok(ctx, VMCS12(c, VMREAD_BITMAP)), "VMREAD-bitmap address valid");
         CHECK(page_address_ok(ctx, VMCS12(c, VMWRITE_BITMAP)), "VMWRITE-bitmap address valid");
     }
+    if (!check_ept_features(c, ctx, proc2))
+        return false;
     /* SDM 26.2.1.2: VM-exit control fields. */
     CHECK(ctl_ok(exit, caps->exit), "VM-exit controls within the allowed settings");
     CHECK((pin & PIN_PREEMPTION_TIMER) || !(exit & EXIT_SAVE_PREEMPT_TIMER),

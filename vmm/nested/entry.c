@@ -29,13 +29,16 @@ static void nested_prefault(struct nested_vmx *n, bool launch)
     if (!n->prefault.pending)
         return;
     n->prefault.pending = false;
-    const struct vmcs12 *c = n->cache;
+    struct vmcs12 *c = n->cache;
     if (launch || n->current != n->prefault.vmcs12 || !vmcs12_ept_enabled(c) ||
         VMCS12(c, GUEST_RIP) != n->prefault.rip ||
         (VMCS12(c, VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID))
         return;
     uint64_t eptp12 = VMCS12(c, EPT_POINTER);
-    if (ept02_prefault(n->ept02, eptp12, n->prefault.gpa, n->prefault.qualification))
+    struct ept02_pml pml, *log = nested_pml_begin(c, &pml);
+    bool filled = ept02_prefault(n->ept02, eptp12, n->prefault.gpa, n->prefault.qualification, log);
+    nested_pml_end(c, log);
+    if (filled)
         vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(n->ept02, eptp12)); /* a reclaim may have moved it */
 }
 

@@ -210,18 +210,77 @@ static uint64_t access_of(uint64_t qualification)
     return a;
 }
 
-/* Accessed and dirty flags in EPT12, as the CPU would set them for this
- * access (SDM 29.3.5). */
-static void set_ad_flags(const struct ept12_walk *w, bool write)
+/* The flags this access makes the CPU set in EPT12 (SDM 29.3.5): accessed
+ * on every entry walked, dirty on the leaf for a write. */
+static uint64_t ad_flags_for(const struct ept12_walk *w, unsigned i, bool write)
+{
+    return EPT_ACCESSED | (write && i == w->entries - 1 ? EPT_DIRTY : 0);
+}
+
+/* SDM 29.3.6: the CPU looks at the PML index whenever it is about to set
+ * an accessed or dirty flag, not only a dirty one. */
+static bool ad_update_needed(const struct ept12_walk *w, bool write)
 {
     for (unsigned i = 0; i < w->entries; i++) {
-        uint64_t *e = vm_l1_ram(w->entry_pa[i], sizeof(*e));
-        if (!e)
-            continue;
-        *e |= EPT_ACCESSED;
-        if (write && i == w->entries - 1)
-            *e |= EPT_DIRTY;
+        uint64_t want = ad_flags_for(w, i, write);
+        if ((w->value[i] & want) != want)
+            return true;
     }
+    return false;
+}
+
+/* Accessed and dirty flags in EPT12, as the CPU would set them for this
+ * access (SDM 29.3.5), each with one locked OR as the CPU's (L1 may edit
+ * the entry on another CPU meanwhile). True if the leaf's dirty flag went
+ * from 0 to 1 here: what page-modification logging records. */
+static bool set_ad_flags(const struct ept12_walk *w, bool write)
+{
+    bool dirtied = false;
+    for (unsigned i = 0; i < w->entries; i++) {
+        uint64_t *e = vm_l1_ram(w->entry_pa[i], sizeof(*e));
+        uint64_t want = ad_flags_for(w, i, write);
+        if (!e || (__atomic_load_n(e, __ATOMIC_RELAXED) & want) == want)
+            continue;
+        uint64_t old = __atomic_fetch_or(e, want, __ATOMIC_SEQ_CST);
+        dirtied |= (want & EPT_DIRTY) && !(old & EPT_DIRTY);
+    }
+    return dirtied;
+}
+
+/* An L0 store into L1 memory that L1 could have made itself (a log entry,
+ * the #VE information): where L1 reaches pa (RAM or the sink), never L0's
+ * memory; on a device it is dropped. A bitmap page L0 merged from sees its
+ * merges go stale, as after L1's own store. */
+void ept02_store_l1(uint64_t pa, const void *data, unsigned len)
+{
+    uint8_t *p = vm_l1_view(pa, len);
+    if (!p)
+        return;
+    memcpy(p, data, len);
+    if (nested_bitmap_is_protected(pa))
+        nested_bitmap_page_written();
+}
+
+/* SDM 29.3.6 steps 1-2: the 4 KiB-aligned L2-physical address at
+ * address + 8 * index, then the index one lower (0 becomes FFFFH). */
+static void pml_log(struct ept02 *e2, struct ept02_pml *pml, uint64_t gpa)
+{
+    uint64_t entry = gpa & ~(PAGE_SIZE - 1);
+    ept02_store_l1(pml->address + (uint64_t)pml->index * PML_ENTRY_SIZE, &entry, sizeof(entry));
+    pml->index--;
+    e2->stats.pml_logged++;
+}
+
+bool ept02_eptp_list_entry(uint64_t list, uint64_t index, uint64_t *eptp12)
+{
+    if (index >= EPTP_LIST_ENTRIES)
+        return false;
+    const uint64_t *p = vm_l1_view(list + index * EPTP_LIST_ENTRY_SIZE, EPTP_LIST_ENTRY_SIZE);
+    uint64_t eptp = p ? __atomic_load_n(p, __ATOMIC_RELAXED) : ~0ULL;
+    if (!ept12_eptp_valid(eptp, &ept12_caps_all))
+        return false;
+    *eptp12 = eptp;
+    return true;
 }
 
 static bool install(struct ept02 *e2, struct shadow_root *r, uint64_t gpa, uint64_t hpa, unsigned level, uint64_t flags)
@@ -245,20 +304,26 @@ static bool install(struct ept02 *e2, struct shadow_root *r, uint64_t gpa, uint6
     return false;
 }
 
-bool ept02_l2_access(uint64_t eptp12, uint64_t gpa, uint64_t access, uint64_t *l1_gpa, struct ept12_walk *w)
+enum ept02_access ept02_l2_access(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t access, struct ept02_pml *pml,
+                                  uint64_t *l1_gpa, struct ept12_walk *w)
 {
     ept12_walk(eptp12, gpa, access, &ept12_caps_all, read_l1_entry, w);
     if (w->status != EPT12_OK)
-        return false;
-    if (eptp12 & EPTP_AD_ENABLE)
-        set_ad_flags(w, access & EPT_WRITE);
+        return EPT02_ACCESS_REFUSED;
+    bool write = access & EPT_WRITE;
+    if (eptp12 & EPTP_AD_ENABLE) {
+        if (pml && pml->index >= PML_ENTRIES && ad_update_needed(w, write))
+            return EPT02_ACCESS_PML_FULL;
+        if (set_ad_flags(w, write) && pml)
+            pml_log(e2, pml, gpa);
+    }
     *l1_gpa = w->l1_gpa;
-    return true;
+    return EPT02_ACCESS_OK;
 }
 
 /* The fill itself; stats only for real violations, not for prefaults. */
 static void resolve(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qualification, bool count,
-                    struct ept02_fault *out)
+                    struct ept02_pml *pml, struct ept02_fault *out)
 {
     uint64_t t0 = rdtsc();
     uint64_t access = access_of(qualification);
@@ -273,12 +338,20 @@ static void resolve(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qu
         e2->stats.reflected += count;
         out->outcome = EPT02_REFLECT_VIOLATION;
         out->qualification = (qualification & QUAL_KEPT_BITS) | (w.perms << QUAL_PERM_SHIFT);
+        out->convertible = ept12_violation_convertible(&w);
         return;
     }
     bool ad = eptp12 & EPTP_AD_ENABLE;
     bool write = access & EPT_WRITE;
-    if (ad)
-        set_ad_flags(&w, write);
+    if (ad) {
+        if (pml && pml->index >= PML_ENTRIES && ad_update_needed(&w, write)) {
+            e2->stats.pml_full += count;
+            out->outcome = EPT02_PML_FULL;
+            return;
+        }
+        if (set_ad_flags(&w, write) && pml)
+            pml_log(e2, pml, gpa);
+    }
 
     unsigned level01;
     uint64_t *e01 = ept_lookup(&the_vm.ept01, w.l1_gpa, &level01);
@@ -332,15 +405,17 @@ static void resolve(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qu
 }
 
 void ept02_handle_violation(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qualification,
-                            struct ept02_fault *out)
+                            struct ept02_pml *pml, struct ept02_fault *out)
 {
-    resolve(e2, eptp12, gpa, qualification, true, out);
+    out->convertible = false;
+    resolve(e2, eptp12, gpa, qualification, true, pml, out);
 }
 
-bool ept02_prefault(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qualification)
+bool ept02_prefault(struct ept02 *e2, uint64_t eptp12, uint64_t gpa, uint64_t qualification,
+                    struct ept02_pml *pml)
 {
     struct ept02_fault f;
-    resolve(e2, eptp12, gpa, qualification, false, &f);
+    resolve(e2, eptp12, gpa, qualification, false, pml, &f);
     return f.outcome == EPT02_FILLED;
 }
 

@@ -24,6 +24,11 @@ bool ept12_eptp_valid(uint64_t eptp, const struct ept12_caps *caps)
     return !(eptp & ~(caps->phys_mask | EPTP_ADDR_LOW_MASK));
 }
 
+bool ept12_violation_convertible(const struct ept12_walk *w)
+{
+    return w->status == EPT12_VIOLATION && w->entries && !(w->value[w->entries - 1] & EPT_SUPPRESS_VE);
+}
+
 unsigned ept12_leaf_memtype(uint64_t leaf) { return (unsigned)((leaf & EPT_MEMTYPE_MASK) >> EPT_MEMTYPE_SHIFT); }
 bool ept12_leaf_ipat(uint64_t leaf) { return leaf & EPT_IGNORE_PAT; }
 
@@ -69,6 +74,7 @@ void ept12_walk(uint64_t eptp, uint64_t gpa, uint64_t access, const struct ept12
         w->entry_pa[w->entries++] = pa;
         if (!read(pa, &e))
             e = 0;
+        w->value[w->entries - 1] = e;
         w->perms &= e & EPT_RWX;
         if (!(e & EPT_RWX))
             return; /* not present: a violation with the permissions so far */

@@ -38,6 +38,7 @@ struct ept12_walk {
     uint64_t leaf;         /* the leaf entry */
     unsigned entries;      /* entries walked, including a failing one */
     uint64_t entry_pa[4];  /* where each walked entry lives in L1 memory */
+    uint64_t value[4];     /* ... and what it held when read */
 };
 
 /* The EPTP checks of VM entry and INVEPT (SDM 26.2.1.1, 31 INVEPT). */
@@ -45,6 +46,10 @@ bool ept12_eptp_valid(uint64_t eptp, const struct ept12_caps *caps);
 /* Translates gpa for an access needing 'access' (EPT_READ/WRITE/EXEC). */
 void ept12_walk(uint64_t eptp, uint64_t gpa, uint64_t access, const struct ept12_caps *caps,
                 ept12_read_fn read, struct ept12_walk *w);
+/* An EPT violation of this walk is convertible to a #VE (SDM 26.5.7.1)
+ * iff bit 63 ("suppress #VE") of the one entry that decides is 0: the
+ * entry that was not present, or the leaf whose permissions forbid it. */
+bool ept12_violation_convertible(const struct ept12_walk *w);
 /* The memory type and ignore-PAT bit of a leaf (SDM 29.3.7). */
 unsigned ept12_leaf_memtype(uint64_t leaf);
 bool ept12_leaf_ipat(uint64_t leaf);

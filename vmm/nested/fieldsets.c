@@ -37,8 +37,9 @@ bool field_in_set(const struct field_set *s, unsigned idx)
 }
 
 /* Guest-state fields that pass between vmcs12 and vmcs02 as they are;
- * EFER, PAT, debug state and PDPTEs follow the entry/exit controls, and the
- * link pointer is L0's. */
+ * EFER, PAT, debug state and PDPTEs follow the entry/exit controls, the
+ * link pointer is L0's, and the guest PML index is vmcs12's alone: L0
+ * logs for L1 (eptfeat.c) and never enables PML in vmcs02. */
 static bool plain_guest_field(unsigned i)
 {
     const struct vmcs12_field_info *f = &vmcs12_fields[i];
@@ -55,6 +56,7 @@ static bool plain_guest_field(unsigned i)
     case VMCS_IDX_GUEST_PDPTE1:
     case VMCS_IDX_GUEST_PDPTE2:
     case VMCS_IDX_GUEST_PDPTE3:
+    case VMCS_IDX_GUEST_PML_INDEX:
         return false;
     default:
         return true;
@@ -82,13 +84,18 @@ static bool checked_every_entry(unsigned i)
     }
 }
 
-void fieldsets_init(bool shadow, bool ro_shadowable)
+void fieldsets_init(bool shadow, bool ro_shadowable, bool pml_field)
 {
     struct field_sets *fs = &fieldsets;
     *fs = (struct field_sets){0};
     for (unsigned i = 0; i < VMCS_FIELD_COUNT; i++) {
         const struct vmcs12_field_info *f = &vmcs12_fields[i];
         bool hot = (f->flags & FIELD_SHADOW) && !(f->flags & FIELD_L0_ONLY);
+        /* The guest PML index exists in a (shadow) VMCS only on a CPU with
+         * PML; L0 logs for L1 (eptfeat.c) while L2 runs, so a nested exit
+         * changes it. */
+        bool pml_index = i == VMCS_IDX_GUEST_PML_INDEX;
+        hot = hot && (!pml_index || pml_field);
         bool ro = vmcs_enc_type(f->encoding) == VMCS_TYPE_READONLY;
         if (shadow && hot && (!ro || ro_shadowable))
             add(&fs->shadow_read, i);
@@ -101,7 +108,7 @@ void fieldsets_init(bool shadow, bool ro_shadowable)
         /* A nested exit changes exit information, hot guest state, the
          * entry interruption info (valid bit cleared) and entry controls
          * (IA-32e mode). */
-        bool changed_by_exit = ro || (hot && plain_guest_field(i)) ||
+        bool changed_by_exit = ro || (hot && plain_guest_field(i)) || pml_index ||
                                i == VMCS_IDX_VM_ENTRY_INTR_INFO_FIELD || i == VMCS_IDX_VM_ENTRY_CONTROLS;
         if (shadow && hot && (!ro || ro_shadowable) && changed_by_exit)
             add(&fs->exit_push, i);

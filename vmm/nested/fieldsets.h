@@ -26,8 +26,9 @@ struct field_sets {
 
 extern struct field_sets fieldsets;
 
-/* ro_shadowable: L0 may VMWRITE read-only fields (IA32_VMX_MISC bit 29). */
-void fieldsets_init(bool shadow, bool ro_shadowable);
+/* ro_shadowable: L0 may VMWRITE read-only fields (IA32_VMX_MISC bit 29);
+ * pml_field: the CPU has PML, so its shadow VMCS holds the guest PML index. */
+void fieldsets_init(bool shadow, bool ro_shadowable, bool pml_field);
 bool field_in_set(const struct field_set *s, unsigned idx);
 
 struct vmcs12;

@@ -26,7 +26,8 @@ void nested_global_init(struct vm *vm)
 {
     /* Shared by every vCPU and read on each one's hot path: computed once,
      * here, before any AP runs. */
-    fieldsets_init(nested_shadowing_used(vm), vm->caps->vmwrite_any_field);
+    fieldsets_init(nested_shadowing_used(vm), vm->caps->vmwrite_any_field,
+                   vm->caps->proc2.may1 & PROC2_ENABLE_PML);
     nested_vmx_offer_apicv(vm->cfg.apicv);
     nested_vmx_msrs_init(vm->caps);
     struct ept12_caps ept;
@@ -53,9 +54,14 @@ bool nested_l2_guest_phys(uint64_t gpa, unsigned access, uint64_t *l1_gpa)
     *l1_gpa = gpa;
     if (!v || !v->in_l2 || !v->nested || !vmcs12_ept_enabled(v->nested->cache))
         return true;
-    uint64_t eptp12 = VMCS12(v->nested->cache, EPT_POINTER);
+    struct nested_vmx *n = v->nested;
+    uint64_t eptp12 = VMCS12(n->cache, EPT_POINTER);
     struct ept12_walk w;
-    return ept02_l2_access(eptp12, gpa, nested_l2_ept_access(eptp12, access), l1_gpa, &w);
+    struct ept02_pml pml, *log = nested_pml_begin(n->cache, &pml);
+    enum ept02_access a = ept02_l2_access(n->ept02, eptp12, gpa, nested_l2_ept_access(eptp12, access), log,
+                                          l1_gpa, &w);
+    nested_pml_end(n->cache, log);
+    return a == EPT02_ACCESS_OK;
 }
 
 static void *alloc_zeroed(uint64_t bytes)
@@ -101,13 +107,22 @@ static enum l2_exit_outcome ept02_exit(struct vcpu *v)
     uint64_t gpa = vmcs_read(VMCS_GUEST_PHYSICAL_ADDRESS);
     uint64_t q = vmcs_read(VMCS_EXIT_QUALIFICATION);
     struct ept02_fault f;
-    ept02_handle_violation(n->ept02, eptp12, gpa, q, &f);
+    struct ept02_pml pml, *log = nested_pml_begin(n->cache, &pml);
+    ept02_handle_violation(n->ept02, eptp12, gpa, q, log, &f);
+    nested_pml_end(n->cache, log);
+    enum l2_exit_outcome outcome;
     switch (f.outcome) {
     case EPT02_FILLED:
         /* A reclaim may have given the shadow a new root. */
         vmcs_write(VMCS_EPT_POINTER, ept02_eptp_for(n->ept02, eptp12));
         return L2_EXIT_HANDLED;
+    case EPT02_PML_FULL:
+        /* SDM 28.2.1: only bit 12 (NMI unblocking due to IRET) is defined. */
+        nested_vmexit(v, EXIT_REASON_PML_FULL, q & EPT_QUAL_NMI_UNBLOCKING);
+        return L2_EXIT_REFLECTED;
     case EPT02_REFLECT_VIOLATION:
+        if (f.convertible && nested_ept_violation_ve(v, gpa, f.qualification, &outcome))
+            return outcome;
         n->prefault.pending = true;
         n->prefault.vmcs12 = n->current;
         n->prefault.gpa = gpa;
@@ -172,6 +187,8 @@ enum l2_exit_outcome nested_l2_exit(struct vcpu *v, uint32_t reason)
         break;
     case EXIT_REASON_EPT_VIOLATION:
         return vmcs12_ept_enabled(n->cache) ? ept02_exit(v) : L2_EXIT_FOR_L0;
+    case EXIT_REASON_VMFUNC:
+        return nested_vmfunc(v);
     case EXIT_REASON_EPT_MISCONFIG:
         if (!vmcs12_ept_enabled(n->cache))
             return L2_EXIT_FOR_L0;

@@ -11,7 +11,8 @@
  *   vmcs02.c     building vmcs02 from vmcs12 + L0, and syncing back
  *   entry.c      VMLAUNCH/VMRESUME: L1 -> L2
  *   reflect.c    does L1 want this exit of L2? (SDM 26.1-26.2)
- *   vmexit.c     nested VM exit: L2 -> L1 (SDM ch. 28) */
+ *   vmexit.c     nested VM exit: L2 -> L1 (SDM ch. 28)
+ *   eptfeat.c    PML, VMFUNC EPTP switching and #VE, emulated for L1 */
 #ifndef VMM_NESTED_NESTED_H
 #define VMM_NESTED_NESTED_H
 
@@ -217,6 +218,23 @@ void nested_sync_rare(struct vcpu *v);
 #define NESTED_EXIT_AS_IS 0xffffffffU
 void nested_vmexit(struct vcpu *v, uint32_t reason, uint64_t qualification);
 void nested_entry_failure(struct vcpu *v, uint32_t reason, uint64_t qualification);
+/* A nested VM exit for an event L0 found for L2 itself (an exception it
+ * would have delivered): reason, qualification and interruption info. */
+void nested_vmexit_event(struct vcpu *v, uint32_t reason, uint64_t qualification, uint32_t intr_info);
+
+/* eptfeat.c */
+struct ept02_pml;
+/* vmcs12's page-modification log for ept02.c (pml filled), or NULL when
+ * PML is off; nested_pml_end writes the index back. */
+struct ept02_pml *nested_pml_begin(const struct vmcs12 *c, struct ept02_pml *pml);
+void nested_pml_end(struct vmcs12 *c, const struct ept02_pml *pml);
+/* L2's VMFUNC (exit reason 59): EPTP switching done by L0, or L1's exit. */
+enum l2_exit_outcome nested_vmfunc(struct vcpu *v);
+/* A convertible EPT12 violation of L2: delivered as a #VE (into L2, or
+ * L1's exception exit) if vmcs12 and the SDM's conditions allow; false if
+ * it is to be reflected as an EPT violation. */
+bool nested_ept_violation_ve(struct vcpu *v, uint64_t gpa, uint64_t qualification,
+                             enum l2_exit_outcome *outcome);
 
 /* reflect.c: an exit of L2 as the reflection rules need it. */
 struct l2_exit {

@@ -57,6 +57,10 @@ uint32_t vmcs02_proc(uint32_t proc12, struct vmx_ctl hw)
 uint32_t vmcs02_proc2(uint32_t proc12, uint32_t proc2_12, struct vmx_ctl hw)
 {
     uint32_t proc2 = (proc12 & PROC_SECONDARY_CONTROLS) ? proc2_12 : 0;
+    /* PML and #VE are L0's to emulate for L1 (eptfeat.c): the CPU's would
+     * log and deliver for EPT02, not EPT12. VM functions stay on, with no
+     * function enabled (write_feature_fields), so VMFUNC exits to L0. */
+    proc2 &= ~(PROC2_ENABLE_PML | PROC2_EPT_VIOLATION_VE);
     /* L2 always runs under EPT (EPT01, or EPT02 when L1 gives it an EPT)
      * and on its own VPID. Its VMREAD/VMWRITE always exit: L0 consults
      * L1's bitmaps and serves them from L1's shadow vmcs12 (shadow12.c). */
@@ -214,6 +218,10 @@ static void write_feature_fields(struct vcpu *v, const struct vmcs12 *c, uint32_
      * multiplier and offset as L1 set them. */
     if (proc2 & PROC2_TSC_SCALING)
         vmcs_write(VMCS_TSC_MULTIPLIER, VMCS12(c, TSC_MULTIPLIER));
+    /* SDM 26.5.6.1: with no function enabled every VMFUNC of L2 is a VM
+     * exit, and L0 does EPTP switching itself (eptfeat.c). */
+    if (proc2 & PROC2_ENABLE_VMFUNC)
+        vmcs_write(VMCS_VM_FUNCTION_CONTROL, 0);
 }
 
 static void write_controls(struct vcpu *v, const struct vmcs12 *c)

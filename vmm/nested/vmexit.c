@@ -94,6 +94,11 @@ static void synthesized_exit(struct vcpu *v, const struct made_exit *x)
     finish_exit_to_l1(v);
 }
 
+void nested_vmexit_event(struct vcpu *v, uint32_t reason, uint64_t qualification, uint32_t intr_info)
+{
+    synthesized_exit(v, &(struct made_exit){.reason = reason, .qualification = qualification, .intr_info = intr_info});
+}
+
 void nested_vmexit_for_nmi(struct vcpu *v)
 {
     synthesized_exit(v, &(struct made_exit){.reason = EXIT_REASON_EXCEPTION_NMI,
@@ -139,11 +144,21 @@ void nested_l2_exception(struct vcpu *v, unsigned vector, bool has_error, uint32
  * instruction. */
 static void l2_guest_phys_fault(struct vcpu *v, const struct gva_fault *f)
 {
-    uint64_t eptp12 = VMCS12(v->nested->cache, EPT_POINTER);
+    struct nested_vmx *n = v->nested;
+    uint64_t eptp12 = VMCS12(n->cache, EPT_POINTER);
     uint64_t access = nested_l2_ept_access(eptp12, f->access), l1_gpa;
     struct ept12_walk w;
-    if (ept02_l2_access(eptp12, f->gpa, access, &l1_gpa, &w))
+    struct ept02_pml pml, *log = nested_pml_begin(n->cache, &pml);
+    enum ept02_access a = ept02_l2_access(n->ept02, eptp12, f->gpa, access, log, &l1_gpa, &w);
+    nested_pml_end(n->cache, log);
+    if (a == EPT02_ACCESS_OK)
         return; /* EPT12 changed meanwhile (another CPU of L1): L2 retries */
+    if (a == EPT02_ACCESS_PML_FULL) {
+        /* SDM 29.3.6: the access that would set a flag with the log full
+         * is a page-modification log-full exit instead. */
+        synthesized_exit(v, &(struct made_exit){.reason = EXIT_REASON_PML_FULL});
+        return;
+    }
     if (w.status == EPT12_MISCONFIG) {
         synthesized_exit(v, &(struct made_exit){.reason = EXIT_REASON_EPT_MISCONFIG, .addresses = true,
                                                 .gla = f->address, .gpa = f->gpa});

@@ -69,6 +69,13 @@ void nested_vmx_msrs_init(const struct vmx_caps *host)
     }
     if (r.procbased2 >> 32 & PROC2_ENABLE_EPT)
         r.ept_vpid |= h->ept_vpid & NESTED_EPT_CAPS;
+    else
+        r.procbased2 &= ~((uint64_t)NESTED_PROC2_EPT_EMULATED << 32);
+    /* PML logs what sets EPT dirty flags (SDM 29.3.6): without A/D nothing. */
+    if (!(r.ept_vpid & EPT_CAP_AD_BITS))
+        r.procbased2 &= ~((uint64_t)PROC2_ENABLE_PML << 32);
+    if (r.procbased2 >> 32 & PROC2_ENABLE_VMFUNC)
+        r.vmfunc = NESTED_VMFUNC_SUPPORTED;
     if (r.procbased2 >> 32 & PROC2_ENABLE_VPID)
         r.ept_vpid |= h->ept_vpid & NESTED_VPID_CAPS;
     vmx_caps_decode(&r, &exposed);

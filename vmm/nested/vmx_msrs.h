@@ -24,7 +24,13 @@
      PROC2_WBINVD_EXITING | PROC2_UNRESTRICTED_GUEST | PROC2_ENABLE_INVPCID | PROC2_VIRT_APIC_ACCESS | \
      PROC2_VIRT_X2APIC_MODE | PROC2_APIC_REG_VIRT | PROC2_VIRT_INTR_DELIVERY |                      \
      PROC2_PAUSE_LOOP_EXITING | PROC2_RDRAND_EXITING | PROC2_RDSEED_EXITING | PROC2_ENABLE_XSAVES | \
-     PROC2_TSC_SCALING | PROC2_VMCS_SHADOWING)
+     PROC2_TSC_SCALING | PROC2_VMCS_SHADOWING | NESTED_PROC2_EPT_EMULATED)
+/* EPT features L0 emulates on top of EPT-on-EPT (eptfeat.c): offered only
+ * with EPT; PML also needs EPT A/D, and VM functions the CPU's "enable VM
+ * functions" (L2's VMFUNC must exit to L0 rather than #UD). */
+#define NESTED_PROC2_EPT_EMULATED (PROC2_ENABLE_VMFUNC | PROC2_ENABLE_PML | PROC2_EPT_VIOLATION_VE)
+/* IA32_VMX_VMFUNC: the VM functions L0 emulates (SDM A.11). */
+#define NESTED_VMFUNC_SUPPORTED VMFUNC_EPTP_SWITCHING
 /* EPT capabilities offered with EPT (IA32_VMX_EPT_VPID_CAP), where the CPU
  * has them too. */
 #define NESTED_EPT_CAPS                                                                            \

@@ -290,6 +290,11 @@ void l2_write_read(void);
 void l2_ept_basic(void);
 void l2_ept_counter(void);
 void l2_touch(void);
+extern const char l2_touch_store[]; /* its store instruction */
+void l2_vmfunc_switch(void);
+extern const char l2_vmfunc_switch_last[]; /* its last VMFUNC */
+void l2_vmfunc_read(void);
+extern const char l2_vmfunc_read_insn[];
 extern const uint8_t l2_exec_stub[], l2_exec_stub_end[];
 #define L2_EXEC_MARK 0xec5eedULL /* what l2_exec_stub leaves in R8 */
 extern const uint64_t l2_exc_stubs[32];
@@ -355,6 +360,10 @@ void case_ept_large_1g(void);
 void case_ept_unrestricted(void);
 void case_ept_hidden(void);
 void case_ept_inject(void);
+/* ept_feat.c */
+void case_ept_pml(void);
+void case_ept_vmfunc(void);
+void case_ept_ve(void);
 /* bench.c */
 void case_bench(void);
 void case_bench_ept(void);

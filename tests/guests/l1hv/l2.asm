@@ -277,22 +277,63 @@ l2_ept_counter:
 
 ; Writes one byte every 4 KiB over RCX pages from RBX, timed with RDTSC:
 ; R8 = ticks for the whole loop.
-global l2_touch
+global l2_touch, l2_touch_store
 l2_touch:
     rdtsc
     shl rdx, 32
     or rax, rdx
     mov r12, rax
 .loop:
+l2_touch_store:
     mov [rbx], al
     add rbx, 4096
     dec rcx
-    jnz .loop
+    jnz l2_touch.loop
     rdtsc
     shl rdx, 32
     or rax, rdx
     sub rax, r12
     mov r8, rax
+    L2_DONE
+
+; VMFUNC (0F 01 D4; spelled out for assemblers without it).
+%macro VMFUNC 0
+    db 0x0f, 0x01, 0xd4
+%endmacro
+
+; EPTP switching without exits (ept_feat.c): R8 <- [RBX] under the EPTP L2
+; was entered with; VMFUNC(0, 1); R9 <- [RBX]; VMFUNC(0, 0); R10 <- [RBX];
+; VMFUNC(0, 1); R11 <- [RBX]; then VMFUNC(0, R12D), which L1 makes fail
+; (an exit); resumed past it, VMCALL.
+global l2_vmfunc_switch, l2_vmfunc_switch_last
+l2_vmfunc_switch:
+    mov r8, [rbx]
+    xor eax, eax
+    mov ecx, 1
+    VMFUNC
+    mov r9, [rbx]
+    xor eax, eax
+    xor ecx, ecx
+    VMFUNC
+    mov r10, [rbx]
+    xor eax, eax
+    mov ecx, 1
+    VMFUNC
+    mov r11, [rbx]
+    xor eax, eax
+    mov ecx, r12d
+l2_vmfunc_switch_last:
+    VMFUNC
+    L2_DONE
+
+; VMFUNC with EAX = ESI, ECX = EDI; then R8 <- [RBX].
+global l2_vmfunc_read, l2_vmfunc_read_insn
+l2_vmfunc_read:
+    mov eax, esi
+    mov ecx, edi
+l2_vmfunc_read_insn:
+    VMFUNC
+    mov r8, [rbx]
     L2_DONE
 
 ; Real mode (unrestricted guest; L1 points CS.base here, IP = 0):

@@ -48,6 +48,9 @@ static const struct l1hv_case case_table[] = {
     {"ept_unrestricted", case_ept_unrestricted, true},
     {"ept_hidden", case_ept_hidden, true},
     {"ept_inject", case_ept_inject, true},
+    {"ept_pml", case_ept_pml, true},
+    {"ept_vmfunc", case_ept_vmfunc, true},
+    {"ept_ve", case_ept_ve, true},
     {"vpid", case_vpid, true},
     /* APIC virtualization and the later controls (apicv.c, ctrls.c). */
     {"tpr_shadow", case_tpr_shadow, true},

@@ -94,6 +94,7 @@
 #define EPT_LARGE_PAGE            (1ULL << 7) /* PDPTE maps 1 GiB / PDE maps 2 MiB */
 #define EPT_ACCESSED              (1ULL << 8) /* with EPTP bit 6 */
 #define EPT_DIRTY                 (1ULL << 9) /* leaf entries, with EPTP bit 6 */
+#define EPT_SUPPRESS_VE           (1ULL << 63) /* with "EPT-violation #VE" (26.5.7.1) */
 #define EPT_ADDR_MASK             0x000ffffffffff000ULL /* bits 51:12 */
 #define EPT_ENTRIES               512
 /* the EPTP (25.6.11) */
@@ -104,6 +105,26 @@
 #define EPTP_WALK_5               (4ULL << EPTP_WALK_SHIFT)
 #define EPTP_AD_ENABLE            (1ULL << 6)
 #define EPTP_RESERVED_11_8        (0xfULL << 8)
+
+/* VM functions (25.6.14, 26.5.6): controls bit N enables function N;
+ * function 0 is EPTP switching, over a list of 512 EPTPs (ECX the index). */
+#define VMFUNC_EPTP_SWITCHING     (1ULL << 0)  /* also IA32_VMX_VMFUNC bit 0 */
+#define VMFUNC_FN_EPTP_SWITCHING  0
+#define VMFUNC_FN_LIMIT           64           /* EAX above 63: #UD */
+#define EPTP_LIST_ENTRIES         512
+
+/* Page-modification logging (29.3.6): 512 entries, the index counts down. */
+#define PML_ENTRIES               512
+#define PML_INDEX_FULL            0xffffu      /* after logging at index 0 */
+
+/* The virtualization-exception information area (26.5.7.2): offsets. */
+#define VE_INFO_REASON            0   /* 32 bits: 48 */
+#define VE_INFO_BUSY              4   /* 32 bits: FFFFFFFFH once delivered */
+#define VE_INFO_QUALIFICATION     8
+#define VE_INFO_LINEAR            16
+#define VE_INFO_PHYSICAL          24
+#define VE_INFO_EPTP_INDEX        32  /* 16 bits */
+#define VE_INFO_BUSY_VALUE        0xffffffffu
 
 /* EPT-violation exit qualification (table 28-7) */
 #define QUAL_EPT_READ             (1u << 0)
@@ -140,6 +161,7 @@
 
 /* B.1.1 16-bit control fields */
 #define VMCS_VPID                       0x0000
+#define VMCS_EPTP_INDEX                 0x0004
 /* B.1.2 16-bit guest-state fields */
 #define VMCS_GUEST_ES_SEL               0x0800
 #define VMCS_GUEST_CS_SEL               0x0802
@@ -149,6 +171,7 @@
 #define VMCS_GUEST_GS_SEL               0x080a
 #define VMCS_GUEST_LDTR_SEL             0x080c
 #define VMCS_GUEST_TR_SEL               0x080e
+#define VMCS_GUEST_PML_INDEX            0x0812
 /* B.1.3 16-bit host-state fields */
 #define VMCS_HOST_ES_SEL                0x0c00
 #define VMCS_HOST_CS_SEL                0x0c02
@@ -164,10 +187,14 @@
 #define VMCS_EXIT_MSR_STORE_ADDR        0x2006
 #define VMCS_EXIT_MSR_LOAD_ADDR         0x2008
 #define VMCS_ENTRY_MSR_LOAD_ADDR        0x200a
+#define VMCS_PML_ADDRESS                0x200e
 #define VMCS_TSC_OFFSET                 0x2010
+#define VMCS_VMFUNC_CONTROLS            0x2018
 #define VMCS_EPT_POINTER                0x201a
+#define VMCS_EPTP_LIST_ADDRESS          0x2024
 #define VMCS_VMREAD_BITMAP              0x2026
 #define VMCS_VMWRITE_BITMAP             0x2028
+#define VMCS_VE_INFO_ADDRESS            0x202a
 /* B.2.2 64-bit read-only data field */
 #define VMCS_GUEST_PHYSICAL_ADDR        0x2400
 /* B.2.3 64-bit guest-state fields */
@@ -311,6 +338,8 @@
 #define PROC2_UNRESTRICTED_GUEST  (1u << 7)
 #define PROC2_VMFUNC              (1u << 13)
 #define PROC2_VMCS_SHADOWING      (1u << 14)
+#define PROC2_PML                 (1u << 17)
+#define PROC2_EPT_VIOLATION_VE    (1u << 18)
 /* VM-exit controls (table 25-13) */
 #define EXIT_SAVE_DEBUG_CONTROLS  (1u << 2)
 #define EXIT_HOST_ADDR_SPACE_SIZE (1u << 9)
@@ -353,6 +382,8 @@
 #define EXIT_EPT_MISCONFIG            49
 #define EXIT_RDTSCP                   51
 #define EXIT_PREEMPTION_TIMER         52
+#define EXIT_VMFUNC                   59
+#define EXIT_PML_FULL                 62
 
 /* ---- exit qualifications (28.2.1) ---- */
 /* control-register accesses (table 28-3) */

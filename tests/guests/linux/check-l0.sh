@@ -6,7 +6,8 @@
 #        one of its CPUs exited to L0, and the M-N others were hidden.
 #   on:  nesting offered. nestvisor reflected L2 exits to L1 (KVM's guests
 #        ran on vmcs02) and filled EPT02, reported no bug, and powered off
-#        when L1 asked.
+#        when L1 asked; kvm_intel took PML (tigerlake) and read its index
+#        without an exit.
 #   off: VMX hidden. kvm_intel refused to load, Linux went on to the end
 #        of /init, L1 executed no VMX instruction, and nestvisor powered off
 #        when L1 asked: no hang, no L0 crash.
@@ -84,6 +85,12 @@ on)
     fills=$(sed -n 's/^nested: EPT02 fills \([0-9]*\) (+\([0-9]*\) at VMRESUME).*/\1 \2/p' <<< "$text")
     check "ept02.filled ($fills)" "no EPT02 statistics line or no fills" \
         test "$(awk '{ print $1 + $2 }' <<< "${fills:-0 0}")" -gt 0
+    # Every "on" run is on Bochs tigerlake, which has PML: nestvisor offers
+    # it (emulated, docs/nested.md), so kvm_intel turns it on.
+    check param.pml "$(lines '^kvm_intel\.pml=' 'kvm_intel.pml not printed')" has '^kvm_intel\.pml=Y$'
+    # ... and the guest PML index KVM reads after every exit is shadowed:
+    # no trapped VMREAD of it.
+    check pml_index.shadowed "$(lines '^  GUEST_PML_INDEX ' '')" hasnt '^  GUEST_PML_INDEX +hot +VMREAD +[1-9]'
     ;;
 off)
     check kvm.refused "kvm-intel loaded or was not tried" has '^insmod kvm-intel: [1-9]'
