@@ -160,6 +160,10 @@
 #define EPTP_LIST_ENTRIES         512
 #define EPTP_LIST_ENTRY_SIZE      8
 
+/* VM-exit instruction information (SDM 28.2.5, Tables 28-11 and 28-13):
+ * bit 10, the operand is a register, not memory. */
+#define VMX_INSN_INFO_REGISTER    (1U << 10)
+
 /* Page-modification logging (SDM 29.3.6): 512 8-byte entries, the PML
  * index counts down from 511; outside 0-511 the log is full. */
 #define PML_ENTRIES               512

@@ -45,7 +45,8 @@ extern uint64_t fake_cr2;
 #define S2 L1_VMCS12(2) /* another one, never VMCLEARed */
 #define RB 0x303000ULL  /* L1's VMREAD bitmap */
 #define WB 0x304000ULL  /* L1's VMWRITE bitmap */
-#define PML_LOG 0x305000ULL /* L1's page-modification log */
+#define PML_LOG 0x305000ULL
+#define STALE_DISP 0xffffffffffffffffULL /* what Bochs 2.7 may leave for a register form */ /* L1's page-modification log */
 /* L2's page tables (L2-physical = L1-physical without EPT12; EPT12 maps
  * them 1:1): 0-1 GiB identity in one 1 GiB page, 1-2 GiB not present. */
 #define L2_PML4 0x500000ULL
@@ -214,7 +215,10 @@ static enum l2_exit_outcome l2_vmx(unsigned reason, uint32_t info, uint64_t disp
     assert_int_equal(vmcs_current(), v->nested->vmcs02);
     v->regs.launch = 0;
     vmcs_write(VMCS_VM_EXIT_REASON, reason);
-    vmcs_write(VMCS_EXIT_QUALIFICATION, disp);
+    /* A register operand has no displacement: the qualification is 0
+     * (SDM 28.2.1), which L1 must see although Bochs 2.7 leaves a stale
+     * one in vmcs02. */
+    vmcs_write(VMCS_EXIT_QUALIFICATION, (info & VMX_INSN_INFO_REGISTER) ? STALE_DISP : disp);
     vmcs_write(VMCS_VMX_INSTRUCTION_INFO, info);
     vmcs_write(VMCS_VM_EXIT_INSTRUCTION_LEN, INSN_LEN);
     vmcs_write(VMCS_VM_EXIT_INTR_INFO, 0);

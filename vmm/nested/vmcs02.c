@@ -381,6 +381,13 @@ void vmcs02_sync_to_vmcs12(struct vcpu *v)
         VMCS_IDX_GUEST_PHYSICAL_ADDRESS, VMCS_IDX_VM_ENTRY_INTR_INFO_FIELD};
     for (unsigned i = 0; i < sizeof(exit_info) / sizeof(exit_info[0]); i++)
         c->field[exit_info[i]] = vmcs_read((enum vmcs_field)vmcs12_fields[exit_info[i]].encoding);
+    /* SDM 28.2.1: an instruction without a displacement (a register
+     * operand) stores zero as the qualification; Bochs 2.7 leaves whatever
+     * displacement it decoded last there (docs/bochs.md). */
+    unsigned reason = VMCS12(c, VM_EXIT_REASON) & EXIT_REASON_BASIC_MASK;
+    if ((reason == EXIT_REASON_VMREAD || reason == EXIT_REASON_VMWRITE || reason == EXIT_REASON_LDTR_TR) &&
+        (VMCS12(c, VMX_INSTRUCTION_INFO) & VMX_INSN_INFO_REGISTER))
+        VMCS12(c, EXIT_QUALIFICATION) = 0;
     uint64_t timer12 = VMCS12(c, VMX_PREEMPTION_TIMER_VALUE);
     fieldset_read(c, &fieldsets.guest_hot);
     fieldset_read(c, &fieldsets.guest_checked);
