@@ -579,6 +579,19 @@ static uint64_t past_ram(void)
             r->base + r->len > end && r->base + r->len <= 4 * GIB)
             end = r->base + r->len;
     }
+    /* Ranges of any type that go on from there are still L1's (UEFI puts
+     * firmware-reserved RAM at the top of memory, 0xffe0000-0xfffffff with
+     * OVMF and 256 MiB): the probe wants the first page no range names. */
+    for (bool grown = true; grown;) {
+        grown = false;
+        for (unsigned i = 0; i < boot.n_mmap; i++) {
+            const struct mem_range *r = &boot.mmap[i];
+            if (r->base <= end && r->base + r->len > end && r->base + r->len <= 4 * GIB) {
+                end = r->base + r->len;
+                grown = true;
+            }
+        }
+    }
     return (end + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
 }
 
