@@ -403,8 +403,12 @@ struct doc_row {
     char field[64];
     unsigned bit;
     bool offered;
+    bool cpu_lacks; /* "why not" says the CPU does not have it */
     int line;
 };
+
+#define CPU_LACKS "the CPU (Bochs `tigerlake`) does not have it"
+
 
 static struct doc_row rows[256];
 static unsigned nrows;
@@ -420,7 +424,8 @@ static void trim(char *s)
     memmove(s, s + k, strlen(s + k) + 1);
 }
 
-/* Reads the table: | control field | feature ("bit N: ...") | yes/no |. */
+/* Reads the table: | control field | feature ("bit N: ...") | yes/no |
+ * why not |; a "no" must say why. */
 static void read_doc(void)
 {
     FILE *f = fopen(FEATURES_DOC, "r");
@@ -434,10 +439,10 @@ static void read_doc(void)
         lineno++;
         if (line[0] != '|')
             continue;
-        char *cells[4] = {0};
+        char *cells[5] = {0};
         unsigned n = 0;
         char *p = line + 1;
-        while (n < 4) {
+        while (n < 5) {
             char *bar = strchr(p, '|');
             if (!bar)
                 break;
@@ -445,13 +450,14 @@ static void read_doc(void)
             cells[n++] = p;
             p = bar + 1;
         }
-        if (n != 3)
-            fail_msg("%s:%d: a row needs three cells", FEATURES_DOC, lineno);
-        for (unsigned i = 0; i < 3; i++)
+        if (n != 4)
+            fail_msg("%s:%d: a row needs four cells", FEATURES_DOC, lineno);
+        for (unsigned i = 0; i < 4; i++)
             trim(cells[i]);
         if (!strcmp(cells[0], "control field")) {
             assert_string_equal(cells[1], "feature");
             assert_string_equal(cells[2], "offered");
+            assert_string_equal(cells[3], "why not");
             header_seen = true;
             continue;
         }
@@ -471,6 +477,10 @@ static void read_doc(void)
         snprintf(r->field, sizeof(r->field), "%s", cells[0]);
         r->bit = (unsigned)bit;
         r->offered = !strcmp(cells[2], "yes");
+        if (r->offered != !cells[3][0])
+            fail_msg("%s:%d: %s", FEATURES_DOC, lineno,
+                     r->offered ? "an offered feature needs no 'why not'" : "a feature not offered needs its reason");
+        r->cpu_lacks = !strncmp(cells[3], CPU_LACKS, strlen(CPU_LACKS));
         r->line = lineno;
     }
     fclose(f);
@@ -516,6 +526,32 @@ static bool offered_now(const char *field, unsigned bit, bool *known)
     return false;
 }
 
+/* The bit in the hardware's own capability (tigerlake as Bochs 2.7 reports
+ * it): allowed-1 settings of the TRUE control MSRs, the others as they are. */
+static bool hw_has(const char *field, unsigned bit)
+{
+    static const struct {
+        const char *field;
+        const uint64_t *msr;
+        bool control;
+    } map[] = {
+        {"pin-based", &tigerlake.true_pinbased, true},
+        {"primary processor-based", &tigerlake.true_procbased, true},
+        {"secondary processor-based", &tigerlake.procbased2, true},
+        {"VM-exit", &tigerlake.true_exit, true},
+        {"VM-entry", &tigerlake.true_entry, true},
+        {"IA32_VMX_BASIC", &tigerlake.basic, false},
+        {"IA32_VMX_MISC", &tigerlake.misc, false},
+        {"IA32_VMX_EPT_VPID_CAP", &tigerlake.ept_vpid, false},
+        {"IA32_VMX_VMFUNC", &tigerlake.vmfunc, false},
+    };
+    for (unsigned i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (!strcmp(map[i].field, field))
+            return map[i].control ? may1(*map[i].msr) >> bit & 1 : *map[i].msr >> bit & 1;
+    fail_msg("unknown control field '%s'", field);
+    return false;
+}
+
 static void test_features_doc_matches_the_offer(void **state)
 {
     (void)state;
@@ -531,6 +567,12 @@ static void test_features_doc_matches_the_offer(void **state)
             fail_msg("%s:%d: %s bit %u is documented as %s but nestvisor %s it on tigerlake", FEATURES_DOC,
                      rows[i].line, rows[i].field, rows[i].bit, rows[i].offered ? "offered" : "not offered",
                      now ? "offers" : "does not offer");
+        /* "The CPU does not have it" is checked against the hardware's
+         * capabilities; any other reason is for a bit the CPU has. */
+        if (!rows[i].offered && hw_has(rows[i].field, rows[i].bit) == rows[i].cpu_lacks)
+            fail_msg("%s:%d: %s bit %u: the reason says the CPU %s it, but tigerlake %s", FEATURES_DOC,
+                     rows[i].line, rows[i].field, rows[i].bit, rows[i].cpu_lacks ? "lacks" : "has",
+                     rows[i].cpu_lacks ? "has it" : "lacks it");
         for (unsigned j = 0; j < i; j++)
             if (!strcmp(rows[j].field, rows[i].field) && rows[j].bit == rows[i].bit)
                 fail_msg("%s:%d: %s bit %u listed twice", FEATURES_DOC, rows[i].line, rows[i].field, rows[i].bit);
