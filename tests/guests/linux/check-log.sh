@@ -25,7 +25,7 @@ shift
 smp_cases="ipi migrate allcpus"
 cases='' skip_cases=''
 # shellcheck disable=SC2048 # the names are words
-for c in ${*:-open realmode longmode io mmio hlt cpuid pages timer $smp_cases}; do
+for c in ${*:-open realmode longmode io mmio hlt cpuid pages timer apic dirtylog nestedvmx $smp_cases}; do
     if [ "$cpus" -lt 2 ] && grep -qw -- "$c" <<< "$smp_cases"; then
         skip_cases="$skip_cases $c"
     else

@@ -361,6 +361,413 @@ GUEST_BLOB(g_fill, ".code64",
            "hlt\n");
 
 // ---------------------------------------------------------------------------
+// Guests of the apic, dirtylog and nestedvmx cases; their constants too are
+// plain numbers the guest code pastes in.
+
+// apic: an interpreter of a script the host writes (AOP_* ops of two qwords,
+// op and argument), so that the host knows exactly what the guest did and
+// what its log must hold. The log (AP_LOG, AP_LOG_COUNT entries) takes one
+// qword per event: kind << LOG_KIND_SHIFT | value.
+#define APIC_TPR          0x80  // task-priority register (SDM 10.8.3.1)
+#define APIC_ISR          0x100 // in-service register, 8 x 32 bits
+#define APIC_IRR          0x200 // interrupt request register, 8 x 32 bits
+#define APIC_REG_STRIDE   0x10  // ISR/IRR: one 32-bit register per 16 bytes
+#define APIC_VEC_REGS     8     //   of 32 vectors each
+#define APIC_ICR_ASSERT   0x4000
+#define APIC_ICR_SELF     0x40000 // destination shorthand 01b: self (SDM 10.6.1)
+#define AOP_END           0
+#define AOP_IPI           1  // write the argument to ICR low
+#define AOP_TPR           2  // write the argument to TPR (MMIO)
+#define AOP_CR8           3  // MOV to CR8 (TPR bits 7:4, SDM 10.8.6.1)
+#define AOP_STI           4
+#define AOP_CLI           5
+#define AOP_MARK          6  // log LOG_MARK | argument
+#define AOP_WAIT          7  // spin until the log has `argument` entries
+#define AOP_DELAY         8  // spin `argument` PAUSEs
+#define AOP_READ          9  // log LOG_VALUE | the APIC register at offset `argument`
+#define AOP_READ_CR8      10 // log LOG_VALUE | CR8
+#define AOP_SIZE          16
+#define LOG_KIND_SHIFT    32
+#define LOG_IRQ           1  // the handler ran for this vector (highest ISR bit)
+#define LOG_MARK          2
+#define LOG_VALUE         3
+#define LOG_TIMEOUT       4  // AOP_WAIT gave up at this many entries
+#define LOG_NOISR         5  // the handler ran with no ISR bit set
+#define AP_WAIT_SPINS     200000
+#define AP_LOG_COUNT      0xb000  // qword
+#define AP_LOG_MAX        512
+#define AP_COUNTS         0xc000  // qword per vector: times the handler ran
+#define AP_HSCRIPT        0xd000  // qword per vector: a script its handler runs, or 0
+#define AP_LOG            0xe000  // AP_LOG_MAX qwords
+#define AP_SCRIPT         0x10000 // the main script
+#define AP_SCRIPT_MAX     0x800   //   ops, then the handlers' scripts
+#define AP_DONE_PORT      0xe4    // OUT: the main script ended (rax = log entries)
+#define AP_BAD_PORT       0xe5    // OUT: an exception (rbx, rcx = top of stack)
+
+GUEST_BLOB(g_apic, ".code64",
+           "mov eax, " XSTR(APIC_GPA) "\n"
+           "mov dword ptr [rax + " XSTR(APIC_SVR) "], " XSTR(APIC_SVR_ENABLE + SPURIOUS_VECTOR) "\n"
+           "mov esi, " XSTR(AP_SCRIPT) "\n"
+           "call g_apic_run\n"
+           "mov rax, qword ptr ds:" XSTR(AP_LOG_COUNT) "\n"
+           "out " XSTR(AP_DONE_PORT) ", al\n"
+           "1: cli\n"
+           "hlt\n"
+           "jmp 1b\n"
+           // Appends rdx to the log with interrupts off; keeps all but rcx.
+           "g_apic_log:\n"
+           "pushfq\n"
+           "cli\n"
+           "mov rcx, qword ptr ds:" XSTR(AP_LOG_COUNT) "\n"
+           "cmp rcx, " XSTR(AP_LOG_MAX) "\n"
+           "jae 1f\n"
+           "mov qword ptr [" XSTR(AP_LOG) " + rcx * 8], rdx\n"
+           "inc rcx\n"
+           "mov qword ptr ds:" XSTR(AP_LOG_COUNT) ", rcx\n"
+           "1: popfq\n"
+           "ret\n"
+           // Runs the script at rsi; clobbers rax, rcx, rdx, rsi.
+           "g_apic_run:\n"
+           "10: mov rax, qword ptr [rsi]\n"
+           "mov rdx, qword ptr [rsi + 8]\n"
+           "add rsi, " XSTR(AOP_SIZE) "\n"
+           "cmp rax, " XSTR(AOP_END) "\n"
+           "jne 11f\n"
+           "ret\n"
+           "11: cmp rax, " XSTR(AOP_IPI) "\n"
+           "jne 12f\n"
+           "mov ecx, " XSTR(APIC_GPA) "\n"
+           "mov dword ptr [rcx + " XSTR(APIC_ICR_LOW) "], edx\n"
+           "jmp 10b\n"
+           "12: cmp rax, " XSTR(AOP_TPR) "\n"
+           "jne 13f\n"
+           "mov ecx, " XSTR(APIC_GPA) "\n"
+           "mov dword ptr [rcx + " XSTR(APIC_TPR) "], edx\n"
+           "jmp 10b\n"
+           "13: cmp rax, " XSTR(AOP_CR8) "\n"
+           "jne 14f\n"
+           "mov cr8, rdx\n"
+           "jmp 10b\n"
+           "14: cmp rax, " XSTR(AOP_STI) "\n"
+           "jne 15f\n"
+           "sti\n"
+           "jmp 10b\n"
+           "15: cmp rax, " XSTR(AOP_CLI) "\n"
+           "jne 16f\n"
+           "cli\n"
+           "jmp 10b\n"
+           "16: cmp rax, " XSTR(AOP_MARK) "\n"
+           "jne 17f\n"
+           "mov rcx, " XSTR(LOG_MARK) " << " XSTR(LOG_KIND_SHIFT) "\n"
+           "or rdx, rcx\n"
+           "call g_apic_log\n"
+           "jmp 10b\n"
+           "17: cmp rax, " XSTR(AOP_WAIT) "\n"
+           "jne 18f\n"
+           "mov ecx, " XSTR(AP_WAIT_SPINS) "\n"
+           "20: cmp qword ptr ds:" XSTR(AP_LOG_COUNT) ", rdx\n"
+           "jae 10b\n"
+           "pause\n"
+           "dec ecx\n"
+           "jnz 20b\n"
+           "mov rcx, " XSTR(LOG_TIMEOUT) " << " XSTR(LOG_KIND_SHIFT) "\n"
+           "or rdx, rcx\n"
+           "call g_apic_log\n"
+           "jmp 10b\n"
+           "18: cmp rax, " XSTR(AOP_DELAY) "\n"
+           "jne 19f\n"
+           "21: test rdx, rdx\n"
+           "jz 10b\n"
+           "pause\n"
+           "dec rdx\n"
+           "jmp 21b\n"
+           "19: cmp rax, " XSTR(AOP_READ) "\n"
+           "jne 22f\n"
+           "mov ecx, " XSTR(APIC_GPA) "\n"
+           "add rcx, rdx\n"
+           "mov edx, dword ptr [rcx]\n"
+           "jmp 23f\n"
+           "22: cmp rax, " XSTR(AOP_READ_CR8) "\n"
+           "jne 24f\n"
+           "mov rdx, cr8\n"
+           "23: mov rcx, " XSTR(LOG_VALUE) " << " XSTR(LOG_KIND_SHIFT) "\n"
+           "or rdx, rcx\n"
+           "call g_apic_log\n"
+           "jmp 10b\n"
+           "24: ud2\n" // an op the host never writes
+           // Every vector from 32 up: the vector is the highest ISR bit (SDM
+           // 10.8.4: the one being serviced); log it, count it, run its
+           // script if it has one, EOI.
+           "g_apic_handler:\n"
+           "push rax\n"
+           "push rcx\n"
+           "push rdx\n"
+           "push rsi\n"
+           "push rdi\n"
+           "mov edi, " XSTR(APIC_GPA) " + " XSTR(APIC_ISR) " + (" XSTR(APIC_VEC_REGS) " - 1) * " XSTR(APIC_REG_STRIDE) "\n"
+           "mov eax, (" XSTR(APIC_VEC_REGS) " - 1) * 32\n"
+           "30: mov edx, dword ptr [rdi]\n"
+           "test edx, edx\n"
+           "jnz 31f\n"
+           "sub rdi, " XSTR(APIC_REG_STRIDE) "\n"
+           "sub eax, 32\n"
+           "jns 30b\n"
+           "mov rdx, " XSTR(LOG_NOISR) " << " XSTR(LOG_KIND_SHIFT) "\n"
+           "call g_apic_log\n"
+           "jmp 32f\n"
+           "31: bsr edx, edx\n"
+           "add eax, edx\n"
+           "mov rdx, " XSTR(LOG_IRQ) " << " XSTR(LOG_KIND_SHIFT) "\n"
+           "or rdx, rax\n"
+           "call g_apic_log\n"
+           "inc qword ptr [" XSTR(AP_COUNTS) " + rax * 8]\n"
+           "mov rsi, qword ptr [" XSTR(AP_HSCRIPT) " + rax * 8]\n"
+           "test rsi, rsi\n"
+           "jz 32f\n"
+           "call g_apic_run\n"
+           "32: mov eax, " XSTR(APIC_GPA) "\n"
+           "mov dword ptr [rax + " XSTR(APIC_EOI) "], 0\n"
+           "pop rdi\n"
+           "pop rsi\n"
+           "pop rdx\n"
+           "pop rcx\n"
+           "pop rax\n"
+           "iretq\n"
+           "g_apic_unexpected:\n"
+           "mov rbx, qword ptr [rsp]\n"
+           "mov rcx, qword ptr [rsp + 8]\n"
+           "out " XSTR(AP_BAD_PORT) ", al\n"
+           "cli\n"
+           "hlt\n");
+extern const uint8_t g_apic_handler[], g_apic_unexpected[];
+
+// dirtylog: rounds of page accesses from a list at rsi (qwords: page << 1 |
+// write, DL_END ends a round): a write stores the entry ^ DL_SALT ^ round
+// << DL_ROUND_SHIFT at offset (page % 512) * 8 of page `page` of the slot at
+// rdi; a read adds that qword to r10. OUT DL_PORT after each round (rbx =
+// rounds done); HLT after two DL_ENDs in a row.
+#define DL_END         0xffffffffffffffff
+#define DL_SALT        0x6a09e667f3bcc908
+#define DL_ROUND_SHIFT 48
+#define DL_PORT        0xe6
+#define DL_QWORDS_MASK 0x1ff // qword offset of a page's slot: page % 512
+
+GUEST_BLOB(g_dirty, ".code64",
+           "xor ebx, ebx\n"
+           "xor r10d, r10d\n"
+           "mov r9, " XSTR(DL_SALT) "\n"
+           "1: mov rax, qword ptr [rsi]\n"
+           "add rsi, 8\n"
+           "cmp rax, " XSTR(DL_END) "\n"
+           "je 3f\n"
+           "mov rdx, rax\n"
+           "shr rdx, 1\n"
+           "mov rcx, rdx\n"
+           "and ecx, " XSTR(DL_QWORDS_MASK) "\n"
+           "shl rdx, 12\n"
+           "add rdx, rdi\n"
+           "test al, 1\n"
+           "jz 2f\n"
+           "mov r8, rbx\n"
+           "shl r8, " XSTR(DL_ROUND_SHIFT) "\n"
+           "xor r8, rax\n"
+           "xor r8, r9\n"
+           "mov qword ptr [rdx + rcx * 8], r8\n"
+           "jmp 1b\n"
+           "2: add r10, qword ptr [rdx + rcx * 8]\n"
+           "jmp 1b\n"
+           "3: inc rbx\n"
+           "out " XSTR(DL_PORT) ", al\n"
+           "cmp qword ptr [rsi], " XSTR(DL_END) "\n"
+           "jne 1b\n"
+           "hlt\n");
+
+// nestedvmx: the guest is itself a VMM (SDM chapters 24-27). It reads
+// IA32_VMX_BASIC, sets CR4.VMXE within the CR0/CR4 fixed bits, VMXON,
+// VMCLEAR and VMPTRLD, VMWRITEs the fields of a table the host wrote (NV_TABLE:
+// field, value, how: 0 = the value, NV_FROM_MEM = the qword at GPA value,
+// else a capability MSR whose low half are the bits that must be 1 and
+// whose high half those that may be 1, SDM A.3-A.5), VMLAUNCHes a 64-bit
+// L3 that executes CPUID and then VMCALL, logs each exit reason (VMREAD),
+// steps over CPUID and VMRESUMEs, and after VMCALL does VMXOFF and OUT
+// NV_DONE_PORT. A failed VMX instruction (CF or ZF, SDM 30.2) is an OUT
+// NV_FAIL_PORT with rbx = the step and rcx = the VM-instruction error (r9 =
+// the field of a VMWRITE from the table).
+#define MSR_FEATURE_CONTROL   0x3a
+#define MSR_VMX_BASIC         0x480
+#define MSR_VMX_PINBASED      0x481
+#define MSR_VMX_PROCBASED     0x482
+#define MSR_VMX_EXIT          0x483
+#define MSR_VMX_ENTRY         0x484
+#define MSR_VMX_CR0_FIXED0    0x486
+#define MSR_VMX_CR0_FIXED1    0x487
+#define MSR_VMX_CR4_FIXED0    0x488
+#define MSR_VMX_CR4_FIXED1    0x489
+#define VMX_REVISION_MASK     0x7fffffff // IA32_VMX_BASIC bits 30:0 (SDM A.1)
+#define CR4_VMXE              0x2000
+#define VMCS_INSTR_ERROR      0x4400
+#define VMCS_EXIT_REASON      0x4402
+#define VMCS_EXIT_INSTR_LEN   0x440c
+#define VMCS_GUEST_RIP        0x681e
+#define EXIT_REASON_CPUID     10
+#define EXIT_REASON_VMCALL    18
+#define NV_FROM_MEM           1
+#define NV_VMXON              0x10000 // the VMXON region
+#define NV_VMCS               0x11000
+#define NV_PTRS               0x12000 // qwords: NV_VMXON, NV_VMCS (VMX operands)
+#define NV_STATE              0x12100 // qwords the guest stores: CR0, CR3, CR4, VMX_BASIC
+#define NV_STATE_CR0          0
+#define NV_STATE_CR3          8
+#define NV_STATE_CR4          16
+#define NV_STATE_BASIC        24
+#define NV_EXITS              0x12200 // qword count, then the exit reasons
+#define NV_EXITS_MAX          8
+#define NV_TABLE              0x13000 // entries of 3 qwords, field ~0 ends
+#define NV_TABLE_END          0xffffffffffffffff
+#define NV_ENTRY_SIZE         24
+#define NV_HOST_STACK         0x20000 // the exit handler's stack top
+#define NV_L3_STACK           0x1e000
+#define NV_DONE_PORT          0xe7    // OUT: VMXOFF done
+#define NV_FAIL_PORT          0xe8    // OUT: a VMX instruction failed
+#define NV_BAD_PORT           0xe9    // OUT: an exit reason nobody expected
+#define NV_STEP_VMXON         1
+#define NV_STEP_VMCLEAR       2
+#define NV_STEP_VMPTRLD       3
+#define NV_STEP_VMWRITE       4
+#define NV_STEP_VMLAUNCH      5
+#define NV_STEP_VMRESUME      6
+#define NV_STEP_VMXOFF        7
+#define NV_STEP_VMREAD        8
+
+GUEST_BLOB(g_nvmx, ".code64",
+           // CR0 and CR4 within the fixed bits, CR4.VMXE set (SDM 23.8).
+           "mov ecx, " XSTR(MSR_VMX_CR0_FIXED0) "\n"
+           "call g_nvmx_rdmsr\n"
+           "mov rbx, cr0\n"
+           "or rbx, rax\n"
+           "mov ecx, " XSTR(MSR_VMX_CR0_FIXED1) "\n"
+           "call g_nvmx_rdmsr\n"
+           "and rbx, rax\n"
+           "mov cr0, rbx\n"
+           "mov ecx, " XSTR(MSR_VMX_CR4_FIXED0) "\n"
+           "call g_nvmx_rdmsr\n"
+           "mov rbx, cr4\n"
+           "or rbx, rax\n"
+           "or rbx, " XSTR(CR4_VMXE) "\n"
+           "mov ecx, " XSTR(MSR_VMX_CR4_FIXED1) "\n"
+           "call g_nvmx_rdmsr\n"
+           "and rbx, rax\n"
+           "mov cr4, rbx\n"
+           "mov rax, cr0\n"
+           "mov qword ptr ds:" XSTR(NV_STATE) " + " XSTR(NV_STATE_CR0) ", rax\n"
+           "mov rax, cr3\n"
+           "mov qword ptr ds:" XSTR(NV_STATE) " + " XSTR(NV_STATE_CR3) ", rax\n"
+           "mov rax, cr4\n"
+           "mov qword ptr ds:" XSTR(NV_STATE) " + " XSTR(NV_STATE_CR4) ", rax\n"
+           // The VMCS revision identifier heads the VMXON region and the VMCS (SDM 24.2, 24.11.5).
+           "mov ecx, " XSTR(MSR_VMX_BASIC) "\n"
+           "call g_nvmx_rdmsr\n"
+           "mov qword ptr ds:" XSTR(NV_STATE) " + " XSTR(NV_STATE_BASIC) ", rax\n"
+           "and eax, " XSTR(VMX_REVISION_MASK) "\n"
+           "mov dword ptr ds:" XSTR(NV_VMXON) ", eax\n"
+           "mov dword ptr ds:" XSTR(NV_VMCS) ", eax\n"
+           "mov ebx, " XSTR(NV_STEP_VMXON) "\n"
+           "vmxon qword ptr ds:" XSTR(NV_PTRS) "\n"
+           "jbe g_nvmx_fail\n"
+           "mov ebx, " XSTR(NV_STEP_VMCLEAR) "\n"
+           "vmclear qword ptr ds:" XSTR(NV_PTRS) " + 8\n"
+           "jbe g_nvmx_fail\n"
+           "mov ebx, " XSTR(NV_STEP_VMPTRLD) "\n"
+           "vmptrld qword ptr ds:" XSTR(NV_PTRS) " + 8\n"
+           "jbe g_nvmx_fail\n"
+           "mov esi, " XSTR(NV_TABLE) "\n"
+           "1: mov r9, qword ptr [rsi]\n"
+           "cmp r9, " XSTR(NV_TABLE_END) "\n"
+           "je 4f\n"
+           "mov rbx, qword ptr [rsi + 8]\n"
+           "mov rcx, qword ptr [rsi + 16]\n"
+           "test rcx, rcx\n"
+           "jz 3f\n"
+           "cmp rcx, " XSTR(NV_FROM_MEM) "\n"
+           "jne 2f\n"
+           "mov rbx, qword ptr [rbx]\n"
+           "jmp 3f\n"
+           // Allowed settings: low half must be 1, high half may be 1 (SDM A.3.1).
+           "2: call g_nvmx_rdmsr\n"
+           "or ebx, eax\n"
+           "shr rax, 32\n"
+           "and ebx, eax\n"
+           "3: mov r8, rbx\n"
+           "mov ebx, " XSTR(NV_STEP_VMWRITE) "\n"
+           "vmwrite r9, r8\n"
+           "jbe g_nvmx_fail\n"
+           "add rsi, " XSTR(NV_ENTRY_SIZE) "\n"
+           "jmp 1b\n"
+           "4: mov ebx, " XSTR(NV_STEP_VMLAUNCH) "\n"
+           "vmlaunch\n"
+           "jmp g_nvmx_fail\n" // VMLAUNCH falls through only when it failed
+           // L3: 64-bit code on the guest's page tables.
+           "g_nvmx_l3:\n"
+           "xor eax, eax\n"
+           "cpuid\n"
+           "vmcall\n"
+           "ud2\n"
+           // HOST_RIP: log the exit reason; CPUID: step over, VMRESUME;
+           // VMCALL: VMXOFF and report.
+           "g_nvmx_exit:\n"
+           "mov ebx, " XSTR(NV_STEP_VMREAD) "\n"
+           "mov edx, " XSTR(VMCS_EXIT_REASON) "\n"
+           "vmread rax, rdx\n"
+           "jbe g_nvmx_fail\n"
+           "mov rcx, qword ptr ds:" XSTR(NV_EXITS) "\n"
+           "cmp rcx, " XSTR(NV_EXITS_MAX) "\n"
+           "jae 5f\n"
+           "mov qword ptr [" XSTR(NV_EXITS) " + 8 + rcx * 8], rax\n"
+           "inc rcx\n"
+           "mov qword ptr ds:" XSTR(NV_EXITS) ", rcx\n"
+           "5: cmp eax, " XSTR(EXIT_REASON_CPUID) "\n"
+           "jne 6f\n"
+           "mov edx, " XSTR(VMCS_GUEST_RIP) "\n"
+           "vmread rax, rdx\n"
+           "jbe g_nvmx_fail\n"
+           "mov edx, " XSTR(VMCS_EXIT_INSTR_LEN) "\n"
+           "vmread rcx, rdx\n"
+           "jbe g_nvmx_fail\n"
+           "add rax, rcx\n"
+           "mov edx, " XSTR(VMCS_GUEST_RIP) "\n"
+           "mov ebx, " XSTR(NV_STEP_VMWRITE) "\n"
+           "vmwrite rdx, rax\n"
+           "jbe g_nvmx_fail\n"
+           "mov ebx, " XSTR(NV_STEP_VMRESUME) "\n"
+           "vmresume\n"
+           "jmp g_nvmx_fail\n"
+           "6: cmp eax, " XSTR(EXIT_REASON_VMCALL) "\n"
+           "jne 7f\n"
+           "mov ebx, " XSTR(NV_STEP_VMXOFF) "\n"
+           "vmxoff\n"
+           "jbe g_nvmx_fail\n"
+           "out " XSTR(NV_DONE_PORT) ", al\n"
+           "hlt\n"
+           "7: out " XSTR(NV_BAD_PORT) ", al\n"
+           "hlt\n"
+           // rbx = the step: rcx = the VM-instruction error when there is a
+           // current VMCS (ZF, VMfailValid), else ~0 (CF, VMfailInvalid).
+           "g_nvmx_fail:\n"
+           "mov rcx, -1\n"
+           "jc 8f\n"
+           "mov eax, " XSTR(VMCS_INSTR_ERROR) "\n"
+           "vmread rcx, rax\n"
+           "8: out " XSTR(NV_FAIL_PORT) ", al\n"
+           "hlt\n"
+           // rax = MSR ecx, all 64 bits; clobbers rdx.
+           "g_nvmx_rdmsr:\n"
+           "rdmsr\n"
+           "shl rdx, 32\n"
+           "or rax, rdx\n"
+           "ret\n");
+extern const uint8_t g_nvmx_l3[], g_nvmx_exit[];
+
+// ---------------------------------------------------------------------------
 // Host side.
 
 #define MIB       (1024UL * 1024UL)
@@ -1013,6 +1420,7 @@ static int case_timer(struct vm *vm)
 #define SMP_STACK_SIZE    0x4000UL // vCPU i's stack is under LM_STACK - i * this
 #define IDT_VECTORS       256
 #define IDT_GATE_SIZE     16
+#define IDT_FIRST_EXTERNAL 32     // vectors 0-31 are exceptions (SDM 6.2)
 #define IDT_GATE_INTR     0x8eULL // present, DPL 0, 64-bit interrupt gate
 #define LM_CODE_SEL       0x08ULL
 #define PDPT_APIC_INDEX   3       // the 4th GiB
@@ -1308,6 +1716,597 @@ static int case_ipi(struct vm *vm)
     return 0;
 }
 
+// ---- apic: one vCPU with the in-kernel local APIC (KVM_CREATE_IRQCHIP),
+// self-IPIs under TPR (MMIO and CR8), priority order and nested EOI
+
+#define AP_HSCRIPT_BASE (AP_SCRIPT + AP_SCRIPT_MAX * AOP_SIZE) // handlers' scripts
+#define AP_HSCRIPT_END  (AP_HSCRIPT_BASE + AP_SCRIPT_MAX * AOP_SIZE)
+#define AP_ROUNDS       4    // of the delivery scenario, over ap_vectors
+#define AP_DELAY        2000 // PAUSEs before a mark: time for a wrong delivery
+#define AP_NEST_VECTOR  0x58 // its handler runs a script (not in ap_vectors)
+#define TPR_CLASS_SHIFT 4    // TPR bits 7:4 are the priority class (SDM 10.8.3.1)
+#define VECTORS_PER_REG 32   // ISR/IRR: 32 vectors per register
+#define NUM_VECTORS     256
+
+// Delivered at once with TPR 0: one of each priority class 2-15.
+static const uint8_t ap_vectors[] = {0x21, 0x3c, 0x40, 0x5f, 0x66, 0x7e, 0x81, 0x9a,
+                                     0xa7, 0xbb, 0xc2, 0xd9, 0xe3, 0xf0, 0xfe};
+
+struct ap_plan {
+    uint8_t *mem;
+    uint64_t main_at, handler_at; // where the next op of each script goes
+    uint64_t want[AP_LOG_MAX];    // the log the guest must write
+    unsigned nwant, ipis;
+    int overflow;
+};
+
+static void ap_op(struct ap_plan *p, uint64_t *at, uint64_t op, uint64_t arg)
+{
+    uint64_t end = at == &p->main_at ? AP_HSCRIPT_BASE : AP_HSCRIPT_END;
+    if (*at + AOP_SIZE > end) {
+        p->overflow = 1;
+        return;
+    }
+    memcpy(p->mem + *at, &op, 8);
+    memcpy(p->mem + *at + 8, &arg, 8);
+    *at += AOP_SIZE;
+}
+
+static void ap_want(struct ap_plan *p, uint64_t kind, uint64_t value)
+{
+    if (p->nwant == AP_LOG_MAX) {
+        p->overflow = 1;
+        return;
+    }
+    p->want[p->nwant++] = kind << LOG_KIND_SHIFT | value;
+}
+
+static void ap_ipi(struct ap_plan *p, uint64_t *at, unsigned vector)
+{
+    ap_op(p, at, AOP_IPI, vector | APIC_ICR_ASSERT | APIC_ICR_SELF);
+    p->ipis++;
+}
+
+// The ISR/IRR register holding a vector, and its bit there.
+static uint64_t vec_reg(unsigned base, unsigned vector)
+{
+    return base + vector / VECTORS_PER_REG * APIC_REG_STRIDE;
+}
+static uint32_t vec_bit(unsigned vector) { return 1u << vector % VECTORS_PER_REG; }
+
+// A mark after a delay: whatever is held must still be held there.
+static void ap_mark(struct ap_plan *p, uint64_t *at, unsigned mark)
+{
+    ap_op(p, at, AOP_DELAY, AP_DELAY);
+    ap_op(p, at, AOP_MARK, mark);
+    ap_want(p, LOG_MARK, mark);
+}
+
+static void ap_wait(struct ap_plan *p, uint64_t *at) { ap_op(p, at, AOP_WAIT, p->nwant); }
+
+static void ap_build(struct ap_plan *p)
+{
+    uint64_t *m = &p->main_at, *h = &p->handler_at;
+    unsigned mark = 0;
+    // 1. Delivery: TPR 0, IF 1; each self-IPI is taken once.
+    ap_op(p, m, AOP_TPR, 0);
+    ap_op(p, m, AOP_STI, 0);
+    for (unsigned r = 0; r < AP_ROUNDS; r++)
+        for (unsigned i = 0; i < sizeof ap_vectors; i++) {
+            ap_ipi(p, m, ap_vectors[i]);
+            ap_want(p, LOG_IRQ, ap_vectors[i]);
+            ap_wait(p, m);
+        }
+    // 2. TPR: an interrupt is taken only if its class is above PPR's (SDM
+    // 10.8.3.1), the rest wait in IRR until TPR drops.
+    ap_op(p, m, AOP_TPR, 0x50);
+    ap_op(p, m, AOP_READ_CR8, 0); // CR8 is TPR[7:4] (SDM 10.8.6.1)
+    ap_want(p, LOG_VALUE, 0x50 >> TPR_CLASS_SHIFT);
+    ap_ipi(p, m, 0x45); // class 4: held
+    ap_ipi(p, m, 0x5b); // class 5 = TPR's: held
+    ap_ipi(p, m, 0x69); // class 6: taken
+    ap_want(p, LOG_IRQ, 0x69);
+    ap_wait(p, m);
+    ap_mark(p, m, ++mark);
+    ap_op(p, m, AOP_READ, vec_reg(APIC_IRR, 0x45));
+    ap_want(p, LOG_VALUE, vec_bit(0x45) | vec_bit(0x5b));
+    ap_op(p, m, AOP_CR8, 0x4); // TPR 0x40: 0x5b is taken, 0x45 still held
+    ap_want(p, LOG_IRQ, 0x5b);
+    ap_wait(p, m);
+    ap_mark(p, m, ++mark);
+    ap_op(p, m, AOP_READ, APIC_TPR);
+    ap_want(p, LOG_VALUE, 0x4 << TPR_CLASS_SHIFT);
+    ap_op(p, m, AOP_CR8, 0);
+    ap_want(p, LOG_IRQ, 0x45);
+    ap_wait(p, m);
+    ap_mark(p, m, ++mark);
+    // The sub-class (TPR bits 3:0) does not count.
+    ap_op(p, m, AOP_TPR, 0x6f);
+    ap_ipi(p, m, 0x6a); // held
+    ap_ipi(p, m, 0x7a); // taken
+    ap_want(p, LOG_IRQ, 0x7a);
+    ap_wait(p, m);
+    ap_mark(p, m, ++mark);
+    ap_op(p, m, AOP_TPR, 0x5f);
+    ap_want(p, LOG_IRQ, 0x6a);
+    ap_wait(p, m);
+    ap_op(p, m, AOP_TPR, 0);
+    // 3. Priority: several pending with IF 0 are taken highest first, one
+    // at a time (each handler EOIs before IRET).
+    static const uint8_t pending[] = {0x52, 0x94, 0x73, 0x61, 0xe8};
+    ap_op(p, m, AOP_CLI, 0);
+    for (unsigned i = 0; i < sizeof pending; i++)
+        ap_ipi(p, m, pending[i]);
+    ap_mark(p, m, ++mark);
+    ap_op(p, m, AOP_READ, vec_reg(APIC_IRR, 0x61));
+    ap_want(p, LOG_VALUE, vec_bit(0x61) | vec_bit(0x73));
+    ap_op(p, m, AOP_STI, 0);
+    static const uint8_t order[] = {0xe8, 0x94, 0x73, 0x61, 0x52};
+    for (unsigned i = 0; i < sizeof order; i++)
+        ap_want(p, LOG_IRQ, order[i]);
+    ap_wait(p, m);
+    // 4. Nesting and EOI order: AP_NEST_VECTOR's handler sends a higher
+    // vector and takes it with IF 1 (its class is above the in-service
+    // one); that handler's EOI must clear the highest ISR bit, its own
+    // (SDM 10.8.5), so a lower vector sent next stays held (PPR is still
+    // AP_NEST_VECTOR's class) until AP_NEST_VECTOR's own EOI.
+    uint64_t nest_at = p->handler_at;
+    ap_ipi(p, m, AP_NEST_VECTOR);
+    ap_want(p, LOG_IRQ, AP_NEST_VECTOR);
+    ap_ipi(p, h, 0xb3);
+    ap_op(p, h, AOP_STI, 0);
+    ap_want(p, LOG_IRQ, 0xb3);
+    ap_wait(p, h);
+    ap_op(p, h, AOP_CLI, 0);
+    ap_ipi(p, h, 0x47);
+    ap_op(p, h, AOP_STI, 0);
+    ap_mark(p, h, ++mark);
+    ap_op(p, h, AOP_READ, vec_reg(APIC_ISR, AP_NEST_VECTOR));
+    ap_want(p, LOG_VALUE, vec_bit(AP_NEST_VECTOR));
+    ap_op(p, h, AOP_READ, vec_reg(APIC_IRR, 0x47));
+    ap_want(p, LOG_VALUE, vec_bit(0x47));
+    ap_op(p, h, AOP_CLI, 0);
+    ap_op(p, h, AOP_END, 0);
+    memcpy(p->mem + AP_HSCRIPT + AP_NEST_VECTOR * 8, &nest_at, 8);
+    ap_want(p, LOG_IRQ, 0x47);
+    ap_wait(p, m);
+    // 5. Nothing left in service or pending.
+    ap_op(p, m, AOP_CLI, 0);
+    ap_mark(p, m, ++mark);
+    for (unsigned r = 0; r < APIC_VEC_REGS; r++) {
+        ap_op(p, m, AOP_READ, APIC_ISR + r * APIC_REG_STRIDE);
+        ap_want(p, LOG_VALUE, 0);
+        ap_op(p, m, AOP_READ, APIC_IRR + r * APIC_REG_STRIDE);
+        ap_want(p, LOG_VALUE, 0);
+    }
+    ap_op(p, m, AOP_END, 0);
+}
+
+// The xAPIC page mapped (uncached, 2 MiB page) at its GPA, and an IDT of
+// `handler` for every vector from 32 up and `other` for the exceptions.
+static void lm_apic_idt(uint8_t *m, uint64_t handler, uint64_t other, unsigned first_handled)
+{
+    uint64_t *pdpt = (uint64_t *)(m + LM_PDPT), *pd = (uint64_t *)(m + LM_PD_APIC);
+    pdpt[PDPT_APIC_INDEX] = LM_PD_APIC | PDE_TABLE;
+    pd[(APIC_GPA >> PDE_2M_SHIFT) % PD_ENTRIES] = APIC_GPA | PDE_2M | PDE_PCD;
+    for (unsigned v = 0; v < IDT_VECTORS; v++)
+        idt_gate(m + LM_IDT, v, v >= first_handled ? handler : other);
+}
+
+static int set_idt(struct vm *vm)
+{
+    struct kvm_sregs sregs;
+    CHECK(ioctl(vm->vcpu, KVM_GET_SREGS, &sregs) == 0, "KVM_GET_SREGS: %s", strerror(errno));
+    sregs.idt.base = LM_IDT;
+    sregs.idt.limit = IDT_VECTORS * IDT_GATE_SIZE - 1;
+    CHECK(ioctl(vm->vcpu, KVM_SET_SREGS, &sregs) == 0, "KVM_SET_SREGS: %s", strerror(errno));
+    return 0;
+}
+
+static int case_apic(struct vm *vm)
+{
+    // The in-kernel irqchip before the vCPU: its local APIC is made with it.
+    if (mvm_create(vm, 1, 1, 0)) return -1;
+    // mvm_create's vCPU becomes this VM's own (main reads and closes it).
+    vm->vcpu = thr[0].vm.vcpu;
+    vm->run = thr[0].vm.run;
+    thr[0].vm.vcpu = -1;
+    thr[0].vm.run = NULL;
+    CHECK(g_apic_end - g_apic_start <= (long)LM_CODE_MAX, "apic guest too big");
+    lm_tables(vm->mem, g_apic_start, g_apic_end);
+    lm_apic_idt(vm->mem, LM_CODE + (g_apic_handler - g_apic_start),
+                LM_CODE + (g_apic_unexpected - g_apic_start), IDT_FIRST_EXTERNAL);
+    if (lm_vcpu(vm, NULL, LM_STACK) || set_idt(vm)) return -1;
+    static struct ap_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.mem = vm->mem;
+    plan.main_at = AP_SCRIPT;
+    plan.handler_at = AP_HSCRIPT_BASE;
+    ap_build(&plan);
+    CHECK(!plan.overflow, "apic script or log too long");
+    if (vm_run_to_exit(vm)) return -1;
+    struct kvm_run *r = vm->run;
+    struct kvm_regs regs;
+    if (r->exit_reason == KVM_EXIT_IO && r->io.port == AP_BAD_PORT && get_regs(vm, &regs) == 0)
+        return fail(vm, "exception in the guest (stack: 0x%llx 0x%llx)", regs.rbx, regs.rcx);
+    if (r->exit_reason != KVM_EXIT_IO || r->io.port != AP_DONE_PORT)
+        return unexpected(vm, "apic guest");
+    uint64_t n, got[AP_LOG_MAX];
+    memcpy(&n, vm->mem + AP_LOG_COUNT, 8);
+    memcpy(got, vm->mem + AP_LOG, sizeof got);
+    snprintf(case_info, sizeof case_info, "%u self-IPIs, %llu log entries (want %u)", plan.ipis,
+             (unsigned long long)n, plan.nwant);
+    for (unsigned i = 0; i < plan.nwant && i < n; i++)
+        CHECK(got[i] == plan.want[i],
+              "log entry %u is kind %llu value 0x%llx, want kind %llu value 0x%llx (kinds: 1 "
+              "interrupt, 2 mark, 3 value read, 4 wait timed out, 5 no ISR bit)",
+              i, (unsigned long long)(got[i] >> LOG_KIND_SHIFT),
+              (unsigned long long)(uint32_t)got[i],
+              (unsigned long long)(plan.want[i] >> LOG_KIND_SHIFT),
+              (unsigned long long)(uint32_t)plan.want[i]);
+    CHECK(n == plan.nwant, "the guest logged %llu entries, want %u", (unsigned long long)n,
+          plan.nwant);
+    // Every IPI taken exactly once: the handler's own counts.
+    unsigned total = 0;
+    for (unsigned v = 0; v < NUM_VECTORS; v++) {
+        uint64_t c, want = 0;
+        memcpy(&c, vm->mem + AP_COUNTS + v * 8, 8);
+        for (unsigned i = 0; i < plan.nwant; i++)
+            want += plan.want[i] == ((uint64_t)LOG_IRQ << LOG_KIND_SHIFT | v);
+        CHECK(c == want, "vector 0x%x taken %llu times, want %llu", v, (unsigned long long)c,
+              (unsigned long long)want);
+        total += c;
+    }
+    CHECK(total == plan.ipis, "%u interrupts taken for %u IPIs sent", total, plan.ipis);
+    return 0;
+}
+
+// ---- dirtylog: a slot with KVM_MEM_LOG_DIRTY_PAGES; after each round of
+// writes and reads KVM_GET_DIRTY_LOG must name exactly the pages written
+
+#define DL_PAGES       128
+#define DL_WORDS       (DL_PAGES / 64)
+#define DL_ROUNDS      5 // the first writes every page (all mapped, then logged by PML)
+#define DL_LIST        0x10000
+#define DL_LIST_END    0x30000
+#define DL_FILL        0x0123456789abcdefULL // the slot's first contents, per page ^ page
+#define DL_HASH_MUL    0x9e3779b97f4a7c15ULL
+#define DL_HASH_SHIFT  59
+#define DL_STRIDE      37 // pages visited in the order p * DL_STRIDE % DL_PAGES
+#define DL_ACCESS_KINDS 5
+
+enum { DL_NONE, DL_READ, DL_WRITE, DL_READ_WRITE, DL_WRITE_TWICE };
+
+static int case_dirtylog(struct vm *vm)
+{
+    vm->mem2_size = DL_PAGES * GUEST_PAGE;
+    void *p = mmap(NULL, vm->mem2_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
+    vm->mem2 = p;
+    madvise(p, vm->mem2_size, MADV_NOHUGEPAGE);
+    // The host's own stores are not logged: the first contents go in now.
+    uint64_t shadow[DL_PAGES];
+    for (unsigned pg = 0; pg < DL_PAGES; pg++) {
+        shadow[pg] = DL_FILL ^ pg;
+        memcpy(vm->mem2 + pg * GUEST_PAGE + (pg & DL_QWORDS_MASK) * 8, &shadow[pg], 8);
+    }
+    struct kvm_userspace_memory_region region = {
+        .slot = 1,
+        .flags = KVM_MEM_LOG_DIRTY_PAGES,
+        .guest_phys_addr = EXTRA_GPA,
+        .memory_size = vm->mem2_size,
+        .userspace_addr = (uintptr_t)p,
+    };
+    CHECK(ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) == 0,
+          "KVM_SET_USER_MEMORY_REGION (dirty logging): %s", strerror(errno));
+    // The rounds' lists, and what each must leave dirty.
+    uint64_t want[DL_ROUNDS][DL_WORDS], at = DL_LIST, reads_sum = 0;
+    unsigned writes = 0, reads = 0;
+    memset(want, 0, sizeof want);
+    for (unsigned r = 0; r < DL_ROUNDS; r++) {
+        for (unsigned i = 0; i < DL_PAGES; i++) {
+            unsigned pg = i * DL_STRIDE % DL_PAGES;
+            unsigned kind = r == 0 ? DL_WRITE
+                                   : ((pg + 1) * DL_HASH_MUL * (r + 1) >> DL_HASH_SHIFT) %
+                                         DL_ACCESS_KINDS;
+            uint64_t seq[2];
+            unsigned n = 0;
+            if (kind == DL_READ || kind == DL_READ_WRITE) seq[n++] = (uint64_t)pg << 1;
+            if (kind == DL_WRITE || kind == DL_READ_WRITE || kind == DL_WRITE_TWICE)
+                seq[n++] = (uint64_t)pg << 1 | 1;
+            if (kind == DL_WRITE_TWICE) seq[n++] = (uint64_t)pg << 1 | 1;
+            for (unsigned k = 0; k < n; k++) {
+                CHECK(at + 8 <= DL_LIST_END, "dirtylog list too long");
+                memcpy(vm->mem + at, &seq[k], 8);
+                at += 8;
+                if (seq[k] & 1) {
+                    shadow[pg] = seq[k] ^ DL_SALT ^ (uint64_t)r << DL_ROUND_SHIFT;
+                    want[r][pg / 64] |= 1ULL << pg % 64;
+                    writes++;
+                } else {
+                    reads_sum += shadow[pg];
+                    reads++;
+                }
+            }
+        }
+        uint64_t end = DL_END;
+        CHECK(at + 16 <= DL_LIST_END, "dirtylog list too long");
+        memcpy(vm->mem + at, &end, 8);
+        at += 8;
+    }
+    uint64_t end = DL_END;
+    memcpy(vm->mem + at, &end, 8); // two in a row: the guest halts
+    if (vm_long_mode(vm, g_dirty_start, g_dirty_end, NULL)) return -1;
+    struct kvm_regs regs;
+    if (get_regs(vm, &regs)) return -1;
+    regs.rsi = DL_LIST;
+    regs.rdi = EXTRA_GPA;
+    CHECK(ioctl(vm->vcpu, KVM_SET_REGS, &regs) == 0, "KVM_SET_REGS: %s", strerror(errno));
+    uint64_t bitmap[DL_WORDS];
+    struct kvm_dirty_log log = {.slot = 1, .dirty_bitmap = bitmap};
+    unsigned dirty_total = 0;
+    for (unsigned r = 0; r <= DL_ROUNDS; r++) {
+        if (vm_run_to_exit(vm)) return -1;
+        struct kvm_run *run = vm->run;
+        if (r < DL_ROUNDS) {
+            if (run->exit_reason != KVM_EXIT_IO || run->io.port != DL_PORT)
+                return unexpected(vm, "end of a dirtylog round");
+        } else if (run->exit_reason != KVM_EXIT_HLT) {
+            return unexpected(vm, "dirtylog HLT");
+        }
+        memset(bitmap, 0, sizeof bitmap);
+        CHECK(ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log) == 0, "KVM_GET_DIRTY_LOG: %s",
+              strerror(errno));
+        // After the last round's log was taken nothing may be dirty.
+        const uint64_t *w = r < DL_ROUNDS ? want[r] : (const uint64_t[DL_WORDS]){0};
+        for (unsigned k = 0; k < DL_WORDS; k++) {
+            dirty_total += __builtin_popcountll(bitmap[k]);
+            uint64_t extra = bitmap[k] & ~w[k], missing = w[k] & ~bitmap[k];
+            CHECK(!extra && !missing,
+                  "round %u: pages %u-%u dirty 0x%016llx, want 0x%016llx (%s page %u)", r, k * 64,
+                  k * 64 + 63, (unsigned long long)bitmap[k], (unsigned long long)w[k],
+                  extra ? "not written: dirty" : "written: not dirty",
+                  k * 64 + __builtin_ctzll(extra ? extra : missing));
+        }
+    }
+    if (get_regs(vm, &regs)) return -1;
+    snprintf(case_info, sizeof case_info, "%u rounds of %u pages, %u writes, %u reads, %u dirty",
+             DL_ROUNDS, DL_PAGES, writes, reads, dirty_total);
+    CHECK(regs.rbx == DL_ROUNDS && regs.r10 == reads_sum,
+          "guest did %llu rounds, read sum 0x%llx, want %u and 0x%llx", regs.rbx, regs.r10,
+          DL_ROUNDS, (unsigned long long)reads_sum);
+    for (unsigned pg = 0; pg < DL_PAGES; pg++) {
+        uint64_t got;
+        memcpy(&got, vm->mem2 + pg * GUEST_PAGE + (pg & DL_QWORDS_MASK) * 8, 8);
+        CHECK(got == shadow[pg], "page %u holds 0x%llx, want 0x%llx", pg,
+              (unsigned long long)got, (unsigned long long)shadow[pg]);
+    }
+    return 0;
+}
+
+// ---- nestedvmx: the guest runs an L3 of its own through the VMX KVM
+// (nested=1) emulates for it
+
+// VMCS field encodings (SDM appendix B).
+#define VMCS_PIN_CTLS          0x4000
+#define VMCS_PROC_CTLS         0x4002
+#define VMCS_EXCEPTION_BITMAP  0x4004
+#define VMCS_PF_MASK           0x4006
+#define VMCS_PF_MATCH          0x4008
+#define VMCS_CR3_TARGETS       0x400a
+#define VMCS_EXIT_CTLS         0x400c
+#define VMCS_EXIT_MSR_STORES   0x400e
+#define VMCS_EXIT_MSR_LOADS    0x4010
+#define VMCS_ENTRY_CTLS        0x4012
+#define VMCS_ENTRY_MSR_LOADS   0x4014
+#define VMCS_ENTRY_INTR_INFO   0x4016
+#define VMCS_CR0_MASK          0x6000
+#define VMCS_CR4_MASK          0x6002
+#define VMCS_CR0_SHADOW        0x6004
+#define VMCS_CR4_SHADOW        0x6006
+#define VMCS_LINK_POINTER      0x2800
+#define VMCS_GUEST_DEBUGCTL    0x2802
+#define VMCS_GUEST_SEL(i)      (0x0800 + 2 * (i)) // ES CS SS DS FS GS LDTR TR
+#define VMCS_GUEST_LIMIT(i)    (0x4800 + 2 * (i))
+#define VMCS_GUEST_AR(i)       (0x4814 + 2 * (i))
+#define VMCS_GUEST_BASE(i)     (0x6806 + 2 * (i))
+#define VMCS_GUEST_GDTR_LIMIT  0x4810
+#define VMCS_GUEST_IDTR_LIMIT  0x4812
+#define VMCS_GUEST_GDTR_BASE   0x6816
+#define VMCS_GUEST_IDTR_BASE   0x6818
+#define VMCS_GUEST_INTERRUPTIBILITY 0x4824
+#define VMCS_GUEST_ACTIVITY    0x4826
+#define VMCS_GUEST_SYSENTER_CS 0x482a
+#define VMCS_GUEST_CR0         0x6800
+#define VMCS_GUEST_CR3         0x6802
+#define VMCS_GUEST_CR4         0x6804
+#define VMCS_GUEST_DR7         0x681a
+#define VMCS_GUEST_RSP         0x681c
+#define VMCS_GUEST_RFLAGS      0x6820
+#define VMCS_GUEST_PENDING_DBG 0x6822
+#define VMCS_GUEST_SYSENTER_ESP 0x6824
+#define VMCS_GUEST_SYSENTER_EIP 0x6826
+#define VMCS_HOST_SEL(i)       (0x0c00 + 2 * (i)) // ES CS SS DS FS GS TR
+#define VMCS_HOST_SYSENTER_CS  0x4c00
+#define VMCS_HOST_CR0          0x6c00
+#define VMCS_HOST_CR3          0x6c02
+#define VMCS_HOST_CR4          0x6c04
+#define VMCS_HOST_FS_BASE      0x6c06
+#define VMCS_HOST_GS_BASE      0x6c08
+#define VMCS_HOST_TR_BASE      0x6c0a
+#define VMCS_HOST_GDTR_BASE    0x6c0c
+#define VMCS_HOST_IDTR_BASE    0x6c0e
+#define VMCS_HOST_SYSENTER_ESP 0x6c10
+#define VMCS_HOST_SYSENTER_EIP 0x6c12
+#define VMCS_HOST_RSP          0x6c14
+#define VMCS_HOST_RIP          0x6c16
+enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR, SEG_COUNT };
+#define HOST_SEG_TR            6 // the host fields have no LDTR
+#define EXIT_HOST_64           0x200   // host address-space size (SDM 24.7.1)
+#define ENTRY_IA32E_GUEST      0x200   // IA-32e mode guest (SDM 24.8.1)
+#define LM_DATA_SEL            0x10
+#define LM_TR_SEL              0x18    // no descriptor needed: VM entry and exit load TR from the VMCS
+#define AR_CODE64              0xa09b  // G L P S, execute/read accessed
+#define AR_DATA                0xc093  // G D/B P S, read/write accessed
+#define AR_UNUSABLE            0x10000 // SDM 24.4.1
+#define AR_TSS64_BUSY          0x8b
+#define TSS_LIMIT              0x67
+#define SEG_LIMIT_4G           0xffffffffULL
+#define DR7_INIT               0x400
+#define RFLAGS_FIXED           0x2
+#define FEATURE_CONTROL_LOCKED 0x1
+#define FEATURE_CONTROL_VMXON  0x4     // VMXON outside SMX
+#define CPUID1_ECX_VMX         (1u << 5)
+#define NV_WANT_EXITS          2
+
+struct nv_entry {
+    uint64_t field, value, how;
+};
+
+static int case_nestedvmx(struct vm *vm)
+{
+    struct kvm_cpuid_entry2 *l1 = cpuid_find(supported, 1, 0);
+    CHECK(l1 && (l1->ecx & CPUID1_ECX_VMX),
+          "KVM_GET_SUPPORTED_CPUID offers no VMX (kvm_intel nested=0?)");
+    CHECK(g_nvmx_end - g_nvmx_start <= (long)LM_CODE_MAX, "nestedvmx guest too big");
+    // The supported CPUID, VMX bit included: KVM then gives the vCPU its
+    // VMX capability MSRs.
+    if (vm_long_mode(vm, g_nvmx_start, g_nvmx_end, NULL)) return -1;
+    // The BIOS's part: IA32_FEATURE_CONTROL locked with VMXON allowed (SDM 23.7).
+    struct {
+        struct kvm_msrs h;
+        struct kvm_msr_entry e[6];
+    } msrs = {.h.nmsrs = 1};
+    msrs.e[0].index = MSR_FEATURE_CONTROL;
+    msrs.e[0].data = FEATURE_CONTROL_LOCKED | FEATURE_CONTROL_VMXON;
+    CHECK(ioctl(vm->vcpu, KVM_SET_MSRS, &msrs) == 1, "KVM_SET_MSRS IA32_FEATURE_CONTROL: %s",
+          strerror(errno));
+    static const uint32_t caps[] = {MSR_VMX_BASIC, MSR_VMX_PINBASED, MSR_VMX_PROCBASED,
+                                    MSR_VMX_EXIT, MSR_VMX_ENTRY};
+    msrs.h.nmsrs = sizeof caps / sizeof caps[0];
+    for (unsigned i = 0; i < msrs.h.nmsrs; i++)
+        msrs.e[i] = (struct kvm_msr_entry){.index = caps[i]};
+    int got = ioctl(vm->vcpu, KVM_GET_MSRS, &msrs);
+    CHECK(got == (int)msrs.h.nmsrs, "KVM_GET_MSRS of the VMX capability MSRs: %d of %u read (%s)",
+          got, msrs.h.nmsrs, strerror(errno));
+    uint64_t basic = msrs.e[0].data;
+    uint64_t ptrs[2] = {NV_VMXON, NV_VMCS};
+    memcpy(vm->mem + NV_PTRS, ptrs, sizeof ptrs);
+    const uint64_t l3_rip = LM_CODE + (g_nvmx_l3 - g_nvmx_start);
+    const uint64_t exit_rip = LM_CODE + (g_nvmx_exit - g_nvmx_start);
+    // L3 runs on the guest's own CR0/CR3/CR4, GDT and page tables; the
+    // guest stores its control registers at NV_STATE after setting VMXE.
+    struct nv_entry table[] = {
+        {VMCS_PIN_CTLS, 0, MSR_VMX_PINBASED},
+        {VMCS_PROC_CTLS, 0, MSR_VMX_PROCBASED},
+        {VMCS_EXIT_CTLS, EXIT_HOST_64, MSR_VMX_EXIT},
+        {VMCS_ENTRY_CTLS, ENTRY_IA32E_GUEST, MSR_VMX_ENTRY},
+        {VMCS_EXCEPTION_BITMAP, 0, 0},
+        {VMCS_PF_MASK, 0, 0},
+        {VMCS_PF_MATCH, 0, 0},
+        {VMCS_CR3_TARGETS, 0, 0},
+        {VMCS_EXIT_MSR_STORES, 0, 0},
+        {VMCS_EXIT_MSR_LOADS, 0, 0},
+        {VMCS_ENTRY_MSR_LOADS, 0, 0},
+        {VMCS_ENTRY_INTR_INFO, 0, 0},
+        {VMCS_CR0_MASK, 0, 0},
+        {VMCS_CR4_MASK, 0, 0},
+        {VMCS_CR0_SHADOW, 0, 0},
+        {VMCS_CR4_SHADOW, 0, 0},
+        {VMCS_LINK_POINTER, ~0ULL, 0}, // none (SDM 26.3.1.5)
+        {VMCS_GUEST_DEBUGCTL, 0, 0},
+        {VMCS_HOST_CR0, NV_STATE + NV_STATE_CR0, NV_FROM_MEM},
+        {VMCS_HOST_CR3, NV_STATE + NV_STATE_CR3, NV_FROM_MEM},
+        {VMCS_HOST_CR4, NV_STATE + NV_STATE_CR4, NV_FROM_MEM},
+        {VMCS_HOST_SEL(SEG_ES), LM_DATA_SEL, 0},
+        {VMCS_HOST_SEL(SEG_CS), LM_CODE_SEL, 0},
+        {VMCS_HOST_SEL(SEG_SS), LM_DATA_SEL, 0},
+        {VMCS_HOST_SEL(SEG_DS), LM_DATA_SEL, 0},
+        {VMCS_HOST_SEL(SEG_FS), LM_DATA_SEL, 0},
+        {VMCS_HOST_SEL(SEG_GS), LM_DATA_SEL, 0},
+        {VMCS_HOST_SEL(HOST_SEG_TR), LM_TR_SEL, 0}, // may not be 0 (SDM 26.2.3)
+        {VMCS_HOST_FS_BASE, 0, 0},
+        {VMCS_HOST_GS_BASE, 0, 0},
+        {VMCS_HOST_TR_BASE, 0, 0},
+        {VMCS_HOST_GDTR_BASE, LM_GDT, 0},
+        {VMCS_HOST_IDTR_BASE, 0, 0},
+        {VMCS_HOST_SYSENTER_CS, 0, 0},
+        {VMCS_HOST_SYSENTER_ESP, 0, 0},
+        {VMCS_HOST_SYSENTER_EIP, 0, 0},
+        {VMCS_HOST_RSP, NV_HOST_STACK, 0},
+        {VMCS_HOST_RIP, exit_rip, 0},
+        {VMCS_GUEST_CR0, NV_STATE + NV_STATE_CR0, NV_FROM_MEM},
+        {VMCS_GUEST_CR3, NV_STATE + NV_STATE_CR3, NV_FROM_MEM},
+        {VMCS_GUEST_CR4, NV_STATE + NV_STATE_CR4, NV_FROM_MEM},
+        {VMCS_GUEST_GDTR_BASE, LM_GDT, 0},
+        {VMCS_GUEST_GDTR_LIMIT, 3 * 8 - 1, 0},
+        {VMCS_GUEST_IDTR_BASE, 0, 0},
+        {VMCS_GUEST_IDTR_LIMIT, 0, 0},
+        {VMCS_GUEST_DR7, DR7_INIT, 0},
+        {VMCS_GUEST_RSP, NV_L3_STACK, 0},
+        {VMCS_GUEST_RIP, l3_rip, 0},
+        {VMCS_GUEST_RFLAGS, RFLAGS_FIXED, 0},
+        {VMCS_GUEST_PENDING_DBG, 0, 0},
+        {VMCS_GUEST_SYSENTER_CS, 0, 0},
+        {VMCS_GUEST_SYSENTER_ESP, 0, 0},
+        {VMCS_GUEST_SYSENTER_EIP, 0, 0},
+        {VMCS_GUEST_INTERRUPTIBILITY, 0, 0},
+        {VMCS_GUEST_ACTIVITY, 0, 0},
+    };
+    size_t n = sizeof table / sizeof table[0];
+    CHECK((n + SEG_COUNT * 4 + 1) * NV_ENTRY_SIZE <= NV_HOST_STACK - NV_TABLE - GUEST_PAGE,
+          "nestedvmx table too long");
+    uint8_t *t = vm->mem + NV_TABLE;
+    memcpy(t, table, sizeof table);
+    t += sizeof table;
+    for (unsigned s = 0; s < SEG_COUNT; s++) {
+        uint64_t sel = s == SEG_CS ? LM_CODE_SEL : s == SEG_LDTR ? 0 : s == SEG_TR ? LM_TR_SEL : LM_DATA_SEL;
+        uint64_t ar = s == SEG_CS ? AR_CODE64 : s == SEG_LDTR ? AR_UNUSABLE : s == SEG_TR ? AR_TSS64_BUSY : AR_DATA;
+        uint64_t limit = s == SEG_LDTR ? 0 : s == SEG_TR ? TSS_LIMIT : SEG_LIMIT_4G;
+        struct nv_entry seg_fields[4] = {
+            {VMCS_GUEST_SEL(s), sel, 0},
+            {VMCS_GUEST_AR(s), ar, 0},
+            {VMCS_GUEST_LIMIT(s), limit, 0},
+            {VMCS_GUEST_BASE(s), 0, 0},
+        };
+        memcpy(t, seg_fields, sizeof seg_fields);
+        t += sizeof seg_fields;
+    }
+    uint64_t table_end = NV_TABLE_END;
+    memcpy(t, &table_end, 8);
+    if (vm_run_to_exit(vm)) return -1;
+    struct kvm_run *r = vm->run;
+    struct kvm_regs regs;
+    if (get_regs(vm, &regs)) return -1;
+    uint64_t exits[1 + NV_EXITS_MAX], state_basic;
+    memcpy(exits, vm->mem + NV_EXITS, sizeof exits);
+    memcpy(&state_basic, vm->mem + NV_STATE + NV_STATE_BASIC, 8);
+    snprintf(case_info, sizeof case_info,
+             "IA32_VMX_BASIC 0x%llx, procbased 0x%llx, %llu L3 exits: %llu %llu",
+             (unsigned long long)basic, (unsigned long long)msrs.e[2].data,
+             (unsigned long long)exits[0], (unsigned long long)exits[1],
+             (unsigned long long)exits[2]);
+    if (r->exit_reason == KVM_EXIT_IO && r->io.port == NV_FAIL_PORT)
+        return fail(vm,
+                    "VMX instruction failed at step %llu (1 VMXON 2 VMCLEAR 3 VMPTRLD 4 VMWRITE "
+                    "5 VMLAUNCH 6 VMRESUME 7 VMXOFF 8 VMREAD), VM-instruction error %lld, field "
+                    "0x%llx",
+                    regs.rbx, (long long)regs.rcx, regs.r9);
+    if (r->exit_reason == KVM_EXIT_IO && r->io.port == NV_BAD_PORT)
+        return fail(vm, "L3 exit reason %llu nobody expected", regs.rax);
+    if (r->exit_reason != KVM_EXIT_IO || r->io.port != NV_DONE_PORT)
+        return unexpected(vm, "nestedvmx guest");
+    CHECK(state_basic == basic, "IA32_VMX_BASIC: guest RDMSR 0x%llx, KVM_GET_MSRS 0x%llx",
+          (unsigned long long)state_basic, (unsigned long long)basic);
+    CHECK(exits[0] == NV_WANT_EXITS && exits[1] == EXIT_REASON_CPUID &&
+              exits[2] == EXIT_REASON_VMCALL,
+          "L3 exit reasons: %llu of them, %llu then %llu; want CPUID (%d) then VMCALL (%d)",
+          (unsigned long long)exits[0], (unsigned long long)exits[1],
+          (unsigned long long)exits[2], EXIT_REASON_CPUID, EXIT_REASON_VMCALL);
+    return 0;
+}
+
 // ---- migrate: vCPU threads moved between CPUs while their guests compute
 // (and each vCPU's set-up ioctls done on three CPUs before its first run)
 
@@ -1543,6 +2542,8 @@ static const struct {
     {"io", case_io, 0, 1},             {"mmio", case_mmio, 0, 1},
     {"hlt", case_hlt, 0, 1},           {"cpuid", case_cpuid, 0, 1},
     {"pages", case_pages, 0, 1},       {"timer", case_timer, 0, 1},
+    {"apic", case_apic, 1, 1},         {"dirtylog", case_dirtylog, 0, 1},
+    {"nestedvmx", case_nestedvmx, 0, 1},
     {"ipi", case_ipi, 1, SMP_MIN_CPUS},
     {"migrate", case_migrate, 1, SMP_MIN_CPUS},
     {"allcpus", case_allcpus, 1, SMP_MIN_CPUS},
