@@ -12,6 +12,11 @@
 #   smp.l0_kib_per_cpu        what nestvisor allocates per AP (its log)
 #   linux.kvm.smp.*           nestvisor's exits while KVM ran only the SMP
 #                             cases (ipi, migrate, allcpus) on SMP_CPUS CPUs
+#   linux.kvm.apicv.*         nestvisor's exits while KVM ran only the apic
+#                             case (1 CPU, a fifth run), APIC virtualization
+#                             offered to L1 (nestvisor's default)
+#   linux.kvm.apicv_off.*     the same with nestvisor's apicv=off: a sixth,
+#                             optional run (BENCH_APICV_OFF=1)
 # All runs use the same Bochs configuration (ignore_bad_msrs=1, as the
 # direct boot needs: Linux's decompressor reads IA32_MISC_ENABLE unguarded),
 # so the ratios compare like with like.
@@ -26,6 +31,8 @@ smp_cases=ipi,migrate,allcpus
 mkdir -p "$out"
 params=$here/kvm_intel.${LINUX_MODEL:-tigerlake}
 direct=$out/direct nested=$out/nested direct_smp=$out/direct-smp$smp nested_smp=$out/nested-smp$smp
+nested_apic=$out/nested-apic nested_apic_off=$out/nested-apic-off
+apicv_off=${BENCH_APICV_OFF:-0}
 # Four Bochs share the cores: timeouts that only catch hangs.
 export LINUX_TIMEOUT=${LINUX_TIMEOUT:-600}
 "$here/bochs-direct.sh" "$direct" > "$out/direct.log" 2>&1 &
@@ -34,6 +41,13 @@ BOCHS_CPUS=$smp LINUX_TIMEOUT=${LINUX_SMP_TIMEOUT:-900} LINUX_APPEND=KVMTEST_ARG
     "$here/bochs-direct.sh" "$direct_smp" > "$out/direct-smp.log" 2>&1 &
 BOCHS_CPUS=$smp LINUX_TIMEOUT=${LINUX_SMP_TIMEOUT:-900} LINUX_APPEND=KVMTEST_ARGS=$smp_cases \
     BOCHS_IGNORE_BAD_MSRS=1 "$here/bochs-nested.sh" "$nv" "$nested_smp" > "$out/nested-smp.log" 2>&1 &
+# Only the apic case: every L2 exit of the run is one of its guest's.
+LINUX_APPEND=KVMTEST_ARGS=apic BOCHS_IGNORE_BAD_MSRS=1 \
+    "$here/bochs-nested.sh" "$nv" "$nested_apic" > "$out/nested-apic.log" 2>&1 &
+if [ "$apicv_off" = 1 ]; then
+    LINUX_APPEND=KVMTEST_ARGS=apic BOCHS_IGNORE_BAD_MSRS=1 \
+        "$here/bochs-nested.sh" "$nv" "$nested_apic_off" apicv=off > "$out/nested-apic-off.log" 2>&1 &
+fi
 wait
 status=0
 # shellcheck disable=SC2046 # one word per case
@@ -45,6 +59,11 @@ status=0
     "$here/check-log.sh" -p bench-linux/direct-smp/ -c "$smp" "$direct_smp/serial.log" open $(tr , ' ' <<< "$smp_cases")
     "$here/check-log.sh" -p bench-linux/nested-smp/ -c "$smp" "$nested_smp/serial.log" open $(tr , ' ' <<< "$smp_cases")
     "$here/check-l0.sh" -p bench-linux/nested-smp/l0/ -c "$smp/$smp" "$nested_smp/serial.log" on
+    "$here/check-log.sh" -p bench-linux/nested-apic/ -k "$params" "$nested_apic/serial.log" open apic
+    # Without APICv offered kvm_intel's parameters differ (flexpriority): no -k.
+    if [ "$apicv_off" = 1 ]; then
+        "$here/check-log.sh" -p bench-linux/nested-apic-off/ "$nested_apic_off/serial.log" open apic
+    fi
 } > "$out/results.txt" || status=1
 grep '^FAIL' "$out/results.txt"
 
@@ -96,6 +115,8 @@ kvm_exits() { # PREFIX NESTED_DIR
 }
 kvm_exits linux.kvm "$nested"
 kvm_exits linux.kvm.smp "$nested_smp"
+kvm_exits linux.kvm.apicv "$nested_apic"
+if [ "$apicv_off" = 1 ]; then kvm_exits linux.kvm.apicv_off "$nested_apic_off"; fi
 # What an AP costs nestvisor (smp.l0_kib_per_cpu), from its own line.
 kib=$(text "$nested_smp" | sed -n 's/^\[info\] smp: L0 memory per AP: \([0-9]*\) KiB.*/\1/p' | head -n 1)
 if [ -n "$kib" ]; then fig smp.l0_kib_per_cpu "$kib"; else status=1; fi
@@ -133,7 +154,7 @@ case_ratio() { # FIGURE CASE NESTED_DIR DIRECT_DIR
     b=$(text "$4" | sed -n "s/^INFO kvm\\.$2: \\([0-9]*\\) TSC ticks.*/\\1/p")
     [ -n "$a" ] && [ -n "$b" ] && fig "$1" "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')"
 }
-for c in realmode longmode io mmio hlt cpuid pages timer; do
+for c in realmode longmode io mmio hlt cpuid pages timer apic dirtylog nestedvmx; do
     case_ratio "linux.kvm.$c.ticks_ratio" "$c" "$nested" "$direct"
 done
 for c in $(tr , ' ' <<< "$smp_cases"); do
@@ -155,7 +176,10 @@ text "$nested_smp" | grep -E "^INFO kvm\.($(tr , '|' <<< "$smp_cases")):" | sed 
 text "$direct_smp" | grep -E "^INFO kvm\.($(tr , '|' <<< "$smp_cases")):" | sed 's/^/  direct: /'
 echo
 sort "$figures" | sed 's/^/BENCH /'
-for f in linux.kvm.l0_exits_per_l2_exit linux.kvm.smp.l0_exits_per_l2_exit smp.l0_kib_per_cpu; do
+figs="linux.kvm.l0_exits_per_l2_exit linux.kvm.smp.l0_exits_per_l2_exit smp.l0_kib_per_cpu"
+figs="$figs linux.kvm.apicv.l0_exits_per_l2_exit"
+if [ "$apicv_off" = 1 ]; then figs="$figs linux.kvm.apicv_off.l0_exits_per_l2_exit"; fi
+for f in $figs; do
     grep -q "^$f " "$figures" || { echo "bench-linux: no $f"; status=1; }
 done
 exit $status
