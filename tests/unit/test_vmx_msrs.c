@@ -85,7 +85,7 @@ static void test_tigerlake_values(void **state)
     assert_int_equal(rd(MSR_IA32_VMX_PROCBASED_CTLS2), 0x02177fff00000000ULL);
     /* A.6: rate 0, LMA save (5), HLT (6), wait-for-SIPI (8), 4 CR3 targets
      * (24:16). */
-    assert_int_equal(rd(MSR_IA32_VMX_MISC), 0x0000000000040160ULL);
+    assert_int_equal(rd(MSR_IA32_VMX_MISC), 0x0000000020040160ULL);
     assert_int_equal(rd(MSR_IA32_VMX_CR0_FIXED0), 0x80000021ULL);
     assert_int_equal(rd(MSR_IA32_VMX_CR0_FIXED1), 0xffffffffULL);
     assert_int_equal(rd(MSR_IA32_VMX_CR4_FIXED0), 0x2000ULL);
@@ -314,12 +314,17 @@ static void test_misc_filtered(void **state)
              (4ULL << 16) | VMX_MISC_RDMSR_SMBASE | VMX_MISC_PT_IN_VMX | VMX_MISC_ACTIVITY_SIPI |
              VMX_MISC_ACTIVITY_SHUTDOWN | VMX_MISC_ACTIVITY_HLT | VMX_MISC_SAVE_EFER_LMA | 0x5;
     offer(&m);
-    assert_int_equal(rd(MSR_IA32_VMX_MISC),
-                     VMX_MISC_ACTIVITY_SIPI | VMX_MISC_ACTIVITY_HLT | VMX_MISC_SAVE_EFER_LMA | 0x5 | (4ULL << 16));
+    assert_int_equal(rd(MSR_IA32_VMX_MISC), VMX_MISC_VMWRITE_ANY | VMX_MISC_ACTIVITY_SIPI | VMX_MISC_ACTIVITY_HLT |
+                                                VMX_MISC_SAVE_EFER_LMA | 0x5 | (4ULL << 16));
     const struct vmx_caps *c = nested_vmx_caps();
-    assert_false(c->vmwrite_any_field);
+    assert_true(c->vmwrite_any_field);
     assert_int_equal(c->max_msr_list, 512);
     assert_int_equal(c->preempt_timer_rate, 5);
+    /* VMWRITE to any field only where the CPU has it. */
+    m.misc &= ~VMX_MISC_VMWRITE_ANY;
+    offer(&m);
+    assert_false(rd(MSR_IA32_VMX_MISC) & VMX_MISC_VMWRITE_ANY);
+    assert_false(nested_vmx_caps()->vmwrite_any_field);
 }
 
 /* "save VMX-preemption timer value" is offered only with the timer. */

@@ -343,6 +343,12 @@ static void handle_vmwrite(struct vcpu *v)
     case VMCS12_OK:
         break;
     }
+    /* A field the hardware shadow VMCS serves to L1's VMREAD but whose
+     * VMWRITE exits (read-only exit information, written under MISC[29]):
+     * the shadow must show the new value. */
+    int i = vmcs_field_index((uint32_t)enc & ~VMCS_ENC_HIGH_ACCESS);
+    if (i >= 0)
+        shadow_push_field(n, (enum vmcs_field_index)i);
     /* Hot fields are rewritten (and re-checked) on every entry; any other
      * change needs vmcs02 rebuilt and the static checks run again. */
     if (!hot)

@@ -6,8 +6,12 @@
 #include "lib/log.h"
 
 #define VMCS12_REGION_SIZE_FIELD ((uint64_t)VMCS12_SIZE << VMX_BASIC_SIZE_SHIFT)
+/* MISC[29], VMWRITE to any field: L0 does every VMWRITE to an exit
+ * information field itself (vmx_insn.c, shadow12.c); Linux's KVM offers
+ * its own guests VMCS shadowing only with it. */
 #define MISC_KEPT                                                                                  \
-    (VMX_MISC_PREEMPT_RATE_MASK | VMX_MISC_SAVE_EFER_LMA | VMX_MISC_ACTIVITY_HLT | VMX_MISC_ACTIVITY_SIPI)
+    (VMX_MISC_PREEMPT_RATE_MASK | VMX_MISC_SAVE_EFER_LMA | VMX_MISC_ACTIVITY_HLT | VMX_MISC_ACTIVITY_SIPI | \
+     VMX_MISC_VMWRITE_ANY)
 
 static struct vmx_caps exposed;
 static bool apicv_offered = true;
