@@ -1998,8 +1998,10 @@ static int case_dirtylog(struct vm *vm)
         .memory_size = vm->mem2_size,
         .userspace_addr = (uintptr_t)p,
     };
+    uint64_t t0 = rdtsc();
     CHECK(ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) == 0,
           "KVM_SET_USER_MEMORY_REGION (dirty logging): %s", strerror(errno));
+    uint64_t slot_ticks = rdtsc() - t0, log_ticks = 0, run_ticks[DL_ROUNDS + 1];
     // The rounds' lists, and what each must leave dirty.
     uint64_t want[DL_ROUNDS][DL_WORDS], at = DL_LIST, reads_sum = 0;
     unsigned writes = 0, reads = 0;
@@ -2047,7 +2049,9 @@ static int case_dirtylog(struct vm *vm)
     struct kvm_dirty_log log = {.slot = 1, .dirty_bitmap = bitmap};
     unsigned dirty_total = 0;
     for (unsigned r = 0; r <= DL_ROUNDS; r++) {
+        t0 = rdtsc();
         if (vm_run_to_exit(vm)) return -1;
+        run_ticks[r] = rdtsc() - t0;
         struct kvm_run *run = vm->run;
         if (r < DL_ROUNDS) {
             if (run->exit_reason != KVM_EXIT_IO || run->io.port != DL_PORT)
@@ -2056,8 +2060,10 @@ static int case_dirtylog(struct vm *vm)
             return unexpected(vm, "dirtylog HLT");
         }
         memset(bitmap, 0, sizeof bitmap);
+        t0 = rdtsc();
         CHECK(ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log) == 0, "KVM_GET_DIRTY_LOG: %s",
               strerror(errno));
+        log_ticks += rdtsc() - t0;
         // After the last round's log was taken nothing may be dirty.
         const uint64_t *w = r < DL_ROUNDS ? want[r] : (const uint64_t[DL_WORDS]){0};
         for (unsigned k = 0; k < DL_WORDS; k++) {
@@ -2071,8 +2077,15 @@ static int case_dirtylog(struct vm *vm)
         }
     }
     if (get_regs(vm, &regs)) return -1;
-    snprintf(case_info, sizeof case_info, "%u rounds of %u pages, %u writes, %u reads, %u dirty",
-             DL_ROUNDS, DL_PAGES, writes, reads, dirty_total);
+    // Where the time goes: making the slot, each KVM_RUN, KVM_GET_DIRTY_LOG.
+    int len = snprintf(case_info, sizeof case_info,
+                       "%u rounds of %u pages, %u writes, %u reads, %u dirty; ticks: slot %llu, "
+                       "dirty logs %llu, runs",
+                       DL_ROUNDS, DL_PAGES, writes, reads, dirty_total,
+                       (unsigned long long)slot_ticks, (unsigned long long)log_ticks);
+    for (unsigned r = 0; r <= DL_ROUNDS && len < (int)sizeof case_info; r++)
+        len += snprintf(case_info + len, sizeof case_info - len, "%s%llu", r ? "/" : " ",
+                        (unsigned long long)run_ticks[r]);
     CHECK(regs.rbx == DL_ROUNDS && regs.r10 == reads_sum,
           "guest did %llu rounds, read sum 0x%llx, want %u and 0x%llx", regs.rbx, regs.r10,
           DL_ROUNDS, (unsigned long long)reads_sum);
