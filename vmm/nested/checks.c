@@ -71,20 +71,8 @@ static bool check_apic_virtualization(const struct vmcs12 *c, const struct entry
                                       uint32_t proc, uint32_t proc2)
 {
     uint32_t exit = (uint32_t)VMCS12(c, VM_EXIT_CONTROLS);
-    uint32_t threshold = (uint32_t)VMCS12(c, TPR_THRESHOLD);
     if (proc & PROC_TPR_SHADOW) {
-        uint64_t vapic = VMCS12(c, VIRTUAL_APIC_PAGE_ADDR);
-        CHECK(page_address_ok(ctx, vapic), "virtual-APIC address valid");
-        if (!(proc2 & PROC2_VIRT_INTR_DELIVERY))
-            CHECK(!(threshold & ~TPR_THRESHOLD_MASK), "TPR threshold bits 31:4 are 0");
-        /* VTPR is bits 7:4 of the byte at 80H of the virtual-APIC page;
-         * beyond L1's RAM it reads as all ones. */
-        if (!(proc2 & (PROC2_VIRT_APIC_ACCESS | PROC2_VIRT_INTR_DELIVERY))) {
-            uint32_t vtpr = ctx->l1_ram(vapic + VAPIC_VTPR, sizeof(uint32_t)) ? ctx->read32(vapic + VAPIC_VTPR)
-                                                                              : ~0U;
-            CHECK((threshold & TPR_THRESHOLD_MASK) <= ((vtpr >> VTPR_CLASS_SHIFT) & TPR_THRESHOLD_MASK),
-                  "TPR threshold not above VTPR[7:4]");
-        }
+        CHECK(page_address_ok(ctx, VMCS12(c, VIRTUAL_APIC_PAGE_ADDR)), "virtual-APIC address valid");
     } else {
         CHECK(!(proc2 & (PROC2_VIRT_X2APIC_MODE | PROC2_APIC_REG_VIRT | PROC2_VIRT_INTR_DELIVERY)),
               "x2APIC virtualization, APIC-register virtualization and virtual-interrupt delivery need the TPR shadow");
@@ -103,6 +91,25 @@ static bool check_apic_virtualization(const struct vmcs12 *c, const struct entry
     }
     if (proc2 & PROC2_VIRT_APIC_ACCESS)
         CHECK(page_address_ok(ctx, VMCS12(c, APIC_ACCESS_ADDR)), "APIC-access address valid");
+    return true;
+}
+
+/* SDM 26.2.1.1: the TPR threshold against its bits and VTPR. Read at every
+ * entry: L1 writes the threshold through nestvisor's shadow VMCS and VTPR
+ * in its memory, both without an exit. */
+static bool check_tpr_threshold(const struct vmcs12 *c, const struct entry_context *ctx, uint32_t proc2)
+{
+    uint32_t threshold = (uint32_t)VMCS12(c, TPR_THRESHOLD);
+    uint64_t vapic = VMCS12(c, VIRTUAL_APIC_PAGE_ADDR);
+    if (!(proc2 & PROC2_VIRT_INTR_DELIVERY))
+        CHECK(!(threshold & ~TPR_THRESHOLD_MASK), "TPR threshold bits 31:4 are 0");
+    /* VTPR is bits 7:4 of the byte at 80H of the virtual-APIC page;
+     * beyond L1's RAM it reads as all ones. */
+    if (!(proc2 & (PROC2_VIRT_APIC_ACCESS | PROC2_VIRT_INTR_DELIVERY))) {
+        uint32_t vtpr = ctx->l1_ram(vapic + VAPIC_VTPR, sizeof(uint32_t)) ? ctx->read32(vapic + VAPIC_VTPR) : ~0U;
+        CHECK((threshold & TPR_THRESHOLD_MASK) <= ((vtpr >> VTPR_CLASS_SHIFT) & TPR_THRESHOLD_MASK),
+              "TPR threshold not above VTPR[7:4]");
+    }
     return true;
 }
 
@@ -128,7 +135,9 @@ static bool check_ept_features(const struct vmcs12 *c, const struct entry_contex
     return true;
 }
 
-bool nested_check_controls(const struct vmcs12 *c, const struct entry_context *ctx)
+/* Every control check that reads only the controls themselves (the key of
+ * static_checked) and fields whose VMWRITE exits. */
+static bool check_static_controls(const struct vmcs12 *c, const struct entry_context *ctx)
 {
     const struct vmx_caps *caps = nested_vmx_caps();
     uint32_t pin = (uint32_t)VMCS12(c, PIN_BASED_VM_EXEC_CONTROL);
@@ -179,11 +188,21 @@ bool nested_check_controls(const struct vmcs12 *c, const struct entry_context *c
           "VM-exit MSR-load list valid");
     /* SDM 26.2.1.3: VM-entry control fields. */
     CHECK(ctl_ok(entry, caps->entry), "VM-entry controls within the allowed settings");
-    if (!check_event_injection(c))
-        return false;
     CHECK(msr_list_ok(ctx, VMCS12(c, VM_ENTRY_MSR_LOAD_ADDR), VMCS12(c, VM_ENTRY_MSR_LOAD_COUNT)),
           "VM-entry MSR-load list valid");
     return true;
+}
+
+bool nested_check_controls(const struct vmcs12 *c, const struct entry_context *ctx)
+{
+    if (!ctx->static_checked && !check_static_controls(c, ctx))
+        return false;
+    uint32_t proc = (uint32_t)VMCS12(c, CPU_BASED_VM_EXEC_CONTROL);
+    uint32_t proc2 = (proc & PROC_SECONDARY_CONTROLS) ? (uint32_t)VMCS12(c, SECONDARY_VM_EXEC_CONTROL) : 0;
+    if ((proc & PROC_TPR_SHADOW) && !check_tpr_threshold(c, ctx, proc2))
+        return false;
+    /* SDM 26.2.1.3: the event to inject, written without an exit. */
+    return check_event_injection(c);
 }
 
 bool nested_check_host_state(const struct vmcs12 *c, const struct entry_context *ctx)

@@ -17,8 +17,10 @@ struct entry_context {
     bool (*l1_ram)(uint64_t pa, uint64_t len);
     uint32_t (*read32)(uint64_t pa); /* a dword of L1 memory checked by l1_ram */
     uint64_t current_vmcs; /* the current vmcs12's address (the link pointer may not be it) */
-    /* The checks that read only fields outside the shadow set (host state,
-     * guest segments other than CS/SS, descriptor tables, MSR fields) passed
+    /* The checks that read only the controls and fields outside the shadow
+     * set (host state, guest segments other than CS/SS, descriptor tables,
+     * MSR fields, every control check but the TPR threshold and the event
+     * to inject) passed
      * before, and nothing they depend on can have changed since: those
      * fields exit on VMWRITE, and the controls and L1's mode are the same.
      * Then they are skipped. */
