@@ -420,9 +420,24 @@ static void test_prepare_partial_rewrites_only_hot_fields(void **state)
         }
     }
     assert_true(nhot > 5 && nrare > 20);
-    /* The controls and their companions are rewritten either way. */
-    expect_field(VMCS_CR0_GUEST_HOST_MASK, pattern(VMCS_IDX_CR0_GUEST_HOST_MASK, 2));
+    /* The controls and the shadowed companions are rewritten either way;
+     * the unshadowed ones (CR masks, CR3 targets, #PF mask/match, feature
+     * fields) only when the controls changed: otherwise only a VMWRITE
+     * with an exit, which makes the next prepare full, changes them. */
     expect_field(VMCS_EXCEPTION_BITMAP, pattern(VMCS_IDX_EXCEPTION_BITMAP, 2));
+    bool ctls_same = first.field[VMCS_IDX_PIN_BASED_VM_EXEC_CONTROL] == V(PIN_BASED_VM_EXEC_CONTROL) &&
+                     first.field[VMCS_IDX_CPU_BASED_VM_EXEC_CONTROL] == V(CPU_BASED_VM_EXEC_CONTROL) &&
+                     first.field[VMCS_IDX_SECONDARY_VM_EXEC_CONTROL] == V(SECONDARY_VM_EXEC_CONTROL) &&
+                     first.field[VMCS_IDX_VM_EXIT_CONTROLS] == V(VM_EXIT_CONTROLS) &&
+                     first.field[VMCS_IDX_VM_ENTRY_CONTROLS] == V(VM_ENTRY_CONTROLS);
+    assert_true(ctls_same);
+    expect_field(VMCS_CR0_GUEST_HOST_MASK, pattern(VMCS_IDX_CR0_GUEST_HOST_MASK, 1));
+    expect_field(VMCS_CR3_TARGET_VALUE0, pattern(VMCS_IDX_CR3_TARGET_VALUE0, 1));
+    /* A control L1 changed through the shadow VMCS: all rewritten. */
+    V(CPU_BASED_VM_EXEC_CONTROL) ^= PROC_HLT_EXITING;
+    prepare(false, true);
+    expect_field(VMCS_CR0_GUEST_HOST_MASK, pattern(VMCS_IDX_CR0_GUEST_HOST_MASK, 2));
+    expect_field(VMCS_CR3_TARGET_VALUE0, pattern(VMCS_IDX_CR3_TARGET_VALUE0, 2));
 }
 
 /* The fields the controls govern, and the control companions (SDM 25.6). */

@@ -75,6 +75,10 @@ struct nested_vmx {
     struct ept02 *ept02;     /* this vCPU's shadow EPTs (ept02.h) */
     bool vmcs02_for_current; /* vmcs02 holds the current vmcs12 (only shadowed
                                 fields can have changed since) */
+    /* vmcs12's controls that vmcs02's control-dependent, unshadowed fields
+     * (CR masks, CR3 targets, #PF mask/match, feature fields) were last
+     * written for: equal, and vmcs02_for_current, they are still right. */
+    uint32_t written_ctls[5];
     bool static_checked;     /* the static entry checks passed for check_key */
     struct check_key check_key;
     bool rare_stale;         /* vmcs02 holds newer rare guest state than the cache */

@@ -189,10 +189,8 @@ static void write_feature_fields(struct vcpu *v, const struct vmcs12 *c, uint32_
                                  uint32_t pin)
 {
     struct nested_vmx *n = v->nested;
-    if (proc & PROC_TPR_SHADOW) {
+    if (proc & PROC_TPR_SHADOW)
         vmcs_write(VMCS_VIRTUAL_APIC_PAGE_ADDR, l1_page_for_cpu(n, VMCS12(c, VIRTUAL_APIC_PAGE_ADDR), PAGE_SIZE));
-        vmcs_write(VMCS_TPR_THRESHOLD, VMCS12(c, TPR_THRESHOLD));
-    }
     /* Only compared with the translation of L2's accesses (EPT02 never
      * leads to L0's pages), never accessed itself. */
     if (proc2 & PROC2_VIRT_APIC_ACCESS)
@@ -224,18 +222,10 @@ static void write_feature_fields(struct vcpu *v, const struct vmcs12 *c, uint32_
         vmcs_write(VMCS_VM_FUNCTION_CONTROL, 0);
 }
 
-static void write_controls(struct vcpu *v, const struct vmcs12 *c)
+/* Fields that only a VMWRITE with an exit (which clears
+ * vmcs02_for_current) or a change of the controls can make stale. */
+static void write_unshadowed_controls(struct vcpu *v, const struct vmcs12 *c, uint32_t proc)
 {
-    const struct vmx_caps *hw = the_vm.caps;
-    uint32_t proc12 = (uint32_t)VMCS12(c, CPU_BASED_VM_EXEC_CONTROL);
-    uint32_t proc2_12 = (uint32_t)VMCS12(c, SECONDARY_VM_EXEC_CONTROL);
-    uint32_t proc = vmcs02_proc(proc12, hw->proc);
-    vmcs_write(VMCS_PIN_BASED_VM_EXEC_CONTROL, vmcs02_pin((uint32_t)VMCS12(c, PIN_BASED_VM_EXEC_CONTROL), hw->pin));
-    vmcs_write(VMCS_CPU_BASED_VM_EXEC_CONTROL, proc);
-    vmcs_write(VMCS_SECONDARY_VM_EXEC_CONTROL, vmcs02_proc2(proc12, proc2_12, hw->proc2));
-    vmcs_write(VMCS_VM_EXIT_CONTROLS, vmcs02_exit((uint32_t)VMCS12(c, VM_EXIT_CONTROLS), hw->exit));
-    vmcs_write(VMCS_VM_ENTRY_CONTROLS, vmcs02_entry((uint32_t)VMCS12(c, VM_ENTRY_CONTROLS), hw->entry));
-    vmcs_write(VMCS_EXCEPTION_BITMAP, VMCS12(c, EXCEPTION_BITMAP));
     vmcs_write(VMCS_PAGE_FAULT_ERROR_CODE_MASK, VMCS12(c, PAGE_FAULT_ERROR_CODE_MASK));
     vmcs_write(VMCS_PAGE_FAULT_ERROR_CODE_MATCH, VMCS12(c, PAGE_FAULT_ERROR_CODE_MATCH));
     /* CR masks and shadows are L1's: VMX-fixed bits of L2's CRs are
@@ -249,6 +239,34 @@ static void write_controls(struct vcpu *v, const struct vmcs12 *c)
     vmcs_write(VMCS_CR3_TARGET_VALUE1, VMCS12(c, CR3_TARGET_VALUE1));
     vmcs_write(VMCS_CR3_TARGET_VALUE2, VMCS12(c, CR3_TARGET_VALUE2));
     vmcs_write(VMCS_CR3_TARGET_VALUE3, VMCS12(c, CR3_TARGET_VALUE3));
+    write_feature_fields(v, c, proc, vmcs_read32(VMCS_SECONDARY_VM_EXEC_CONTROL),
+                         vmcs_read32(VMCS_PIN_BASED_VM_EXEC_CONTROL));
+}
+
+static void write_controls(struct vcpu *v, const struct vmcs12 *c, bool full)
+{
+    struct nested_vmx *n = v->nested;
+    const struct vmx_caps *hw = the_vm.caps;
+    uint32_t ctls[5] = {(uint32_t)VMCS12(c, PIN_BASED_VM_EXEC_CONTROL), (uint32_t)VMCS12(c, CPU_BASED_VM_EXEC_CONTROL),
+                        (uint32_t)VMCS12(c, SECONDARY_VM_EXEC_CONTROL), (uint32_t)VMCS12(c, VM_EXIT_CONTROLS),
+                        (uint32_t)VMCS12(c, VM_ENTRY_CONTROLS)};
+    uint32_t proc12 = ctls[1], proc2_12 = ctls[2];
+    uint32_t proc = vmcs02_proc(proc12, hw->proc);
+    vmcs_write(VMCS_PIN_BASED_VM_EXEC_CONTROL, vmcs02_pin(ctls[0], hw->pin));
+    vmcs_write(VMCS_CPU_BASED_VM_EXEC_CONTROL, proc);
+    vmcs_write(VMCS_SECONDARY_VM_EXEC_CONTROL, vmcs02_proc2(proc12, proc2_12, hw->proc2));
+    vmcs_write(VMCS_VM_EXIT_CONTROLS, vmcs02_exit(ctls[3], hw->exit));
+    vmcs_write(VMCS_VM_ENTRY_CONTROLS, vmcs02_entry(ctls[4], hw->entry));
+    vmcs_write(VMCS_EXCEPTION_BITMAP, VMCS12(c, EXCEPTION_BITMAP));
+    bool same = !full;
+    for (unsigned i = 0; i < sizeof(ctls) / sizeof(ctls[0]); i++) {
+        same = same && ctls[i] == n->written_ctls[i];
+        n->written_ctls[i] = ctls[i];
+    }
+    if (!same)
+        write_unshadowed_controls(v, c, proc);
+    if (proc12 & PROC_TPR_SHADOW)
+        vmcs_write(VMCS_TPR_THRESHOLD, VMCS12(c, TPR_THRESHOLD));
     uint64_t tsc_offset = L1_TSC_OFFSET;
     if (proc12 & PROC_TSC_OFFSETTING)
         tsc_offset += VMCS12(c, TSC_OFFSET);
@@ -256,9 +274,6 @@ static void write_controls(struct vcpu *v, const struct vmcs12 *c)
     vmcs_write(VMCS_VM_ENTRY_INTR_INFO_FIELD, VMCS12(c, VM_ENTRY_INTR_INFO_FIELD));
     vmcs_write(VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE, VMCS12(c, VM_ENTRY_EXCEPTION_ERROR_CODE));
     vmcs_write(VMCS_VM_ENTRY_INSTRUCTION_LEN, VMCS12(c, VM_ENTRY_INSTRUCTION_LEN));
-    write_feature_fields(v, c, proc, vmcs_read32(VMCS_SECONDARY_VM_EXEC_CONTROL),
-                         vmcs_read32(VMCS_PIN_BASED_VM_EXEC_CONTROL));
-
     vmcs02_merge_bitmaps(v);
 }
 
@@ -349,7 +364,7 @@ bool vmcs02_prepare(struct vcpu *v, const struct l1_inherit *l1, bool full)
 {
     struct nested_vmx *n = v->nested;
     const struct vmcs12 *c = n->cache;
-    write_controls(v, c);
+    write_controls(v, c, full);
     fieldset_write(c, &fieldsets.guest_hot);
     if (full)
         fieldset_write(c, &fieldsets.guest_rare);
