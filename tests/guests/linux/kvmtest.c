@@ -366,13 +366,16 @@ GUEST_BLOB(g_fill, ".code64",
 
 // apic: an interpreter of a script the host writes (AOP_* ops of two qwords,
 // op and argument), so that the host knows exactly what the guest did and
-// what its log must hold. The log (AP_LOG, AP_LOG_COUNT entries) takes one
+// what its log must hold. APIC registers go through g_apic_rd/g_apic_wr:
+// MMIO in xAPIC mode, RDMSR/WRMSR after AOP_X2APIC. The log (AP_LOG, AP_LOG_COUNT entries) takes one
 // qword per event: kind << LOG_KIND_SHIFT | value.
 #define APIC_TPR          0x80  // task-priority register (SDM 10.8.3.1)
 #define APIC_ISR          0x100 // in-service register, 8 x 32 bits
 #define APIC_IRR          0x200 // interrupt request register, 8 x 32 bits
 #define APIC_REG_STRIDE   0x10  // ISR/IRR: one 32-bit register per 16 bytes
-#define APIC_VEC_REGS     8     //   of 32 vectors each
+#define APIC_VEC_REGS     8     //   of APIC_VECS_PER_REG vectors each
+#define APIC_VEC_SHIFT    5
+#define APIC_VECS_PER_REG 32
 #define APIC_ICR_ASSERT   0x4000
 #define APIC_ICR_SELF     0x40000 // destination shorthand 01b: self (SDM 10.6.1)
 #define AOP_END           0
@@ -386,6 +389,7 @@ GUEST_BLOB(g_fill, ".code64",
 #define AOP_DELAY         8  // spin `argument` PAUSEs
 #define AOP_READ          9  // log LOG_VALUE | the APIC register at offset `argument`
 #define AOP_READ_CR8      10 // log LOG_VALUE | CR8
+#define AOP_X2APIC        11 // switch to x2APIC mode: registers are MSRs from now on
 #define AOP_SIZE          16
 #define LOG_KIND_SHIFT    32
 #define LOG_IRQ           1  // the handler ran for this vector (highest ISR bit)
@@ -395,6 +399,11 @@ GUEST_BLOB(g_fill, ".code64",
 #define LOG_NOISR         5  // the handler ran with no ISR bit set
 #define AP_WAIT_SPINS     200000
 #define AP_LOG_COUNT      0xb000  // qword
+#define AP_X2APIC         0xb008  // qword: 0 xAPIC (MMIO), 1 x2APIC (MSRs)
+#define MSR_APIC_BASE     0x1b
+#define APIC_BASE_EXTD    0x400   // x2APIC mode enable (SDM 10.12.1)
+#define X2APIC_MSR_BASE   0x800   // MSR 0x800 + offset / 16 (SDM 10.12.1.2)
+#define APIC_REG_SHIFT    4
 #define AP_LOG_MAX        512
 #define AP_COUNTS         0xc000  // qword per vector: times the handler ran
 #define AP_HSCRIPT        0xd000  // qword per vector: a script its handler runs, or 0
@@ -436,13 +445,13 @@ GUEST_BLOB(g_apic, ".code64",
            "ret\n"
            "11: cmp rax, " XSTR(AOP_IPI) "\n"
            "jne 12f\n"
-           "mov ecx, " XSTR(APIC_GPA) "\n"
-           "mov dword ptr [rcx + " XSTR(APIC_ICR_LOW) "], edx\n"
+           "mov ecx, " XSTR(APIC_ICR_LOW) "\n" // x2APIC: the 64-bit ICR, MSR 0x830
+           "call g_apic_wr\n"
            "jmp 10b\n"
            "12: cmp rax, " XSTR(AOP_TPR) "\n"
            "jne 13f\n"
-           "mov ecx, " XSTR(APIC_GPA) "\n"
-           "mov dword ptr [rcx + " XSTR(APIC_TPR) "], edx\n"
+           "mov ecx, " XSTR(APIC_TPR) "\n"
+           "call g_apic_wr\n"
            "jmp 10b\n"
            "13: cmp rax, " XSTR(AOP_CR8) "\n"
            "jne 14f\n"
@@ -483,9 +492,7 @@ GUEST_BLOB(g_apic, ".code64",
            "jmp 21b\n"
            "19: cmp rax, " XSTR(AOP_READ) "\n"
            "jne 22f\n"
-           "mov ecx, " XSTR(APIC_GPA) "\n"
-           "add rcx, rdx\n"
-           "mov edx, dword ptr [rcx]\n"
+           "call g_apic_rd\n"
            "jmp 23f\n"
            "22: cmp rax, " XSTR(AOP_READ_CR8) "\n"
            "jne 24f\n"
@@ -494,7 +501,44 @@ GUEST_BLOB(g_apic, ".code64",
            "or rdx, rcx\n"
            "call g_apic_log\n"
            "jmp 10b\n"
-           "24: ud2\n" // an op the host never writes
+           // xAPIC to x2APIC: EXTD with EN set (SDM 10.12.5).
+           "24: cmp rax, " XSTR(AOP_X2APIC) "\n"
+           "jne 25f\n"
+           "mov ecx, " XSTR(MSR_APIC_BASE) "\n"
+           "rdmsr\n"
+           "or eax, " XSTR(APIC_BASE_EXTD) "\n"
+           "wrmsr\n"
+           "mov qword ptr ds:" XSTR(AP_X2APIC) ", 1\n"
+           "jmp 10b\n"
+           "25: ud2\n" // an op the host never writes
+           // edx = the APIC register at offset rdx; clobbers rax, rcx.
+           "g_apic_rd:\n"
+           "cmp qword ptr ds:" XSTR(AP_X2APIC) ", 0\n"
+           "jne 40f\n"
+           "mov ecx, " XSTR(APIC_GPA) "\n"
+           "add rcx, rdx\n"
+           "mov edx, dword ptr [rcx]\n"
+           "ret\n"
+           "40: mov ecx, edx\n"
+           "shr ecx, " XSTR(APIC_REG_SHIFT) "\n"
+           "add ecx, " XSTR(X2APIC_MSR_BASE) "\n"
+           "rdmsr\n"
+           "mov edx, eax\n"
+           "ret\n"
+           // The APIC register at offset rcx = edx; clobbers rax, rcx, rdx.
+           "g_apic_wr:\n"
+           "cmp qword ptr ds:" XSTR(AP_X2APIC) ", 0\n"
+           "jne 41f\n"
+           "mov eax, " XSTR(APIC_GPA) "\n"
+           "add rcx, rax\n"
+           "mov dword ptr [rcx], edx\n"
+           "ret\n"
+           "41: shr ecx, " XSTR(APIC_REG_SHIFT) "\n"
+           "add ecx, " XSTR(X2APIC_MSR_BASE) "\n"
+           "mov eax, edx\n"
+           "xor edx, edx\n"
+           "wrmsr\n"
+           "ret\n"
            // Every vector from 32 up: the vector is the highest ISR bit (SDM
            // 10.8.4: the one being serviced); log it, count it, run its
            // script if it has one, EOI.
@@ -504,29 +548,33 @@ GUEST_BLOB(g_apic, ".code64",
            "push rdx\n"
            "push rsi\n"
            "push rdi\n"
-           "mov edi, " XSTR(APIC_GPA) " + " XSTR(APIC_ISR) " + (" XSTR(APIC_VEC_REGS) " - 1) * " XSTR(APIC_REG_STRIDE) "\n"
-           "mov eax, (" XSTR(APIC_VEC_REGS) " - 1) * 32\n"
-           "30: mov edx, dword ptr [rdi]\n"
+           // edi: the first vector of the ISR register looked at, from the top.
+           "mov edi, (" XSTR(APIC_VEC_REGS) " - 1) * " XSTR(APIC_VECS_PER_REG) "\n"
+           "30: mov edx, edi\n"
+           "shr edx, " XSTR(APIC_VEC_SHIFT) "\n"
+           "shl edx, " XSTR(APIC_REG_SHIFT) "\n"
+           "add edx, " XSTR(APIC_ISR) "\n"
+           "call g_apic_rd\n"
            "test edx, edx\n"
            "jnz 31f\n"
-           "sub rdi, " XSTR(APIC_REG_STRIDE) "\n"
-           "sub eax, 32\n"
+           "sub edi, " XSTR(APIC_VECS_PER_REG) "\n"
            "jns 30b\n"
            "mov rdx, " XSTR(LOG_NOISR) " << " XSTR(LOG_KIND_SHIFT) "\n"
            "call g_apic_log\n"
            "jmp 32f\n"
            "31: bsr edx, edx\n"
-           "add eax, edx\n"
+           "add edi, edx\n"
            "mov rdx, " XSTR(LOG_IRQ) " << " XSTR(LOG_KIND_SHIFT) "\n"
-           "or rdx, rax\n"
+           "or rdx, rdi\n"
            "call g_apic_log\n"
-           "inc qword ptr [" XSTR(AP_COUNTS) " + rax * 8]\n"
-           "mov rsi, qword ptr [" XSTR(AP_HSCRIPT) " + rax * 8]\n"
+           "inc qword ptr [" XSTR(AP_COUNTS) " + rdi * 8]\n"
+           "mov rsi, qword ptr [" XSTR(AP_HSCRIPT) " + rdi * 8]\n"
            "test rsi, rsi\n"
            "jz 32f\n"
            "call g_apic_run\n"
-           "32: mov eax, " XSTR(APIC_GPA) "\n"
-           "mov dword ptr [rax + " XSTR(APIC_EOI) "], 0\n"
+           "32: mov ecx, " XSTR(APIC_EOI) "\n"
+           "xor edx, edx\n" // x2APIC: a non-zero EOI write is #GP (SDM 10.12.1.2)
+           "call g_apic_wr\n"
            "pop rdi\n"
            "pop rsi\n"
            "pop rdx\n"
@@ -1723,9 +1771,10 @@ static int case_ipi(struct vm *vm)
 #define AP_HSCRIPT_END  (AP_HSCRIPT_BASE + AP_SCRIPT_MAX * AOP_SIZE)
 #define AP_ROUNDS       4    // of the delivery scenario, over ap_vectors
 #define AP_DELAY        2000 // PAUSEs before a mark: time for a wrong delivery
-#define AP_NEST_VECTOR  0x58 // its handler runs a script (not in ap_vectors)
+#define AP_NEST_XAPIC   0x58 // their handlers run a script (not in ap_vectors),
+#define AP_NEST_X2APIC  0x56 //   one per pass (the script's waits count the log)
+#define CPUID1_ECX_X2APIC (1u << 21)
 #define TPR_CLASS_SHIFT 4    // TPR bits 7:4 are the priority class (SDM 10.8.3.1)
-#define VECTORS_PER_REG 32   // ISR/IRR: 32 vectors per register
 #define NUM_VECTORS     256
 
 // Delivered at once with TPR 0: one of each priority class 2-15.
@@ -1770,9 +1819,9 @@ static void ap_ipi(struct ap_plan *p, uint64_t *at, unsigned vector)
 // The ISR/IRR register holding a vector, and its bit there.
 static uint64_t vec_reg(unsigned base, unsigned vector)
 {
-    return base + vector / VECTORS_PER_REG * APIC_REG_STRIDE;
+    return base + vector / APIC_VECS_PER_REG * APIC_REG_STRIDE;
 }
-static uint32_t vec_bit(unsigned vector) { return 1u << vector % VECTORS_PER_REG; }
+static uint32_t vec_bit(unsigned vector) { return 1u << vector % APIC_VECS_PER_REG; }
 
 // A mark after a delay: whatever is held must still be held there.
 static void ap_mark(struct ap_plan *p, uint64_t *at, unsigned mark)
@@ -1784,10 +1833,11 @@ static void ap_mark(struct ap_plan *p, uint64_t *at, unsigned mark)
 
 static void ap_wait(struct ap_plan *p, uint64_t *at) { ap_op(p, at, AOP_WAIT, p->nwant); }
 
-static void ap_build(struct ap_plan *p)
+// One pass of the scenarios; `nest` is the nesting vector (section 4).
+static void ap_build(struct ap_plan *p, unsigned nest, unsigned *markp)
 {
     uint64_t *m = &p->main_at, *h = &p->handler_at;
-    unsigned mark = 0;
+    unsigned mark = *markp;
     // 1. Delivery: TPR 0, IF 1; each self-IPI is taken once.
     ap_op(p, m, AOP_TPR, 0);
     ap_op(p, m, AOP_STI, 0);
@@ -1845,14 +1895,14 @@ static void ap_build(struct ap_plan *p)
     for (unsigned i = 0; i < sizeof order; i++)
         ap_want(p, LOG_IRQ, order[i]);
     ap_wait(p, m);
-    // 4. Nesting and EOI order: AP_NEST_VECTOR's handler sends a higher
-    // vector and takes it with IF 1 (its class is above the in-service
-    // one); that handler's EOI must clear the highest ISR bit, its own
-    // (SDM 10.8.5), so a lower vector sent next stays held (PPR is still
-    // AP_NEST_VECTOR's class) until AP_NEST_VECTOR's own EOI.
+    // 4. Nesting and EOI order: nest's handler sends a higher vector and
+    // takes it with IF 1 (its class is above the in-service one); that
+    // handler's EOI must clear the highest ISR bit, its own (SDM 10.8.5),
+    // so a lower vector sent next stays held (PPR is still nest's class)
+    // until nest's own EOI.
     uint64_t nest_at = p->handler_at;
-    ap_ipi(p, m, AP_NEST_VECTOR);
-    ap_want(p, LOG_IRQ, AP_NEST_VECTOR);
+    ap_ipi(p, m, nest);
+    ap_want(p, LOG_IRQ, nest);
     ap_ipi(p, h, 0xb3);
     ap_op(p, h, AOP_STI, 0);
     ap_want(p, LOG_IRQ, 0xb3);
@@ -1861,13 +1911,13 @@ static void ap_build(struct ap_plan *p)
     ap_ipi(p, h, 0x47);
     ap_op(p, h, AOP_STI, 0);
     ap_mark(p, h, ++mark);
-    ap_op(p, h, AOP_READ, vec_reg(APIC_ISR, AP_NEST_VECTOR));
-    ap_want(p, LOG_VALUE, vec_bit(AP_NEST_VECTOR));
+    ap_op(p, h, AOP_READ, vec_reg(APIC_ISR, nest));
+    ap_want(p, LOG_VALUE, vec_bit(nest));
     ap_op(p, h, AOP_READ, vec_reg(APIC_IRR, 0x47));
     ap_want(p, LOG_VALUE, vec_bit(0x47));
     ap_op(p, h, AOP_CLI, 0);
     ap_op(p, h, AOP_END, 0);
-    memcpy(p->mem + AP_HSCRIPT + AP_NEST_VECTOR * 8, &nest_at, 8);
+    memcpy(p->mem + AP_HSCRIPT + nest * 8, &nest_at, 8);
     ap_want(p, LOG_IRQ, 0x47);
     ap_wait(p, m);
     // 5. Nothing left in service or pending.
@@ -1879,7 +1929,7 @@ static void ap_build(struct ap_plan *p)
         ap_op(p, m, AOP_READ, APIC_IRR + r * APIC_REG_STRIDE);
         ap_want(p, LOG_VALUE, 0);
     }
-    ap_op(p, m, AOP_END, 0);
+    *markp = mark;
 }
 
 // The xAPIC page mapped (uncached, 2 MiB page) at its GPA, and an IDT of
@@ -1916,13 +1966,20 @@ static int case_apic(struct vm *vm)
     lm_tables(vm->mem, g_apic_start, g_apic_end);
     lm_apic_idt(vm->mem, LM_CODE + (g_apic_handler - g_apic_start),
                 LM_CODE + (g_apic_unexpected - g_apic_start), IDT_FIRST_EXTERNAL);
+    struct kvm_cpuid_entry2 *l1 = cpuid_find(supported, 1, 0);
+    CHECK(l1 && (l1->ecx & CPUID1_ECX_X2APIC), "KVM_GET_SUPPORTED_CPUID offers no x2APIC");
     if (lm_vcpu(vm, NULL, LM_STACK) || set_idt(vm)) return -1;
     static struct ap_plan plan;
     memset(&plan, 0, sizeof plan);
     plan.mem = vm->mem;
     plan.main_at = AP_SCRIPT;
     plan.handler_at = AP_HSCRIPT_BASE;
-    ap_build(&plan);
+    // The scenarios in xAPIC mode (MMIO), then again in x2APIC mode (MSRs).
+    unsigned mark = 0;
+    ap_build(&plan, AP_NEST_XAPIC, &mark);
+    ap_op(&plan, &plan.main_at, AOP_X2APIC, 0);
+    ap_build(&plan, AP_NEST_X2APIC, &mark);
+    ap_op(&plan, &plan.main_at, AOP_END, 0);
     CHECK(!plan.overflow, "apic script or log too long");
     if (vm_run_to_exit(vm)) return -1;
     struct kvm_run *r = vm->run;
