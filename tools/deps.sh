@@ -4,7 +4,7 @@
 set -e
 PACKAGES="build-essential nasm gnu-efi mtools xorriso grub-pc-bin grub-common
 bochs bochsbios vgabios qemu-system-x86 ovmf libcmocka-dev clang lld
-libclang-rt-14-dev busybox-static cpio lz4 kmod xz-utils git"
+libclang-rt-14-dev busybox-static cpio lz4 kmod xz-utils git libncurses-dev"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

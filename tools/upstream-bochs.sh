@@ -4,7 +4,9 @@
 # the same machine reuse, and prints its directory (bin/bochs, share/).
 # Source: ../shared/third_party/bochs/bochs-<commit>.tar.xz next to the
 # checkout, checked against its sha256; without it, the same commit of the
-# public repository. ~5 min on 2 cores; needs build-essential (tools/deps.sh).
+# public repository. ~5 min on 2 cores; needs build-essential and, for the
+# configure line of ../shared/third_party/bochs/README.md (--with-term),
+# libncurses-dev (tools/deps.sh).
 # Environment: NESTVISOR_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/nestvisor).
 set -euo pipefail
 commit=783b58fd6d9bae598a07c59719122322fa0edce6
