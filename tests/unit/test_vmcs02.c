@@ -425,6 +425,9 @@ static void test_prepare_partial_rewrites_only_hot_fields(void **state)
      * fields) only when the controls changed: otherwise only a VMWRITE
      * with an exit, which makes the next prepare full, changes them. */
     expect_field(VMCS_EXCEPTION_BITMAP, pattern(VMCS_IDX_EXCEPTION_BITMAP, 2));
+    /* Every shadowed (FIELD_SHADOW) field vmcs02 takes from vmcs12 as is. */
+    expect_field(VMCS_CR0_READ_SHADOW, pattern(VMCS_IDX_CR0_READ_SHADOW, 2));
+    expect_field(VMCS_CR4_READ_SHADOW, pattern(VMCS_IDX_CR4_READ_SHADOW, 2));
     bool ctls_same = first.field[VMCS_IDX_PIN_BASED_VM_EXEC_CONTROL] == V(PIN_BASED_VM_EXEC_CONTROL) &&
                      first.field[VMCS_IDX_CPU_BASED_VM_EXEC_CONTROL] == V(CPU_BASED_VM_EXEC_CONTROL) &&
                      first.field[VMCS_IDX_SECONDARY_VM_EXEC_CONTROL] == V(SECONDARY_VM_EXEC_CONTROL) &&

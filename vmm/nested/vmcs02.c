@@ -232,8 +232,6 @@ static void write_unshadowed_controls(struct vcpu *v, const struct vmcs12 *c, ui
      * enforced by the CPU itself (SDM 24.8). */
     vmcs_write(VMCS_CR0_GUEST_HOST_MASK, VMCS12(c, CR0_GUEST_HOST_MASK));
     vmcs_write(VMCS_CR4_GUEST_HOST_MASK, VMCS12(c, CR4_GUEST_HOST_MASK));
-    vmcs_write(VMCS_CR0_READ_SHADOW, VMCS12(c, CR0_READ_SHADOW));
-    vmcs_write(VMCS_CR4_READ_SHADOW, VMCS12(c, CR4_READ_SHADOW));
     vmcs_write(VMCS_CR3_TARGET_COUNT, VMCS12(c, CR3_TARGET_COUNT));
     vmcs_write(VMCS_CR3_TARGET_VALUE0, VMCS12(c, CR3_TARGET_VALUE0));
     vmcs_write(VMCS_CR3_TARGET_VALUE1, VMCS12(c, CR3_TARGET_VALUE1));
@@ -257,7 +255,10 @@ static void write_controls(struct vcpu *v, const struct vmcs12 *c, bool full)
     vmcs_write(VMCS_SECONDARY_VM_EXEC_CONTROL, vmcs02_proc2(proc12, proc2_12, hw->proc2));
     vmcs_write(VMCS_VM_EXIT_CONTROLS, vmcs02_exit(ctls[3], hw->exit));
     vmcs_write(VMCS_VM_ENTRY_CONTROLS, vmcs02_entry(ctls[4], hw->entry));
+    /* The shadowed companions: L1 writes them without an exit. */
     vmcs_write(VMCS_EXCEPTION_BITMAP, VMCS12(c, EXCEPTION_BITMAP));
+    vmcs_write(VMCS_CR0_READ_SHADOW, VMCS12(c, CR0_READ_SHADOW));
+    vmcs_write(VMCS_CR4_READ_SHADOW, VMCS12(c, CR4_READ_SHADOW));
     bool same = !full;
     for (unsigned i = 0; i < sizeof(ctls) / sizeof(ctls[0]); i++) {
         same = same && ctls[i] == n->written_ctls[i];
