@@ -168,6 +168,9 @@ void nested_vmsucceed(struct vcpu *v);
 void nested_vmfail_invalid(struct vcpu *v);
 void nested_vmfail_valid(struct vcpu *v, uint32_t error);
 void nested_vmfail(struct vcpu *v, uint32_t error);
+/* A VMWRITE's vmcs12 status: VMfailValid 12 or 13 for a field it may not
+ * write (SDM ch. 31 VMWRITE), true if it may go on. */
+bool nested_vmwrite_allowed(struct vcpu *v, enum vmcs12_status status);
 /* The #UD/#GP checks common to all VMX instructions in VMX operation
  * (SDM 31.3): false if a fault was injected. */
 bool nested_vmx_insn_allowed(struct vcpu *v);

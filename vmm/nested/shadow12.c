@@ -87,16 +87,8 @@ void nested_l2_vmwrite(struct vcpu *v, const struct vmx_access *a)
     if (a->bytes == sizeof(uint32_t))
         value = (uint32_t)value;
     bool any = nested_vmx_caps()->vmwrite_any_field;
-    switch (vmcs12_write_check(a->encoding, any)) {
-    case VMCS12_UNSUPPORTED:
-        nested_vmfail_valid(v, VMXERR_UNSUPPORTED_VMCS_COMPONENT);
+    if (!nested_vmwrite_allowed(v, vmcs12_write_check(a->encoding, any)))
         return;
-    case VMCS12_READ_ONLY:
-        nested_vmfail_valid(v, VMXERR_VMWRITE_READ_ONLY_COMPONENT);
-        return;
-    case VMCS12_OK:
-        break;
-    }
     if (s->magic != VMCS12_MAGIC) { /* never VMCLEARed: it starts empty */
         s->magic = VMCS12_MAGIC;
         s->launch_state = VMCS12_CLEAR;

@@ -37,6 +37,21 @@ void nested_vmsucceed(struct vcpu *v)
     vcpu_skip_instruction(v);
 }
 
+bool nested_vmwrite_allowed(struct vcpu *v, enum vmcs12_status status)
+{
+    switch (status) {
+    case VMCS12_UNSUPPORTED:
+        nested_vmfail_valid(v, VMXERR_UNSUPPORTED_VMCS_COMPONENT);
+        return false;
+    case VMCS12_READ_ONLY:
+        nested_vmfail_valid(v, VMXERR_VMWRITE_READ_ONLY_COMPONENT);
+        return false;
+    case VMCS12_OK:
+        break;
+    }
+    return true;
+}
+
 void nested_vmfail_invalid(struct vcpu *v)
 {
     set_arith_flags(RFLAGS_CF);
@@ -333,16 +348,8 @@ static void handle_vmwrite(struct vcpu *v)
     if (!hot)
         nested_sync_rare(v);
     bool any = nested_vmx_caps()->vmwrite_any_field;
-    switch (vmcs12_write(n->cache, enc, value, any)) {
-    case VMCS12_UNSUPPORTED:
-        nested_vmfail_valid(v, VMXERR_UNSUPPORTED_VMCS_COMPONENT);
+    if (!nested_vmwrite_allowed(v, vmcs12_write(n->cache, enc, value, any)))
         return;
-    case VMCS12_READ_ONLY:
-        nested_vmfail_valid(v, VMXERR_VMWRITE_READ_ONLY_COMPONENT);
-        return;
-    case VMCS12_OK:
-        break;
-    }
     /* A field the hardware shadow VMCS serves to L1's VMREAD but whose
      * VMWRITE exits (read-only exit information, written under MISC[29]):
      * the shadow must show the new value. */
