@@ -228,7 +228,7 @@ static void write_unshadowed_controls(struct vcpu *v, const struct vmcs12 *c, ui
 {
     vmcs_write(VMCS_PAGE_FAULT_ERROR_CODE_MASK, VMCS12(c, PAGE_FAULT_ERROR_CODE_MASK));
     vmcs_write(VMCS_PAGE_FAULT_ERROR_CODE_MATCH, VMCS12(c, PAGE_FAULT_ERROR_CODE_MATCH));
-    /* CR masks and shadows are L1's: VMX-fixed bits of L2's CRs are
+    /* CR masks (and read shadows) are L1's: VMX-fixed bits of L2's CRs are
      * enforced by the CPU itself (SDM 24.8). */
     vmcs_write(VMCS_CR0_GUEST_HOST_MASK, VMCS12(c, CR0_GUEST_HOST_MASK));
     vmcs_write(VMCS_CR4_GUEST_HOST_MASK, VMCS12(c, CR4_GUEST_HOST_MASK));
