@@ -221,7 +221,7 @@ static void test_shared_page(void **state)
 static void test_merges_of_several_vcpus(void **state)
 {
     (void)state;
-    struct nested_bitmaps other;
+    static struct nested_bitmaps other; /* a vCPU's: known for good */
     nested_bitmaps_init(&other);
     uint64_t dst2 = pmm_alloc_page();
     unsigned flushes = smp_flushes;
@@ -284,6 +284,39 @@ static void test_protect_drops_shadow_ept02(void **state)
     assert_int_equal(ept02_root_count(&E2), 0);
 }
 
+/* In use: some vCPU's cache names the page, until that vCPU merges
+ * another page for that bitmap, or its vmcs12 stops using the bitmap. A
+ * page no cache names is L1's memory again (bitmap_write.c then lifts the
+ * protection instead of doing L1's stores). */
+static void test_in_use_follows_every_vcpus_cache(void **state)
+{
+    (void)state;
+    static struct nested_bitmaps other;
+    nested_bitmaps_init(&other);
+    uint64_t dst2 = pmm_alloc_page();
+    assert_false(nested_bitmap_in_use(P1));
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, P1);
+    nested_bitmap_merge(&other, BITMAP_IO_A, dst2, l0, P2);
+    assert_true(nested_bitmap_in_use(P1 + 0x123));
+    assert_true(nested_bitmap_in_use(P2));
+    assert_false(nested_bitmap_in_use(P3));
+    /* The first vCPU's next vmcs12 has another MSR bitmap. */
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, P3);
+    assert_false(nested_bitmap_in_use(P1));
+    assert_true(nested_bitmap_is_protected(P1)); /* until written */
+    assert_true(nested_bitmap_in_use(P3));
+    /* The other's vmcs12 turns its I/O bitmaps off. */
+    nested_bitmap_unused(&other, BITMAP_IO_A);
+    assert_false(nested_bitmap_in_use(P2));
+    /* A stale cache (a protected page was written) still names its pages
+     * until its vCPU merges again. */
+    nested_bitmap_page_written();
+    assert_true(nested_bitmap_in_use(P3));
+    nested_bitmap_merge(&BM, BITMAP_MSR, dst, l0, P1);
+    assert_false(nested_bitmap_in_use(P3));
+    assert_true(nested_bitmap_in_use(P1));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -298,6 +331,7 @@ int main(void)
         T(test_reset_unprotects),
         T(test_bitmap_outside_l1_ram_reads_as_all_ones),
         T(test_protect_drops_shadow_ept02),
+        T(test_in_use_follows_every_vcpus_cache),
     };
     return cmocka_run_group_tests(tests, 0, 0);
 }

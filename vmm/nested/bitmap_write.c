@@ -7,7 +7,9 @@
  * every other CPU that runs L2 is nudged to do the same before it resumes
  * (smp_attention). A store L0 cannot decode (REP STOS, say) lifts the
  * protection instead, and later writes are seen only at the next nested
- * entry (docs/nested.md, "Known limits"). */
+ * entry (docs/nested.md, "Known limits"). So does a store into a page no
+ * vmcs02 merges from any more: L1 freed it, and each of its stores there
+ * would otherwise cost an exit and L0's emulation for good. */
 #include "vmm/nested/nested.h"
 #include "vmm/nested/vmcs02.h"
 #include "vmm/smp.h"
@@ -22,6 +24,13 @@ bool nested_bitmap_emulate_write(struct vcpu *v, uint64_t l1_gpa)
     const char *why;
     uint64_t offset = l1_gpa & (PAGE_SIZE - 1);
     uint8_t *page = vm_l1_ram(l1_gpa - offset, PAGE_SIZE);
+    /* A page no vmcs02 merges from any more is L1's plain memory again
+     * (KVM freed the guest whose bitmap it was): the caller lifts the
+     * protection, rather than L0 doing every later store there. */
+    if (!nested_bitmap_in_use(l1_gpa)) {
+        v->nested->stats.bitmap_pages_released++;
+        return false;
+    }
     if (!page || !store_decode(v, &st, &why) || offset + st.insn.size > PAGE_SIZE) {
         v->nested->stats.bitmap_writes_unprotected++;
         return false;

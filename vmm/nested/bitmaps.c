@@ -1,6 +1,7 @@
 #include "vmm/nested/bitmaps.h"
 #include "vmm/nested/vmcs02.h"
 #include "vmm/ept.h"
+#include "vmm/percpu.h"
 #include "vmm/smp.h"
 #include "vmm/vm.h"
 #include "arch/x86/physmem.h"
@@ -17,6 +18,10 @@ static struct {
     uint64_t page[BITMAP_PROTECTED_MAX];
 } protected;
 static uint64_t bitmap_epoch; /* bumped when a protected page is written */
+/* Every vCPU's cache, for nested_bitmap_in_use (added under the lock, read
+ * without it: a cache names a page with one aligned store). */
+static struct nested_bitmaps *caches[NV_MAX_CPUS];
+static unsigned ncaches;
 
 static uint8_t all_ones[4096] __attribute__((aligned(8)));
 
@@ -53,11 +58,41 @@ static bool protect(uint64_t pa)
     return ok;
 }
 
-void nested_bitmaps_init(struct nested_bitmaps *cache)
+static void forget_all(struct nested_bitmaps *cache)
 {
     for (unsigned i = 0; i < BITMAP_COUNT; i++)
-        cache->l1_pa[i] = NO_PAGE;
+        __atomic_store_n(&cache->l1_pa[i], NO_PAGE, __ATOMIC_RELEASE);
     cache->epoch = __atomic_load_n(&bitmap_epoch, __ATOMIC_ACQUIRE);
+}
+
+void nested_bitmaps_init(struct nested_bitmaps *cache)
+{
+    forget_all(cache);
+    spin_lock(&protected.lock);
+    bool known = false;
+    for (unsigned i = 0; i < ncaches; i++)
+        known = known || caches[i] == cache;
+    if (!known && ncaches < NV_MAX_CPUS)
+        __atomic_store_n(&caches[ncaches++], cache, __ATOMIC_RELEASE);
+    spin_unlock(&protected.lock);
+}
+
+bool nested_bitmap_in_use(uint64_t gpa)
+{
+    uint64_t page = gpa & ~(PAGE_SIZE - 1);
+    unsigned n = __atomic_load_n(&ncaches, __ATOMIC_ACQUIRE);
+    for (unsigned c = 0; c < n; c++) {
+        const struct nested_bitmaps *cache = __atomic_load_n(&caches[c], __ATOMIC_ACQUIRE);
+        for (unsigned i = 0; cache && i < BITMAP_COUNT; i++)
+            if (__atomic_load_n(&cache->l1_pa[i], __ATOMIC_ACQUIRE) == page)
+                return true;
+    }
+    return false;
+}
+
+void nested_bitmap_unused(struct nested_bitmaps *cache, enum nested_bitmap which)
+{
+    __atomic_store_n(&cache->l1_pa[which], NO_PAGE, __ATOMIC_RELEASE);
 }
 
 void nested_bitmap_merge(struct nested_bitmaps *cache, enum nested_bitmap which, uint64_t dst,
@@ -65,10 +100,12 @@ void nested_bitmap_merge(struct nested_bitmaps *cache, enum nested_bitmap which,
 {
     uint64_t epoch = __atomic_load_n(&bitmap_epoch, __ATOMIC_ACQUIRE);
     if (cache->epoch != epoch)
-        nested_bitmaps_init(cache);
+        forget_all(cache);
     if (cache->l1_pa[which] == l1_pa)
         return;
-    /* Protected first, then read: a write after this faults. */
+    /* In use (nested_bitmap_in_use) before it is read, protected first,
+     * then read: a store after this is done by L0 or faults. */
+    __atomic_store_n(&cache->l1_pa[which], l1_pa, __ATOMIC_SEQ_CST);
     bool cached = protect(l1_pa);
     const uint8_t *l1 = vm_l1_ram(l1_pa, PAGE_SIZE);
     if (!l1) {
@@ -116,6 +153,8 @@ void nested_bitmaps_unprotect_all(void)
     spin_lock(&protected.lock);
     while (protected.count)
         set_writable(protected.page[--protected.count], true);
+    for (unsigned c = 0; c < ncaches; c++)
+        forget_all(caches[c]);
     __atomic_add_fetch(&bitmap_epoch, 1, __ATOMIC_RELEASE);
     spin_unlock(&protected.lock);
     invept(INVEPT_SINGLE_CONTEXT, the_vm.eptp01);

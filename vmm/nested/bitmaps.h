@@ -22,7 +22,7 @@ struct nested_bitmaps {
     uint64_t epoch;               /* bitmap_epoch when those were merged */
 };
 
-/* An empty cache. */
+/* An empty cache, known to nested_bitmap_in_use from now on. */
 void nested_bitmaps_init(struct nested_bitmaps *cache);
 /* Merges l0 | L1's page at l1_pa into dst unless dst already holds that
  * merge and no protected page has been written since. An l1_pa that is not
@@ -30,6 +30,14 @@ void nested_bitmaps_init(struct nested_bitmaps *cache);
  * would on hardware. */
 void nested_bitmap_merge(struct nested_bitmaps *cache, enum nested_bitmap which, uint64_t dst,
                          uint64_t l0, uint64_t l1_pa);
+/* A bitmap vmcs12 no longer uses (its control is off): the cache stops
+ * naming the page. */
+void nested_bitmap_unused(struct nested_bitmaps *cache, enum nested_bitmap which);
+/* Does some vCPU's vmcs02 hold a merge of gpa's page (or is about to)? A
+ * protected page no vCPU uses any more is L1's memory again (KVM freed the
+ * guest whose bitmap it was): bitmap_write.c lifts the protection there
+ * instead of doing each of L1's stores itself. */
+bool nested_bitmap_in_use(uint64_t gpa);
 /* Is gpa in a page L0 merged from and keeps write-protected? */
 bool nested_bitmap_is_protected(uint64_t gpa);
 /* A store into a protected page was done by L0 (bitmap_write.c): every
@@ -42,7 +50,7 @@ bool nested_bitmap_write_fault(uint64_t gpa);
 /* L0's own bitmaps changed (ipi.c's ICR watch): every vCPU merges again
  * at its next nested entry. */
 void nested_bitmaps_l0_changed(void);
-/* Lifts every protection (tests). */
+/* Lifts every protection and empties every cache (tests). */
 void nested_bitmaps_unprotect_all(void);
 
 #endif

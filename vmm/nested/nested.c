@@ -251,6 +251,7 @@ void nested_print_stats(const struct vm *vm)
         }
         sum.vmcs02_hw_failures += n->stats.vmcs02_hw_failures;
         sum.bitmap_writes_emulated += n->stats.bitmap_writes_emulated;
+        sum.bitmap_pages_released += n->stats.bitmap_pages_released;
         sum.bitmap_writes_unprotected += n->stats.bitmap_writes_unprotected;
         sum.l2_vmreads += n->stats.l2_vmreads;
         sum.l2_vmwrites += n->stats.l2_vmwrites;
@@ -286,9 +287,11 @@ void nested_print_stats(const struct vm *vm)
                 (unsigned long long)e.reflected, (unsigned long long)e.misconfigs,
                 (unsigned long long)e.hidden, (unsigned long long)e.roots_created,
                 (unsigned long long)e.roots_reclaimed, (unsigned long long)e.pool_reclaims);
-    if (sum.bitmap_writes_emulated || sum.bitmap_writes_unprotected)
-        log_raw("nested: stores into merged bitmap pages: %llu done by L0, %llu lifted the protection\n",
-                (unsigned long long)sum.bitmap_writes_emulated, (unsigned long long)sum.bitmap_writes_unprotected);
+    if (sum.bitmap_writes_emulated || sum.bitmap_writes_unprotected || sum.bitmap_pages_released)
+        log_raw("nested: stores into merged bitmap pages: %llu done by L0, %llu lifted the protection; "
+                "%llu pages no longer merged released\n",
+                (unsigned long long)sum.bitmap_writes_emulated, (unsigned long long)sum.bitmap_writes_unprotected,
+                (unsigned long long)sum.bitmap_pages_released);
     if (sum.l2_vmreads || sum.l2_vmwrites)
         log_raw("nested: L2's VMREAD/VMWRITE done by L0 under L1's VMCS shadowing: %llu VMREAD, %llu VMWRITE\n",
                 (unsigned long long)sum.l2_vmreads, (unsigned long long)sum.l2_vmwrites);

@@ -36,6 +36,7 @@ struct nested_stats {
     uint64_t vmcs02_hw_failures; /* hardware refused a vmcs02 L0's checks passed */
     uint64_t bitmap_writes_emulated;   /* stores into merged bitmap pages L0 did */
     uint64_t bitmap_writes_unprotected; /* ... it could not: protection lifted */
+    uint64_t bitmap_pages_released;     /* ... the page was no bitmap any more: lifted */
     uint64_t l2_vmreads, l2_vmwrites; /* L2's, done by L0 under L1's shadowing (shadow12.c) */
 };
 

@@ -287,6 +287,12 @@ void vmcs02_merge_bitmaps(struct vcpu *v)
     /* An exit if L0 or L1 wants it. */
     if (proc12 & PROC_USE_MSR_BITMAPS)
         nested_bitmap_merge(&n->bitmaps, BITMAP_MSR, n->msr_bitmap02, the_vm.msr_bitmap, VMCS12(c, MSR_BITMAP));
+    else
+        nested_bitmap_unused(&n->bitmaps, BITMAP_MSR);
+    if (!(proc12 & PROC_USE_IO_BITMAPS)) {
+        nested_bitmap_unused(&n->bitmaps, BITMAP_IO_A);
+        nested_bitmap_unused(&n->bitmaps, BITMAP_IO_B);
+    }
     if (proc & PROC_USE_IO_BITMAPS) {
         if (proc12 & PROC_USE_IO_BITMAPS) {
             nested_bitmap_merge(&n->bitmaps, BITMAP_IO_A, n->io_bitmap02_a, the_vm.io_bitmap_a, VMCS12(c, IO_BITMAP_A));
