@@ -1,9 +1,9 @@
 /* vmcs02's MSR and I/O bitmaps are L0's ORed with L1's. Merging 4 KiB per
  * bitmap on every nested entry would dominate the round trip, so each vCPU
  * merges once and L0 write-protects the L1 pages merged from in EPT01; a
- * write to one (by L1 on any CPU, or by an L2 that can reach it) lifts the
- * protection and makes every vCPU's merges stale: each merges again at its
- * next nested entry.
+ * write to one (by L1 on any CPU, or by an L2 that can reach it) is done by
+ * L0 (bitmap_write.c) or lifts the protection, and makes every vCPU's
+ * merges stale: each merges again before it next runs L2.
  * Shared by all vCPUs (docs/smp.md): the set of protected pages, under a
  * lock, and the staleness epoch (atomic). Per vCPU: its cache of what its
  * bitmaps02 were merged from (struct nested_bitmaps, in its nested state). */
