@@ -32,6 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "kvm_stats.h"
+// VMX encodings, capability MSRs and exit reasons, one copy for the test
+// hypervisors (SDM appendices A-C).
+#include "../l1hv/vmx_defs.h"
 
 // ---------------------------------------------------------------------------
 // Guest code. Each blob is position-dependent machine code copied to a fixed
@@ -642,23 +645,7 @@ GUEST_BLOB(g_dirty, ".code64",
 // NV_FAIL_PORT with rbx = the step and rcx = the VM-instruction error (r9 =
 // the field of a VMWRITE from the table).
 #define MSR_FEATURE_CONTROL   0x3a
-#define MSR_VMX_BASIC         0x480
-#define MSR_VMX_PINBASED      0x481
-#define MSR_VMX_PROCBASED     0x482
-#define MSR_VMX_EXIT          0x483
-#define MSR_VMX_ENTRY         0x484
-#define MSR_VMX_CR0_FIXED0    0x486
-#define MSR_VMX_CR0_FIXED1    0x487
-#define MSR_VMX_CR4_FIXED0    0x488
-#define MSR_VMX_CR4_FIXED1    0x489
-#define VMX_REVISION_MASK     0x7fffffff // IA32_VMX_BASIC bits 30:0 (SDM A.1)
 #define CR4_VMXE              0x2000
-#define VMCS_INSTR_ERROR      0x4400
-#define VMCS_EXIT_REASON      0x4402
-#define VMCS_EXIT_INSTR_LEN   0x440c
-#define VMCS_GUEST_RIP        0x681e
-#define EXIT_REASON_CPUID     10
-#define EXIT_REASON_VMCALL    18
 #define NV_FROM_MEM           1
 #define NV_VMXON              0x10000 // the VMXON region
 #define NV_VMCS               0x11000
@@ -689,20 +676,20 @@ GUEST_BLOB(g_dirty, ".code64",
 
 GUEST_BLOB(g_nvmx, ".code64",
            // CR0 and CR4 within the fixed bits, CR4.VMXE set (SDM 23.8).
-           "mov ecx, " XSTR(MSR_VMX_CR0_FIXED0) "\n"
+           "mov ecx, " XSTR(MSR_IA32_VMX_CR0_FIXED0) "\n"
            "call g_nvmx_rdmsr\n"
            "mov rbx, cr0\n"
            "or rbx, rax\n"
-           "mov ecx, " XSTR(MSR_VMX_CR0_FIXED1) "\n"
+           "mov ecx, " XSTR(MSR_IA32_VMX_CR0_FIXED1) "\n"
            "call g_nvmx_rdmsr\n"
            "and rbx, rax\n"
            "mov cr0, rbx\n"
-           "mov ecx, " XSTR(MSR_VMX_CR4_FIXED0) "\n"
+           "mov ecx, " XSTR(MSR_IA32_VMX_CR4_FIXED0) "\n"
            "call g_nvmx_rdmsr\n"
            "mov rbx, cr4\n"
            "or rbx, rax\n"
            "or rbx, " XSTR(CR4_VMXE) "\n"
-           "mov ecx, " XSTR(MSR_VMX_CR4_FIXED1) "\n"
+           "mov ecx, " XSTR(MSR_IA32_VMX_CR4_FIXED1) "\n"
            "call g_nvmx_rdmsr\n"
            "and rbx, rax\n"
            "mov cr4, rbx\n"
@@ -713,10 +700,10 @@ GUEST_BLOB(g_nvmx, ".code64",
            "mov rax, cr4\n"
            "mov qword ptr ds:" XSTR(NV_STATE) " + " XSTR(NV_STATE_CR4) ", rax\n"
            // The VMCS revision identifier heads the VMXON region and the VMCS (SDM 24.2, 24.11.5).
-           "mov ecx, " XSTR(MSR_VMX_BASIC) "\n"
+           "mov ecx, " XSTR(MSR_IA32_VMX_BASIC) "\n"
            "call g_nvmx_rdmsr\n"
            "mov qword ptr ds:" XSTR(NV_STATE) " + " XSTR(NV_STATE_BASIC) ", rax\n"
-           "and eax, " XSTR(VMX_REVISION_MASK) "\n"
+           "and eax, " XSTR(VMX_BASIC_REVISION_MASK) "\n"
            "mov dword ptr ds:" XSTR(NV_VMXON) ", eax\n"
            "mov dword ptr ds:" XSTR(NV_VMCS) ", eax\n"
            "mov ebx, " XSTR(NV_STEP_VMXON) "\n"
@@ -773,7 +760,7 @@ GUEST_BLOB(g_nvmx, ".code64",
            "mov qword ptr [" XSTR(NV_EXITS) " + 8 + rcx * 8], rax\n"
            "inc rcx\n"
            "mov qword ptr ds:" XSTR(NV_EXITS) ", rcx\n"
-           "5: cmp eax, " XSTR(EXIT_REASON_CPUID) "\n"
+           "5: cmp eax, " XSTR(EXIT_CPUID) "\n"
            "jne 6f\n"
            "mov edx, " XSTR(VMCS_GUEST_RIP) "\n"
            "vmread rax, rdx\n"
@@ -789,7 +776,7 @@ GUEST_BLOB(g_nvmx, ".code64",
            "mov ebx, " XSTR(NV_STEP_VMRESUME) "\n"
            "vmresume\n"
            "jmp g_nvmx_fail\n"
-           "6: cmp eax, " XSTR(EXIT_REASON_VMCALL) "\n"
+           "6: cmp eax, " XSTR(EXIT_VMCALL) "\n"
            "jne 7f\n"
            "mov ebx, " XSTR(NV_STEP_VMXOFF) "\n"
            "vmxoff\n"
@@ -803,7 +790,7 @@ GUEST_BLOB(g_nvmx, ".code64",
            "g_nvmx_fail:\n"
            "mov rcx, -1\n"
            "jc 8f\n"
-           "mov eax, " XSTR(VMCS_INSTR_ERROR) "\n"
+           "mov eax, " XSTR(VMCS_VM_INSTRUCTION_ERROR) "\n"
            "vmread rcx, rax\n"
            "8: out " XSTR(NV_FAIL_PORT) ", al\n"
            "hlt\n"
@@ -2159,74 +2146,21 @@ static int case_dirtylog(struct vm *vm)
 // (nested=1) emulates for it
 
 // VMCS field encodings (SDM appendix B).
-#define VMCS_PIN_CTLS          0x4000
-#define VMCS_PROC_CTLS         0x4002
-#define VMCS_EXCEPTION_BITMAP  0x4004
-#define VMCS_PF_MASK           0x4006
-#define VMCS_PF_MATCH          0x4008
-#define VMCS_CR3_TARGETS       0x400a
-#define VMCS_EXIT_CTLS         0x400c
-#define VMCS_EXIT_MSR_STORES   0x400e
-#define VMCS_EXIT_MSR_LOADS    0x4010
-#define VMCS_ENTRY_CTLS        0x4012
-#define VMCS_ENTRY_MSR_LOADS   0x4014
-#define VMCS_ENTRY_INTR_INFO   0x4016
-#define VMCS_CR0_MASK          0x6000
-#define VMCS_CR4_MASK          0x6002
-#define VMCS_CR0_SHADOW        0x6004
-#define VMCS_CR4_SHADOW        0x6006
-#define VMCS_LINK_POINTER      0x2800
-#define VMCS_GUEST_DEBUGCTL    0x2802
-#define VMCS_GUEST_SEL(i)      (0x0800 + 2 * (i)) // ES CS SS DS FS GS LDTR TR
-#define VMCS_GUEST_LIMIT(i)    (0x4800 + 2 * (i))
-#define VMCS_GUEST_AR(i)       (0x4814 + 2 * (i))
-#define VMCS_GUEST_BASE(i)     (0x6806 + 2 * (i))
-#define VMCS_GUEST_GDTR_LIMIT  0x4810
-#define VMCS_GUEST_IDTR_LIMIT  0x4812
-#define VMCS_GUEST_GDTR_BASE   0x6816
-#define VMCS_GUEST_IDTR_BASE   0x6818
-#define VMCS_GUEST_INTERRUPTIBILITY 0x4824
-#define VMCS_GUEST_ACTIVITY    0x4826
-#define VMCS_GUEST_SYSENTER_CS 0x482a
-#define VMCS_GUEST_CR0         0x6800
-#define VMCS_GUEST_CR3         0x6802
-#define VMCS_GUEST_CR4         0x6804
-#define VMCS_GUEST_DR7         0x681a
-#define VMCS_GUEST_RSP         0x681c
-#define VMCS_GUEST_RFLAGS      0x6820
-#define VMCS_GUEST_PENDING_DBG 0x6822
-#define VMCS_GUEST_SYSENTER_ESP 0x6824
-#define VMCS_GUEST_SYSENTER_EIP 0x6826
-#define VMCS_HOST_SEL(i)       (0x0c00 + 2 * (i)) // ES CS SS DS FS GS TR
-#define VMCS_HOST_SYSENTER_CS  0x4c00
-#define VMCS_HOST_CR0          0x6c00
-#define VMCS_HOST_CR3          0x6c02
-#define VMCS_HOST_CR4          0x6c04
-#define VMCS_HOST_FS_BASE      0x6c06
-#define VMCS_HOST_GS_BASE      0x6c08
-#define VMCS_HOST_TR_BASE      0x6c0a
-#define VMCS_HOST_GDTR_BASE    0x6c0c
-#define VMCS_HOST_IDTR_BASE    0x6c0e
-#define VMCS_HOST_SYSENTER_ESP 0x6c10
-#define VMCS_HOST_SYSENTER_EIP 0x6c12
-#define VMCS_HOST_RSP          0x6c14
-#define VMCS_HOST_RIP          0x6c16
+#define VMCS_GUEST_SEL(i)      (VMCS_GUEST_ES_SEL + 2 * (i)) // ES CS SS DS FS GS LDTR TR
+#define VMCS_GUEST_LIMIT(i)    (VMCS_GUEST_ES_LIMIT + 2 * (i))
+#define VMCS_GUEST_AR(i)       (VMCS_GUEST_ES_AR + 2 * (i))
+#define VMCS_GUEST_BASE(i)     (VMCS_GUEST_ES_BASE + 2 * (i))
+#define VMCS_HOST_SEL(i)       (VMCS_HOST_ES_SEL + 2 * (i)) // ES CS SS DS FS GS TR
 enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR, SEG_COUNT };
 #define HOST_SEG_TR            6 // the host fields have no LDTR
-#define EXIT_HOST_64           0x200   // host address-space size (SDM 24.7.1)
-#define ENTRY_IA32E_GUEST      0x200   // IA-32e mode guest (SDM 24.8.1)
 #define LM_DATA_SEL            0x10
 #define LM_TR_SEL              0x18    // no descriptor needed: VM entry and exit load TR from the VMCS
 #define AR_CODE64              0xa09b  // G L P S, execute/read accessed
 #define AR_DATA                0xc093  // G D/B P S, read/write accessed
-#define AR_UNUSABLE            0x10000 // SDM 24.4.1
 #define AR_TSS64_BUSY          0x8b
 #define TSS_LIMIT              0x67
 #define SEG_LIMIT_4G           0xffffffffULL
-#define DR7_INIT               0x400
 #define RFLAGS_FIXED           0x2
-#define FEATURE_CONTROL_LOCKED 0x1
-#define FEATURE_CONTROL_VMXON  0x4     // VMXON outside SMX
 #define CPUID1_ECX_VMX         (1u << 5)
 #define NV_WANT_EXITS          2
 
@@ -2249,11 +2183,11 @@ static int case_nestedvmx(struct vm *vm)
         struct kvm_msr_entry e[6];
     } msrs = {.h.nmsrs = 1};
     msrs.e[0].index = MSR_FEATURE_CONTROL;
-    msrs.e[0].data = FEATURE_CONTROL_LOCKED | FEATURE_CONTROL_VMXON;
+    msrs.e[0].data = FEATURE_CONTROL_LOCK | FEATURE_CONTROL_VMX_OUTSIDE_SMX;
     CHECK(ioctl(vm->vcpu, KVM_SET_MSRS, &msrs) == 1, "KVM_SET_MSRS IA32_FEATURE_CONTROL: %s",
           strerror(errno));
-    static const uint32_t caps[] = {MSR_VMX_BASIC, MSR_VMX_PINBASED, MSR_VMX_PROCBASED,
-                                    MSR_VMX_EXIT, MSR_VMX_ENTRY};
+    static const uint32_t caps[] = {MSR_IA32_VMX_BASIC, MSR_IA32_VMX_PINBASED_CTLS, MSR_IA32_VMX_PROCBASED_CTLS,
+                                    MSR_IA32_VMX_EXIT_CTLS, MSR_IA32_VMX_ENTRY_CTLS};
     msrs.h.nmsrs = sizeof caps / sizeof caps[0];
     for (unsigned i = 0; i < msrs.h.nmsrs; i++)
         msrs.e[i] = (struct kvm_msr_entry){.index = caps[i]};
@@ -2268,22 +2202,22 @@ static int case_nestedvmx(struct vm *vm)
     // L3 runs on the guest's own CR0/CR3/CR4, GDT and page tables; the
     // guest stores its control registers at NV_STATE after setting VMXE.
     struct nv_entry table[] = {
-        {VMCS_PIN_CTLS, 0, MSR_VMX_PINBASED},
-        {VMCS_PROC_CTLS, 0, MSR_VMX_PROCBASED},
-        {VMCS_EXIT_CTLS, EXIT_HOST_64, MSR_VMX_EXIT},
-        {VMCS_ENTRY_CTLS, ENTRY_IA32E_GUEST, MSR_VMX_ENTRY},
+        {VMCS_PIN_CONTROLS, 0, MSR_IA32_VMX_PINBASED_CTLS},
+        {VMCS_PROC_CONTROLS, 0, MSR_IA32_VMX_PROCBASED_CTLS},
+        {VMCS_EXIT_CONTROLS, EXIT_HOST_ADDR_SPACE_SIZE, MSR_IA32_VMX_EXIT_CTLS},
+        {VMCS_ENTRY_CONTROLS, ENTRY_IA32E_MODE_GUEST, MSR_IA32_VMX_ENTRY_CTLS},
         {VMCS_EXCEPTION_BITMAP, 0, 0},
-        {VMCS_PF_MASK, 0, 0},
-        {VMCS_PF_MATCH, 0, 0},
-        {VMCS_CR3_TARGETS, 0, 0},
-        {VMCS_EXIT_MSR_STORES, 0, 0},
-        {VMCS_EXIT_MSR_LOADS, 0, 0},
-        {VMCS_ENTRY_MSR_LOADS, 0, 0},
+        {VMCS_PF_ERROR_MASK, 0, 0},
+        {VMCS_PF_ERROR_MATCH, 0, 0},
+        {VMCS_CR3_TARGET_COUNT, 0, 0},
+        {VMCS_EXIT_MSR_STORE_COUNT, 0, 0},
+        {VMCS_EXIT_MSR_LOAD_COUNT, 0, 0},
+        {VMCS_ENTRY_MSR_LOAD_COUNT, 0, 0},
         {VMCS_ENTRY_INTR_INFO, 0, 0},
-        {VMCS_CR0_MASK, 0, 0},
-        {VMCS_CR4_MASK, 0, 0},
-        {VMCS_CR0_SHADOW, 0, 0},
-        {VMCS_CR4_SHADOW, 0, 0},
+        {VMCS_CR0_GUEST_HOST_MASK, 0, 0},
+        {VMCS_CR4_GUEST_HOST_MASK, 0, 0},
+        {VMCS_CR0_READ_SHADOW, 0, 0},
+        {VMCS_CR4_READ_SHADOW, 0, 0},
         {VMCS_LINK_POINTER, ~0ULL, 0}, // none (SDM 26.3.1.5)
         {VMCS_GUEST_DEBUGCTL, 0, 0},
         {VMCS_HOST_CR0, NV_STATE + NV_STATE_CR0, NV_FROM_MEM},
@@ -2322,7 +2256,7 @@ static int case_nestedvmx(struct vm *vm)
         {VMCS_GUEST_SYSENTER_ESP, 0, 0},
         {VMCS_GUEST_SYSENTER_EIP, 0, 0},
         {VMCS_GUEST_INTERRUPTIBILITY, 0, 0},
-        {VMCS_GUEST_ACTIVITY, 0, 0},
+        {VMCS_GUEST_ACTIVITY_STATE, 0, 0},
     };
     size_t n = sizeof table / sizeof table[0];
     CHECK((n + SEG_COUNT * 4 + 1) * NV_ENTRY_SIZE <= NV_HOST_STACK - NV_TABLE - GUEST_PAGE,
@@ -2369,11 +2303,11 @@ static int case_nestedvmx(struct vm *vm)
         return unexpected(vm, "nestedvmx guest");
     CHECK(state_basic == basic, "IA32_VMX_BASIC: guest RDMSR 0x%llx, KVM_GET_MSRS 0x%llx",
           (unsigned long long)state_basic, (unsigned long long)basic);
-    CHECK(exits[0] == NV_WANT_EXITS && exits[1] == EXIT_REASON_CPUID &&
-              exits[2] == EXIT_REASON_VMCALL,
+    CHECK(exits[0] == NV_WANT_EXITS && exits[1] == EXIT_CPUID &&
+              exits[2] == EXIT_VMCALL,
           "L3 exit reasons: %llu of them, %llu then %llu; want CPUID (%d) then VMCALL (%d)",
           (unsigned long long)exits[0], (unsigned long long)exits[1],
-          (unsigned long long)exits[2], EXIT_REASON_CPUID, EXIT_REASON_VMCALL);
+          (unsigned long long)exits[2], EXIT_CPUID, EXIT_VMCALL);
     return 0;
 }
 

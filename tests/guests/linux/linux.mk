@@ -49,7 +49,7 @@ $(LINUX_KERNEL): $(LINUX_BUILD)/pkg/.unpacked
 $(LINUX_MODS)/order: $(LINUX_BUILD)/pkg/.unpacked $(LINUX_DIR)/mkmodules.sh
 	$(LINUX_DIR)/mkmodules.sh $(LINUX_BUILD)/pkg $(LINUX_MODS)
 
-$(LINUX_KVMTEST): $(LINUX_DIR)/kvmtest.c $(LINUX_DIR)/kvm_stats.h $(LINUX_DIR)/linux.mk
+$(LINUX_KVMTEST): $(LINUX_DIR)/kvmtest.c $(LINUX_DIR)/kvm_stats.h tests/guests/l1hv/vmx_defs.h $(LINUX_DIR)/linux.mk
 	@mkdir -p $(dir $@)
 	$(LINUX_HOSTCC) -static -O2 -s -Wall -Wextra -Werror -pthread -o $@ $<
 
