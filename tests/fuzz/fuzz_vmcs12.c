@@ -407,6 +407,13 @@ static bool fits(uint64_t value, struct vmx_ctl cap)
 
 static bool any_ram(uint64_t pa, uint64_t len) { return pa + len >= pa && pa + len <= FAKE_PHYS_SIZE; }
 static uint32_t read32(uint64_t pa) { return *(const uint32_t *)phys_to_virt(pa); }
+/* L1's memory as the CPU running vmcs02 sees it (vm_l1_view: RAM or the
+ * sink; all ones on a device). */
+static uint32_t read_view32(uint64_t pa)
+{
+    const uint32_t *p = vm_l1_view(pa, sizeof(*p));
+    return p ? *p : ~0U;
+}
 
 /* L0's own pages (its bitmaps, vmcs02's merges). */
 static const uint8_t *page_at(uint64_t pa) { return phys_to_virt(pa); }
@@ -517,6 +524,7 @@ static void verify_vmcs02(bool full, const uint8_t *ports)
         .phys_mask = PHYS_MASK,
         .l1_ram = any_ram,
         .read32 = read32,
+        .read_view32 = read32,
         .current_vmcs = nv.vmcs02,
     };
     uint64_t q = 0;
@@ -632,6 +640,7 @@ static bool enter(bool launch, bool static_checked, bool l1_long_mode, const str
         .phys_mask = PHYS_MASK,
         .l1_ram = vm_l1_ram_range,
         .read32 = read32,
+        .read_view32 = read_view32,
         .current_vmcs = VMCS12_PA,
         .static_checked = static_checked,
     };
@@ -691,6 +700,7 @@ static void l2_runs(struct input *in, bool l1_long_mode)
             .phys_mask = PHYS_MASK,
             .l1_ram = vm_l1_ram_range,
             .read32 = read32,
+            .read_view32 = read_view32,
             .current_vmcs = VMCS12_PA,
         };
         uint64_t q;

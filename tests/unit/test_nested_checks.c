@@ -83,6 +83,8 @@ static bool l1_ram(uint64_t pa, uint64_t len)
 }
 
 static uint32_t read32(uint64_t pa) { return *(const uint32_t *)phys_to_virt(pa); }
+/* L1's memory as the CPU sees it: its RAM, all ones elsewhere. */
+static uint32_t read_view32(uint64_t pa) { return l1_ram(pa, sizeof(uint32_t)) ? read32(pa) : ~0U; }
 
 #define V(name) VMCS12(c, name)
 
@@ -106,6 +108,7 @@ static int setup(void **state)
         .phys_mask = PHYS_MASK | 0xfff,
         .l1_ram = l1_ram,
         .read32 = read32,
+        .read_view32 = read_view32,
         .static_checked = false,
         .current_vmcs = VMCS12_PA,
     };

@@ -30,6 +30,7 @@
 #include "vmm/msr.h"
 #include "vmm/pmm.h"
 #include "vmm/vm.h"
+#include "arch/x86/apic.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/msr_index.h"
 #include "arch/x86/physmem.h"
@@ -484,6 +485,28 @@ static void test_prepare_controls_and_companions(void **state)
  * enabled, so that every VMFUNC of L2 exits to L0 (SDM 26.5.6.1), and
  * neither PML nor #VE; L1's log, EPTP list and #VE information addresses
  * and its PML index are never handed to the CPU. */
+/* A virtual-APIC page L1 cannot reach (on hardware a device, which reads
+ * as all ones): vmcs02 gets the stand-in page, whose VTPR reads all ones
+ * at every entry, as the entry checks assumed (SDM 26.2.1.1: TPR threshold
+ * not above VTPR), whatever L2 wrote there meanwhile. */
+static void test_prepare_vapic_on_a_device(void **state)
+{
+    (void)state;
+    fill_cache(5);
+    V(CPU_BASED_VM_EXEC_CONTROL) |= PROC_TPR_SHADOW;
+    V(VIRTUAL_APIC_PAGE_ADDR) = L1_RAM_END + 0x10000000ULL;
+    V(TPR_THRESHOLD) = 3;
+    prepare(true, true);
+    uint64_t vapic = fake_vmcs_get(VMCS_VIRTUAL_APIC_PAGE_ADDR);
+    assert_int_equal(vapic, nv.scratch02);
+    uint32_t *vtpr = (uint32_t *)((uint8_t *)phys_to_virt(vapic) + XAPIC_TPR);
+    assert_int_equal(*vtpr, ~0U);
+    *vtpr = 0; /* L2's MOV to CR8 */
+    prepare(false, true);
+    assert_int_equal(*vtpr, ~0U);
+    expect_field(VMCS_TPR_THRESHOLD, 3);
+}
+
 static void test_prepare_ept_features_stay_l0s(void **state)
 {
     (void)state;
@@ -1196,6 +1219,7 @@ int main(void)
         T(test_prepare_partial_rewrites_only_hot_fields),
         T(test_prepare_controls_and_companions),
         T(test_prepare_ept_features_stay_l0s),
+        T(test_prepare_vapic_on_a_device),
         T(test_prepare_inherits_l1_state),
         T(test_prepare_ept_pointer),
         T(test_prepare_pae_pdptes),

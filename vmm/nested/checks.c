@@ -103,10 +103,10 @@ static bool check_tpr_threshold(const struct vmcs12 *c, const struct entry_conte
     uint64_t vapic = VMCS12(c, VIRTUAL_APIC_PAGE_ADDR);
     if (!(proc2 & PROC2_VIRT_INTR_DELIVERY))
         CHECK(!(threshold & ~TPR_THRESHOLD_MASK), "TPR threshold bits 31:4 are 0");
-    /* VTPR is bits 7:4 of the byte at 80H of the virtual-APIC page;
-     * beyond L1's RAM it reads as all ones. */
+    /* VTPR is bits 7:4 of the byte at 80H of the virtual-APIC page, read
+     * where the CPU will read it (on a device: all ones). */
     if (!(proc2 & (PROC2_VIRT_APIC_ACCESS | PROC2_VIRT_INTR_DELIVERY))) {
-        uint32_t vtpr = ctx->l1_ram(vapic + VAPIC_VTPR, sizeof(uint32_t)) ? ctx->read32(vapic + VAPIC_VTPR) : ~0U;
+        uint32_t vtpr = ctx->read_view32(vapic + VAPIC_VTPR);
         CHECK((threshold & TPR_THRESHOLD_MASK) <= ((vtpr >> VTPR_CLASS_SHIFT) & TPR_THRESHOLD_MASK),
               "TPR threshold not above VTPR[7:4]");
     }

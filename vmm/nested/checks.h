@@ -16,6 +16,10 @@ struct entry_context {
     /* True if [pa, pa+len) is L1 memory nestvisor can map (bitmaps, lists). */
     bool (*l1_ram)(uint64_t pa, uint64_t len);
     uint32_t (*read32)(uint64_t pa); /* a dword of L1 memory checked by l1_ram */
+    /* A dword as the CPU running vmcs02 reads it at L1's pa: L1's RAM, the
+     * sink over hidden memory, all ones on a device (vmcs02.c's stand-in
+     * page keeps that). */
+    uint32_t (*read_view32)(uint64_t pa);
     uint64_t current_vmcs; /* the current vmcs12's address (the link pointer may not be it) */
     /* The checks that read only the controls and fields outside the shadow
      * set (host state, guest segments other than CS/SS, descriptor tables,

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "vmm/nested/checks.h"
+#include "arch/x86/apic.h"
 #include "arch/x86/vmx_bits.h"
 
 extern const char *nested_failed_check;
@@ -25,7 +26,7 @@ static inline void failed_check_reset(void) { nested_failed_check = ""; }
 #define MSR_LIST_ENTRY_SIZE 16
 #define MSR_LIST_ALIGN      16
 #define TPR_THRESHOLD_MASK  0xfU   /* TPR threshold bits 3:0 */
-#define VAPIC_VTPR          0x80   /* VTPR's offset in the virtual-APIC page */
+#define VAPIC_VTPR          XAPIC_TPR /* VTPR: the virtual-APIC page has the xAPIC layout (SDM 30.1) */
 #define VTPR_CLASS_SHIFT    4      /* VTPR bits 7:4, the priority class */
 #define POSTED_INTR_NV_MASK 0xffU  /* the notification vector is 8 bits */
 #define POSTED_INTR_DESC_ALIGN 64  /* SDM 30.6 */

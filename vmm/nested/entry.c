@@ -16,6 +16,12 @@
 
 static uint32_t read_l1_dword(uint64_t pa) { return *(const uint32_t *)phys_to_virt(pa); }
 
+static uint32_t read_l1_view_dword(uint64_t pa)
+{
+    const uint32_t *p = vm_l1_view(pa, sizeof(*p));
+    return p ? __atomic_load_n(p, __ATOMIC_RELAXED) : ~0U;
+}
+
 static bool same_check_key(const struct check_key *a, const struct check_key *b)
 {
     return a->pin == b->pin && a->proc == b->proc && a->proc2 == b->proc2 && a->exit == b->exit &&
@@ -76,6 +82,7 @@ static void nested_enter(struct vcpu *v, bool launch)
         .phys_mask = the_vm.host_mtrr.phys_addr_mask | 0xfffULL,
         .l1_ram = vm_l1_ram_range,
         .read32 = read_l1_dword,
+        .read_view32 = read_l1_view_dword,
         .current_vmcs = n->current,
     };
     struct check_key key = {

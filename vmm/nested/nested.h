@@ -63,6 +63,7 @@ struct nested_vmx {
     uint64_t msr_bitmap02, io_bitmap02_a, io_bitmap02_b;
     uint64_t scratch02;      /* stands in for an L1 page vmcs02 names that L1
                                 cannot reach (a device): the CPU writes it */
+    bool vapic_on_scratch;   /* vmcs02's virtual-APIC page is scratch02 */
     struct nested_bitmaps bitmaps; /* what those were merged from */
     /* L1's VMCS shadowing for L2 (shadow12.c): its VMREAD/VMWRITE bitmaps
      * where they are L1's RAM (0: all ones) and the shadow vmcs12 (0: no

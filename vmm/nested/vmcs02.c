@@ -8,6 +8,7 @@
 #include "vmm/pmm.h"
 #include "vmm/smp.h"
 #include "vmm/vm.h"
+#include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/cpu_bits.h"
 #include "arch/x86/msr_index.h"
@@ -189,8 +190,11 @@ static void write_feature_fields(struct vcpu *v, const struct vmcs12 *c, uint32_
                                  uint32_t pin)
 {
     struct nested_vmx *n = v->nested;
-    if (proc & PROC_TPR_SHADOW)
-        vmcs_write(VMCS_VIRTUAL_APIC_PAGE_ADDR, l1_page_for_cpu(n, VMCS12(c, VIRTUAL_APIC_PAGE_ADDR), PAGE_SIZE));
+    if (proc & PROC_TPR_SHADOW) {
+        uint64_t vapic = l1_page_for_cpu(n, VMCS12(c, VIRTUAL_APIC_PAGE_ADDR), PAGE_SIZE);
+        n->vapic_on_scratch = (vapic & ~(PAGE_SIZE - 1)) == n->scratch02;
+        vmcs_write(VMCS_VIRTUAL_APIC_PAGE_ADDR, vapic);
+    }
     /* Only compared with the translation of L2's accesses (EPT02 never
      * leads to L0's pages), never accessed itself. */
     if (proc2 & PROC2_VIRT_APIC_ACCESS)
@@ -266,8 +270,14 @@ static void write_controls(struct vcpu *v, const struct vmcs12 *c, bool full)
     }
     if (!same)
         write_unshadowed_controls(v, c, proc);
-    if (proc12 & PROC_TPR_SHADOW)
+    if (proc12 & PROC_TPR_SHADOW) {
         vmcs_write(VMCS_TPR_THRESHOLD, VMCS12(c, TPR_THRESHOLD));
+        /* A virtual-APIC page on a device reads as all ones (the entry
+         * checks read VTPR so): the stand-in page does too at each entry,
+         * whatever L2 wrote there. */
+        if (n->vapic_on_scratch)
+            *(uint32_t *)((uint8_t *)phys_to_virt(n->scratch02) + XAPIC_TPR) = ~0U; /* VTPR, SDM 30.1 */
+    }
     uint64_t tsc_offset = L1_TSC_OFFSET;
     if (proc12 & PROC_TSC_OFFSETTING)
         tsc_offset += VMCS12(c, TSC_OFFSET);
