@@ -106,142 +106,29 @@ static bool send_ipi(uint32_t dest, uint32_t icr)
 }
 
 /* ---- ACPI ---- */
-struct __attribute__((packed)) rsdp {
-    char signature[8];
-    uint8_t checksum;
-    char oem_id[6];
-    uint8_t revision;
-    uint32_t rsdt;
-    uint32_t length;
-    uint64_t xsdt;
-    uint8_t ext_checksum;
-    uint8_t reserved[3];
-};
-
-struct __attribute__((packed)) sdt_header {
-    char signature[4];
-    uint32_t length;
-    uint8_t revision, checksum;
-    char oem_id[6], oem_table_id[8];
-    uint32_t oem_revision, creator_id, creator_revision;
-};
-
-#define RSDP_V1_LEN   20
-#define MADT_ENTRIES  44 /* header + local APIC address + flags */
-#define MADT_LAPIC    0
-#define MADT_X2APIC   9
-#define LAPIC_ENABLED        1u
-#define LAPIC_ONLINE_CAPABLE 2u
-#define MB2_TAG_ACPI_OLD 14
-#define MB2_TAG_ACPI_NEW 15
 #define MAX_CPUS 64
-
-static uint8_t sum(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    uint8_t s = 0;
-    while (n--)
-        s = (uint8_t)(s + *b++);
-    return s;
-}
-
-static const struct rsdp *rsdp_at(uintptr_t a)
-{
-    const struct rsdp *r = (const struct rsdp *)a;
-    return !memcmp(r->signature, "RSD PTR ", 8) && !sum(r, RSDP_V1_LEN) ? r : NULL;
-}
-
-static const struct rsdp *find_rsdp(const char **from)
-{
-    if (boot.version == 2 && boot.info) {
-        uintptr_t p = boot.info + 8, end = boot.info + *(const volatile uint32_t *)(uintptr_t)boot.info;
-        const struct rsdp *old = NULL, *newer = NULL;
-        while (p + 8 <= end) {
-            uint32_t type = *(const uint32_t *)p, size = *(const uint32_t *)(p + 4);
-            if (!type || size < 8)
-                break;
-            if (type == MB2_TAG_ACPI_NEW && rsdp_at(p + 8))
-                newer = rsdp_at(p + 8);
-            if (type == MB2_TAG_ACPI_OLD && rsdp_at(p + 8))
-                old = rsdp_at(p + 8);
-            p += (size + 7) & ~7u;
-        }
-        if (newer || old) {
-            *from = newer ? "the Multiboot2 ACPI (new) tag" : "the Multiboot2 ACPI (old) tag";
-            return newer ? newer : old;
-        }
-    }
-    uintptr_t bda = 0x40e; /* the BIOS data area's EBDA segment */
-    __asm__("" : "+r"(bda)); /* a low address, not a null-derived pointer */
-    uintptr_t ebda = (uintptr_t)(*(const volatile uint16_t *)bda) << 4;
-    if (ebda >= 0x80000 && ebda < 0xa0000)
-        for (uintptr_t a = ebda; a < ebda + 1024; a += 16)
-            if (rsdp_at(a)) {
-                *from = "the EBDA";
-                return rsdp_at(a);
-            }
-    for (uintptr_t a = 0xe0000; a < 0x100000; a += 16)
-        if (rsdp_at(a)) {
-            *from = "the BIOS area 0xE0000-0xFFFFF";
-            return rsdp_at(a);
-        }
-    return NULL;
-}
-
-static const struct sdt_header *table(uint64_t pa)
-{
-    if (!pa || pa >= (1ULL << 32))
-        return NULL;
-    const struct sdt_header *h = (const struct sdt_header *)(uintptr_t)pa;
-    return h->length >= sizeof *h && !sum(h, h->length) ? h : NULL;
-}
-
-/* The MADT a root table (RSDT: 4-byte entries, XSDT: 8) lists, or NULL. */
-static const struct sdt_header *madt_of(const struct sdt_header *root, unsigned entry_size)
-{
-    if (!root)
-        return NULL;
-    const uint8_t *e = (const uint8_t *)(root + 1);
-    unsigned n = (root->length - sizeof *root) / entry_size;
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t pa = entry_size == 8 ? *(const uint64_t *)(e + 8 * i) : *(const uint32_t *)(e + 4 * i);
-        const struct sdt_header *t = table(pa);
-        if (t && !memcmp(t->signature, "APIC", 4))
-            return t;
-    }
-    return NULL;
-}
 
 struct madt_count {
     unsigned enabled, online_capable;
     uint32_t ids[MAX_CPUS];
 };
 
-static void count_cpus(const struct sdt_header *madt, struct madt_count *c)
+static void count_cpu(uint32_t id, uint32_t flags, void *arg)
 {
-    memset(c, 0, sizeof *c);
-    const uint8_t *p = (const uint8_t *)madt + MADT_ENTRIES, *end = (const uint8_t *)madt + madt->length;
-    while (p + 2 <= end && p[1] >= 2 && p + p[1] <= end) {
-        uint32_t id = 0, flags = 0;
-        bool cpu = false;
-        if (p[0] == MADT_LAPIC && p[1] >= 8) {
-            id = p[3];
-            flags = *(const uint32_t *)(p + 4);
-            cpu = true;
-        } else if (p[0] == MADT_X2APIC && p[1] >= 16) {
-            id = *(const uint32_t *)(p + 4);
-            flags = *(const uint32_t *)(p + 8);
-            cpu = true;
-        }
-        if (cpu && (flags & LAPIC_ENABLED) && c->enabled < MAX_CPUS)
-            c->ids[c->enabled++] = id;
-        else if (cpu && (flags & LAPIC_ONLINE_CAPABLE))
-            c->online_capable++;
-        p += p[1];
-    }
+    struct madt_count *c = arg;
+    if ((flags & MADT_CPU_ENABLED) && c->enabled < MAX_CPUS)
+        c->ids[c->enabled++] = id;
+    else if (flags & MADT_CPU_ONLINE_CAPABLE)
+        c->online_capable++;
 }
 
-static bool check_madt(const char *root_name, const struct sdt_header *madt, uint32_t self)
+static void count_cpus(const struct acpi_sdt_header *madt, struct madt_count *c)
+{
+    memset(c, 0, sizeof *c);
+    acpi_madt_cpus(madt, count_cpu, c);
+}
+
+static bool check_madt(const char *root_name, const struct acpi_sdt_header *madt, uint32_t self)
 {
     struct madt_count c;
     count_cpus(madt, &c);
@@ -265,16 +152,17 @@ static bool check_madt(const char *root_name, const struct sdt_header *madt, uin
 static void madt_checks(uint32_t self)
 {
     const char *from = "";
-    const struct rsdp *r = find_rsdp(&from);
+    const struct acpi_rsdp *r = acpi_find_rsdp(&from);
     if (!r) {
         fail("madt_found", "no valid ACPI RSDP (Multiboot2 tags, EBDA, 0xE0000-0xFFFFF)");
         return;
     }
-    const struct sdt_header *rsdt = table(r->rsdt);
-    const struct sdt_header *xsdt = r->revision >= 2 ? table(r->xsdt) : NULL;
-    const struct sdt_header *m_r = madt_of(rsdt, 4), *m_x = madt_of(xsdt, 8);
+    const struct acpi_sdt_header *rsdt = acpi_table(r->rsdt);
+    const struct acpi_sdt_header *xsdt = r->revision >= ACPI_REVISION_2 ? acpi_table(r->xsdt) : NULL;
+    const struct acpi_sdt_header *m_r = acpi_madt_of(rsdt, ACPI_RSDT_ENTRY);
+    const struct acpi_sdt_header *m_x = acpi_madt_of(xsdt, ACPI_XSDT_ENTRY);
     printf("apsteal: RSDP revision %u from %s: RSDT %#x%s, XSDT %#lx%s\n", r->revision, from, r->rsdt,
-           m_r ? " (has a MADT)" : "", r->revision >= 2 ? r->xsdt : 0, m_x ? " (has a MADT)" : "");
+           m_r ? " (has a MADT)" : "", r->revision >= ACPI_REVISION_2 ? r->xsdt : 0, m_x ? " (has a MADT)" : "");
     if (!check(m_r || m_x, "madt_found", "neither the RSDT nor the XSDT lists a valid MADT"))
         return;
     bool ok = true;

@@ -185,161 +185,39 @@ void smp_collect(void)
     }
 }
 
-/* ---- ACPI: the enabled local APICs of the MADT (as apsteal.c) ---- */
-struct __attribute__((packed)) rsdp {
-    char signature[8];
-    uint8_t checksum;
-    char oem_id[6];
-    uint8_t revision;
-    uint32_t rsdt;
-    uint32_t length;
-    uint64_t xsdt;
+/* ---- ACPI: the enabled local APICs of the MADT (lib/acpi.c) ---- */
+struct cpu_list {
+    uint32_t *ids;
+    unsigned n, max, total;
 };
 
-struct __attribute__((packed)) sdt_header {
-    char signature[4];
-    uint32_t length;
-    uint8_t revision, checksum;
-    char oem_id[6], oem_table_id[8];
-    uint32_t oem_revision, creator_id, creator_revision;
-};
-
-#define RSDP_V1_LEN      20
-#define RSDP_ALIGN       16
-#define MADT_ENTRIES     44 /* header + local APIC address + flags */
-#define MADT_LAPIC       0
-#define MADT_X2APIC      9
-#define MADT_LAPIC_LEN   8
-#define MADT_X2APIC_LEN  16
-#define LAPIC_ENABLED    1u
-#define MB2_TAG_ACPI_OLD 14
-#define MB2_TAG_ACPI_NEW 15
-#define MB2_TAG_ALIGN    7u
-#define MB2_HEADER       8  /* total size, reserved */
-#define MB2_TAG_HEADER   8  /* type, size */
-#define MB2_TAG_SIZE     4  /* offset of a tag's size */
-#define MADT_ENTRY_TYPE  0
-#define MADT_ENTRY_LEN   1
-#define MADT_ENTRY_MIN   2
-#define MADT_LAPIC_ID    3  /* byte: the xAPIC ID */
-#define MADT_LAPIC_FLAGS 4
-#define MADT_X2APIC_ID   4  /* dword */
-#define MADT_X2APIC_FLAGS 8
-#define PARA_SHIFT       4  /* real-mode segment -> address */
-#define ACPI_REVISION_2  2  /* RSDP with an XSDT */
-#define BDA_EBDA_SEGMENT 0x40e
-#define EBDA_MIN         0x80000
-#define EBDA_MAX         0xa0000
-#define EBDA_SCAN        1024
-#define BIOS_AREA        0xe0000
-#define BIOS_AREA_END    0x100000
-#define LOW_4G           (1ULL << 32)
-#define XSDT_ENTRY       8
-#define RSDT_ENTRY       4
-
-static uint8_t sum(const void *p, size_t n)
+static void list_cpu(uint32_t id, uint32_t flags, void *arg)
 {
-    const uint8_t *b = p;
-    uint8_t s = 0;
-    while (n--)
-        s = (uint8_t)(s + *b++);
-    return s;
-}
-
-static const struct rsdp *rsdp_at(uintptr_t a)
-{
-    const struct rsdp *r = (const struct rsdp *)a;
-    return !memcmp(r->signature, "RSD PTR ", sizeof r->signature) && !sum(r, RSDP_V1_LEN) ? r : NULL;
-}
-
-static const struct rsdp *find_rsdp(void)
-{
-    if (boot.version == 2 && boot.info) {
-        uintptr_t p = boot.info + MB2_HEADER, end = boot.info + *(const volatile uint32_t *)(uintptr_t)boot.info;
-        const struct rsdp *found = NULL;
-        while (p + MB2_TAG_HEADER <= end) {
-            uint32_t type = *(const uint32_t *)p, size = *(const uint32_t *)(p + MB2_TAG_SIZE);
-            if (!type || size < MB2_TAG_HEADER)
-                break;
-            if ((type == MB2_TAG_ACPI_NEW || (type == MB2_TAG_ACPI_OLD && !found)) && rsdp_at(p + MB2_TAG_HEADER))
-                found = rsdp_at(p + MB2_TAG_HEADER);
-            p += (size + MB2_TAG_ALIGN) & ~MB2_TAG_ALIGN;
-        }
-        if (found)
-            return found;
-    }
-    uintptr_t bda = BDA_EBDA_SEGMENT;
-    __asm__("" : "+r"(bda)); /* a low address, not a null-derived pointer */
-    uintptr_t ebda = (uintptr_t)(*(const volatile uint16_t *)bda) << PARA_SHIFT;
-    if (ebda >= EBDA_MIN && ebda < EBDA_MAX)
-        for (uintptr_t a = ebda; a < ebda + EBDA_SCAN; a += RSDP_ALIGN)
-            if (rsdp_at(a))
-                return rsdp_at(a);
-    for (uintptr_t a = BIOS_AREA; a < BIOS_AREA_END; a += RSDP_ALIGN)
-        if (rsdp_at(a))
-            return rsdp_at(a);
-    return NULL;
-}
-
-static const struct sdt_header *table(uint64_t pa)
-{
-    if (!pa || pa >= LOW_4G)
-        return NULL;
-    const struct sdt_header *h = (const struct sdt_header *)(uintptr_t)pa;
-    return h->length >= sizeof *h && !sum(h, h->length) ? h : NULL;
-}
-
-static const struct sdt_header *madt_of(const struct sdt_header *root, unsigned entry_size)
-{
-    if (!root)
-        return NULL;
-    const uint8_t *e = (const uint8_t *)(root + 1);
-    unsigned n = (root->length - sizeof *root) / entry_size;
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t pa = entry_size == XSDT_ENTRY ? *(const uint64_t *)(e + XSDT_ENTRY * i)
-                                               : *(const uint32_t *)(e + RSDT_ENTRY * i);
-        const struct sdt_header *t = table(pa);
-        if (t && !memcmp(t->signature, "APIC", sizeof t->signature))
-            return t;
-    }
-    return NULL;
+    struct cpu_list *l = arg;
+    if (!(flags & MADT_CPU_ENABLED))
+        return;
+    l->total++;
+    if (l->n < l->max)
+        l->ids[l->n++] = id;
 }
 
 /* The enabled local APIC IDs (xAPIC and x2APIC entries), up to max. */
 static unsigned madt_cpus(uint32_t *ids, unsigned max, unsigned *total)
 {
-    const struct rsdp *r = find_rsdp();
+    const struct acpi_rsdp *r = acpi_find_rsdp(NULL);
     *total = 0;
     if (!r)
         return 0;
-    const struct sdt_header *madt = r->revision >= ACPI_REVISION_2 ? madt_of(table(r->xsdt), XSDT_ENTRY) : NULL;
+    const struct acpi_sdt_header *madt =
+        r->revision >= ACPI_REVISION_2 ? acpi_madt_of(acpi_table(r->xsdt), ACPI_XSDT_ENTRY) : NULL;
     if (!madt)
-        madt = madt_of(table(r->rsdt), RSDT_ENTRY);
+        madt = acpi_madt_of(acpi_table(r->rsdt), ACPI_RSDT_ENTRY);
     if (!madt)
         return 0;
-    unsigned n = 0;
-    const uint8_t *p = (const uint8_t *)madt + MADT_ENTRIES, *end = (const uint8_t *)madt + madt->length;
-    while (p + MADT_ENTRY_MIN <= end && p[MADT_ENTRY_LEN] >= MADT_ENTRY_MIN && p + p[MADT_ENTRY_LEN] <= end) {
-        uint32_t id = 0, flags = 0;
-        bool cpu = false;
-        uint8_t type = p[MADT_ENTRY_TYPE], len = p[MADT_ENTRY_LEN];
-        if (type == MADT_LAPIC && len >= MADT_LAPIC_LEN) {
-            id = p[MADT_LAPIC_ID];
-            flags = *(const uint32_t *)(p + MADT_LAPIC_FLAGS);
-            cpu = true;
-        } else if (type == MADT_X2APIC && len >= MADT_X2APIC_LEN) {
-            id = *(const uint32_t *)(p + MADT_X2APIC_ID);
-            flags = *(const uint32_t *)(p + MADT_X2APIC_FLAGS);
-            cpu = true;
-        }
-        if (cpu && (flags & LAPIC_ENABLED)) {
-            (*total)++;
-            if (n < max)
-                ids[n++] = id;
-        }
-        p += len;
-    }
-    return n;
+    struct cpu_list l = {.ids = ids, .max = max};
+    acpi_madt_cpus(madt, list_cpu, &l);
+    *total = l.total;
+    return l.n;
 }
 
 /* ---- the trampoline ---- */

@@ -210,4 +210,38 @@ void lapic_enable(void);  /* maps nothing: the APIC page is identity-mapped */
 void lapic_timer_oneshot(uint8_t vector, uint32_t count);
 void lapic_eoi(void);
 
+/* ---- ACPI (acpi.c): the RSDP and the local APICs of the MADT ---- */
+struct __attribute__((packed)) acpi_rsdp {
+    char signature[8];
+    uint8_t checksum;
+    char oem_id[6];
+    uint8_t revision;
+    uint32_t rsdt;
+    uint32_t length; /* revision 2 on */
+    uint64_t xsdt;
+};
+struct __attribute__((packed)) acpi_sdt_header {
+    char signature[4];
+    uint32_t length;
+    uint8_t revision, checksum;
+    char oem_id[6], oem_table_id[8];
+    uint32_t oem_revision, creator_id, creator_revision;
+};
+#define ACPI_REVISION_2   2 /* an RSDP with an XSDT */
+#define ACPI_RSDT_ENTRY   4
+#define ACPI_XSDT_ENTRY   8
+#define MADT_CPU_ENABLED        1u /* local APIC flags (ACPI 5.2.12.2) */
+#define MADT_CPU_ONLINE_CAPABLE 2u
+/* The RSDP: Multiboot2's ACPI tags (the new one first), the EBDA, then
+ * 0xE0000-0xFFFFF; *from (unless NULL) names where it was. */
+const struct acpi_rsdp *acpi_find_rsdp(const char **from);
+/* The table at pa (below 4 GiB) if its checksum holds, else NULL. */
+const struct acpi_sdt_header *acpi_table(uint64_t pa);
+/* The MADT a root table lists (entry_size ACPI_RSDT_ENTRY or
+ * ACPI_XSDT_ENTRY), or NULL. */
+const struct acpi_sdt_header *acpi_madt_of(const struct acpi_sdt_header *root, unsigned entry_size);
+/* Every local APIC entry of the MADT (xAPIC and x2APIC), in order. */
+void acpi_madt_cpus(const struct acpi_sdt_header *madt, void (*fn)(uint32_t apic_id, uint32_t flags, void *arg),
+                    void *arg);
+
 #endif
