@@ -24,10 +24,10 @@
 #include "arch/x86/vmx_bits.h"
 #include "tests/unit/fake_arch.h"
 #include "tests/unit/fake_vmx.h"
+#include "tests/unit/fake_code.h"
 
 #define ACCESS_PAGE 0xfee00000ULL /* L1's own xAPIC page */
 #define VAPIC_PAGE  0x200000ULL
-#define CODE_GLA    0x401000ULL
 
 struct vm the_vm;
 static struct nested_vmx nested;
@@ -59,25 +59,12 @@ void nested_vmexit_signal(struct vcpu *v, uint32_t reason, uint64_t qualificatio
     exit_trap_like = true;
 }
 
-static uint8_t code[16];
-bool gva_fetch(uint64_t gla, void *buf, size_t len, struct gva_fault *f)
-{
-    (void)f;
-    if (gla < CODE_GLA || gla + len > CODE_GLA + sizeof(code))
-        return false;
-    memcpy(buf, code + (gla - CODE_GLA), len);
-    return true;
-}
-
 /* mov %ecx,(%rdx), 2 bytes: L2's 32-bit store of ECX. */
 static void store32(struct vcpu *v, uint32_t value)
 {
-    memset(code, 0x90, sizeof(code));
-    code[0] = 0x89;
-    code[1] = 0x0a;
+    set_code(2, 0x89, 0x0a);
     v->regs.rcx = value;
     v->in_l2 = true;
-    fake_vmcs_set(VMCS_GUEST_RIP, CODE_GLA);
 }
 
 static volatile uint32_t *vapic(unsigned offset) { return phys_to_virt(VAPIC_PAGE + offset); }
@@ -177,9 +164,7 @@ static void test_tpr_shadow_alone(void **state)
     store32(v, 0x10);
     assert_true(nested_apic_access_write(v, ACCESS_PAGE + 0x81));
     assert_int_equal(exit_qualification, 0x1081);
-    code[0] = 0x48; /* mov %rcx,(%rdx): 8 bytes */
-    code[1] = 0x89;
-    code[2] = 0x0a;
+    set_code(3, 0x48, 0x89, 0x0a); /* mov %rcx,(%rdx): 8 bytes */
     v->in_l2 = true;
     assert_true(nested_apic_access_write(v, ACCESS_PAGE + 0x80));
     assert_int_equal(exits, 4);
@@ -308,9 +293,7 @@ static void test_undecodable(void **state)
     struct vcpu *v = &the_vm.vcpus[0];
     controls(PROC_TPR_SHADOW, 0);
     store32(v, 0);
-    code[0] = 0x0f; /* clflush (%rax) */
-    code[1] = 0xae;
-    code[2] = 0x38;
+    set_code(3, 0x0f, 0xae, 0x38); /* clflush (%rax) */
     assert_false(nested_apic_access_write(v, ACCESS_PAGE + 0x80));
     assert_int_equal(exits, 0);
     assert_true(nested_apic_access_write(v, ACCESS_PAGE + 0x300));

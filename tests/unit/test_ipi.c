@@ -27,10 +27,10 @@
 #include "arch/x86/vmx_bits.h"
 #include "tests/unit/fake_arch.h"
 #include "tests/unit/fake_vmx.h"
+#include "tests/unit/fake_code.h"
 
 #define APIC_PAGE   0x3f00000ULL
 #define MSR_BITMAP  0x100000ULL
-#define CODE_GLA    0x401000ULL
 
 struct vm the_vm;
 static struct percpu cpus[4];
@@ -100,30 +100,6 @@ bool ept_set_writable(struct ept *e, uint64_t pa, bool writable)
     else if (readonly_page == pa)
         readonly_page = ~0ULL;
     return true;
-}
-
-/* The guest's code, at CODE_GLA. */
-static uint8_t code[32];
-static unsigned code_len;
-bool gva_fetch(uint64_t gla, void *buf, size_t len, struct gva_fault *f)
-{
-    (void)f;
-    if (gla < CODE_GLA || gla + len > CODE_GLA + sizeof(code))
-        return false;
-    memcpy(buf, code + (gla - CODE_GLA), len);
-    return true;
-}
-
-static void set_code(unsigned n, ...)
-{
-    va_list ap;
-    va_start(ap, n);
-    memset(code, 0x90, sizeof(code));
-    for (unsigned i = 0; i < n; i++)
-        code[i] = (uint8_t)va_arg(ap, int);
-    va_end(ap);
-    code_len = n;
-    fake_vmcs_set(VMCS_GUEST_RIP, CODE_GLA);
 }
 
 static volatile uint32_t *apic_reg(unsigned offset) { return phys_to_virt(APIC_PAGE + offset); }

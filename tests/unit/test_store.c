@@ -19,8 +19,8 @@
 #include "arch/x86/vmx_bits.h"
 #include "tests/unit/fake_arch.h"
 #include "tests/unit/fake_vmx.h"
+#include "tests/unit/fake_code.h"
 
-#define CODE_GLA 0x401000ULL
 #define RFLAGS_ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
 
 struct vm the_vm;
@@ -30,27 +30,6 @@ void vm_stop(enum power_status status, const char *why)
     (void)why;
     fail_msg("vm_stop");
     abort();
-}
-
-static uint8_t code[16];
-bool gva_fetch(uint64_t gla, void *buf, size_t len, struct gva_fault *f)
-{
-    (void)f;
-    if (gla < CODE_GLA || gla + len > CODE_GLA + sizeof(code))
-        return false;
-    memcpy(buf, code + (gla - CODE_GLA), len);
-    return true;
-}
-
-static void set_code(unsigned n, ...)
-{
-    va_list ap;
-    va_start(ap, n);
-    memset(code, 0x90, sizeof(code));
-    for (unsigned i = 0; i < n; i++)
-        code[i] = (uint8_t)va_arg(ap, int);
-    va_end(ap);
-    fake_vmcs_set(VMCS_GUEST_RIP, CODE_GLA);
 }
 
 static int setup(void **state)
