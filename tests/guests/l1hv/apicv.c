@@ -80,28 +80,15 @@ static bool l1_apic_self_ipi(uint8_t vector)
 
 /* ---- L2's 256-vector IDT ---- */
 #define L2_CODE_SEL     0x08 /* vmcs.c's L2 code segment */
-#define IDT_GATE_INTR64 0x8e /* P, DPL 0, 64-bit interrupt gate */
 #define IDT_VECTORS     256
 #define EXC_VECTORS     32
-struct idt_gate {
-    uint16_t offset_lo, selector;
-    uint8_t ist, type_attr;
-    uint16_t offset_mid;
-    uint32_t offset_hi, zero;
-} __attribute__((packed));
 static struct idt_gate l2_idt256[IDT_VECTORS] __attribute__((aligned(16)));
 
 void virt_l2_idt_install(void)
 {
     for (unsigned v = 0; v < IDT_VECTORS; v++) {
         uint64_t a = v < EXC_VECTORS ? l2_exc_stubs[v] : l2_vec_stubs[v - EXC_VECTORS];
-        l2_idt256[v] = (struct idt_gate){
-            .offset_lo = (uint16_t)a,
-            .selector = L2_CODE_SEL,
-            .type_attr = IDT_GATE_INTR64,
-            .offset_mid = (uint16_t)(a >> 16),
-            .offset_hi = (uint32_t)(a >> 32),
-        };
+        l2_idt256[v] = idt_gate(a, L2_CODE_SEL, IDT_GATE_INTR64);
     }
     vmw(VMCS_GUEST_IDTR_BASE, addr_of(l2_idt256));
     vmw(VMCS_GUEST_IDTR_LIMIT, sizeof l2_idt256 - 1);

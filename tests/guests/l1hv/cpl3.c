@@ -65,21 +65,11 @@ void l1_gdt_init(void)
 int cpl3_enter(void (*fn)(void), uint64_t user_rsp);
 extern char cpl3_trap_ud[], cpl3_trap_gp[], cpl3_trap_pf[], cpl3_trap_return[];
 
-struct idt_gate {
-    uint16_t offset_lo, selector;
-    uint8_t ist, type_attr;
-    uint16_t offset_mid;
-    uint32_t offset_hi, zero;
-} __attribute__((packed));
-#define IDT_GATE_DPL0 0x8e
-#define IDT_GATE_DPL3 0xee
 static struct idt_gate cpl3_idt[256] __attribute__((aligned(16)));
 
 static void set_gate(int v, void *handler, uint8_t type_attr)
 {
-    uint64_t a = (uintptr_t)handler;
-    cpl3_idt[v] = (struct idt_gate){(uint16_t)a, SEL_KERNEL_CS, 0, type_attr,
-                                    (uint16_t)(a >> 16), (uint32_t)(a >> 32), 0};
+    cpl3_idt[v] = idt_gate((uintptr_t)handler, SEL_KERNEL_CS, type_attr);
 }
 
 /* The runtime maps 0-4 GiB supervisor-only with 2 MiB pages; ring 3 needs
@@ -117,10 +107,10 @@ int cpl3_run(void (*fn)(void))
     struct desc_ptr old;
     sidt(&old);
     memcpy(cpl3_idt, (const void *)(uintptr_t)old.base, sizeof cpl3_idt);
-    set_gate(VEC_UD, cpl3_trap_ud, IDT_GATE_DPL0);
-    set_gate(VEC_GP, cpl3_trap_gp, IDT_GATE_DPL0);
-    set_gate(VEC_PF, cpl3_trap_pf, IDT_GATE_DPL0);
-    set_gate(CPL3_RETURN_VECTOR, cpl3_trap_return, IDT_GATE_DPL3);
+    set_gate(VEC_UD, cpl3_trap_ud, IDT_GATE_INTR64);
+    set_gate(VEC_GP, cpl3_trap_gp, IDT_GATE_INTR64);
+    set_gate(VEC_PF, cpl3_trap_pf, IDT_GATE_INTR64);
+    set_gate(CPL3_RETURN_VECTOR, cpl3_trap_return, IDT_GATE_INTR64_DPL3);
     struct desc_ptr idtr = {sizeof cpl3_idt - 1, (uintptr_t)cpl3_idt};
     cli();
     lidt(&idtr);

@@ -40,15 +40,7 @@ uint64_t l2_unmapped_addr;
 #define GDT_CODE64 0x00209a0000000000ULL /* P, DPL 0, code exec/read, L */
 #define GDT_DATA   0x00cf92000000ffffULL /* P, DPL 0, data read/write, 4 GiB */
 #define TSS_LIMIT  0x67
-#define IDT_GATE_INTR64 0x8e            /* P, DPL 0, 64-bit interrupt gate */
 #define L2_IDT_VECTORS 32
-
-struct idt_gate {
-    uint16_t offset_lo, selector;
-    uint8_t ist, type_attr;
-    uint16_t offset_mid;
-    uint32_t offset_hi, zero;
-} __attribute__((packed));
 
 static uint64_t l2_gdt[5] __attribute__((aligned(16)));
 static struct idt_gate l2_idt[L2_IDT_VECTORS] __attribute__((aligned(16)));
@@ -82,14 +74,7 @@ void l2_env_init(void)
     l2_gdt[L2_SEL_DS / 8] = GDT_DATA;
     tss_descriptor(&l2_gdt[L2_SEL_TR / 8], (uintptr_t)l2_tss, TSS_LIMIT, AR_TYPE_TSS64_BUSY);
     for (int v = 0; v < L2_IDT_VECTORS; v++) {
-        uint64_t a = l2_exc_stubs[v];
-        l2_idt[v] = (struct idt_gate){
-            .offset_lo = (uint16_t)a,
-            .selector = L2_SEL_CS,
-            .type_attr = IDT_GATE_INTR64,
-            .offset_mid = (uint16_t)(a >> 16),
-            .offset_hi = (uint32_t)(a >> 32),
-        };
+        l2_idt[v] = idt_gate(l2_exc_stubs[v], L2_SEL_CS, IDT_GATE_INTR64);
     }
     for (int i = 0; i < NUM_VCPUS; i++) {
         vcpus[i].vmcs = vmcs_regions[i];

@@ -162,6 +162,25 @@ enum {
 };
 #define NO_FAULT (-1)
 
+/* A 64-bit IDT gate (SDM Vol. 3A 6.14.1). */
+struct idt_gate {
+    uint16_t offset_lo, selector;
+    uint8_t ist, type_attr;
+    uint16_t offset_mid;
+    uint32_t offset_hi, zero;
+} __attribute__((packed));
+#define GUEST_CODE_SEL       0x08 /* the runtime's 64-bit code segment (entry.asm SEL_CODE64) */
+#define IDT_GATE_INTR64      0x8e /* P, DPL 0, 64-bit interrupt gate */
+#define IDT_GATE_INTR64_DPL3 0xee /* the same, reachable from CPL 3 */
+static inline struct idt_gate idt_gate(uint64_t handler, uint16_t selector, uint8_t type_attr)
+{
+    return (struct idt_gate){.offset_lo = (uint16_t)handler,
+                             .selector = selector,
+                             .type_attr = type_attr,
+                             .offset_mid = (uint16_t)(handler >> 16),
+                             .offset_hi = (uint32_t)(handler >> 32)};
+}
+
 struct trap_frame {
     uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
     uint64_t vector, error;

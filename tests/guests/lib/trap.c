@@ -1,13 +1,6 @@
 /* IDT, exception reporting and fault recovery for the tests. */
 #include "guest.h"
 
-struct idt_gate {
-    uint16_t offset_lo, selector;
-    uint8_t ist, type_attr;
-    uint16_t offset_mid;
-    uint32_t offset_hi, zero;
-} __attribute__((packed));
-
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 static irq_handler_t irq_handlers[256];
 
@@ -44,15 +37,7 @@ const char *vector_name(int vector)
 void trap_init(void)
 {
     for (int v = 0; v < 256; v++) {
-        uint64_t a = isr_stub_table[v];
-        idt[v] = (struct idt_gate){
-            .offset_lo = (uint16_t)a,
-            .selector = 0x08,
-            .ist = 0,
-            .type_attr = 0x8E, /* present, DPL 0, 64-bit interrupt gate */
-            .offset_mid = (uint16_t)(a >> 16),
-            .offset_hi = (uint32_t)(a >> 32),
-        };
+        idt[v] = idt_gate(isr_stub_table[v], GUEST_CODE_SEL, IDT_GATE_INTR64);
     }
     struct desc_ptr p = {sizeof idt - 1, (uintptr_t)idt};
     lidt(&p);
